@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs every Debian package xomni needs to build, test and benchmark.
+# Idempotent: packages already present are skipped and nothing is printed for them.
+# Usage: scripts/install_deps.sh [--with-peers]   (--with-peers adds PyTorch for fixtures/benchmarks)
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git
+  libopenblas-openmp-dev libomp-dev
+  libgtest-dev libgmock-dev googletest libbenchmark-dev
+  openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
+  libtomlplusplus-dev nlohmann-json3-dev
+  clang-format shellcheck
+)
+if [[ "${1:-}" == "--with-peers" ]]; then
+  packages+=(python3-torch python3-numpy python3-h5py)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+SUDO=""
+[[ $(id -u) -ne 0 ]] && SUDO="sudo"
+echo "install_deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get -qq -o DPkg::Lock::Timeout=600 update >/dev/null
+$SUDO apt-get -qq -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${missing[@]}" >/dev/null

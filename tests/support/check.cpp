@@ -1,0 +1,109 @@
+#include "check.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+
+namespace xomni::test {
+
+double scaled_max_error(const Tensor& actual, const Tensor& expected) {
+  const std::vector<double> a = actual.to_vector<double>(), e = expected.to_vector<double>();
+  double scale = 1e-12, err = 0;
+  for (double v : e) scale = std::max(scale, std::abs(v));
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double d = std::abs(a[i] - e[i]);
+    if (std::isnan(d)) return INFINITY;
+    err = std::max(err, d);
+  }
+  return err / scale;
+}
+
+void expect_close(const Tensor& actual, const Tensor& expected, double tol, const std::string& what) {
+  ASSERT_TRUE(actual.defined()) << what << ": result is undefined";
+  ASSERT_TRUE(expected.defined()) << what << ": reference is undefined";
+  ASSERT_EQ(actual.shape(), expected.shape())
+      << what << ": shape " << shape_str(actual.shape()) << " vs " << shape_str(expected.shape());
+  const double err = scaled_max_error(actual, expected);
+  EXPECT_LE(err, tol) << what << ": scaled max error " << err << " > " << tol;
+}
+
+Tensor uniform(const Shape& shape, uint64_t seed, DType dtype, double lo, double hi) {
+  Generator gen(seed);
+  Tensor u = rand(shape, gen, DType::f64);
+  Tensor scaled = add(mul(u, hi - lo), lo);
+  return scaled.to(dtype).detach();
+}
+
+double gradcheck(const Fn& fn, std::vector<Tensor> inputs, double eps) {
+  for (Tensor& t : inputs) EXPECT_EQ(t.dtype(), DType::f64) << "gradcheck needs f64 inputs";
+  Tensor out = fn(inputs);
+  Tensor w = uniform(out.shape(), 12345);
+  Tensor loss = sum(mul(out, w));
+  for (Tensor& t : inputs)
+    if (t.defined() && t.requires_grad()) t.zero_grad();
+  loss.backward();
+  double worst = 0;
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    Tensor& t = inputs[k];
+    if (!t.defined() || !t.requires_grad()) continue;
+    Tensor analytic = t.grad();
+    EXPECT_TRUE(analytic.defined()) << "input " << k << " received no gradient";
+    if (!analytic.defined()) return INFINITY;
+    std::vector<double> numeric(size_t(t.numel()));
+    NoGradGuard no_grad;
+    Tensor flat = t.contiguous();
+    EXPECT_TRUE(flat.same_storage(t)) << "gradcheck inputs must be contiguous";
+    double* p = flat.data<double>();
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      const double orig = p[i];
+      p[i] = orig + eps;
+      const double up = sum(mul(fn(inputs), w)).item();
+      p[i] = orig - eps;
+      const double down = sum(mul(fn(inputs), w)).item();
+      p[i] = orig;
+      numeric[size_t(i)] = (up - down) / (2 * eps);
+    }
+    Tensor num = Tensor::from_vector(numeric, t.shape());
+    const double err = scaled_max_error(analytic, num);
+    EXPECT_LE(err, 1e-6) << "gradient of input " << k << " of shape " << shape_str(t.shape())
+                         << " differs from finite differences: " << err;
+    worst = std::max(worst, err);
+  }
+  return worst;
+}
+
+// File format (little endian): "XTF1", u32 count, then per tensor: u32 name length, name bytes,
+// u8 dtype (0 f32, 1 f64, 4 i32, 5 i64, 6 u8), u32 ndim, i64 dims[ndim], raw data.
+Fixture load_fixture(const std::string& name) {
+  const char* dir = std::getenv("XOMNI_FIXTURES");
+  const std::string path = std::string(dir ? dir : "tests/golden/fixtures") + "/" + name + ".xtf";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("load_fixture: cannot open " + path);
+  char magic[4];
+  in.read(magic, 4);
+  if (std::string(magic, 4) != "XTF1") throw Error("load_fixture: " + path + " is not an XTF1 file");
+  uint32_t count = 0;
+  in.read(reinterpret_cast<char*>(&count), 4);
+  Fixture out;
+  for (uint32_t i = 0; i < count; ++i) {
+    uint32_t len = 0, ndim = 0;
+    in.read(reinterpret_cast<char*>(&len), 4);
+    std::string key(len, '\0');
+    in.read(key.data(), len);
+    uint8_t code = 0;
+    in.read(reinterpret_cast<char*>(&code), 1);
+    in.read(reinterpret_cast<char*>(&ndim), 4);
+    Shape shape(ndim);
+    in.read(reinterpret_cast<char*>(shape.data()), std::streamsize(8 * ndim));
+    const DType dt = static_cast<DType>(code);
+    Tensor t = Tensor::empty(shape, dt);
+    in.read(static_cast<char*>(t.raw_data()), std::streamsize(size_t(t.numel()) * dtype_size(dt)));
+    if (!in) throw Error("load_fixture: " + path + " is truncated at tensor '" + key + "'");
+    out[key] = t;
+  }
+  return out;
+}
+
+}  // namespace xomni::test
