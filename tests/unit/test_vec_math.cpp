@@ -1,0 +1,19 @@
+// The vectorisable float exp used by softmax, cross-entropy and attention.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "../../core/src/vec_math.h"
+
+TEST(VecMath, ExpApproxRelativeError) {
+  double worst = 0;
+  for (float x = -87.0f; x < 88.6f; x += 0.00731f) {
+    const double ref = std::exp(double(x));
+    worst = std::max(worst, std::abs(double(xomni::exp_approx(x)) - ref) / ref);
+  }
+  EXPECT_LT(worst, 4e-7);  // a few ulp
+  EXPECT_EQ(xomni::exp_approx(0.0f), 1.0f);
+  EXPECT_EQ(xomni::exp_approx(-200.0f), 0.0f);
+  EXPECT_TRUE(std::isinf(xomni::exp_approx(100.0f)));
+  EXPECT_EQ(xomni::exp_approx(-INFINITY), 0.0f);
+}
