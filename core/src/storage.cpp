@@ -14,7 +14,11 @@ namespace cpu_allocator {
 namespace {
 
 constexpr size_t kHugePage = size_t(2) << 20;
+#if defined(__SANITIZE_ADDRESS__)
+constexpr size_t kCacheLimit = 0;  // every free goes to the OS so ASan sees use-after-free
+#else
 constexpr size_t kCacheLimit = size_t(4) << 30;  // beyond this, freed blocks go back to the OS
+#endif
 
 // Size classes keep the cache hit rate high when shapes vary a little: up to 4 KiB rounds to
 // 64 bytes, above that to 1/8 of the next power of two.
