@@ -1,0 +1,102 @@
+// Op benchmarks (Google Benchmark). Names match bench/torch_peer.py so bench/report.py can
+// put each next to PyTorch measured in the same run. Times are wall-clock per iteration.
+#include <benchmark/benchmark.h>
+#include <cblas.h>
+
+#include "xomni/core/autograd.h"
+#include "xomni/core/ops.h"
+#include "xomni/core/random.h"
+
+using namespace xomni;
+
+namespace {
+Tensor randu(const Shape& shape, uint64_t seed, bool grad = false) {
+  Generator g(seed);
+  Tensor t = randn(shape, g);
+  if (grad) t.set_requires_grad();
+  return t;
+}
+
+// Forward + backward of `fn` with an all-ones upstream gradient, parameters' grads cleared.
+template <typename Fn>
+void fwd_bwd(benchmark::State& state, std::vector<Tensor> leaves, Fn fn) {
+  for (auto _ : state) {
+    for (Tensor& t : leaves) t.zero_grad();
+    Tensor out = fn();
+    out.backward(Tensor::ones(out.shape()));
+    benchmark::DoNotOptimize(leaves[0].grad().raw_data());
+  }
+}
+}  // namespace
+
+static void BM_sgemm_raw(benchmark::State& state) {
+  const int n = int(state.range(0));
+  Tensor a = randu({n, n}, 1), b = randu({n, n}, 2), c = Tensor::empty({n, n});
+  for (auto _ : state) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data<float>(), n,
+                b.data<float>(), n, 0.0f, c.data<float>(), n);
+    benchmark::ClobberMemory();
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_sgemm_raw)->Name("sgemm_raw")->Arg(256)->Arg(1024)->UseRealTime();
+
+static void BM_matmul(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  Tensor a = randu({n, n}, 1), b = randu({n, n}, 2);
+  for (auto _ : state) benchmark::DoNotOptimize(matmul(a, b).raw_data());
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_matmul)->Name("matmul")->Arg(256)->Arg(1024)->UseRealTime();
+
+// x [B*T, C] @ W^T + b, forward and backward: a transformer MLP projection.
+static void BM_linear(benchmark::State& state) {
+  Tensor x = randu({1024, 768}, 1, true), w = randu({3072, 768}, 2, true), b = randu({3072}, 3, true);
+  fwd_bwd(state, {x, w, b}, [&] { return linear(x, w, b); });
+}
+BENCHMARK(BM_linear)->Name("linear_fwd_bwd/1024x768x3072")->UseRealTime();
+
+static void BM_attention(benchmark::State& state) {
+  const int64_t B = state.range(0), H = 12, T = state.range(1), D = 64;
+  Tensor q = randu({B, H, T, D}, 1, true), k = randu({B, H, T, D}, 2, true), v = randu({B, H, T, D}, 3, true);
+  AttentionOptions opt;
+  opt.causal = true;
+  fwd_bwd(state, {q, k, v}, [&] { return scaled_dot_product_attention(q, k, v, opt); });
+}
+BENCHMARK(BM_attention)->Name("attention_fwd_bwd/B4_H12_T256_D64")->Args({4, 256})->UseRealTime();
+BENCHMARK(BM_attention)->Name("attention_fwd_bwd/B1_H12_T1024_D64")->Args({1, 1024})->UseRealTime();
+
+static void BM_layer_norm(benchmark::State& state) {
+  Tensor x = randu({4096, 768}, 1, true), w = randu({768}, 2, true), b = randu({768}, 3, true);
+  fwd_bwd(state, {x, w, b}, [&] { return layer_norm(x, w, b, 1e-5); });
+}
+BENCHMARK(BM_layer_norm)->Name("layer_norm_fwd_bwd/4096x768")->UseRealTime();
+
+static void BM_rms_norm(benchmark::State& state) {
+  Tensor x = randu({4096, 768}, 1, true), w = randu({768}, 2, true);
+  fwd_bwd(state, {x, w}, [&] { return rms_norm(x, w, 1e-6); });
+}
+BENCHMARK(BM_rms_norm)->Name("rms_norm_fwd_bwd/4096x768")->UseRealTime();
+
+static void BM_softmax(benchmark::State& state) {
+  Tensor x = randu({4 * 12 * 256, 256}, 1, true);
+  fwd_bwd(state, {x}, [&] { return softmax(x, -1); });
+}
+BENCHMARK(BM_softmax)->Name("softmax_fwd_bwd/12288x256")->UseRealTime();
+
+static void BM_cross_entropy(benchmark::State& state) {
+  Tensor x = randu({1024, 8192}, 1, true);
+  std::vector<int64_t> t(1024);
+  for (size_t i = 0; i < t.size(); ++i) t[i] = int64_t((i * 7919) % 8192);
+  Tensor targets = Tensor::from_vector(t, {1024});
+  fwd_bwd(state, {x}, [&] { return cross_entropy(x, targets); });
+}
+BENCHMARK(BM_cross_entropy)->Name("cross_entropy_fwd_bwd/1024x8192")->UseRealTime();
+
+static void BM_gelu(benchmark::State& state) {
+  Tensor x = randu({1024, 3072}, 1, true);
+  fwd_bwd(state, {x}, [&] { return gelu(x, GeluApprox::tanh); });
+}
+BENCHMARK(BM_gelu)->Name("gelu_tanh_fwd_bwd/1024x3072")->UseRealTime();
+
+BENCHMARK_MAIN();

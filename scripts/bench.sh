@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs the op benchmarks and the PyTorch peer in one go and writes docs/PERF.md.
+# Needs python3-torch (scripts/install_deps.sh --with-peers). Run on an otherwise idle machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install_deps.sh --with-peers
+cmake --preset default >/dev/null
+cmake --build --preset default --target xomni_bench_ops
+out=build/default/bench
+OMP_NUM_THREADS=2 "$out/xomni_bench_ops" --benchmark_min_time=1 \
+  --benchmark_out="$out/xomni.json" --benchmark_out_format=json
+OMP_NUM_THREADS=2 /usr/bin/python3 bench/torch_peer.py 2 > "$out/torch_default.json"
+OMP_NUM_THREADS=2 GLIBC_TUNABLES=glibc.malloc.hugetlb=1 \
+  LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp \
+  /usr/bin/python3 bench/torch_peer.py 2 > "$out/torch_tuned.json"
+/usr/bin/python3 bench/report.py "$out/xomni.json" "$out/torch_default.json" "$out/torch_tuned.json" docs/PERF.md
