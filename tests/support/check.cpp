@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <set>
 
 namespace xomni::test {
 
@@ -26,6 +28,7 @@ void expect_close(const Tensor& actual, const Tensor& expected, double tol, cons
   ASSERT_EQ(actual.shape(), expected.shape())
       << what << ": shape " << shape_str(actual.shape()) << " vs " << shape_str(expected.shape());
   const double err = scaled_max_error(actual, expected);
+  if (std::getenv("XOMNI_REPORT_ERRORS")) std::printf("  %-40s %.3g\n", what.c_str(), err);
   EXPECT_LE(err, tol) << what << ": scaled max error " << err << " > " << tol;
 }
 
@@ -78,7 +81,7 @@ double gradcheck(const Fn& fn, std::vector<Tensor> inputs, double eps) {
 // u8 dtype (0 f32, 1 f64, 4 i32, 5 i64, 6 u8), u32 ndim, i64 dims[ndim], raw data.
 Fixture load_fixture(const std::string& name) {
   const char* dir = std::getenv("XOMNI_FIXTURES");
-  const std::string path = std::string(dir ? dir : "tests/golden/fixtures") + "/" + name + ".xtf";
+  const std::string path = std::string(dir ? dir : XOMNI_FIXTURE_DIR) + "/" + name + ".xtf";
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("load_fixture: cannot open " + path);
   char magic[4];
@@ -104,6 +107,58 @@ Fixture load_fixture(const std::string& name) {
     out[key] = t;
   }
   return out;
+}
+
+const Tensor& fixture_get(const Fixture& fx, const std::string& key) {
+  auto it = fx.find(key);
+  if (it == fx.end()) throw Error("fixture has no tensor '" + key + "'");
+  return it->second;
+}
+
+void check_golden(const Fixture& fx, const GoldenCase& c, DType dtype) {
+  SCOPED_TRACE("golden case " + c.name + " in " + dtype_name(dtype));
+  const double tol = dtype == DType::f64 ? kGoldenF64Tol : c.tol;
+  const double grad_tol = dtype == DType::f64 ? kGoldenF64Tol : c.grad_tol;
+  try {
+    std::vector<Tensor> inputs;
+    for (const std::string& name : c.inputs) {
+      const Tensor& t = fixture_get(fx, c.name + "." + name);
+      if (!is_floating(t.dtype())) {
+        inputs.push_back(t);
+        continue;
+      }
+      Tensor leaf = t.to(dtype).clone();
+      leaf.set_requires_grad(true);
+      inputs.push_back(leaf);
+    }
+    Tensor out = c.fn(inputs);
+    const Tensor& ref = fixture_get(fx, c.name + ".out");
+    if (!is_floating(ref.dtype())) {
+      ASSERT_EQ(out.shape(), ref.shape()) << c.name << ".out";
+      EXPECT_EQ(out.to_vector<int64_t>(), ref.to_vector<int64_t>()) << c.name << ".out";
+      return;
+    }
+    EXPECT_EQ(out.dtype(), dtype) << c.name << ".out";
+    expect_close(out, ref, tol, c.name + ".out");
+    auto gout = fx.find(c.name + ".gout");
+    if (gout == fx.end()) return;
+    out.backward(gout->second.to(dtype));
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (!is_floating(inputs[i].dtype())) continue;
+      const std::string key = c.name + ".g" + c.inputs[i];
+      expect_close(inputs[i].grad(), fixture_get(fx, key), grad_tol, key);
+    }
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "golden case " << c.name << " threw: " << e.what();
+  }
+}
+
+void expect_cases_match_fixture(const Fixture& fx, const std::vector<GoldenCase>& cases) {
+  std::set<std::string> in_fixture, listed;
+  for (const auto& [key, t] : fx) in_fixture.insert(key.substr(0, key.find('.')));
+  for (const GoldenCase& c : cases) EXPECT_TRUE(listed.insert(c.name).second) << "duplicate " << c.name;
+  for (const std::string& n : in_fixture) EXPECT_TRUE(listed.count(n)) << "fixture case " << n << " is not tested";
+  for (const std::string& n : listed) EXPECT_TRUE(in_fixture.count(n)) << "case " << n << " is not in the fixture";
 }
 
 }  // namespace xomni::test
