@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "elementwise.h"
+#include "vec_math.h"
 #include "xomni/core/autograd.h"
 #include "xomni/core/ops.h"
 
@@ -95,14 +96,14 @@ Tensor neg(const Tensor& a) {
     });                                                                                    \
   }
 
-XOMNI_UNARY_FROM_OUTPUT(exp, std::exp(x), y)
+XOMNI_UNARY_FROM_OUTPUT(exp, fast_exp(x), y)
 XOMNI_UNARY_FROM_INPUT(log, std::log(x), T(1) / x)
 XOMNI_UNARY_FROM_OUTPUT(sqrt, std::sqrt(x), T(0.5) / y)
 XOMNI_UNARY_FROM_OUTPUT(rsqrt, T(1) / std::sqrt(x), T(-0.5) * y * y * y)
-XOMNI_UNARY_FROM_OUTPUT(tanh, std::tanh(x), T(1) - y * y)
-XOMNI_UNARY_FROM_OUTPUT(sigmoid, T(1) / (T(1) + std::exp(-x)), y * (T(1) - y))
-XOMNI_UNARY_FROM_INPUT(silu, x / (T(1) + std::exp(-x)),
-                       (T(1) / (T(1) + std::exp(-x))) * (T(1) + x * (T(1) - T(1) / (T(1) + std::exp(-x)))))
+XOMNI_UNARY_FROM_OUTPUT(tanh, fast_tanh(x), T(1) - y * y)
+XOMNI_UNARY_FROM_OUTPUT(sigmoid, T(1) / (T(1) + fast_exp(-x)), y * (T(1) - y))
+XOMNI_UNARY_FROM_INPUT(silu, x / (T(1) + fast_exp(-x)),
+                       (T(1) / (T(1) + fast_exp(-x))) * (T(1) + x * (T(1) - T(1) / (T(1) + fast_exp(-x)))))
 XOMNI_UNARY_FROM_INPUT(relu, x > T(0) ? x : T(0), x > T(0) ? T(1) : T(0))
 
 #undef XOMNI_UNARY_FROM_INPUT
@@ -122,26 +123,26 @@ Tensor gelu(const Tensor& a, GeluApprox approx) {
   if (approx == GeluApprox::none) {
     Tensor out = map_unary("gelu", a, [](auto x) {
       using T = decltype(x);
-      return T(0.5) * x * (T(1) + std::erf(x * T(kInvSqrt2)));
+      return T(0.5) * x * (T(1) + fast_erf(x * T(kInvSqrt2)));
     });
     return record(out, "gelu", {a}, [a](const Tensor& g, const std::vector<bool>&) {
       return Grads{map_binary("gelu_backward", g, a, [](auto gy, auto x) {
         using T = decltype(x);
-        const T cdf = T(0.5) * (T(1) + std::erf(x * T(kInvSqrt2)));
-        const T pdf = T(kInvSqrt2Pi) * std::exp(T(-0.5) * x * x);
+        const T cdf = T(0.5) * (T(1) + fast_erf(x * T(kInvSqrt2)));
+        const T pdf = T(kInvSqrt2Pi) * fast_exp(T(-0.5) * x * x);
         return gy * (cdf + x * pdf);
       })};
     });
   }
   Tensor out = map_unary("gelu_tanh", a, [](auto x) {
     using T = decltype(x);
-    return T(0.5) * x * (T(1) + std::tanh(T(kSqrt2OverPi) * (x + T(0.044715) * x * x * x)));
+    return T(0.5) * x * (T(1) + fast_tanh(T(kSqrt2OverPi) * (x + T(0.044715) * x * x * x)));
   });
   return record(out, "gelu_tanh", {a}, [a](const Tensor& g, const std::vector<bool>&) {
     return Grads{map_binary("gelu_tanh_backward", g, a, [](auto gy, auto x) {
       using T = decltype(x);
       const T inner = T(kSqrt2OverPi) * (x + T(0.044715) * x * x * x);
-      const T t = std::tanh(inner);
+      const T t = fast_tanh(inner);
       const T dinner = T(kSqrt2OverPi) * (T(1) + T(3 * 0.044715) * x * x);
       return gy * (T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * dinner);
     })};

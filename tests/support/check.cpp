@@ -78,7 +78,8 @@ double gradcheck(const Fn& fn, std::vector<Tensor> inputs, double eps) {
 }
 
 // File format (little endian): "XTF1", u32 count, then per tensor: u32 name length, name bytes,
-// u8 dtype (0 f32, 1 f64, 4 i32, 5 i64, 6 u8), u32 ndim, i64 dims[ndim], raw data.
+// u8 dtype (0 f32, 1 f64, 2 bf16, 3 f16, 4 i32, 5 i64, 6 u8: the DType values), u32 ndim,
+// i64 dims[ndim], raw data.
 Fixture load_fixture(const std::string& name) {
   const char* dir = std::getenv("XOMNI_FIXTURES");
   const std::string path = std::string(dir ? dir : XOMNI_FIXTURE_DIR) + "/" + name + ".xtf";
@@ -115,8 +116,18 @@ const Tensor& fixture_get(const Fixture& fx, const std::string& key) {
   return it->second;
 }
 
-void check_golden(const Fixture& fx, const GoldenCase& c, DType dtype) {
-  SCOPED_TRACE("golden case " + c.name + " in " + dtype_name(dtype));
+Tensor strided_copy(const Tensor& t) {
+  if (t.dim() == 0) return t;
+  Shape wide = t.shape();
+  wide.back() *= 2;
+  Tensor s = slice(Tensor::zeros(wide, t.dtype()), -1, 0, wide.back(), 2);
+  s.copy_(t);
+  return s;
+}
+
+void check_golden(const Fixture& fx, const GoldenCase& c, DType dtype, bool strided_upstream) {
+  SCOPED_TRACE("golden case " + c.name + " in " + dtype_name(dtype) +
+               (strided_upstream ? " with a strided upstream gradient" : ""));
   const double tol = dtype == DType::f64 ? kGoldenF64Tol : c.tol;
   const double grad_tol = dtype == DType::f64 ? kGoldenF64Tol : c.grad_tol;
   try {
@@ -142,7 +153,8 @@ void check_golden(const Fixture& fx, const GoldenCase& c, DType dtype) {
     expect_close(out, ref, tol, c.name + ".out");
     auto gout = fx.find(c.name + ".gout");
     if (gout == fx.end()) return;
-    out.backward(gout->second.to(dtype));
+    Tensor g = gout->second.to(dtype);
+    out.backward(strided_upstream ? strided_copy(g) : g);
     for (size_t i = 0; i < inputs.size(); ++i) {
       if (!is_floating(inputs[i].dtype())) continue;
       const std::string key = c.name + ".g" + c.inputs[i];
@@ -156,9 +168,12 @@ void check_golden(const Fixture& fx, const GoldenCase& c, DType dtype) {
 void expect_cases_match_fixture(const Fixture& fx, const std::vector<GoldenCase>& cases) {
   std::set<std::string> in_fixture, listed;
   for (const auto& [key, t] : fx) in_fixture.insert(key.substr(0, key.find('.')));
-  for (const GoldenCase& c : cases) EXPECT_TRUE(listed.insert(c.name).second) << "duplicate " << c.name;
-  for (const std::string& n : in_fixture) EXPECT_TRUE(listed.count(n)) << "fixture case " << n << " is not tested";
-  for (const std::string& n : listed) EXPECT_TRUE(in_fixture.count(n)) << "case " << n << " is not in the fixture";
+  for (const GoldenCase& c : cases)
+    EXPECT_TRUE(listed.insert(c.name).second) << "duplicate " << c.name;
+  for (const std::string& n : in_fixture)
+    EXPECT_TRUE(listed.count(n)) << "fixture case " << n << " is not tested";
+  for (const std::string& n : listed)
+    EXPECT_TRUE(in_fixture.count(n)) << "case " << n << " is not in the fixture";
 }
 
 }  // namespace xomni::test

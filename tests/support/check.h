@@ -16,7 +16,8 @@ namespace xomni::test {
 // least 1e-12 so all-zero tensors compare absolutely).
 double scaled_max_error(const Tensor& actual, const Tensor& expected);
 
-// gtest assertion: shapes equal and scaled_max_error <= tol.
+// gtest assertion: shapes equal and scaled_max_error <= tol. With $XOMNI_REPORT_ERRORS set it also
+// prints the measured error.
 void expect_close(const Tensor& actual, const Tensor& expected, double tol, const std::string& what);
 
 // Checks the gradients of every input that requires grad against central differences of
@@ -32,5 +33,30 @@ Tensor uniform(const Shape& shape, uint64_t seed, DType dtype = DType::f64, doub
 // Golden fixtures written by tests/golden/make_fixtures.py: name -> tensor.
 using Fixture = std::map<std::string, Tensor>;
 Fixture load_fixture(const std::string& name);  // reads $XOMNI_FIXTURES/<name>.xtf
+// fx[key], or an Error naming the missing key.
+const Tensor& fixture_get(const Fixture& fx, const std::string& key);
+
+// One golden case (see tests/golden/README.md): fn runs the xomni op on the fixture tensors
+// "<name>.<input>" and its result is compared with "<name>.out"; when the fixture holds
+// "<name>.gout" the result is backpropagated with it and every floating input's gradient is
+// compared with "<name>.g<input>".
+struct GoldenCase {
+  std::string name;
+  std::vector<std::string> inputs;
+  Fn fn;
+  double tol = 1e-5;       // f32 bound on scaled_max_error of the output
+  double grad_tol = 1e-5;  // f32 bound for the input gradients
+};
+// The f64 run's bound: the references are f64 results rounded once to f32 (2^-24 relative).
+constexpr double kGoldenF64Tol = 1e-6;
+// Runs `c` with the floating inputs converted to `dtype` (f32: c.tol / c.grad_tol; f64:
+// kGoldenF64Tol). Integer outputs are compared exactly. With strided_upstream the upstream
+// gradient is handed to backward as a non-contiguous view (every other element of a buffer).
+void check_golden(const Fixture& fx, const GoldenCase& c, DType dtype,
+                  bool strided_upstream = false);
+// The same values as `t` in a non-contiguous view (stride 2 in the last dim); t itself if 0-d.
+Tensor strided_copy(const Tensor& t);
+// Every case prefix in `fx` (the key up to its first '.') has an entry in `cases`, and back.
+void expect_cases_match_fixture(const Fixture& fx, const std::vector<GoldenCase>& cases);
 
 }  // namespace xomni::test

@@ -17,3 +17,16 @@ TEST(VecMath, ExpApproxRelativeError) {
   EXPECT_TRUE(std::isinf(xomni::exp_approx(100.0f)));
   EXPECT_EQ(xomni::exp_approx(-INFINITY), 0.0f);
 }
+
+TEST(VecMath, TanhAndErfAbsoluteError) {
+  double wt = 0, we = 0;
+  for (float x = -12.0f; x < 12.0f; x += 0.00137f) {
+    wt = std::max(wt, std::abs(double(xomni::tanh_approx(x)) - std::tanh(double(x))));
+    we = std::max(we, std::abs(double(xomni::erf_approx(x)) - std::erf(double(x))));
+  }
+  EXPECT_LT(wt, 3e-7);
+  EXPECT_LT(we, 4e-7);  // A&S 7.1.26 is 1.5e-7 exactly; float rounding adds the rest
+  EXPECT_EQ(xomni::tanh_approx(0.0f), 0.0f);
+  EXPECT_EQ(xomni::tanh_approx(30.0f), 1.0f);
+  EXPECT_EQ(xomni::tanh_approx(-30.0f), -1.0f);
+}

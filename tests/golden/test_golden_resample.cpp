@@ -1,0 +1,49 @@
+// Golden upsample_nearest2d and avg_pool2d (kernel = stride = factor) against PyTorch 1.13
+// (fixtures/resample.xtf, make_fixtures.py): factors 2 and 3, odd sizes, transposed inputs.
+// Tolerance: f32 1e-5 of scaled_max_error (sums of at most 9 terms); f64 run 1e-6.
+#include <gtest/gtest.h>
+
+#include "check.h"
+
+using namespace xomni;
+using test::GoldenCase;
+using V = std::vector<Tensor>;
+
+namespace {
+Tensor T(const Tensor& x) {
+  return transpose(x, -2, -1);
+}
+
+std::vector<GoldenCase> cases() {
+  return {
+      {"up2", {"x"}, [](const V& x) { return upsample_nearest2d(x[0], 2); }},
+      {"up3", {"x"}, [](const V& x) { return upsample_nearest2d(x[0], 3); }},
+      {"up2_T", {"x"}, [](const V& x) { return upsample_nearest2d(T(x[0]), 2); }},
+      {"pool2", {"x"}, [](const V& x) { return avg_pool2d(x[0], 2); }},
+      {"pool3", {"x"}, [](const V& x) { return avg_pool2d(x[0], 3); }},
+      {"pool2_T", {"x"}, [](const V& x) { return avg_pool2d(T(x[0]), 2); }},
+  };
+}
+
+const test::Fixture& fixture() {
+  static const test::Fixture fx = test::load_fixture("resample");
+  return fx;
+}
+}  // namespace
+
+TEST(GoldenResample, EveryFixtureCaseIsTested) {
+  test::expect_cases_match_fixture(fixture(), cases());
+}
+
+TEST(GoldenResample, F32) {
+  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f32);
+}
+
+TEST(GoldenResample, F64) {
+  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f64);
+}
+
+// Backward must not assume a contiguous upstream gradient.
+TEST(GoldenResample, F32StridedUpstream) {
+  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f32, true);
+}
