@@ -1,0 +1,206 @@
+// group_norm against a plain-loop reference in double, finite differences, views, determinism
+// and errors. Tolerances: scaled max error 1e-12 for f64 and 1e-5 for f32 against the double
+// reference; gradcheck's own 1e-6.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "check.h"
+
+using namespace xomni;
+
+namespace {
+
+// Mean and biased variance over each (n, group) of C/G channels times the spatial size, then
+// the per-channel affine.
+Tensor ref_group_norm(const Tensor& x, int64_t G, const Tensor& w, const Tensor& b, double eps) {
+  const Shape s = x.shape();
+  const int64_t N = s[0], C = s[1], Cg = C / G;
+  int64_t S = 1;
+  for (size_t i = 2; i < s.size(); ++i) S *= s[i];
+  const std::vector<double> xv = x.to_vector<double>();
+  const std::vector<double> wv = w.defined() ? w.to_vector<double>() : std::vector<double>(C, 1.0);
+  const std::vector<double> bv = b.defined() ? b.to_vector<double>() : std::vector<double>(C, 0.0);
+  std::vector<double> y(xv.size());
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t g = 0; g < G; ++g) {
+      const size_t base = size_t((n * C + g * Cg) * S), M = size_t(Cg * S);
+      double mean = 0, var = 0;
+      for (size_t e = 0; e < M; ++e) mean += xv[base + e];
+      mean /= double(M);
+      for (size_t e = 0; e < M; ++e) var += (xv[base + e] - mean) * (xv[base + e] - mean);
+      var /= double(M);
+      for (size_t e = 0; e < M; ++e) {
+        const size_t c = size_t(g * Cg) + e / size_t(S);
+        y[base + e] = (xv[base + e] - mean) / std::sqrt(var + eps) * wv[c] + bv[c];
+      }
+    }
+  return Tensor::from_vector(y, s);
+}
+
+// dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) over each group, dxhat = g w.
+Tensor ref_group_norm_dx(const Tensor& x, int64_t G, const Tensor& w, const Tensor& gy,
+                         double eps) {
+  const Shape s = x.shape();
+  const int64_t N = s[0], C = s[1], Cg = C / G;
+  int64_t S = 1;
+  for (size_t i = 2; i < s.size(); ++i) S *= s[i];
+  const std::vector<double> xv = x.to_vector<double>(), gv = gy.to_vector<double>();
+  const std::vector<double> wv = w.defined() ? w.to_vector<double>() : std::vector<double>(C, 1.0);
+  std::vector<double> dx(xv.size());
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t g = 0; g < G; ++g) {
+      const size_t base = size_t((n * C + g * Cg) * S), M = size_t(Cg * S);
+      double mean = 0, var = 0;
+      for (size_t e = 0; e < M; ++e) mean += xv[base + e];
+      mean /= double(M);
+      for (size_t e = 0; e < M; ++e) var += (xv[base + e] - mean) * (xv[base + e] - mean);
+      const double rstd = 1.0 / std::sqrt(var / double(M) + eps);
+      std::vector<double> xhat(M), dxhat(M);
+      double m1 = 0, m2 = 0;
+      for (size_t e = 0; e < M; ++e) {
+        xhat[e] = (xv[base + e] - mean) * rstd;
+        dxhat[e] = gv[base + e] * wv[size_t(g * Cg) + e / size_t(S)];
+        m1 += dxhat[e] / double(M);
+        m2 += dxhat[e] * xhat[e] / double(M);
+      }
+      for (size_t e = 0; e < M; ++e) dx[base + e] = rstd * (dxhat[e] - m1 - xhat[e] * m2);
+    }
+  return Tensor::from_vector(dx, s);
+}
+
+struct Case {
+  Shape shape;
+  int64_t groups;
+  bool affine;
+};
+
+const std::vector<Case> kCases = {
+    {{2, 6, 3, 5}, 3, true},   // two channels per group
+    {{2, 6, 3, 5}, 1, true},   // one group: layer norm over C, H, W
+    {{2, 6, 3, 5}, 6, true},   // groups = C: instance norm
+    {{3, 4, 7}, 2, true},      // one spatial dim
+    {{3, 8}, 2, true},         // no spatial dims
+    {{2, 4, 2, 3}, 2, false},  // no weight and bias
+};
+
+}  // namespace
+
+TEST(GroupNorm, ForwardMatchesReference) {
+  uint64_t seed = 1;
+  for (const Case& c : kCases)
+    for (DType dt : {DType::f64, DType::f32}) {
+      const int64_t C = c.shape[1];
+      Tensor x = test::uniform(c.shape, seed++, dt, -2.0, 3.0);
+      Tensor w = c.affine ? test::uniform({C}, seed++, dt) : Tensor();
+      Tensor b = c.affine ? test::uniform({C}, seed++, dt) : Tensor();
+      Tensor y = group_norm(x, c.groups, w, b, 1e-5);
+      test::expect_close(
+          y, ref_group_norm(x, c.groups, w, b, 1e-5), dt == DType::f64 ? 1e-12 : 1e-5,
+          shape_str(c.shape) + " groups " + std::to_string(c.groups) + " " + dtype_name(dt));
+    }
+}
+
+TEST(GroupNorm, LargeMeanIsStable) {
+  // A two-pass variance and centring before scaling keep f32 accurate when the mean dwarfs
+  // the spread (the reference sees the same f32-rounded inputs).
+  Tensor x = test::uniform({2, 4, 8, 8}, 5, DType::f32, 999.0, 1001.0);
+  Tensor w = test::uniform({4}, 6, DType::f32), b = test::uniform({4}, 7, DType::f32);
+  Tensor y = group_norm(x, 2, w, b, 1e-6);
+  test::expect_close(y, ref_group_norm(x, 2, w, b, 1e-6), 1e-5, "mean 1000, spread 1, f32");
+  Tensor xg = x.clone().set_requires_grad(true);
+  Tensor gy = test::uniform(x.shape(), 8, DType::f32);
+  group_norm(xg, 2, w, b, 1e-6).backward(gy);
+  test::expect_close(xg.grad(), ref_group_norm_dx(x, 2, w, gy, 1e-6), 1e-5, "dx, f32");
+}
+
+TEST(GroupNorm, GradcheckEveryInput) {
+  uint64_t seed = 100;
+  for (const Case& c : kCases) {
+    const int64_t C = c.shape[1];
+    Tensor x = test::uniform(c.shape, seed++).set_requires_grad(true);
+    const std::string what = shape_str(c.shape) + " groups " + std::to_string(c.groups);
+    if (c.affine) {
+      Tensor w = test::uniform({C}, seed++).set_requires_grad(true);
+      Tensor b = test::uniform({C}, seed++).set_requires_grad(true);
+      const double err = test::gradcheck(
+          [&](const std::vector<Tensor>& in) { return group_norm(in[0], c.groups, in[1], in[2]); },
+          {x, w, b});
+      EXPECT_LE(err, 1e-6) << what;
+    } else {
+      const double err = test::gradcheck(
+          [&](const std::vector<Tensor>& in) {
+            return group_norm(in[0], c.groups, Tensor(), Tensor());
+          },
+          {x});
+      EXPECT_LE(err, 1e-6) << what;
+    }
+  }
+}
+
+TEST(GroupNorm, BackwardOnlyForWeight) {
+  Tensor x = test::uniform({2, 4, 3, 3}, 31);
+  Tensor w = test::uniform({4}, 32).set_requires_grad(true);
+  sum(mul(group_norm(x, 2, w, Tensor()), test::uniform({2, 4, 3, 3}, 33))).backward();
+  EXPECT_FALSE(x.grad().defined());
+  // dL/dw[c] = sum over n, h, w of g * xhat, with xhat the normalisation without affine.
+  Tensor xhat = ref_group_norm(x, 2, Tensor(), Tensor(), 1e-5);
+  Tensor expected = sum(mul(xhat, test::uniform({2, 4, 3, 3}, 33)), {0, 2, 3});
+  test::expect_close(w.grad(), expected, 1e-12, "weight gradient");
+}
+
+TEST(GroupNorm, NonContiguousInput) {
+  Tensor stored = test::uniform({2, 3, 5, 6}, 41);  // N, H, W, C
+  Tensor x = permute(stored, {0, 3, 1, 2});
+  ASSERT_FALSE(x.is_contiguous());
+  Tensor w = test::uniform({6}, 42), b = test::uniform({6}, 43);
+  test::expect_close(group_norm(x, 3, w, b), ref_group_norm(x.contiguous(), 3, w, b, 1e-5), 1e-12,
+                     "permuted view");
+  Tensor xs = stored.clone().set_requires_grad(true);
+  const double err = test::gradcheck(
+      [&](const std::vector<Tensor>& in) {
+        return group_norm(permute(in[0], {0, 3, 1, 2}), 3, w, b);
+      },
+      {xs});
+  EXPECT_LE(err, 1e-6);
+}
+
+TEST(GroupNorm, DeterministicBitwise) {
+  auto run = [] {
+    Tensor x = test::uniform({4, 32, 9, 11}, 51, DType::f32).set_requires_grad(true);
+    Tensor w = test::uniform({32}, 52, DType::f32).set_requires_grad(true);
+    Tensor b = test::uniform({32}, 53, DType::f32).set_requires_grad(true);
+    Tensor y = group_norm(x, 8, w, b);
+    y.backward(test::uniform(y.shape(), 54, DType::f32));
+    return std::vector<std::vector<float>>{y.to_vector<float>(), x.grad().to_vector<float>(),
+                                           w.grad().to_vector<float>(),
+                                           b.grad().to_vector<float>()};
+  };
+  const auto a = run(), b = run();
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(a[i] == b[i]) << "result " << i << " differs";
+}
+
+TEST(GroupNorm, Errors) {
+  auto message = [](const std::function<void()>& fn) {
+    try {
+      fn();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  Tensor x = Tensor::zeros({2, 6, 4, 4});
+  std::string m = message([&] { group_norm(x, 4, Tensor(), Tensor()); });
+  EXPECT_NE(m.find("group_norm"), std::string::npos) << m;
+  EXPECT_NE(m.find("[2, 6, 4, 4]"), std::string::npos) << m;
+  EXPECT_NE(m.find("4 groups"), std::string::npos) << m;
+  m = message([&] { group_norm(x, 3, Tensor::ones({5}), Tensor()); });
+  EXPECT_NE(m.find("weight"), std::string::npos) << m;
+  EXPECT_NE(m.find("[5]"), std::string::npos) << m;
+  EXPECT_NE(m.find("[2, 6, 4, 4]"), std::string::npos) << m;
+  m = message([&] { group_norm(Tensor::zeros({6}), 3, Tensor(), Tensor()); });
+  EXPECT_NE(m.find("group_norm"), std::string::npos) << m;
+  EXPECT_NE(m.find("[6]"), std::string::npos) << m;
+  m = message([&] { group_norm(x, 0, Tensor(), Tensor()); });
+  EXPECT_NE(m.find("group_norm"), std::string::npos) << m;
+}
