@@ -30,26 +30,6 @@ std::vector<GoldenCase> cases() {
        [](const V& x) { return conv2d(transpose(x[0], 2, 3), x[1], x[2], 1, 1); }},
   };
 }
-
-const test::Fixture& fixture() {
-  static const test::Fixture fx = test::load_fixture("conv");
-  return fx;
-}
 }  // namespace
 
-TEST(GoldenConv, EveryFixtureCaseIsTested) {
-  test::expect_cases_match_fixture(fixture(), cases());
-}
-
-TEST(GoldenConv, F32) {
-  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f32);
-}
-
-TEST(GoldenConv, F64) {
-  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f64);
-}
-
-// Backward must not assume a contiguous upstream gradient.
-TEST(GoldenConv, F32StridedUpstream) {
-  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f32, true);
-}
+XOMNI_GOLDEN_TESTS(GoldenConv, "conv");

@@ -7,14 +7,11 @@
 
 using namespace xomni;
 using test::GoldenCase;
+using test::swap_last2;
 using V = std::vector<Tensor>;
 
 namespace {
 // "_T" cases: the op sees the stored operand with its last two dims swapped.
-Tensor T(const Tensor& x) {
-  return transpose(x, -2, -1);
-}
-
 std::vector<GoldenCase> cases() {
   std::vector<GoldenCase> cs;
   using BinOp = Tensor (*)(const Tensor&, const Tensor&);
@@ -29,15 +26,15 @@ std::vector<GoldenCase> cases() {
     cs.push_back({n + "_same", {"a", "b"}, [f](const V& x) { return f(x[0], x[1]); }});
     cs.push_back({n + "_bcast", {"a", "b"}, [f](const V& x) { return f(x[0], x[1]); }});
     cs.push_back({n + "_scalarb", {"a", "b"}, [f](const V& x) { return f(x[0], x[1]); }});
-    cs.push_back({n + "_aT", {"a", "b"}, [f](const V& x) { return f(T(x[0]), x[1]); }});
+    cs.push_back({n + "_aT", {"a", "b"}, [f](const V& x) { return f(swap_last2(x[0]), x[1]); }});
     // b is stored [7, 26]; the op sees b[:, ::2].
     cs.push_back(
         {n + "_bstep", {"a", "b"}, [f](const V& x) { return f(x[0], slice(x[1], 1, 0, 26, 2)); }});
   }
   cs.push_back({"adds_2d", {"x"}, [](const V& x) { return add(x[0], 0.75); }});
-  cs.push_back({"adds_T", {"x"}, [](const V& x) { return add(T(x[0]), 0.75); }});
+  cs.push_back({"adds_T", {"x"}, [](const V& x) { return add(swap_last2(x[0]), 0.75); }});
   cs.push_back({"muls_2d", {"x"}, [](const V& x) { return mul(x[0], -1.25); }});
-  cs.push_back({"muls_T", {"x"}, [](const V& x) { return mul(T(x[0]), -1.25); }});
+  cs.push_back({"muls_T", {"x"}, [](const V& x) { return mul(swap_last2(x[0]), -1.25); }});
 
   using UnOp = Tensor (*)(const Tensor&);
   const std::pair<const char*, UnOp> unary[] = {
@@ -57,7 +54,7 @@ std::vector<GoldenCase> cases() {
     UnOp f = op;
     cs.push_back({n + "_33", {"x"}, [f](const V& x) { return f(x[0]); }});
     cs.push_back({n + "_2d", {"x"}, [f](const V& x) { return f(x[0]); }});
-    cs.push_back({n + "_T", {"x"}, [f](const V& x) { return f(T(x[0])); }});
+    cs.push_back({n + "_T", {"x"}, [f](const V& x) { return f(swap_last2(x[0])); }});
   }
   for (const char* name : {"tanh", "sigmoid", "silu", "gelu", "gelutanh"})
     for (const auto& [n, op] : unary)
@@ -68,46 +65,29 @@ std::vector<GoldenCase> cases() {
   cs.push_back({"pow3_zeros", {"x"}, [](const V& x) { return pow(x[0], 3.0); }});
   cs.push_back({"pow0_33", {"x"}, [](const V& x) { return pow(x[0], 0.0); }});
   cs.push_back({"pow2_2d", {"x"}, [](const V& x) { return pow(x[0], 2.0); }});
-  cs.push_back({"pow3_T", {"x"}, [](const V& x) { return pow(T(x[0]), 3.0); }});
+  cs.push_back({"pow3_T", {"x"}, [](const V& x) { return pow(swap_last2(x[0]), 3.0); }});
   cs.push_back({"powhalf_2d", {"x"}, [](const V& x) { return pow(x[0], 0.5); }});
   cs.push_back({"powm1p5_33", {"x"}, [](const V& x) { return pow(x[0], -1.5); }});
   cs.push_back({"clamp_both_2d", {"x"}, [](const V& x) { return clamp(x[0], -0.5, 0.7); }});
   cs.push_back({"clamp_lo_33", {"x"}, [](const V& x) { return clamp(x[0], -0.2, std::nullopt); }});
-  cs.push_back({"clamp_hi_T", {"x"}, [](const V& x) { return clamp(T(x[0]), std::nullopt, 0.3); }});
+  cs.push_back(
+      {"clamp_hi_T", {"x"}, [](const V& x) { return clamp(swap_last2(x[0]), std::nullopt, 0.3); }});
   cs.push_back(
       {"where_bcast", {"cond", "a", "b"}, [](const V& x) { return where(x[0], x[1], x[2]); }});
   cs.push_back(
       {"where_condb", {"cond", "a", "b"}, [](const V& x) { return where(x[0], x[1], x[2]); }});
-  cs.push_back(
-      {"where_aT", {"cond", "a", "b"}, [](const V& x) { return where(x[0], T(x[1]), x[2]); }});
+  cs.push_back({"where_aT", {"cond", "a", "b"}, [](const V& x) {
+                  return where(x[0], swap_last2(x[1]), x[2]);
+                }});
   cs.push_back(
       {"maskfill_2d", {"x", "mask"}, [](const V& x) { return masked_fill(x[0], x[1], -3.5); }});
   cs.push_back(
       {"maskfill_bcast", {"x", "mask"}, [](const V& x) { return masked_fill(x[0], x[1], 2.25); }});
-  cs.push_back(
-      {"maskfill_T", {"x", "mask"}, [](const V& x) { return masked_fill(T(x[0]), x[1], 0.0); }});
+  cs.push_back({"maskfill_T", {"x", "mask"}, [](const V& x) {
+                  return masked_fill(swap_last2(x[0]), x[1], 0.0);
+                }});
   return cs;
-}
-
-const test::Fixture& fixture() {
-  static const test::Fixture fx = test::load_fixture("elementwise");
-  return fx;
 }
 }  // namespace
 
-TEST(GoldenElementwise, EveryFixtureCaseIsTested) {
-  test::expect_cases_match_fixture(fixture(), cases());
-}
-
-TEST(GoldenElementwise, F32) {
-  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f32);
-}
-
-TEST(GoldenElementwise, F64) {
-  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f64);
-}
-
-// Backward must not assume a contiguous upstream gradient.
-TEST(GoldenElementwise, F32StridedUpstream) {
-  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f32, true);
-}
+XOMNI_GOLDEN_TESTS(GoldenElementwise, "elementwise");

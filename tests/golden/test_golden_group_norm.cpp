@@ -26,26 +26,6 @@ std::vector<GoldenCase> cases() {
        [](const V& x) { return group_norm(transpose(x[0], 2, 3), 2, x[1], x[2], 1e-5); }},
   };
 }
-
-const test::Fixture& fixture() {
-  static const test::Fixture fx = test::load_fixture("group_norm");
-  return fx;
-}
 }  // namespace
 
-TEST(GoldenGroupNorm, EveryFixtureCaseIsTested) {
-  test::expect_cases_match_fixture(fixture(), cases());
-}
-
-TEST(GoldenGroupNorm, F32) {
-  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f32);
-}
-
-TEST(GoldenGroupNorm, F64) {
-  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f64);
-}
-
-// Backward must not assume a contiguous upstream gradient.
-TEST(GoldenGroupNorm, F32StridedUpstream) {
-  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f32, true);
-}
+XOMNI_GOLDEN_TESTS(GoldenGroupNorm, "group_norm");

@@ -7,13 +7,10 @@
 
 using namespace xomni;
 using test::GoldenCase;
+using test::swap_last2;
 using V = std::vector<Tensor>;
 
 namespace {
-Tensor T(const Tensor& x) {
-  return transpose(x, -2, -1);
-}
-
 std::vector<GoldenCase> cases() {
   return {
       {"emb_2d", {"w", "ids"}, [](const V& x) { return embedding(x[0], x[1]); }},
@@ -21,33 +18,13 @@ std::vector<GoldenCase> cases() {
       {"gather_d1", {"x", "idx"}, [](const V& x) { return gather(x[0], 1, x[1]); }},
       {"gather_d0", {"x", "idx"}, [](const V& x) { return gather(x[0], 0, x[1]); }},
       {"gather_3d", {"x", "idx"}, [](const V& x) { return gather(x[0], 1, x[1]); }},
-      {"gather_T", {"x", "idx"}, [](const V& x) { return gather(T(x[0]), 1, x[1]); }},
+      {"gather_T", {"x", "idx"}, [](const V& x) { return gather(swap_last2(x[0]), 1, x[1]); }},
       {"isel_d0", {"x", "idx"}, [](const V& x) { return index_select(x[0], 0, x[1]); }},
       {"isel_d1", {"x", "idx"}, [](const V& x) { return index_select(x[0], 1, x[1]); }},
       {"isel_dm1_i32", {"x", "idx"}, [](const V& x) { return index_select(x[0], -1, x[1]); }},
-      {"isel_T", {"x", "idx"}, [](const V& x) { return index_select(T(x[0]), 0, x[1]); }},
+      {"isel_T", {"x", "idx"}, [](const V& x) { return index_select(swap_last2(x[0]), 0, x[1]); }},
   };
-}
-
-const test::Fixture& fixture() {
-  static const test::Fixture fx = test::load_fixture("index");
-  return fx;
 }
 }  // namespace
 
-TEST(GoldenIndex, EveryFixtureCaseIsTested) {
-  test::expect_cases_match_fixture(fixture(), cases());
-}
-
-TEST(GoldenIndex, F32) {
-  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f32);
-}
-
-TEST(GoldenIndex, F64) {
-  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f64);
-}
-
-// Backward must not assume a contiguous upstream gradient.
-TEST(GoldenIndex, F32StridedUpstream) {
-  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f32, true);
-}
+XOMNI_GOLDEN_TESTS(GoldenIndex, "index");

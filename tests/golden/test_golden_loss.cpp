@@ -27,26 +27,6 @@ std::vector<GoldenCase> cases() {
       {"ce_long", {"logits", "tgt"}, ce(Reduction::sum, -100)},
   };
 }
-
-const test::Fixture& fixture() {
-  static const test::Fixture fx = test::load_fixture("loss");
-  return fx;
-}
 }  // namespace
 
-TEST(GoldenLoss, EveryFixtureCaseIsTested) {
-  test::expect_cases_match_fixture(fixture(), cases());
-}
-
-TEST(GoldenLoss, F32) {
-  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f32);
-}
-
-TEST(GoldenLoss, F64) {
-  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f64);
-}
-
-// Backward must not assume a contiguous upstream gradient.
-TEST(GoldenLoss, F32StridedUpstream) {
-  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f32, true);
-}
+XOMNI_GOLDEN_TESTS(GoldenLoss, "loss");

@@ -9,13 +9,10 @@
 
 using namespace xomni;
 using test::GoldenCase;
+using test::swap_last2;
 using V = std::vector<Tensor>;
 
 namespace {
-Tensor T(const Tensor& x) {
-  return transpose(x, -2, -1);
-}
-
 std::vector<GoldenCase> cases() {
   const auto mm = [](const V& x) { return matmul(x[0], x[1]); };
   return {
@@ -27,9 +24,11 @@ std::vector<GoldenCase> cases() {
       {"mm_dot", {"a", "b"}, mm},
       {"mm_vec_batched", {"a", "b"}, mm},
       {"mm_batched_vec", {"a", "b"}, mm},
-      {"mm_aT", {"a", "b"}, [](const V& x) { return matmul(T(x[0]), x[1]); }},
-      {"mm_bT", {"a", "b"}, [](const V& x) { return matmul(x[0], T(x[1])); }},
-      {"mm_abT_batched", {"a", "b"}, [](const V& x) { return matmul(T(x[0]), T(x[1])); }},
+      {"mm_aT", {"a", "b"}, [](const V& x) { return matmul(swap_last2(x[0]), x[1]); }},
+      {"mm_bT", {"a", "b"}, [](const V& x) { return matmul(x[0], swap_last2(x[1])); }},
+      {"mm_abT_batched",
+       {"a", "b"},
+       [](const V& x) { return matmul(swap_last2(x[0]), swap_last2(x[1])); }},
       // a is stored [7, 26]; the op sees a[:, ::2].
       {"mm_astep", {"a", "b"}, [](const V& x) { return matmul(slice(x[0], 1, 0, 26, 2), x[1]); }},
       {"mm_longk", {"a", "b"}, mm},
@@ -37,30 +36,12 @@ std::vector<GoldenCase> cases() {
       {"linear_2d", {"x", "w", "b"}, [](const V& x) { return linear(x[0], x[1], x[2]); }},
       {"linear_3d", {"x", "w", "b"}, [](const V& x) { return linear(x[0], x[1], x[2]); }},
       {"linear_nobias", {"x", "w"}, [](const V& x) { return linear(x[0], x[1]); }},
-      {"linear_xT", {"x", "w", "b"}, [](const V& x) { return linear(T(x[0]), x[1], x[2]); }},
+      {"linear_xT",
+       {"x", "w", "b"},
+       [](const V& x) { return linear(swap_last2(x[0]), x[1], x[2]); }},
       {"linear_1d", {"x", "w", "b"}, [](const V& x) { return linear(x[0], x[1], x[2]); }},
   };
 }
-
-const test::Fixture& fixture() {
-  static const test::Fixture fx = test::load_fixture("matmul");
-  return fx;
-}
 }  // namespace
 
-TEST(GoldenMatmul, EveryFixtureCaseIsTested) {
-  test::expect_cases_match_fixture(fixture(), cases());
-}
-
-TEST(GoldenMatmul, F32) {
-  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f32);
-}
-
-TEST(GoldenMatmul, F64) {
-  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f64);
-}
-
-// Backward must not assume a contiguous upstream gradient.
-TEST(GoldenMatmul, F32StridedUpstream) {
-  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f32, true);
-}
+XOMNI_GOLDEN_TESTS(GoldenMatmul, "matmul");

@@ -8,13 +8,10 @@
 
 using namespace xomni;
 using test::GoldenCase;
+using test::swap_last2;
 using V = std::vector<Tensor>;
 
 namespace {
-Tensor T(const Tensor& x) {
-  return transpose(x, -2, -1);
-}
-
 std::vector<GoldenCase> cases() {
   const auto ln = [](double eps) {
     return [eps](const V& x) { return layer_norm(x[0], x[1], x[2], eps); };
@@ -26,38 +23,20 @@ std::vector<GoldenCase> cases() {
       {"ln_2d", {"x", "w", "b"}, ln(1e-5)},
       {"ln_3d", {"x", "w", "b"}, ln(1e-5)},
       {"ln_eps", {"x", "w", "b"}, ln(1e-3)},
-      {"ln_T", {"x", "w", "b"}, [](const V& x) { return layer_norm(T(x[0]), x[1], x[2], 1e-5); }},
+      {"ln_T",
+       {"x", "w", "b"},
+       [](const V& x) { return layer_norm(swap_last2(x[0]), x[1], x[2], 1e-5); }},
       {"ln_offset", {"x", "w", "b"}, ln(1e-5)},
       {"ln_long", {"x", "w", "b"}, ln(1e-5)},
       {"ln_const", {"x", "w", "b"}, ln(1e-5)},  // row 1 is constant: zero variance
       {"rms_2d", {"x", "w"}, rms(1e-6)},
       {"rms_3d", {"x", "w"}, rms(1e-6)},
       {"rms_eps", {"x", "w"}, rms(1e-3)},
-      {"rms_T", {"x", "w"}, [](const V& x) { return rms_norm(T(x[0]), x[1], 1e-6); }},
+      {"rms_T", {"x", "w"}, [](const V& x) { return rms_norm(swap_last2(x[0]), x[1], 1e-6); }},
       {"rms_long", {"x", "w"}, rms(1e-6)},
       {"rms_zero", {"x", "w"}, rms(1e-6)},  // row 2 is all zeros
   };
 }
-
-const test::Fixture& fixture() {
-  static const test::Fixture fx = test::load_fixture("norm");
-  return fx;
-}
 }  // namespace
 
-TEST(GoldenNorm, EveryFixtureCaseIsTested) {
-  test::expect_cases_match_fixture(fixture(), cases());
-}
-
-TEST(GoldenNorm, F32) {
-  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f32);
-}
-
-TEST(GoldenNorm, F64) {
-  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f64);
-}
-
-// Backward must not assume a contiguous upstream gradient.
-TEST(GoldenNorm, F32StridedUpstream) {
-  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f32, true);
-}
+XOMNI_GOLDEN_TESTS(GoldenNorm, "norm");

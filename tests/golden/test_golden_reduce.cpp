@@ -8,13 +8,10 @@
 
 using namespace xomni;
 using test::GoldenCase;
+using test::swap_last2;
 using V = std::vector<Tensor>;
 
 namespace {
-Tensor T(const Tensor& x) {
-  return transpose(x, -2, -1);
-}
-
 std::vector<GoldenCase> cases() {
   return {
       {"sum_all", {"x"}, [](const V& x) { return sum(x[0]); }},
@@ -24,7 +21,7 @@ std::vector<GoldenCase> cases() {
        [](const V& x) {
          return sum(x[0], {0, 2}, true);
        }},
-      {"sum_dm1_T", {"x"}, [](const V& x) { return sum(T(x[0]), {-1}); }},
+      {"sum_dm1_T", {"x"}, [](const V& x) { return sum(swap_last2(x[0]), {-1}); }},
       {"sum_long", {"x"}, [](const V& x) { return sum(x[0], {1}); }},
       {"sum_d0_long", {"x"}, [](const V& x) { return sum(x[0], {0}); }},
       {"mean_all", {"x"}, [](const V& x) { return mean(x[0]); }},
@@ -43,40 +40,25 @@ std::vector<GoldenCase> cases() {
          return var(x[0], {0, 2}, 1, true);
        }},
       {"var_c0_dm1", {"x"}, [](const V& x) { return var(x[0], {-1}, 0); }},
-      {"var_d1_T", {"x"}, [](const V& x) { return var(T(x[0]), {1}); }},
+      {"var_d1_T", {"x"}, [](const V& x) { return var(swap_last2(x[0]), {1}); }},
       {"var_offset", {"x"}, [](const V& x) { return var(x[0], {1}); }},
       {"max_d1", {"x"}, [](const V& x) { return max(x[0], 1).values; }},
       {"max_d0k", {"x"}, [](const V& x) { return max(x[0], 0, true).values; }},
-      {"max_dm1_T", {"x"}, [](const V& x) { return max(T(x[0]), -1).values; }},
+      {"max_dm1_T", {"x"}, [](const V& x) { return max(swap_last2(x[0]), -1).values; }},
       {"argmax_d1", {"x"}, [](const V& x) { return argmax(x[0], 1); }},
       {"argmax_d2k", {"x"}, [](const V& x) { return argmax(x[0], 2, true); }},
   };
 }
-
-const test::Fixture& fixture() {
-  static const test::Fixture fx = test::load_fixture("reduce");
-  return fx;
-}
 }  // namespace
 
-TEST(GoldenReduce, EveryFixtureCaseIsTested) {
-  test::expect_cases_match_fixture(fixture(), cases());
-}
-
-TEST(GoldenReduce, F32) {
-  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f32);
-}
-
-TEST(GoldenReduce, F64) {
-  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f64);
-}
+XOMNI_GOLDEN_TESTS(GoldenReduce, "reduce");
 
 TEST(GoldenReduce, MaxIndices) {
   const test::Fixture& fx = fixture();
   const std::pair<const char*, std::function<MaxResult(const Tensor&)>> cs[] = {
       {"max_d1", [](const Tensor& x) { return max(x, 1); }},
       {"max_d0k", [](const Tensor& x) { return max(x, 0, true); }},
-      {"max_dm1_T", [](const Tensor& x) { return max(T(x), -1); }}};
+      {"max_dm1_T", [](const Tensor& x) { return max(swap_last2(x), -1); }}};
   for (const auto& [name, fn] : cs) {
     const std::string n = name;
     const Tensor ref = test::fixture_get(fx, n + ".idx");
@@ -87,9 +69,4 @@ TEST(GoldenReduce, MaxIndices) {
       EXPECT_EQ(r.indices.to_vector<int64_t>(), ref.to_vector<int64_t>()) << n;
     }
   }
-}
-
-// Backward must not assume a contiguous upstream gradient.
-TEST(GoldenReduce, F32StridedUpstream) {
-  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f32, true);
 }

@@ -7,43 +7,20 @@
 
 using namespace xomni;
 using test::GoldenCase;
+using test::swap_last2;
 using V = std::vector<Tensor>;
 
 namespace {
-Tensor T(const Tensor& x) {
-  return transpose(x, -2, -1);
-}
-
 std::vector<GoldenCase> cases() {
   return {
       {"up2", {"x"}, [](const V& x) { return upsample_nearest2d(x[0], 2); }},
       {"up3", {"x"}, [](const V& x) { return upsample_nearest2d(x[0], 3); }},
-      {"up2_T", {"x"}, [](const V& x) { return upsample_nearest2d(T(x[0]), 2); }},
+      {"up2_T", {"x"}, [](const V& x) { return upsample_nearest2d(swap_last2(x[0]), 2); }},
       {"pool2", {"x"}, [](const V& x) { return avg_pool2d(x[0], 2); }},
       {"pool3", {"x"}, [](const V& x) { return avg_pool2d(x[0], 3); }},
-      {"pool2_T", {"x"}, [](const V& x) { return avg_pool2d(T(x[0]), 2); }},
+      {"pool2_T", {"x"}, [](const V& x) { return avg_pool2d(swap_last2(x[0]), 2); }},
   };
-}
-
-const test::Fixture& fixture() {
-  static const test::Fixture fx = test::load_fixture("resample");
-  return fx;
 }
 }  // namespace
 
-TEST(GoldenResample, EveryFixtureCaseIsTested) {
-  test::expect_cases_match_fixture(fixture(), cases());
-}
-
-TEST(GoldenResample, F32) {
-  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f32);
-}
-
-TEST(GoldenResample, F64) {
-  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f64);
-}
-
-// Backward must not assume a contiguous upstream gradient.
-TEST(GoldenResample, F32StridedUpstream) {
-  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f32, true);
-}
+XOMNI_GOLDEN_TESTS(GoldenResample, "resample");

@@ -9,13 +9,10 @@
 
 using namespace xomni;
 using test::GoldenCase;
+using test::swap_last2;
 using V = std::vector<Tensor>;
 
 namespace {
-Tensor T(const Tensor& x) {
-  return transpose(x, -2, -1);
-}
-
 std::vector<GoldenCase> cases() {
   std::vector<GoldenCase> cs;
   using Op = Tensor (*)(const Tensor&, int64_t);
@@ -28,7 +25,7 @@ std::vector<GoldenCase> cases() {
     cs.push_back({n + "_dm1", {"x"}, [f](const V& x) { return f(x[0], -1); }});
     cs.push_back({n + "_d1", {"x"}, [f](const V& x) { return f(x[0], 1); }});
     cs.push_back({n + "_d0", {"x"}, [f](const V& x) { return f(x[0], 0); }});
-    cs.push_back({n + "_T", {"x"}, [f](const V& x) { return f(T(x[0]), -1); }});
+    cs.push_back({n + "_T", {"x"}, [f](const V& x) { return f(swap_last2(x[0]), -1); }});
     cs.push_back({n + "_big", {"x"}, [f](const V& x) { return f(x[0], -1); }});
     cs.push_back({n + "_long", {"x"}, [f](const V& x) { return f(x[0], -1); }});
   }
@@ -36,26 +33,6 @@ std::vector<GoldenCase> cases() {
   cs.push_back({"softmax_neginf", {"x"}, [](const V& x) { return softmax(x[0], -1); }});
   return cs;
 }
-
-const test::Fixture& fixture() {
-  static const test::Fixture fx = test::load_fixture("softmax");
-  return fx;
-}
 }  // namespace
 
-TEST(GoldenSoftmax, EveryFixtureCaseIsTested) {
-  test::expect_cases_match_fixture(fixture(), cases());
-}
-
-TEST(GoldenSoftmax, F32) {
-  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f32);
-}
-
-TEST(GoldenSoftmax, F64) {
-  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f64);
-}
-
-// Backward must not assume a contiguous upstream gradient.
-TEST(GoldenSoftmax, F32StridedUpstream) {
-  for (const GoldenCase& c : cases()) test::check_golden(fixture(), c, DType::f32, true);
-}
+XOMNI_GOLDEN_TESTS(GoldenSoftmax, "softmax");

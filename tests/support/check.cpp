@@ -39,6 +39,23 @@ Tensor uniform(const Shape& shape, uint64_t seed, DType dtype, double lo, double
   return scaled.to(dtype).detach();
 }
 
+Tensor uniform_leaf(const Shape& shape, uint64_t seed, double lo, double hi) {
+  return uniform(shape, seed, DType::f64, lo, hi).set_requires_grad(true);
+}
+
+Tensor swap_last2(const Tensor& x) {
+  return transpose(x, -2, -1);
+}
+
+std::string error_message(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return std::string(e.what());
+  }
+  return std::string("no error");
+}
+
 double gradcheck(const Fn& fn, std::vector<Tensor> inputs, double eps) {
   for (Tensor& t : inputs) EXPECT_EQ(t.dtype(), DType::f64) << "gradcheck needs f64 inputs";
   Tensor out = fn(inputs);

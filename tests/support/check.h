@@ -1,5 +1,7 @@
 #pragma once
 // Test helpers: tolerance comparison, f64 finite-difference gradient checks, golden fixtures.
+#include <gtest/gtest.h>
+
 #include <functional>
 #include <map>
 #include <string>
@@ -29,6 +31,14 @@ double gradcheck(const Fn& fn, std::vector<Tensor> inputs, double eps = 1e-6);
 // Random f64/f32 tensor with entries in [-1, 1) (or [lo, hi)).
 Tensor uniform(const Shape& shape, uint64_t seed, DType dtype = DType::f64, double lo = -1.0,
                double hi = 1.0);
+// A gradcheck input: uniform(shape, seed, f64, lo, hi) marked requires_grad.
+Tensor uniform_leaf(const Shape& shape, uint64_t seed, double lo = -1.0, double hi = 1.0);
+// x with its last two dims swapped (transpose(x, -2, -1)): how the tests hand an op a
+// non-contiguous view of a stored operand (the golden "_T" cases).
+Tensor swap_last2(const Tensor& x);
+
+// The message of the Error that fn throws, or "no error" when it returns.
+std::string error_message(const std::function<void()>& fn);
 
 // Golden fixtures written by tests/golden/make_fixtures.py: name -> tensor.
 using Fixture = std::map<std::string, Tensor>;
@@ -60,3 +70,32 @@ Tensor strided_copy(const Tensor& t);
 void expect_cases_match_fixture(const Fixture& fx, const std::vector<GoldenCase>& cases);
 
 }  // namespace xomni::test
+
+// The tests every golden suite runs, for the cases that `cases()` returns (a function visible
+// where the macro is used, at namespace scope). Defines fixture(), which loads
+// <fixture_name>.xtf once, and Suite.EveryFixtureCaseIsTested, Suite.F32, Suite.F64 and
+// Suite.F32StridedUpstream (backward must not assume a contiguous upstream gradient). Use it as
+// `XOMNI_GOLDEN_TESTS(GoldenIndex, "index");` after cases(); extra tests may use fixture().
+#define XOMNI_GOLDEN_TESTS(Suite, fixture_name)                                         \
+  namespace {                                                                           \
+  const ::xomni::test::Fixture& fixture() {                                             \
+    static const ::xomni::test::Fixture fx = ::xomni::test::load_fixture(fixture_name); \
+    return fx;                                                                          \
+  }                                                                                     \
+  }                                                                                     \
+  TEST(Suite, EveryFixtureCaseIsTested) {                                               \
+    ::xomni::test::expect_cases_match_fixture(fixture(), cases());                      \
+  }                                                                                     \
+  TEST(Suite, F32) {                                                                    \
+    for (const ::xomni::test::GoldenCase& c : cases())                                  \
+      ::xomni::test::check_golden(fixture(), c, ::xomni::DType::f32);                   \
+  }                                                                                     \
+  TEST(Suite, F64) {                                                                    \
+    for (const ::xomni::test::GoldenCase& c : cases())                                  \
+      ::xomni::test::check_golden(fixture(), c, ::xomni::DType::f64);                   \
+  }                                                                                     \
+  TEST(Suite, F32StridedUpstream) {                                                     \
+    for (const ::xomni::test::GoldenCase& c : cases())                                  \
+      ::xomni::test::check_golden(fixture(), c, ::xomni::DType::f32, true);             \
+  }                                                                                     \
+  static_assert(true, "ends with a declaration so that the use takes a semicolon")

@@ -6,17 +6,13 @@
 #include "check.h"
 
 using namespace xomni;
+using test::uniform_leaf;
 using V = std::vector<Tensor>;
-
-namespace {
-Tensor U(const Shape& s, uint64_t seed) {
-  return test::uniform(s, seed).set_requires_grad(true);
-}
-}  // namespace
 
 TEST(GradcheckAttention, Plain) {
   test::gradcheck([](const V& x) { return scaled_dot_product_attention(x[0], x[1], x[2]); },
-                  {U({1, 2, 3, 4}, 1), U({1, 2, 3, 4}, 2), U({1, 2, 3, 4}, 3)});
+                  {uniform_leaf({1, 2, 3, 4}, 1), uniform_leaf({1, 2, 3, 4}, 2),
+                   uniform_leaf({1, 2, 3, 4}, 3)});
 }
 
 TEST(GradcheckAttention, BroadcastKvAndTransposedResult) {
@@ -27,21 +23,24 @@ TEST(GradcheckAttention, BroadcastKvAndTransposedResult) {
                                                       expand(x[2], {1, 2, 4, 3})),
                          1, 2);
       },
-      {U({1, 2, 3, 3}, 1), U({1, 1, 4, 3}, 2), U({1, 1, 4, 3}, 3)});
+      {uniform_leaf({1, 2, 3, 3}, 1), uniform_leaf({1, 1, 4, 3}, 2),
+       uniform_leaf({1, 1, 4, 3}, 3)});
 }
 
 TEST(GradcheckAttention, CausalGqa) {
   AttentionOptions o;
   o.causal = true;
   test::gradcheck([o](const V& x) { return scaled_dot_product_attention(x[0], x[1], x[2], o); },
-                  {U({1, 4, 4, 3}, 1), U({1, 2, 4, 3}, 2), U({1, 2, 4, 3}, 3)});
+                  {uniform_leaf({1, 4, 4, 3}, 1), uniform_leaf({1, 2, 4, 3}, 2),
+                   uniform_leaf({1, 2, 4, 3}, 3)});
 }
 
 TEST(GradcheckAttention, KeyPadding) {
   AttentionOptions o;
   o.key_padding_mask = Tensor::from_vector<uint8_t>({0, 1, 0, 0, 0, 0, 0, 1, 1, 1}, {2, 5});
   test::gradcheck([o](const V& x) { return scaled_dot_product_attention(x[0], x[1], x[2], o); },
-                  {U({2, 1, 3, 4}, 1), U({2, 1, 5, 4}, 2), U({2, 1, 5, 4}, 3)});
+                  {uniform_leaf({2, 1, 3, 4}, 1), uniform_leaf({2, 1, 5, 4}, 2),
+                   uniform_leaf({2, 1, 5, 4}, 3)});
 }
 
 TEST(GradcheckAttention, SegmentsWithEmptyRow) {
@@ -50,7 +49,8 @@ TEST(GradcheckAttention, SegmentsWithEmptyRow) {
   o.q_segment_ids = Tensor::from_vector<int64_t>({0, 0, 1, 1, 1}, {1, 5});
   o.k_segment_ids = Tensor::from_vector<int64_t>({0, 0, 2, 1, 1}, {1, 5});  // query 2 sees nothing
   test::gradcheck([o](const V& x) { return scaled_dot_product_attention(x[0], x[1], x[2], o); },
-                  {U({1, 2, 5, 3}, 1), U({1, 1, 5, 3}, 2), U({1, 1, 5, 3}, 3)});
+                  {uniform_leaf({1, 2, 5, 3}, 1), uniform_leaf({1, 1, 5, 3}, 2),
+                   uniform_leaf({1, 1, 5, 3}, 3)});
 }
 
 TEST(GradcheckAttention, ScaleAndTransposedInputs) {
@@ -62,5 +62,6 @@ TEST(GradcheckAttention, ScaleAndTransposedInputs) {
         return scaled_dot_product_attention(transpose(x[0], 1, 2), transpose(x[1], 1, 2),
                                             transpose(x[2], 1, 2), o);
       },
-      {U({1, 4, 2, 3}, 1), U({1, 4, 2, 3}, 2), U({1, 4, 2, 3}, 3)});
+      {uniform_leaf({1, 4, 2, 3}, 1), uniform_leaf({1, 4, 2, 3}, 2),
+       uniform_leaf({1, 4, 2, 3}, 3)});
 }

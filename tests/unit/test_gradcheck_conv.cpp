@@ -6,27 +6,25 @@
 #include "check.h"
 
 using namespace xomni;
+using test::uniform_leaf;
 using V = std::vector<Tensor>;
 
-namespace {
-Tensor U(const Shape& s, uint64_t seed) {
-  return test::uniform(s, seed).set_requires_grad(true);
-}
-}  // namespace
-
 TEST(GradcheckConv, Conv2d) {
-  test::gradcheck([](const V& x) { return conv2d(x[0], x[1], x[2], 1, 1); },
-                  {U({2, 2, 4, 5}, 1), U({3, 2, 3, 3}, 2), U({3}, 3)});
-  test::gradcheck([](const V& x) { return conv2d(x[0], x[1], x[2], 2, 0); },
-                  {U({1, 2, 5, 5}, 4), U({2, 2, 3, 3}, 5), U({2}, 6)});
+  test::gradcheck(
+      [](const V& x) { return conv2d(x[0], x[1], x[2], 1, 1); },
+      {uniform_leaf({2, 2, 4, 5}, 1), uniform_leaf({3, 2, 3, 3}, 2), uniform_leaf({3}, 3)});
+  test::gradcheck(
+      [](const V& x) { return conv2d(x[0], x[1], x[2], 2, 0); },
+      {uniform_leaf({1, 2, 5, 5}, 4), uniform_leaf({2, 2, 3, 3}, 5), uniform_leaf({2}, 6)});
   test::gradcheck([](const V& x) { return conv2d(x[0], x[1], Tensor(), 2, 2); },
-                  {U({1, 1, 5, 4}, 7), U({2, 1, 3, 2}, 8)});
-  test::gradcheck([](const V& x) { return conv2d(transpose(x[0], 2, 3), x[1], x[2], 1, 1); },
-                  {U({1, 2, 3, 4}, 9), U({2, 2, 3, 3}, 10), U({2}, 11)});
+                  {uniform_leaf({1, 1, 5, 4}, 7), uniform_leaf({2, 1, 3, 2}, 8)});
+  test::gradcheck(
+      [](const V& x) { return conv2d(transpose(x[0], 2, 3), x[1], x[2], 1, 1); },
+      {uniform_leaf({1, 2, 3, 4}, 9), uniform_leaf({2, 2, 3, 3}, 10), uniform_leaf({2}, 11)});
   // A batch broadcast from one image (stride 0) and a permuted result.
   test::gradcheck(
       [](const V& x) {
         return permute(conv2d(expand(x[0], {2, 1, 4, 4}), x[1], x[2], 1, 0), {0, 2, 3, 1});
       },
-      {U({1, 1, 4, 4}, 12), U({2, 1, 2, 2}, 13), U({2}, 14)});
+      {uniform_leaf({1, 1, 4, 4}, 12), uniform_leaf({2, 1, 2, 2}, 13), uniform_leaf({2}, 14)});
 }

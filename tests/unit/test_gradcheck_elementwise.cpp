@@ -6,25 +6,18 @@
 #include "check.h"
 
 using namespace xomni;
+using test::swap_last2;
+using test::uniform_leaf;
 using V = std::vector<Tensor>;
 
 namespace {
-Tensor leaf(Tensor t) {
-  return t.set_requires_grad(true);
-}
-Tensor U(const Shape& s, uint64_t seed, double lo = -1, double hi = 1) {
-  return leaf(test::uniform(s, seed, DType::f64, lo, hi));
-}
 // Entries with |x| in [lo, hi] and alternating-ish random signs: clear of a kink at 0.
 Tensor away(const Shape& s, uint64_t seed, double lo, double hi) {
   Tensor m = test::uniform(s, seed, DType::f64, lo, hi);
   std::vector<double> v = m.to_vector<double>();
   std::vector<double> sign = test::uniform(s, seed + 1000).to_vector<double>();
   for (size_t i = 0; i < v.size(); ++i) v[i] = sign[i] < 0 ? -v[i] : v[i];
-  return leaf(Tensor::from_vector(v, s));
-}
-Tensor T(const Tensor& x) {
-  return transpose(x, -2, -1);
+  return Tensor::from_vector(v, s).set_requires_grad(true);
 }
 Tensor mask(const Shape& s, uint64_t seed) {
   std::vector<double> r = test::uniform(s, seed).to_vector<double>();
@@ -43,25 +36,28 @@ TEST(GradcheckElementwise, BinaryOps) {
   for (BinOp f : ops) {
     // The divisor stays in [0.5, 1.5] (away from zero) for every op, which costs nothing.
     test::gradcheck([f](const V& x) { return f(x[0], x[1]); },
-                    {U({3, 4}, 1), U({3, 4}, 2, 0.5, 1.5)});
+                    {uniform_leaf({3, 4}, 1), uniform_leaf({3, 4}, 2, 0.5, 1.5)});
     test::gradcheck([f](const V& x) { return f(x[0], x[1]); },
-                    {U({2, 1, 4}, 3), U({3, 1}, 4, 0.5, 1.5)});
-    test::gradcheck([f](const V& x) { return f(x[0], x[1]); }, {U({5}, 5), U({}, 6, 0.5, 1.5)});
-    test::gradcheck([f](const V& x) { return f(x[0], x[1]); }, {U({}, 7), U({2, 3}, 8, 0.5, 1.5)});
-    test::gradcheck([f](const V& x) { return f(T(x[0]), x[1]); },
-                    {U({4, 3}, 9), U({1, 4}, 10, 0.5, 1.5)});
+                    {uniform_leaf({2, 1, 4}, 3), uniform_leaf({3, 1}, 4, 0.5, 1.5)});
+    test::gradcheck([f](const V& x) { return f(x[0], x[1]); },
+                    {uniform_leaf({5}, 5), uniform_leaf({}, 6, 0.5, 1.5)});
+    test::gradcheck([f](const V& x) { return f(x[0], x[1]); },
+                    {uniform_leaf({}, 7), uniform_leaf({2, 3}, 8, 0.5, 1.5)});
+    test::gradcheck([f](const V& x) { return f(swap_last2(x[0]), x[1]); },
+                    {uniform_leaf({4, 3}, 9), uniform_leaf({1, 4}, 10, 0.5, 1.5)});
     test::gradcheck([f](const V& x) { return f(x[0], slice(x[1], 1, 1, 8, 2)); },
-                    {U({3, 4}, 11), U({3, 8}, 12, 0.5, 1.5)});
+                    {uniform_leaf({3, 4}, 11), uniform_leaf({3, 8}, 12, 0.5, 1.5)});
     // Both operands from the same tensor: gradients from the two uses add up.
     test::gradcheck([f](const V& x) { return f(x[0], add(mul(x[0], x[0]), 2.0)); },
-                    {U({3, 2}, 13)});
+                    {uniform_leaf({3, 2}, 13)});
   }
 }
 
 TEST(GradcheckElementwise, ScalarOps) {
-  test::gradcheck([](const V& x) { return add(x[0], 0.75); }, {U({3, 4}, 1)});
-  test::gradcheck([](const V& x) { return mul(T(x[0]), -1.25); }, {U({3, 4}, 2)});
-  test::gradcheck([](const V& x) { return neg(x[0]); }, {U({3, 4}, 3)});
+  test::gradcheck([](const V& x) { return add(x[0], 0.75); }, {uniform_leaf({3, 4}, 1)});
+  test::gradcheck([](const V& x) { return mul(swap_last2(x[0]), -1.25); },
+                  {uniform_leaf({3, 4}, 2)});
+  test::gradcheck([](const V& x) { return neg(x[0]); }, {uniform_leaf({3, 4}, 3)});
 }
 
 TEST(GradcheckElementwise, UnaryOps) {
@@ -88,19 +84,22 @@ TEST(GradcheckElementwise, UnaryOps) {
   uint64_t seed = 100;
   for (const Case& c : cs) {
     UnOp f = c.f;
-    test::gradcheck([f](const V& x) { return f(x[0]); }, {U({3, 5}, seed++, c.lo, c.hi)});
-    test::gradcheck([f](const V& x) { return f(T(x[0])); }, {U({5, 3}, seed++, c.lo, c.hi)});
+    test::gradcheck([f](const V& x) { return f(x[0]); },
+                    {uniform_leaf({3, 5}, seed++, c.lo, c.hi)});
+    test::gradcheck([f](const V& x) { return f(swap_last2(x[0])); },
+                    {uniform_leaf({5, 3}, seed++, c.lo, c.hi)});
   }
 }
 
 TEST(GradcheckElementwise, KinkedOpsAwayFromKinks) {
   test::gradcheck([](const V& x) { return relu(x[0]); }, {away({4, 5}, 1, 0.05, 1)});
-  test::gradcheck([](const V& x) { return relu(T(x[0])); }, {away({5, 4}, 2, 0.05, 1)});
+  test::gradcheck([](const V& x) { return relu(swap_last2(x[0])); }, {away({5, 4}, 2, 0.05, 1)});
   // clamp(-0.5, 0.7): |x| in [0.05, 0.4] or [0.6, 0.65] / [0.8, 1.5] keeps clear of both bounds.
-  Tensor x = leaf(Tensor::from_vector<double>(
-      {-1.5, -0.9, -0.6, -0.45, -0.2, -0.05, 0.05, 0.3, 0.6, 0.65, 0.8, 1.4}, {3, 4}));
+  Tensor x = Tensor::from_vector<double>(
+      {-1.5, -0.9, -0.6, -0.45, -0.2, -0.05, 0.05, 0.3, 0.6, 0.65, 0.8, 1.4}, {3, 4});
+  x.set_requires_grad(true);
   test::gradcheck([](const V& v) { return clamp(v[0], -0.5, 0.7); }, {x});
-  test::gradcheck([](const V& v) { return clamp(T(v[0]), -0.2, std::nullopt); },
+  test::gradcheck([](const V& v) { return clamp(swap_last2(v[0]), -0.2, std::nullopt); },
                   {away({4, 3}, 3, 0.3, 1)});
   test::gradcheck([](const V& v) { return clamp(v[0], std::nullopt, 0.1); },
                   {away({4, 3}, 4, 0.2, 1)});
@@ -109,12 +108,16 @@ TEST(GradcheckElementwise, KinkedOpsAwayFromKinks) {
 TEST(GradcheckElementwise, WhereAndMaskedFill) {
   const Tensor c1 = mask({3, 4}, 1), c2 = mask({3, 1}, 2), m1 = mask({2, 3, 4}, 3),
                m2 = mask({1, 4}, 4);
-  test::gradcheck([c1](const V& x) { return where(c1, x[0], x[1]); }, {U({3, 4}, 5), U({4}, 6)});
+  test::gradcheck([c1](const V& x) { return where(c1, x[0], x[1]); },
+                  {uniform_leaf({3, 4}, 5), uniform_leaf({4}, 6)});
   test::gradcheck([c2](const V& x) { return where(c2, x[0], x[1]); },
-                  {U({2, 3, 4}, 7), U({2, 1, 4}, 8)});
-  test::gradcheck([c1](const V& x) { return where(c1, T(x[0]), x[1]); }, {U({4, 3}, 9), U({}, 10)});
-  test::gradcheck([m1](const V& x) { return masked_fill(x[0], m1, -3.5); }, {U({2, 3, 4}, 11)});
-  test::gradcheck([m2](const V& x) { return masked_fill(T(x[0]), m2, 0.0); }, {U({4, 3}, 12)});
+                  {uniform_leaf({2, 3, 4}, 7), uniform_leaf({2, 1, 4}, 8)});
+  test::gradcheck([c1](const V& x) { return where(c1, swap_last2(x[0]), x[1]); },
+                  {uniform_leaf({4, 3}, 9), uniform_leaf({}, 10)});
+  test::gradcheck([m1](const V& x) { return masked_fill(x[0], m1, -3.5); },
+                  {uniform_leaf({2, 3, 4}, 11)});
+  test::gradcheck([m2](const V& x) { return masked_fill(swap_last2(x[0]), m2, 0.0); },
+                  {uniform_leaf({4, 3}, 12)});
 }
 
 TEST(GradcheckElementwise, Composite) {
@@ -124,5 +127,5 @@ TEST(GradcheckElementwise, Composite) {
         Tensor h = mul(silu(x[0]), x[1]);
         return div(add(h, tanh(x[0])), add(exp(x[1]), 1.0));
       },
-      {U({3, 4}, 1), U({4}, 2)});
+      {uniform_leaf({3, 4}, 1), uniform_leaf({4}, 2)});
 }

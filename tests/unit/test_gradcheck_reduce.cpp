@@ -9,18 +9,11 @@
 #include "check.h"
 
 using namespace xomni;
+using test::swap_last2;
+using test::uniform_leaf;
 using V = std::vector<Tensor>;
 
 namespace {
-Tensor leaf(Tensor t) {
-  return t.set_requires_grad(true);
-}
-Tensor U(const Shape& s, uint64_t seed, double lo = -1, double hi = 1) {
-  return leaf(test::uniform(s, seed, DType::f64, lo, hi));
-}
-Tensor T(const Tensor& x) {
-  return transpose(x, -2, -1);
-}
 // A shuffled arange * 0.1: distinct entries, no near-ties.
 Tensor distinct(const Shape& s, uint64_t seed) {
   std::vector<double> r = test::uniform(s, seed).to_vector<double>();
@@ -29,37 +22,56 @@ Tensor distinct(const Shape& s, uint64_t seed) {
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return r[a] < r[b]; });
   std::vector<double> v(r.size());
   for (size_t i = 0; i < order.size(); ++i) v[order[i]] = 0.1 * double(i) - 1.0;
-  return leaf(Tensor::from_vector(v, s));
+  return Tensor::from_vector(v, s).set_requires_grad(true);
 }
 }  // namespace
 
 TEST(GradcheckReduce, Sum) {
-  test::gradcheck([](const V& x) { return sum(x[0]); }, {U({3, 4}, 1)});
-  test::gradcheck([](const V& x) { return sum(x[0], {1}); }, {U({2, 3, 4}, 2)});
-  test::gradcheck([](const V& x) { return sum(x[0], {0, 2}, true); }, {U({2, 3, 4}, 3)});
-  test::gradcheck([](const V& x) { return sum(T(x[0]), {-1}); }, {U({2, 4, 3}, 4)});
-  test::gradcheck([](const V& x) { return sum(slice(x[0], 1, 0, 5, 2), {0}); }, {U({3, 5}, 5)});
-  test::gradcheck([](const V& x) { return sum(expand(x[0], {3, 4}), {1}); }, {U({3, 1}, 6)});
+  test::gradcheck([](const V& x) { return sum(x[0]); }, {uniform_leaf({3, 4}, 1)});
+  test::gradcheck([](const V& x) { return sum(x[0], {1}); }, {uniform_leaf({2, 3, 4}, 2)});
+  test::gradcheck([](const V& x) { return sum(x[0], {0, 2}, true); }, {uniform_leaf({2, 3, 4}, 3)});
+  test::gradcheck([](const V& x) { return sum(swap_last2(x[0]), {-1}); },
+                  {uniform_leaf({2, 4, 3}, 4)});
+  test::gradcheck([](const V& x) { return sum(slice(x[0], 1, 0, 5, 2), {0}); },
+                  {uniform_leaf({3, 5}, 5)});
+  test::gradcheck(
+      [](const V& x) {
+        return sum(expand(x[0], {3, 4}), {1});
+      },
+      {uniform_leaf({3, 1}, 6)});
 }
 
 TEST(GradcheckReduce, Mean) {
-  test::gradcheck([](const V& x) { return mean(x[0]); }, {U({3, 4}, 1)});
-  test::gradcheck([](const V& x) { return mean(x[0], {1}); }, {U({2, 3, 4}, 2)});
-  test::gradcheck([](const V& x) { return mean(T(x[0]), {0, 2}, true); }, {U({2, 4, 3}, 3)});
+  test::gradcheck([](const V& x) { return mean(x[0]); }, {uniform_leaf({3, 4}, 1)});
+  test::gradcheck([](const V& x) { return mean(x[0], {1}); }, {uniform_leaf({2, 3, 4}, 2)});
+  test::gradcheck(
+      [](const V& x) {
+        return mean(swap_last2(x[0]), {0, 2}, true);
+      },
+      {uniform_leaf({2, 4, 3}, 3)});
 }
 
 TEST(GradcheckReduce, Var) {
-  test::gradcheck([](const V& x) { return var(x[0], {1}); }, {U({2, 3, 4}, 1)});
-  test::gradcheck([](const V& x) { return var(x[0], {0, 2}, 1, true); }, {U({2, 3, 4}, 2)});
-  test::gradcheck([](const V& x) { return var(x[0], {-1}, 0); }, {U({3, 5}, 3)});
-  test::gradcheck([](const V& x) { return var(T(x[0]), {0}); }, {U({4, 3}, 4)});
-  test::gradcheck([](const V& x) { return var(x[0], {0, 1}); }, {U({3, 4}, 5, 4.0, 5.0)});
+  test::gradcheck([](const V& x) { return var(x[0], {1}); }, {uniform_leaf({2, 3, 4}, 1)});
+  test::gradcheck(
+      [](const V& x) {
+        return var(x[0], {0, 2}, 1, true);
+      },
+      {uniform_leaf({2, 3, 4}, 2)});
+  test::gradcheck([](const V& x) { return var(x[0], {-1}, 0); }, {uniform_leaf({3, 5}, 3)});
+  test::gradcheck([](const V& x) { return var(swap_last2(x[0]), {0}); }, {uniform_leaf({4, 3}, 4)});
+  test::gradcheck(
+      [](const V& x) {
+        return var(x[0], {0, 1});
+      },
+      {uniform_leaf({3, 4}, 5, 4.0, 5.0)});
 }
 
 TEST(GradcheckReduce, Max) {
   test::gradcheck([](const V& x) { return max(x[0], 1).values; }, {distinct({3, 5}, 1)});
   test::gradcheck([](const V& x) { return max(x[0], 0, true).values; }, {distinct({4, 2, 3}, 2)});
-  test::gradcheck([](const V& x) { return max(T(x[0]), -1).values; }, {distinct({5, 3}, 3)});
+  test::gradcheck([](const V& x) { return max(swap_last2(x[0]), -1).values; },
+                  {distinct({5, 3}, 3)});
   // The selected value used twice downstream.
   test::gradcheck(
       [](const V& x) {

@@ -5,24 +5,21 @@
 #include "check.h"
 
 using namespace xomni;
+using test::uniform_leaf;
 using V = std::vector<Tensor>;
 
-namespace {
-Tensor U(const Shape& s, uint64_t seed) {
-  return test::uniform(s, seed).set_requires_grad(true);
-}
-}  // namespace
-
 TEST(GradcheckResample, UpsampleNearest) {
-  test::gradcheck([](const V& x) { return upsample_nearest2d(x[0], 2); }, {U({1, 2, 3, 2}, 1)});
-  test::gradcheck([](const V& x) { return upsample_nearest2d(x[0], 3); }, {U({2, 1, 2, 3}, 2)});
+  test::gradcheck([](const V& x) { return upsample_nearest2d(x[0], 2); },
+                  {uniform_leaf({1, 2, 3, 2}, 1)});
+  test::gradcheck([](const V& x) { return upsample_nearest2d(x[0], 3); },
+                  {uniform_leaf({2, 1, 2, 3}, 2)});
   test::gradcheck([](const V& x) { return upsample_nearest2d(transpose(x[0], 2, 3), 2); },
-                  {U({1, 2, 3, 2}, 3)});
+                  {uniform_leaf({1, 2, 3, 2}, 3)});
 }
 
 TEST(GradcheckResample, AvgPool) {
-  test::gradcheck([](const V& x) { return avg_pool2d(x[0], 2); }, {U({1, 2, 4, 6}, 1)});
-  test::gradcheck([](const V& x) { return avg_pool2d(x[0], 3); }, {U({2, 1, 6, 3}, 2)});
+  test::gradcheck([](const V& x) { return avg_pool2d(x[0], 2); }, {uniform_leaf({1, 2, 4, 6}, 1)});
+  test::gradcheck([](const V& x) { return avg_pool2d(x[0], 3); }, {uniform_leaf({2, 1, 6, 3}, 2)});
   test::gradcheck([](const V& x) { return avg_pool2d(transpose(x[0], 2, 3), 2); },
-                  {U({1, 2, 4, 2}, 3)});
+                  {uniform_leaf({1, 2, 4, 2}, 3)});
 }

@@ -5,21 +5,18 @@
 #include "check.h"
 
 using namespace xomni;
+using test::uniform_leaf;
 using V = std::vector<Tensor>;
-
-namespace {
-Tensor U(const Shape& s, uint64_t seed) {
-  return test::uniform(s, seed).set_requires_grad(true);
-}
-}  // namespace
 
 TEST(GradcheckRope, Positions) {
   const Tensor pbt = Tensor::from_vector<int64_t>({0, 1, 2, 0, 5, 6, 7, 100}, {2, 4});
-  test::gradcheck([pbt](const V& x) { return rope(x[0], pbt, 1e4); }, {U({2, 4, 2, 4}, 1)});
+  test::gradcheck([pbt](const V& x) { return rope(x[0], pbt, 1e4); },
+                  {uniform_leaf({2, 4, 2, 4}, 1)});
   const Tensor pt = Tensor::from_vector<int32_t>({3, 4, 5}, {3});
-  test::gradcheck([pt](const V& x) { return rope(x[0], pt, 1e6); }, {U({1, 3, 2, 6}, 2)});
+  test::gradcheck([pt](const V& x) { return rope(x[0], pt, 1e6); },
+                  {uniform_leaf({1, 3, 2, 6}, 2)});
   test::gradcheck([pbt](const V& x) { return rope(transpose(x[0], 1, 2), pbt, 1e4); },
-                  {U({2, 2, 4, 4}, 3)});
+                  {uniform_leaf({2, 2, 4, 4}, 3)});
   test::gradcheck([pbt](const V& x) { return transpose(rope(x[0], pbt, 1e4), 1, 2); },
-                  {U({2, 4, 2, 4}, 4)});
+                  {uniform_leaf({2, 4, 2, 4}, 4)});
 }

@@ -11,17 +11,23 @@ using namespace xomni;
 
 namespace {
 
-// Mean and biased variance over each (n, group) of C/G channels times the spatial size, then
-// the per-channel affine.
-Tensor ref_group_norm(const Tensor& x, int64_t G, const Tensor& w, const Tensor& b, double eps) {
-  const Shape s = x.shape();
+// The values of t, or n copies of fill when t is undefined (no weight or bias).
+std::vector<double> values_or(const Tensor& t, int64_t n, double fill) {
+  return t.defined() ? t.to_vector<double>() : std::vector<double>(size_t(n), fill);
+}
+
+// One (n, group) block of group_norm's input: its M = C/G * S values (S the spatial size) start
+// at base, element e is of channel c0 + e / S; mean and biased variance in two passes.
+struct Block {
+  size_t base, M, c0, S;
+  double mean, var;
+};
+
+std::vector<Block> group_blocks(const Shape& s, int64_t G, const std::vector<double>& xv) {
   const int64_t N = s[0], C = s[1], Cg = C / G;
   int64_t S = 1;
   for (size_t i = 2; i < s.size(); ++i) S *= s[i];
-  const std::vector<double> xv = x.to_vector<double>();
-  const std::vector<double> wv = w.defined() ? w.to_vector<double>() : std::vector<double>(C, 1.0);
-  const std::vector<double> bv = b.defined() ? b.to_vector<double>() : std::vector<double>(C, 0.0);
-  std::vector<double> y(xv.size());
+  std::vector<Block> blocks;
   for (int64_t n = 0; n < N; ++n)
     for (int64_t g = 0; g < G; ++g) {
       const size_t base = size_t((n * C + g * Cg) * S), M = size_t(Cg * S);
@@ -29,44 +35,45 @@ Tensor ref_group_norm(const Tensor& x, int64_t G, const Tensor& w, const Tensor&
       for (size_t e = 0; e < M; ++e) mean += xv[base + e];
       mean /= double(M);
       for (size_t e = 0; e < M; ++e) var += (xv[base + e] - mean) * (xv[base + e] - mean);
-      var /= double(M);
-      for (size_t e = 0; e < M; ++e) {
-        const size_t c = size_t(g * Cg) + e / size_t(S);
-        y[base + e] = (xv[base + e] - mean) / std::sqrt(var + eps) * wv[c] + bv[c];
-      }
+      blocks.push_back({base, M, size_t(g * Cg), size_t(S), mean, var / double(M)});
     }
-  return Tensor::from_vector(y, s);
+  return blocks;
+}
+
+// Normalise each (n, group) block, then the per-channel affine.
+Tensor ref_group_norm(const Tensor& x, int64_t G, const Tensor& w, const Tensor& b, double eps) {
+  const int64_t C = x.shape()[1];
+  const std::vector<double> xv = x.to_vector<double>();
+  const std::vector<double> wv = values_or(w, C, 1.0), bv = values_or(b, C, 0.0);
+  std::vector<double> y(xv.size());
+  for (const Block& k : group_blocks(x.shape(), G, xv))
+    for (size_t e = 0; e < k.M; ++e) {
+      const size_t c = k.c0 + e / k.S;
+      y[k.base + e] = (xv[k.base + e] - k.mean) / std::sqrt(k.var + eps) * wv[c] + bv[c];
+    }
+  return Tensor::from_vector(y, x.shape());
 }
 
 // dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) over each group, dxhat = g w.
 Tensor ref_group_norm_dx(const Tensor& x, int64_t G, const Tensor& w, const Tensor& gy,
                          double eps) {
-  const Shape s = x.shape();
-  const int64_t N = s[0], C = s[1], Cg = C / G;
-  int64_t S = 1;
-  for (size_t i = 2; i < s.size(); ++i) S *= s[i];
   const std::vector<double> xv = x.to_vector<double>(), gv = gy.to_vector<double>();
-  const std::vector<double> wv = w.defined() ? w.to_vector<double>() : std::vector<double>(C, 1.0);
+  const std::vector<double> wv = values_or(w, x.shape()[1], 1.0);
   std::vector<double> dx(xv.size());
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t g = 0; g < G; ++g) {
-      const size_t base = size_t((n * C + g * Cg) * S), M = size_t(Cg * S);
-      double mean = 0, var = 0;
-      for (size_t e = 0; e < M; ++e) mean += xv[base + e];
-      mean /= double(M);
-      for (size_t e = 0; e < M; ++e) var += (xv[base + e] - mean) * (xv[base + e] - mean);
-      const double rstd = 1.0 / std::sqrt(var / double(M) + eps);
-      std::vector<double> xhat(M), dxhat(M);
-      double m1 = 0, m2 = 0;
-      for (size_t e = 0; e < M; ++e) {
-        xhat[e] = (xv[base + e] - mean) * rstd;
-        dxhat[e] = gv[base + e] * wv[size_t(g * Cg) + e / size_t(S)];
-        m1 += dxhat[e] / double(M);
-        m2 += dxhat[e] * xhat[e] / double(M);
-      }
-      for (size_t e = 0; e < M; ++e) dx[base + e] = rstd * (dxhat[e] - m1 - xhat[e] * m2);
+  for (const Block& k : group_blocks(x.shape(), G, xv)) {
+    const size_t base = k.base, M = k.M;
+    const double rstd = 1.0 / std::sqrt(k.var + eps);
+    std::vector<double> xhat(M), dxhat(M);
+    double m1 = 0, m2 = 0;
+    for (size_t e = 0; e < M; ++e) {
+      xhat[e] = (xv[base + e] - k.mean) * rstd;
+      dxhat[e] = gv[base + e] * wv[k.c0 + e / k.S];
+      m1 += dxhat[e] / double(M);
+      m2 += dxhat[e] * xhat[e] / double(M);
     }
-  return Tensor::from_vector(dx, s);
+    for (size_t e = 0; e < M; ++e) dx[base + e] = rstd * (dxhat[e] - m1 - xhat[e] * m2);
+  }
+  return Tensor::from_vector(dx, x.shape());
 }
 
 struct Case {
@@ -118,11 +125,11 @@ TEST(GroupNorm, GradcheckEveryInput) {
   uint64_t seed = 100;
   for (const Case& c : kCases) {
     const int64_t C = c.shape[1];
-    Tensor x = test::uniform(c.shape, seed++).set_requires_grad(true);
+    Tensor x = test::uniform_leaf(c.shape, seed++);
     const std::string what = shape_str(c.shape) + " groups " + std::to_string(c.groups);
     if (c.affine) {
-      Tensor w = test::uniform({C}, seed++).set_requires_grad(true);
-      Tensor b = test::uniform({C}, seed++).set_requires_grad(true);
+      Tensor w = test::uniform_leaf({C}, seed++);
+      Tensor b = test::uniform_leaf({C}, seed++);
       const double err = test::gradcheck(
           [&](const std::vector<Tensor>& in) { return group_norm(in[0], c.groups, in[1], in[2]); },
           {x, w, b});
@@ -140,7 +147,7 @@ TEST(GroupNorm, GradcheckEveryInput) {
 
 TEST(GroupNorm, BackwardOnlyForWeight) {
   Tensor x = test::uniform({2, 4, 3, 3}, 31);
-  Tensor w = test::uniform({4}, 32).set_requires_grad(true);
+  Tensor w = test::uniform_leaf({4}, 32);
   sum(mul(group_norm(x, 2, w, Tensor()), test::uniform({2, 4, 3, 3}, 33))).backward();
   EXPECT_FALSE(x.grad().defined());
   // dL/dw[c] = sum over n, h, w of g * xhat, with xhat the normalisation without affine.
@@ -181,26 +188,18 @@ TEST(GroupNorm, DeterministicBitwise) {
 }
 
 TEST(GroupNorm, Errors) {
-  auto message = [](const std::function<void()>& fn) {
-    try {
-      fn();
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
   Tensor x = Tensor::zeros({2, 6, 4, 4});
-  std::string m = message([&] { group_norm(x, 4, Tensor(), Tensor()); });
+  std::string m = test::error_message([&] { group_norm(x, 4, Tensor(), Tensor()); });
   EXPECT_NE(m.find("group_norm"), std::string::npos) << m;
   EXPECT_NE(m.find("[2, 6, 4, 4]"), std::string::npos) << m;
   EXPECT_NE(m.find("4 groups"), std::string::npos) << m;
-  m = message([&] { group_norm(x, 3, Tensor::ones({5}), Tensor()); });
+  m = test::error_message([&] { group_norm(x, 3, Tensor::ones({5}), Tensor()); });
   EXPECT_NE(m.find("weight"), std::string::npos) << m;
   EXPECT_NE(m.find("[5]"), std::string::npos) << m;
   EXPECT_NE(m.find("[2, 6, 4, 4]"), std::string::npos) << m;
-  m = message([&] { group_norm(Tensor::zeros({6}), 3, Tensor(), Tensor()); });
+  m = test::error_message([&] { group_norm(Tensor::zeros({6}), 3, Tensor(), Tensor()); });
   EXPECT_NE(m.find("group_norm"), std::string::npos) << m;
   EXPECT_NE(m.find("[6]"), std::string::npos) << m;
-  m = message([&] { group_norm(x, 0, Tensor(), Tensor()); });
+  m = test::error_message([&] { group_norm(x, 0, Tensor(), Tensor()); });
   EXPECT_NE(m.find("group_norm"), std::string::npos) << m;
 }

@@ -58,23 +58,23 @@ TEST(Resample, AvgPoolMatchesReference) {
 
 TEST(Resample, BackwardsInClosedForm) {
   // upsample's backward sums each f x f block; avg_pool's spreads g / (f*f).
-  Tensor x = test::uniform({2, 2, 3, 5}, 20).set_requires_grad(true);
+  Tensor x = test::uniform_leaf({2, 2, 3, 5}, 20);
   Tensor g = test::uniform({2, 2, 6, 10}, 21);
   upsample_nearest2d(x, 2).backward(g);
   test::expect_close(x.grad(), mul(ref_avg_pool(g, 2), 4.0), 1e-12, "upsample backward");
 
-  Tensor z = test::uniform({2, 2, 9, 6}, 22).set_requires_grad(true);
+  Tensor z = test::uniform_leaf({2, 2, 9, 6}, 22);
   Tensor gz = test::uniform({2, 2, 3, 2}, 23);
   avg_pool2d(z, 3).backward(gz);
   test::expect_close(z.grad(), mul(ref_upsample(gz, 3), 1.0 / 9.0), 1e-12, "avg_pool backward");
 }
 
 TEST(Resample, Gradcheck) {
-  Tensor x = test::uniform({2, 3, 3, 4}, 30).set_requires_grad(true);
+  Tensor x = test::uniform_leaf({2, 3, 3, 4}, 30);
   EXPECT_LE(test::gradcheck(
                 [](const std::vector<Tensor>& in) { return upsample_nearest2d(in[0], 3); }, {x}),
             1e-6);
-  Tensor z = test::uniform({2, 3, 6, 4}, 31).set_requires_grad(true);
+  Tensor z = test::uniform_leaf({2, 3, 6, 4}, 31);
   EXPECT_LE(
       test::gradcheck([](const std::vector<Tensor>& in) { return avg_pool2d(in[0], 2); }, {z}),
       1e-6);
@@ -108,23 +108,15 @@ TEST(Resample, DeterministicBitwise) {
 }
 
 TEST(Resample, Errors) {
-  auto message = [](const std::function<void()>& fn) {
-    try {
-      fn();
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
-  std::string m = message([] { avg_pool2d(Tensor::zeros({1, 2, 6, 5}), 2); });
+  std::string m = test::error_message([] { avg_pool2d(Tensor::zeros({1, 2, 6, 5}), 2); });
   EXPECT_NE(m.find("avg_pool2d"), std::string::npos) << m;
   EXPECT_NE(m.find("[1, 2, 6, 5]"), std::string::npos) << m;
   EXPECT_NE(m.find("divisible"), std::string::npos) << m;
-  m = message([] { upsample_nearest2d(Tensor::zeros({2, 6, 5}), 2); });
+  m = test::error_message([] { upsample_nearest2d(Tensor::zeros({2, 6, 5}), 2); });
   EXPECT_NE(m.find("upsample_nearest2d"), std::string::npos) << m;
   EXPECT_NE(m.find("[2, 6, 5]"), std::string::npos) << m;
-  m = message([] { upsample_nearest2d(Tensor::zeros({1, 1, 2, 2}), 0); });
+  m = test::error_message([] { upsample_nearest2d(Tensor::zeros({1, 1, 2, 2}), 0); });
   EXPECT_NE(m.find("factor"), std::string::npos) << m;
-  m = message([] { avg_pool2d(Tensor::zeros({1, 1, 2, 2}, DType::i32), 2); });
+  m = test::error_message([] { avg_pool2d(Tensor::zeros({1, 1, 2, 2}, DType::i32), 2); });
   EXPECT_NE(m.find("avg_pool2d"), std::string::npos) << m;
 }
