@@ -37,7 +37,8 @@ static void BM_sgemm_raw(benchmark::State& state) {
                 b.data<float>(), n, 0.0f, c.data<float>(), n);
     benchmark::ClobberMemory();
   }
-  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_sgemm_raw)->Name("sgemm_raw")->Arg(256)->Arg(1024)->UseRealTime();
 
@@ -45,26 +46,33 @@ static void BM_matmul(benchmark::State& state) {
   const int64_t n = state.range(0);
   Tensor a = randu({n, n}, 1), b = randu({n, n}, 2);
   for (auto _ : state) benchmark::DoNotOptimize(matmul(a, b).raw_data());
-  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_matmul)->Name("matmul")->Arg(256)->Arg(1024)->UseRealTime();
 
 // x [B*T, C] @ W^T + b, forward and backward: a transformer MLP projection.
 static void BM_linear(benchmark::State& state) {
-  Tensor x = randu({1024, 768}, 1, true), w = randu({3072, 768}, 2, true), b = randu({3072}, 3, true);
+  Tensor x = randu({1024, 768}, 1, true), w = randu({3072, 768}, 2, true),
+         b = randu({3072}, 3, true);
   fwd_bwd(state, {x, w, b}, [&] { return linear(x, w, b); });
 }
 BENCHMARK(BM_linear)->Name("linear_fwd_bwd/1024x768x3072")->UseRealTime();
 
 static void attention_causal(benchmark::State& state, int64_t B, int64_t T) {
   const int64_t H = 12, D = 64;
-  Tensor q = randu({B, H, T, D}, 1, true), k = randu({B, H, T, D}, 2, true), v = randu({B, H, T, D}, 3, true);
+  Tensor q = randu({B, H, T, D}, 1, true), k = randu({B, H, T, D}, 2, true),
+         v = randu({B, H, T, D}, 3, true);
   AttentionOptions opt;
   opt.causal = true;
   fwd_bwd(state, {q, k, v}, [&] { return scaled_dot_product_attention(q, k, v, opt); });
 }
-static void BM_attention_t256(benchmark::State& state) { attention_causal(state, 4, 256); }
-static void BM_attention_t1024(benchmark::State& state) { attention_causal(state, 1, 1024); }
+static void BM_attention_t256(benchmark::State& state) {
+  attention_causal(state, 4, 256);
+}
+static void BM_attention_t1024(benchmark::State& state) {
+  attention_causal(state, 1, 1024);
+}
 BENCHMARK(BM_attention_t256)->Name("attention_fwd_bwd/B4_H12_T256_D64")->UseRealTime();
 BENCHMARK(BM_attention_t1024)->Name("attention_fwd_bwd/B1_H12_T1024_D64")->UseRealTime();
 

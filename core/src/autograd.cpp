@@ -27,8 +27,12 @@ void accumulate(std::shared_ptr<TensorImpl>& slot, const Tensor& g, const Tensor
 }
 }  // namespace
 
-bool GradMode::enabled() { return g_grad_enabled; }
-void GradMode::set_enabled(bool on) { g_grad_enabled = on; }
+bool GradMode::enabled() {
+  return g_grad_enabled;
+}
+void GradMode::set_enabled(bool on) {
+  g_grad_enabled = on;
+}
 
 Node::Node(std::string name, std::vector<Tensor> inputs, BackwardFn fn)
     : name_(std::move(name)), inputs_(std::move(inputs)), fn_(std::move(fn)) {
@@ -54,8 +58,8 @@ Tensor record(Tensor out, const char* name, std::vector<Tensor> inputs, Backward
 }
 
 void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads) {
-  XOMNI_CHECK(roots.size() == grads.size(), "backward: ", roots.size(), " roots but ",
-              grads.size(), " gradients");
+  XOMNI_CHECK(roots.size() == grads.size(), "backward: ", roots.size(), " roots but ", grads.size(),
+              " gradients");
   // Count, for every node reachable from the roots, how many consumers feed it a gradient.
   std::unordered_map<const Node*, int> pending;
   std::vector<const Node*> stack;
@@ -117,7 +121,8 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
       const Tensor& input = n->inputs()[i];
       TensorImpl& impl = input.impl();
       if (const Node* child = impl.grad_fn.get()) {
-        if (in_grads[i].defined()) accumulate(node_grads[child], in_grads[i], impl, n->name().c_str());
+        if (in_grads[i].defined())
+          accumulate(node_grads[child], in_grads[i], impl, n->name().c_str());
         if (--pending[child] == 0) ready.push_back(child);
       } else if (in_grads[i].defined()) {
         accumulate(impl.grad, in_grads[i], impl, n->name().c_str());

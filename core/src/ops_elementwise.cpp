@@ -27,16 +27,19 @@ Tensor sum_to(const Tensor& t, const Shape& shape) {
 
 Tensor add(const Tensor& a, const Tensor& b) {
   Tensor out = map_binary("add", a, b, [](auto x, auto y) { return x + y; });
-  return record(out, "add", {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g, const std::vector<bool>& n) {
-    return Grads{n[0] ? sum_to(g, sa) : Tensor(), n[1] ? sum_to(g, sb) : Tensor()};
-  });
+  return record(out, "add", {a, b},
+                [sa = a.shape(), sb = b.shape()](const Tensor& g, const std::vector<bool>& n) {
+                  return Grads{n[0] ? sum_to(g, sa) : Tensor(), n[1] ? sum_to(g, sb) : Tensor()};
+                });
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor out = map_binary("sub", a, b, [](auto x, auto y) { return x - y; });
-  return record(out, "sub", {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g, const std::vector<bool>& n) {
-    return Grads{n[0] ? sum_to(g, sa) : Tensor(), n[1] ? sum_to(neg(g), sb) : Tensor()};
-  });
+  return record(
+      out, "sub", {a, b},
+      [sa = a.shape(), sb = b.shape()](const Tensor& g, const std::vector<bool>& n) {
+        return Grads{n[0] ? sum_to(g, sa) : Tensor(), n[1] ? sum_to(neg(g), sb) : Tensor()};
+      });
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
@@ -59,41 +62,55 @@ Tensor div(const Tensor& a, const Tensor& b) {
 
 Tensor add(const Tensor& a, double s) {
   Tensor out = map_unary("add", a, [s](auto x) { return x + decltype(x)(s); });
-  return record(out, "add_scalar", {a}, [](const Tensor& g, const std::vector<bool>&) { return Grads{g}; });
+  return record(out, "add_scalar", {a},
+                [](const Tensor& g, const std::vector<bool>&) { return Grads{g}; });
 }
 
 Tensor mul(const Tensor& a, double s) {
   Tensor out = map_unary("mul", a, [s](auto x) { return x * decltype(x)(s); });
-  return record(out, "mul_scalar", {a}, [s](const Tensor& g, const std::vector<bool>&) { return Grads{mul(g, s)}; });
+  return record(out, "mul_scalar", {a},
+                [s](const Tensor& g, const std::vector<bool>&) { return Grads{mul(g, s)}; });
 }
 
 Tensor neg(const Tensor& a) {
   Tensor out = map_unary("neg", a, [](auto x) { return -x; });
-  return record(out, "neg", {a}, [](const Tensor& g, const std::vector<bool>&) { return Grads{neg(g)}; });
+  return record(out, "neg", {a},
+                [](const Tensor& g, const std::vector<bool>&) { return Grads{neg(g)}; });
 }
 
 // Unary ops whose derivative is a function of the input x: grad_in = g * d(x).
-#define XOMNI_UNARY_FROM_INPUT(NAME, FWD, DERIV)                                           \
-  Tensor NAME(const Tensor& a) {                                                           \
-    Tensor out = map_unary(#NAME, a, [](auto x) { using T = decltype(x); (void)sizeof(T); return FWD; }); \
-    return record(out, #NAME, {a}, [a](const Tensor& g, const std::vector<bool>&) {        \
-      return Grads{map_binary(#NAME "_backward", g, a, [](auto gy, auto x) {               \
-        using T = decltype(x); (void)sizeof(T);                                            \
-        return gy * (DERIV);                                                               \
-      })};                                                                                 \
-    });                                                                                    \
+#define XOMNI_UNARY_FROM_INPUT(NAME, FWD, DERIV)                                    \
+  Tensor NAME(const Tensor& a) {                                                    \
+    Tensor out = map_unary(#NAME, a, [](auto x) {                                   \
+      using T = decltype(x);                                                        \
+      (void)sizeof(T);                                                              \
+      return FWD;                                                                   \
+    });                                                                             \
+    return record(out, #NAME, {a}, [a](const Tensor& g, const std::vector<bool>&) { \
+      return Grads{map_binary(#NAME "_backward", g, a, [](auto gy, auto x) {        \
+        using T = decltype(x);                                                      \
+        (void)sizeof(T);                                                            \
+        return gy * (DERIV);                                                        \
+      })};                                                                          \
+    });                                                                             \
   }
 
 // Unary ops whose derivative is cheaper from the output y: grad_in = g * d(y).
-#define XOMNI_UNARY_FROM_OUTPUT(NAME, FWD, DERIV)                                          \
-  Tensor NAME(const Tensor& a) {                                                           \
-    Tensor out = map_unary(#NAME, a, [](auto x) { using T = decltype(x); (void)sizeof(T); return FWD; }); \
-    return record(out, #NAME, {a}, [y0 = out.detach()](const Tensor& g, const std::vector<bool>&) { \
-      return Grads{map_binary(#NAME "_backward", g, y0, [](auto gy, auto y) {              \
-        using T = decltype(y); (void)sizeof(T);                                            \
-        return gy * (DERIV);                                                               \
-      })};                                                                                 \
-    });                                                                                    \
+#define XOMNI_UNARY_FROM_OUTPUT(NAME, FWD, DERIV)                                           \
+  Tensor NAME(const Tensor& a) {                                                            \
+    Tensor out = map_unary(#NAME, a, [](auto x) {                                           \
+      using T = decltype(x);                                                                \
+      (void)sizeof(T);                                                                      \
+      return FWD;                                                                           \
+    });                                                                                     \
+    return record(out, #NAME, {a},                                                          \
+                  [y0 = out.detach()](const Tensor& g, const std::vector<bool>&) {          \
+                    return Grads{map_binary(#NAME "_backward", g, y0, [](auto gy, auto y) { \
+                      using T = decltype(y);                                                \
+                      (void)sizeof(T);                                                      \
+                      return gy * (DERIV);                                                  \
+                    })};                                                                    \
+                  });                                                                       \
   }
 
 XOMNI_UNARY_FROM_OUTPUT(exp, fast_exp(x), y)
@@ -101,9 +118,10 @@ XOMNI_UNARY_FROM_INPUT(log, std::log(x), T(1) / x)
 XOMNI_UNARY_FROM_OUTPUT(sqrt, std::sqrt(x), T(0.5) / y)
 XOMNI_UNARY_FROM_OUTPUT(rsqrt, T(1) / std::sqrt(x), T(-0.5) * y * y * y)
 XOMNI_UNARY_FROM_OUTPUT(tanh, fast_tanh(x), T(1) - y * y)
-XOMNI_UNARY_FROM_OUTPUT(sigmoid, T(1) / (T(1) + fast_exp(-x)), y * (T(1) - y))
+XOMNI_UNARY_FROM_OUTPUT(sigmoid, T(1) / (T(1) + fast_exp(-x)), y*(T(1) - y))
 XOMNI_UNARY_FROM_INPUT(silu, x / (T(1) + fast_exp(-x)),
-                       (T(1) / (T(1) + fast_exp(-x))) * (T(1) + x * (T(1) - T(1) / (T(1) + fast_exp(-x)))))
+                       (T(1) / (T(1) + fast_exp(-x))) *
+                           (T(1) + x * (T(1) - T(1) / (T(1) + fast_exp(-x)))))
 XOMNI_UNARY_FROM_INPUT(relu, x > T(0) ? x : T(0), x > T(0) ? T(1) : T(0))
 
 #undef XOMNI_UNARY_FROM_INPUT
@@ -171,7 +189,8 @@ Tensor select(const char* name, const Tensor& cond, const Tensor& a, const Tenso
   check_dtype(name, cond, {DType::u8});
   check_dtype(name, a, {DType::f32, DType::f64});
   check_same_dtype(name, a, b);
-  const Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), name), b.shape(), name);
+  const Shape shape =
+      broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), name), b.shape(), name);
   Tensor out = Tensor::empty(shape, a.dtype());
   const Shape sc = broadcast_strides(cond.shape(), cond.strides(), shape);
   const Shape sa = broadcast_strides(a.shape(), a.strides(), shape);

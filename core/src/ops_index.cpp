@@ -15,9 +15,12 @@ struct Around {
 Around around(const Shape& s, int64_t d) {
   Around r;
   for (int64_t i = 0; i < int64_t(s.size()); ++i) {
-    if (i < d) r.A *= s[i];
-    else if (i == d) r.N = s[i];
-    else r.B *= s[i];
+    if (i < d)
+      r.A *= s[i];
+    else if (i == d)
+      r.N = s[i];
+    else
+      r.B *= s[i];
   }
   return r;
 }
@@ -82,9 +85,10 @@ Tensor gather(const Tensor& a_in, int64_t dim, const Tensor& index_in) {
       });
     });
   });
-  return record(out, "gather", {a_in}, [index, d, in_shape = a_in.shape()](const Tensor& g, const std::vector<bool>&) {
-    return Grads{gather_backward(g, index, d, in_shape)};
-  });
+  return record(out, "gather", {a_in},
+                [index, d, in_shape = a_in.shape()](const Tensor& g, const std::vector<bool>&) {
+                  return Grads{gather_backward(g, index, d, in_shape)};
+                });
 }
 
 Tensor index_select(const Tensor& a_in, int64_t dim, const Tensor& index_in) {
@@ -104,39 +108,43 @@ Tensor index_select(const Tensor& a_in, int64_t dim, const Tensor& index_in) {
     const char* x = static_cast<const char*>(a.raw_data());
     char* y = static_cast<char*>(out.raw_data());
     const int64_t M = index.numel();
-    parallel_for(ai.A * M, std::max<int64_t>(1, 4096 / std::max<int64_t>(ai.B, 1)), [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) {
-        const int64_t aa = i / M, j = i % M;
-        std::memcpy(y + size_t(i * ai.B) * esz, x + size_t((aa * ai.N + int64_t(ip[j])) * ai.B) * esz,
-                    size_t(ai.B) * esz);
-      }
-    });
+    parallel_for(ai.A * M, std::max<int64_t>(1, 4096 / std::max<int64_t>(ai.B, 1)),
+                 [&](int64_t lo, int64_t hi) {
+                   for (int64_t i = lo; i < hi; ++i) {
+                     const int64_t aa = i / M, j = i % M;
+                     std::memcpy(y + size_t(i * ai.B) * esz,
+                                 x + size_t((aa * ai.N + int64_t(ip[j])) * ai.B) * esz,
+                                 size_t(ai.B) * esz);
+                   }
+                 });
   });
   if (!is_floating(a.dtype())) return out;
-  return record(out, "index_select", {a_in}, [index, d, in_shape = a_in.shape()](const Tensor& g_in, const std::vector<bool>&) {
-    // Accumulate in index order so repeated indices sum deterministically.
-    const Tensor g = g_in.contiguous();
-    Tensor gi = Tensor::zeros(in_shape, g.dtype());
-    const Around ag = around(g.shape(), d), ai2 = around(in_shape, d);
-    dispatch_float("index_select_backward", g.dtype(), [&]<typename T>() {
-      dispatch_index("index_select_backward", index.dtype(), [&]<typename I>() {
-        const I* ip = index.data<I>();
-        const T* gp = g.data<T>();
-        T* acc = gi.data<T>();
-        // Split over columns b: each thread owns a disjoint slice of every output row.
-        parallel_for(ag.B, 256, [&](int64_t b0, int64_t b1) {
-          for (int64_t aa = 0; aa < ag.A; ++aa)
-            for (int64_t j = 0; j < ag.N; ++j) {
-              const T* src = gp + (aa * ag.N + j) * ag.B;
-              T* dst = acc + (aa * ai2.N + int64_t(ip[j])) * ai2.B;
+  return record(out, "index_select", {a_in},
+                [index, d, in_shape = a_in.shape()](const Tensor& g_in, const std::vector<bool>&) {
+                  // Accumulate in index order so repeated indices sum deterministically.
+                  const Tensor g = g_in.contiguous();
+                  Tensor gi = Tensor::zeros(in_shape, g.dtype());
+                  const Around ag = around(g.shape(), d), ai2 = around(in_shape, d);
+                  dispatch_float("index_select_backward", g.dtype(), [&]<typename T>() {
+                    dispatch_index("index_select_backward", index.dtype(), [&]<typename I>() {
+                      const I* ip = index.data<I>();
+                      const T* gp = g.data<T>();
+                      T* acc = gi.data<T>();
+                      // Split over columns b: each thread owns a disjoint slice of every output
+                      // row.
+                      parallel_for(ag.B, 256, [&](int64_t b0, int64_t b1) {
+                        for (int64_t aa = 0; aa < ag.A; ++aa)
+                          for (int64_t j = 0; j < ag.N; ++j) {
+                            const T* src = gp + (aa * ag.N + j) * ag.B;
+                            T* dst = acc + (aa * ai2.N + int64_t(ip[j])) * ai2.B;
 #pragma omp simd
-              for (int64_t b = b0; b < b1; ++b) dst[b] += src[b];
-            }
-        });
-      });
-    });
-    return Grads{gi};
-  });
+                            for (int64_t b = b0; b < b1; ++b) dst[b] += src[b];
+                          }
+                      });
+                    });
+                  });
+                  return Grads{gi};
+                });
 }
 
 Tensor embedding(const Tensor& weight, const Tensor& ids) {

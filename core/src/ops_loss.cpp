@@ -34,18 +34,19 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in, int64_t 
     const T* x = logits.data<T>();
     T* lp = lse.data<T>();
     T* loss = per_row.data<T>();
-    parallel_for(N, std::max<int64_t>(1, 8192 / std::max<int64_t>(C, 1)), [&](int64_t lo, int64_t hi) {
-      for (int64_t r = lo; r < hi; ++r) {
-        const T* xr = x + r * C;
-        T m = -INFINITY;
-        for (int64_t c = 0; c < C; ++c) m = xr[c] > m ? xr[c] : m;
-        T s = 0;
+    parallel_for(N, std::max<int64_t>(1, 8192 / std::max<int64_t>(C, 1)),
+                 [&](int64_t lo, int64_t hi) {
+                   for (int64_t r = lo; r < hi; ++r) {
+                     const T* xr = x + r * C;
+                     T m = -INFINITY;
+                     for (int64_t c = 0; c < C; ++c) m = xr[c] > m ? xr[c] : m;
+                     T s = 0;
 #pragma omp simd reduction(+ : s)
-        for (int64_t c = 0; c < C; ++c) s += fast_exp(xr[c] - m);
-        lp[r] = m + std::log(s);
-        loss[r] = tp[r] == ignore_index ? T(0) : lp[r] - xr[tp[r]];
-      }
-    });
+                     for (int64_t c = 0; c < C; ++c) s += fast_exp(xr[c] - m);
+                     lp[r] = m + std::log(s);
+                     loss[r] = tp[r] == ignore_index ? T(0) : lp[r] - xr[tp[r]];
+                   }
+                 });
   });
 
   Tensor out;
@@ -64,34 +65,40 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in, int64_t 
       out.data<T>()[0] = T(s);
     });
   }
-  return record(out, "cross_entropy", {logits_in}, [logits, targets, lse, ignore_index, reduction, counted, N, C](const Tensor& g_in, const std::vector<bool>&) {
-    const Tensor g = g_in.contiguous();
-    Tensor gx = Tensor::empty({N, C}, logits.dtype());
-    dispatch_float("cross_entropy_backward", logits.dtype(), [&]<typename T>() {
-      const T* x = logits.data<T>();
-      const int64_t* t = targets.data<int64_t>();
-      const T* lp = lse.data<T>();
-      const T* gp = g.data<T>();
-      T* out_g = gx.data<T>();
-      const T scale = reduction == Reduction::mean ? (counted ? T(1) / T(counted) : T(0)) : T(1);
-      parallel_for(N, std::max<int64_t>(1, 8192 / std::max<int64_t>(C, 1)), [&](int64_t lo, int64_t hi) {
-        for (int64_t r = lo; r < hi; ++r) {
-          T* gr = out_g + r * C;
-          if (t[r] == ignore_index) {
-            std::fill(gr, gr + C, T(0));
-            continue;
-          }
-          const T gs = (reduction == Reduction::none ? gp[r] : gp[0]) * scale;
-          const T* xr = x + r * C;
-          const T l = lp[r];
+  return record(out, "cross_entropy", {logits_in},
+                [logits, targets, lse, ignore_index, reduction, counted, N, C](
+                    const Tensor& g_in, const std::vector<bool>&) {
+                  const Tensor g = g_in.contiguous();
+                  Tensor gx = Tensor::empty({N, C}, logits.dtype());
+                  dispatch_float("cross_entropy_backward", logits.dtype(), [&]<typename T>() {
+                    const T* x = logits.data<T>();
+                    const int64_t* t = targets.data<int64_t>();
+                    const T* lp = lse.data<T>();
+                    const T* gp = g.data<T>();
+                    T* out_g = gx.data<T>();
+                    const T scale =
+                        reduction == Reduction::mean ? (counted ? T(1) / T(counted) : T(0)) : T(1);
+                    parallel_for(N, std::max<int64_t>(1, 8192 / std::max<int64_t>(C, 1)),
+                                 [&](int64_t lo, int64_t hi) {
+                                   for (int64_t r = lo; r < hi; ++r) {
+                                     T* gr = out_g + r * C;
+                                     if (t[r] == ignore_index) {
+                                       std::fill(gr, gr + C, T(0));
+                                       continue;
+                                     }
+                                     const T gs =
+                                         (reduction == Reduction::none ? gp[r] : gp[0]) * scale;
+                                     const T* xr = x + r * C;
+                                     const T l = lp[r];
 #pragma omp simd
-          for (int64_t c = 0; c < C; ++c) gr[c] = gs * fast_exp(xr[c] - l);
-          gr[t[r]] -= gs;
-        }
-      });
-    });
-    return std::vector<Tensor>{gx};
-  });
+                                     for (int64_t c = 0; c < C; ++c)
+                                       gr[c] = gs * fast_exp(xr[c] - l);
+                                     gr[t[r]] -= gs;
+                                   }
+                                 });
+                  });
+                  return std::vector<Tensor>{gx};
+                });
 }
 
 }  // namespace xomni

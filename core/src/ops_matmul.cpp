@@ -33,9 +33,11 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t
           int64_t ldb, T beta, T* c, int64_t ldc) {
   const auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
   if constexpr (sizeof(T) == 4)
-    cblas_sgemm(CblasRowMajor, TA, TB, int(m), int(n), int(k), 1.0f, a, int(lda), b, int(ldb), beta, c, int(ldc));
+    cblas_sgemm(CblasRowMajor, TA, TB, int(m), int(n), int(k), 1.0f, a, int(lda), b, int(ldb), beta,
+                c, int(ldc));
   else
-    cblas_dgemm(CblasRowMajor, TA, TB, int(m), int(n), int(k), 1.0, a, int(lda), b, int(ldb), beta, c, int(ldc));
+    cblas_dgemm(CblasRowMajor, TA, TB, int(m), int(n), int(k), 1.0, a, int(lda), b, int(ldb), beta,
+                c, int(ldc));
 }
 
 // C[batch] = A[batch] @ B[batch] for a and b already broadcast to the same batch shape
@@ -54,14 +56,16 @@ Tensor batched_matmul(const Tensor& a, const Tensor& b) {
 
   // Fold the batch into M when B is shared by every batch entry and A's rows are evenly spaced.
   bool b_shared = true;
-  for (int64_t d = 0; d < nd - 2; ++d) b_shared = b_shared && (b.strides()[d] == 0 || b.shape()[d] == 1);
+  for (int64_t d = 0; d < nd - 2; ++d)
+    b_shared = b_shared && (b.strides()[d] == 0 || b.shape()[d] == 1);
   const GemmOperand B = as_gemm_operand(b);
   if (b_shared && nbatch > 1) {
     Tensor a2 = a.contiguous();
     const GemmOperand B0 = as_gemm_operand(B.t);
     dispatch_float("matmul", a.dtype(), [&]<typename T>() {
       const T* bp = static_cast<const T*>(B0.t.raw_data());
-      gemm<T>(false, B0.trans, nbatch * m, n, k, a2.data<T>(), k, bp, B0.ld, T(0), out.data<T>(), n);
+      gemm<T>(false, B0.trans, nbatch * m, n, k, a2.data<T>(), k, bp, B0.ld, T(0), out.data<T>(),
+              n);
     });
     return out;
   }
@@ -160,7 +164,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   const int64_t in = weight.shape()[1], out_f = weight.shape()[0];
   if (bias.defined())
     XOMNI_CHECK(bias.dim() == 1 && bias.shape()[0] == out_f, "linear: bias of shape ",
-                shape_str(bias.shape()), " does not match weight of shape ", shape_str(weight.shape()));
+                shape_str(bias.shape()), " does not match weight of shape ",
+                shape_str(weight.shape()));
   const Tensor x2 = x.contiguous();
   const int64_t rows = x2.numel() / std::max<int64_t>(in, 1);
   Shape out_shape = x.shape();
@@ -184,20 +189,21 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
       return;
     }
     // out = x [rows, in] @ W^T, W is [out, in]: W^T means flipping W's own transpose flag.
-    gemm<T>(false, !W.trans, rows, out_f, in, x2.data<T>(), in, static_cast<const T*>(W.t.raw_data()),
-            W.ld, beta, y, out_f);
+    gemm<T>(false, !W.trans, rows, out_f, in, x2.data<T>(), in,
+            static_cast<const T*>(W.t.raw_data()), W.ld, beta, y, out_f);
   });
   std::vector<Tensor> inputs{x, weight};
   if (bias.defined()) inputs.push_back(bias);
-  return record(out, "linear", inputs, [x2, weight, has_bias = bias.defined(), in, out_f, rows,
-                                        x_shape = x.shape()](const Tensor& g_in, const std::vector<bool>& n) {
-    const Tensor g = reshape(g_in.contiguous(), {rows, out_f});
-    Grads grads(has_bias ? 3 : 2);
-    if (n[0]) grads[0] = reshape(matmul(g, weight), x_shape);
-    if (n[1]) grads[1] = matmul(transpose(g, 0, 1), reshape(x2, {rows, in}));
-    if (has_bias && n[2]) grads[2] = sum(g, {0});
-    return grads;
-  });
+  return record(out, "linear", inputs,
+                [x2, weight, has_bias = bias.defined(), in, out_f, rows, x_shape = x.shape()](
+                    const Tensor& g_in, const std::vector<bool>& n) {
+                  const Tensor g = reshape(g_in.contiguous(), {rows, out_f});
+                  Grads grads(has_bias ? 3 : 2);
+                  if (n[0]) grads[0] = reshape(matmul(g, weight), x_shape);
+                  if (n[1]) grads[1] = matmul(transpose(g, 0, 1), reshape(x2, {rows, in}));
+                  if (has_bias && n[2]) grads[2] = sum(g, {0});
+                  return grads;
+                });
 }
 
 }  // namespace xomni

@@ -10,7 +10,9 @@ namespace xomni {
 namespace {
 using Grads = std::vector<Tensor>;
 
-int64_t row_grain(int64_t n) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1)); }
+int64_t row_grain(int64_t n) {
+  return std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1));
+}
 
 // Per-thread partial sums of dW/dB over rows, combined in thread order (deterministic at a
 // fixed thread count).
@@ -84,54 +86,56 @@ Tensor layer_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias, 
     });
   });
   std::vector<Tensor> inputs{x_in, weight, bias};
-  return record(out, "layer_norm", inputs, [x, w, mean_t, rstd_t, n, rows](const Tensor& g_in, const std::vector<bool>& need) {
-    const Tensor g = g_in.contiguous();
-    Grads grads(3);
-    Tensor gx = Tensor::empty(x.shape(), x.dtype());
-    Tensor gw = w.defined() ? Tensor::empty({n}, x.dtype()) : Tensor();
-    Tensor gb = need[2] ? Tensor::empty({n}, x.dtype()) : Tensor();
-    dispatch_float("layer_norm_backward", x.dtype(), [&]<typename T>() {
-      const T* xp = x.data<T>();
-      const T* gp = g.data<T>();
-      const T* wp = w.defined() ? w.data<T>() : nullptr;
-      const double* mp = mean_t.data<double>();
-      const double* rp = rstd_t.data<double>();
-      T* gxp = gx.data<T>();
-      ParamGradPartials<T> partials(n);
-      parallel_for(rows, row_grain(n), [&](int64_t lo, int64_t hi) {
-        const int slot = omp_get_thread_num();
-        double* pw = partials.w(slot);
-        double* pb = partials.b(slot);
-        for (int64_t r = lo; r < hi; ++r) {
-          const T* xr = xp + r * n;
-          const T* gr = gp + r * n;
-          const double mu = mp[r], rstd = rp[r];
-          // gx = rstd * (gxh - mean(gxh) - xh * mean(gxh * xh)), gxh = g * w
-          double s1 = 0, s2 = 0;
-          for (int64_t i = 0; i < n; ++i) {
-            const double xh = (double(xr[i]) - mu) * rstd;
-            const double gxh = double(gr[i]) * (wp ? double(wp[i]) : 1.0);
-            s1 += gxh;
-            s2 += gxh * xh;
-            pw[i] += double(gr[i]) * xh;
-            pb[i] += double(gr[i]);
-          }
-          const double m1 = s1 / double(n), m2 = s2 / double(n);
-          T* gxr = gxp + r * n;
-          for (int64_t i = 0; i < n; ++i) {
-            const double xh = (double(xr[i]) - mu) * rstd;
-            const double gxh = double(gr[i]) * (wp ? double(wp[i]) : 1.0);
-            gxr[i] = T(rstd * (gxh - m1 - xh * m2));
-          }
-        }
-      });
-      partials.reduce(gw.defined() ? gw.data<T>() : nullptr, gb.defined() ? gb.data<T>() : nullptr);
-    });
-    grads[0] = gx;
-    if (need[1]) grads[1] = gw;
-    if (need[2]) grads[2] = gb;
-    return grads;
-  });
+  return record(out, "layer_norm", inputs,
+                [x, w, mean_t, rstd_t, n, rows](const Tensor& g_in, const std::vector<bool>& need) {
+                  const Tensor g = g_in.contiguous();
+                  Grads grads(3);
+                  Tensor gx = Tensor::empty(x.shape(), x.dtype());
+                  Tensor gw = w.defined() ? Tensor::empty({n}, x.dtype()) : Tensor();
+                  Tensor gb = need[2] ? Tensor::empty({n}, x.dtype()) : Tensor();
+                  dispatch_float("layer_norm_backward", x.dtype(), [&]<typename T>() {
+                    const T* xp = x.data<T>();
+                    const T* gp = g.data<T>();
+                    const T* wp = w.defined() ? w.data<T>() : nullptr;
+                    const double* mp = mean_t.data<double>();
+                    const double* rp = rstd_t.data<double>();
+                    T* gxp = gx.data<T>();
+                    ParamGradPartials<T> partials(n);
+                    parallel_for(rows, row_grain(n), [&](int64_t lo, int64_t hi) {
+                      const int slot = omp_get_thread_num();
+                      double* pw = partials.w(slot);
+                      double* pb = partials.b(slot);
+                      for (int64_t r = lo; r < hi; ++r) {
+                        const T* xr = xp + r * n;
+                        const T* gr = gp + r * n;
+                        const double mu = mp[r], rstd = rp[r];
+                        // gx = rstd * (gxh - mean(gxh) - xh * mean(gxh * xh)), gxh = g * w
+                        double s1 = 0, s2 = 0;
+                        for (int64_t i = 0; i < n; ++i) {
+                          const double xh = (double(xr[i]) - mu) * rstd;
+                          const double gxh = double(gr[i]) * (wp ? double(wp[i]) : 1.0);
+                          s1 += gxh;
+                          s2 += gxh * xh;
+                          pw[i] += double(gr[i]) * xh;
+                          pb[i] += double(gr[i]);
+                        }
+                        const double m1 = s1 / double(n), m2 = s2 / double(n);
+                        T* gxr = gxp + r * n;
+                        for (int64_t i = 0; i < n; ++i) {
+                          const double xh = (double(xr[i]) - mu) * rstd;
+                          const double gxh = double(gr[i]) * (wp ? double(wp[i]) : 1.0);
+                          gxr[i] = T(rstd * (gxh - m1 - xh * m2));
+                        }
+                      }
+                    });
+                    partials.reduce(gw.defined() ? gw.data<T>() : nullptr,
+                                    gb.defined() ? gb.data<T>() : nullptr);
+                  });
+                  grads[0] = gx;
+                  if (need[1]) grads[1] = gw;
+                  if (need[2]) grads[2] = gb;
+                  return grads;
+                });
 }
 
 Tensor rms_norm(const Tensor& x_in, const Tensor& weight, double eps) {
@@ -160,42 +164,43 @@ Tensor rms_norm(const Tensor& x_in, const Tensor& weight, double eps) {
       }
     });
   });
-  return record(out, "rms_norm", {x_in, weight}, [x, w, rstd_t, n, rows](const Tensor& g_in, const std::vector<bool>& need) {
-    const Tensor g = g_in.contiguous();
-    Tensor gx = Tensor::empty(x.shape(), x.dtype());
-    Tensor gw = need[1] ? Tensor::empty({n}, x.dtype()) : Tensor();
-    dispatch_float("rms_norm_backward", x.dtype(), [&]<typename T>() {
-      const T* xp = x.data<T>();
-      const T* gp = g.data<T>();
-      const T* wp = w.defined() ? w.data<T>() : nullptr;
-      const double* rp = rstd_t.data<double>();
-      T* gxp = gx.data<T>();
-      ParamGradPartials<T> partials(n);
-      parallel_for(rows, row_grain(n), [&](int64_t lo, int64_t hi) {
-        double* pw = partials.w(omp_get_thread_num());
-        for (int64_t r = lo; r < hi; ++r) {
-          const T* xr = xp + r * n;
-          const T* gr = gp + r * n;
-          const double rstd = rp[r];
-          // gx = rstd * (gxh - xh * mean(gxh * xh)), xh = x * rstd, gxh = g * w
-          double s = 0;
-          for (int64_t i = 0; i < n; ++i) {
-            const double xh = double(xr[i]) * rstd;
-            s += double(gr[i]) * (wp ? double(wp[i]) : 1.0) * xh;
-            pw[i] += double(gr[i]) * xh;
-          }
-          const double m = s / double(n);
-          T* gxr = gxp + r * n;
-          for (int64_t i = 0; i < n; ++i) {
-            const double xh = double(xr[i]) * rstd;
-            gxr[i] = T(rstd * (double(gr[i]) * (wp ? double(wp[i]) : 1.0) - xh * m));
-          }
-        }
-      });
-      partials.reduce(gw.defined() ? gw.data<T>() : nullptr, nullptr);
-    });
-    return Grads{gx, gw};
-  });
+  return record(out, "rms_norm", {x_in, weight},
+                [x, w, rstd_t, n, rows](const Tensor& g_in, const std::vector<bool>& need) {
+                  const Tensor g = g_in.contiguous();
+                  Tensor gx = Tensor::empty(x.shape(), x.dtype());
+                  Tensor gw = need[1] ? Tensor::empty({n}, x.dtype()) : Tensor();
+                  dispatch_float("rms_norm_backward", x.dtype(), [&]<typename T>() {
+                    const T* xp = x.data<T>();
+                    const T* gp = g.data<T>();
+                    const T* wp = w.defined() ? w.data<T>() : nullptr;
+                    const double* rp = rstd_t.data<double>();
+                    T* gxp = gx.data<T>();
+                    ParamGradPartials<T> partials(n);
+                    parallel_for(rows, row_grain(n), [&](int64_t lo, int64_t hi) {
+                      double* pw = partials.w(omp_get_thread_num());
+                      for (int64_t r = lo; r < hi; ++r) {
+                        const T* xr = xp + r * n;
+                        const T* gr = gp + r * n;
+                        const double rstd = rp[r];
+                        // gx = rstd * (gxh - xh * mean(gxh * xh)), xh = x * rstd, gxh = g * w
+                        double s = 0;
+                        for (int64_t i = 0; i < n; ++i) {
+                          const double xh = double(xr[i]) * rstd;
+                          s += double(gr[i]) * (wp ? double(wp[i]) : 1.0) * xh;
+                          pw[i] += double(gr[i]) * xh;
+                        }
+                        const double m = s / double(n);
+                        T* gxr = gxp + r * n;
+                        for (int64_t i = 0; i < n; ++i) {
+                          const double xh = double(xr[i]) * rstd;
+                          gxr[i] = T(rstd * (double(gr[i]) * (wp ? double(wp[i]) : 1.0) - xh * m));
+                        }
+                      }
+                    });
+                    partials.reduce(gw.defined() ? gw.data<T>() : nullptr, nullptr);
+                  });
+                  return Grads{gx, gw};
+                });
 }
 
 }  // namespace xomni

@@ -11,7 +11,8 @@ namespace xomni {
 namespace {
 using Grads = std::vector<Tensor>;
 
-std::vector<int64_t> normalise_dims(const std::vector<int64_t>& dims, int64_t ndim, const char* op) {
+std::vector<int64_t> normalise_dims(const std::vector<int64_t>& dims, int64_t ndim,
+                                    const char* op) {
   std::vector<int64_t> out;
   for (int64_t d : dims) out.push_back(wrap_dim(d, ndim, op));
   std::sort(out.begin(), out.end());
@@ -23,8 +24,10 @@ Shape reduced_shape(const Shape& in, const std::vector<int64_t>& dims, bool keep
   Shape out;
   for (int64_t d = 0; d < int64_t(in.size()); ++d) {
     const bool reduced = std::binary_search(dims.begin(), dims.end(), d);
-    if (!reduced) out.push_back(in[d]);
-    else if (keepdim) out.push_back(1);
+    if (!reduced)
+      out.push_back(in[d]);
+    else if (keepdim)
+      out.push_back(1);
   }
   return out;
 }
@@ -33,21 +36,22 @@ Shape reduced_shape(const Shape& in, const std::vector<int64_t>& dims, bool keep
 template <typename T>
 void sum_middle(const T* x, T* y, int64_t A, int64_t R, int64_t B) {
   if (B == 1) {
-    parallel_for(A, std::max<int64_t>(1, 16384 / std::max<int64_t>(R, 1)), [&](int64_t lo, int64_t hi) {
-      for (int64_t a = lo; a < hi; ++a) {
-        const T* row = x + a * R;
-        constexpr int kLanes = 16;
-        T lanes[kLanes] = {};
-        int64_t r = 0;
-        for (; r + kLanes <= R; r += kLanes)
+    parallel_for(A, std::max<int64_t>(1, 16384 / std::max<int64_t>(R, 1)),
+                 [&](int64_t lo, int64_t hi) {
+                   for (int64_t a = lo; a < hi; ++a) {
+                     const T* row = x + a * R;
+                     constexpr int kLanes = 16;
+                     T lanes[kLanes] = {};
+                     int64_t r = 0;
+                     for (; r + kLanes <= R; r += kLanes)
 #pragma omp simd
-          for (int l = 0; l < kLanes; ++l) lanes[l] += row[r + l];
-        T acc = 0;
-        for (; r < R; ++r) acc += row[r];
-        for (int l = 0; l < kLanes; ++l) acc += lanes[l];
-        y[a] = acc;
-      }
-    });
+                       for (int l = 0; l < kLanes; ++l) lanes[l] += row[r + l];
+                     T acc = 0;
+                     for (; r < R; ++r) acc += row[r];
+                     for (int l = 0; l < kLanes; ++l) acc += lanes[l];
+                     y[a] = acc;
+                   }
+                 });
     return;
   }
   parallel_for(A * B, 4096, [&](int64_t lo, int64_t hi) {
@@ -86,16 +90,21 @@ Tensor sum(const Tensor& a, const std::vector<int64_t>& dims_in, bool keepdim) {
   x = x.contiguous();
   int64_t A = 1, R = 1, B = 1;
   for (int64_t d = 0; d < x.dim(); ++d) {
-    if (d < first) A *= x.shape()[d];
-    else if (d < first + int64_t(dims.size())) R *= x.shape()[d];
-    else B *= x.shape()[d];
+    if (d < first)
+      A *= x.shape()[d];
+    else if (d < first + int64_t(dims.size()))
+      R *= x.shape()[d];
+    else
+      B *= x.shape()[d];
   }
   Tensor out = Tensor::empty(out_shape, a.dtype());
-  dispatch_float("sum", a.dtype(), [&]<typename T>() { sum_middle<T>(x.data<T>(), out.data<T>(), A, R, B); });
-  return record(out, "sum", {a}, [in_shape = a.shape(), dims, keepdim](const Tensor& g, const std::vector<bool>&) {
-    Tensor gk = keepdim ? g : reshape(g, reduced_shape(in_shape, dims, true));
-    return Grads{expand(gk, in_shape)};
-  });
+  dispatch_float("sum", a.dtype(),
+                 [&]<typename T>() { sum_middle<T>(x.data<T>(), out.data<T>(), A, R, B); });
+  return record(out, "sum", {a},
+                [in_shape = a.shape(), dims, keepdim](const Tensor& g, const std::vector<bool>&) {
+                  Tensor gk = keepdim ? g : reshape(g, reduced_shape(in_shape, dims, true));
+                  return Grads{expand(gk, in_shape)};
+                });
 }
 
 Tensor sum(const Tensor& a) {

@@ -13,10 +13,12 @@ using Grads = std::vector<Tensor>;
 // Rotates x [B, T, H, D] by +angle (inverse = false) or -angle (inverse = true).
 Tensor rotate(const Tensor& x_in, const Tensor& pos, double theta, bool inverse) {
   const Tensor x = x_in.contiguous();
-  const int64_t B = x.shape()[0], T = x.shape()[1], H = x.shape()[2], D = x.shape()[3], half = D / 2;
+  const int64_t B = x.shape()[0], T = x.shape()[1], H = x.shape()[2], D = x.shape()[3],
+                half = D / 2;
   Tensor out = Tensor::empty(x.shape(), x.dtype());
   std::vector<double> inv_freq(static_cast<size_t>(half));
-  for (int64_t i = 0; i < half; ++i) inv_freq[size_t(i)] = std::pow(theta, -2.0 * double(i) / double(D));
+  for (int64_t i = 0; i < half; ++i)
+    inv_freq[size_t(i)] = std::pow(theta, -2.0 * double(i) / double(D));
   const bool per_batch = pos.dim() == 2;
   dispatch_float("rope", x.dtype(), [&]<typename S>() {
     dispatch_index("rope", pos.dtype(), [&]<typename I>() {
@@ -52,8 +54,8 @@ Tensor rotate(const Tensor& x_in, const Tensor& pos, double theta, bool inverse)
 
 Tensor rope(const Tensor& x, const Tensor& positions, double theta) {
   check_dtype("rope", x, {DType::f32, DType::f64});
-  XOMNI_CHECK(x.dim() == 4 && x.shape()[3] % 2 == 0, "rope: input must be [B, T, H, D] with even D, got ",
-              shape_str(x.shape()));
+  XOMNI_CHECK(x.dim() == 4 && x.shape()[3] % 2 == 0,
+              "rope: input must be [B, T, H, D] with even D, got ", shape_str(x.shape()));
   check_dtype("rope", positions, {DType::i32, DType::i64});
   const Shape bt{x.shape()[0], x.shape()[1]};
   XOMNI_CHECK((positions.dim() == 1 && positions.shape()[0] == bt[1]) ||

@@ -80,8 +80,12 @@ Tensor view_impl(const Tensor& a, const Shape& shape, const char* op, bool allow
 }
 }  // namespace
 
-Tensor reshape(const Tensor& a, const Shape& shape) { return view_impl(a, shape, "reshape", true); }
-Tensor view(const Tensor& a, const Shape& shape) { return view_impl(a, shape, "view", false); }
+Tensor reshape(const Tensor& a, const Shape& shape) {
+  return view_impl(a, shape, "reshape", true);
+}
+Tensor view(const Tensor& a, const Shape& shape) {
+  return view_impl(a, shape, "view", false);
+}
 
 Tensor permute(const Tensor& a, const std::vector<int64_t>& dims) {
   XOMNI_CHECK(int64_t(dims.size()) == a.dim(), "permute: ", dims.size(), " dims given for a ",
@@ -120,11 +124,13 @@ Tensor slice(const Tensor& a, int64_t dim, int64_t start, int64_t end, int64_t s
   shape[d] = (end - start + step - 1) / step;
   strides[d] *= step;
   Tensor out = make_view(a, shape, strides, a.offset() + start * a.strides()[d]);
-  return record(out, "slice", {a}, [in_shape = a.shape(), dtype = a.dtype(), d, start, end, step](const Tensor& g, const std::vector<bool>&) {
-    Tensor gi = Tensor::zeros(in_shape, dtype);
-    slice(gi, d, start, end, step).copy_(g);
-    return Grads{gi};
-  });
+  return record(out, "slice", {a},
+                [in_shape = a.shape(), dtype = a.dtype(), d, start, end, step](
+                    const Tensor& g, const std::vector<bool>&) {
+                  Tensor gi = Tensor::zeros(in_shape, dtype);
+                  slice(gi, d, start, end, step).copy_(g);
+                  return Grads{gi};
+                });
 }
 
 Tensor unsqueeze(const Tensor& a, int64_t dim) {
@@ -152,9 +158,10 @@ Tensor expand(const Tensor& a, const Shape& shape) {
   for (size_t i = 0; i < a.shape().size(); ++i)
     strides[off + i] = a.shape()[i] == shape[off + i] ? a.strides()[i] : 0;
   Tensor out = make_view(a, shape, strides, a.offset());
-  return record(out, "expand", {a}, [in_shape = a.shape()](const Tensor& g, const std::vector<bool>&) {
-    return Grads{sum_to(g, in_shape)};
-  });
+  return record(out, "expand", {a},
+                [in_shape = a.shape()](const Tensor& g, const std::vector<bool>&) {
+                  return Grads{sum_to(g, in_shape)};
+                });
 }
 
 Tensor flatten(const Tensor& a, int64_t start_dim, int64_t end_dim) {

@@ -14,7 +14,8 @@ template <typename Fn>
 void parallel_for(int64_t n, int64_t grain, Fn&& fn) {
   if (n <= 0) return;
   const int64_t max_threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-  const int64_t nt = std::min<int64_t>(max_threads, std::max<int64_t>(1, n / std::max<int64_t>(grain, 1)));
+  const int64_t nt =
+      std::min<int64_t>(max_threads, std::max<int64_t>(1, n / std::max<int64_t>(grain, 1)));
   if (nt <= 1) {
     fn(int64_t(0), n);
     return;

@@ -14,8 +14,8 @@ namespace {
 
 void check_logits(const char* op, const Tensor& logits) {
   check_dtype(op, logits, {DType::f32, DType::f64});
-  XOMNI_CHECK(logits.dim() == 2 && logits.shape()[1] > 0, op, ": logits must be [N, V] with V > 0, got ",
-              shape_str(logits.shape()));
+  XOMNI_CHECK(logits.dim() == 2 && logits.shape()[1] > 0, op,
+              ": logits must be [N, V] with V > 0, got ", shape_str(logits.shape()));
 }
 
 // Applies fn(row_in, row_out, V) to every row of a contiguous copy of logits.
@@ -98,7 +98,8 @@ Tensor multinomial(const Tensor& logits, Generator& gen, double temperature) {
       for (int64_t i = 0; i < V; ++i) z += std::exp((xr[i] - m) / temperature);
       uint32_t w[4];
       philox4x32(gen.seed(), base + uint64_t(r), w);
-      const double u = double((uint64_t(w[0]) << 21) ^ (w[1] >> 11)) * (1.0 / 9007199254740992.0) * z;
+      const double u =
+          double((uint64_t(w[0]) << 21) ^ (w[1] >> 11)) * (1.0 / 9007199254740992.0) * z;
       double acc = 0;
       int64_t pick = -1;
       for (int64_t i = 0; i < V; ++i) {

@@ -99,6 +99,8 @@ Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device
   data_ = cpu_allocator::allocate(nbytes);
 }
 
-Storage::~Storage() { cpu_allocator::release(data_, nbytes_); }
+Storage::~Storage() {
+  cpu_allocator::release(data_, nbytes_);
+}
 
 }  // namespace xomni

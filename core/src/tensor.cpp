@@ -30,13 +30,20 @@ inline To convert(From v) {
 template <typename Fn>
 decltype(auto) dispatch_all(DType t, Fn&& fn) {
   switch (t) {
-    case DType::f32: return fn.template operator()<float>();
-    case DType::f64: return fn.template operator()<double>();
-    case DType::bf16: return fn.template operator()<bf16>();
-    case DType::f16: return fn.template operator()<f16>();
-    case DType::i32: return fn.template operator()<int32_t>();
-    case DType::i64: return fn.template operator()<int64_t>();
-    case DType::u8: return fn.template operator()<uint8_t>();
+    case DType::f32:
+      return fn.template operator()<float>();
+    case DType::f64:
+      return fn.template operator()<double>();
+    case DType::bf16:
+      return fn.template operator()<bf16>();
+    case DType::f16:
+      return fn.template operator()<f16>();
+    case DType::i32:
+      return fn.template operator()<int32_t>();
+    case DType::i64:
+      return fn.template operator()<int64_t>();
+    case DType::u8:
+      return fn.template operator()<uint8_t>();
   }
   throw Error("unknown dtype");
 }
@@ -128,8 +135,12 @@ template Tensor Tensor::from_vector(const std::vector<uint8_t>&, const Shape&);
 template Tensor Tensor::from_vector(const std::vector<bf16>&, const Shape&);
 template Tensor Tensor::from_vector(const std::vector<f16>&, const Shape&);
 
-int64_t Tensor::size(int64_t d) const { return shape()[wrap_dim(d, dim(), "Tensor::size")]; }
-int64_t Tensor::stride(int64_t d) const { return strides()[wrap_dim(d, dim(), "Tensor::stride")]; }
+int64_t Tensor::size(int64_t d) const {
+  return shape()[wrap_dim(d, dim(), "Tensor::size")];
+}
+int64_t Tensor::stride(int64_t d) const {
+  return strides()[wrap_dim(d, dim(), "Tensor::stride")];
+}
 
 bool Tensor::is_contiguous() const {
   int64_t expected = 1;
@@ -173,9 +184,8 @@ Tensor Tensor::clone() const {
   Tensor out = empty(shape(), dtype(), device());
   strided_copy(out, *this);
   if (is_floating(dtype()))
-    return record(out, "clone", {*this}, [](const Tensor& g, const std::vector<bool>&) {
-      return std::vector<Tensor>{g};
-    });
+    return record(out, "clone", {*this},
+                  [](const Tensor& g, const std::vector<bool>&) { return std::vector<Tensor>{g}; });
   return out;
 }
 
@@ -192,7 +202,9 @@ Tensor Tensor::to(DType target) const {
   return out;
 }
 
-bool Tensor::requires_grad() const { return impl().requires_grad || impl().grad_fn != nullptr; }
+bool Tensor::requires_grad() const {
+  return impl().requires_grad || impl().grad_fn != nullptr;
+}
 
 Tensor& Tensor::set_requires_grad(bool on) {
   XOMNI_CHECK(is_leaf(), "set_requires_grad: only leaf tensors can be marked; use detach() first");
@@ -202,18 +214,26 @@ Tensor& Tensor::set_requires_grad(bool on) {
   return *this;
 }
 
-Tensor Tensor::grad() const { return impl().grad ? Tensor(impl().grad) : Tensor(); }
+Tensor Tensor::grad() const {
+  return impl().grad ? Tensor(impl().grad) : Tensor();
+}
 
-void Tensor::set_grad(const Tensor& g) { impl().grad = g.defined() ? g.impl_ptr() : nullptr; }
+void Tensor::set_grad(const Tensor& g) {
+  impl().grad = g.defined() ? g.impl_ptr() : nullptr;
+}
 
-void Tensor::zero_grad() { impl().grad.reset(); }
+void Tensor::zero_grad() {
+  impl().grad.reset();
+}
 
 void Tensor::retain_grad() {
   XOMNI_CHECK(requires_grad(), "retain_grad: tensor does not require grad");
   impl().retains_grad = true;
 }
 
-Tensor Tensor::detach() const { return make_view(*this, shape(), strides(), offset()); }
+Tensor Tensor::detach() const {
+  return make_view(*this, shape(), strides(), offset());
+}
 
 void Tensor::backward(const Tensor& grad) const {
   Tensor g = grad;

@@ -59,20 +59,26 @@ inline float erf_approx(float x) {
 
 template <typename T>
 inline T fast_tanh(T x) {
-  if constexpr (sizeof(T) == 4) return tanh_approx(x);
-  else return std::tanh(x);
+  if constexpr (sizeof(T) == 4)
+    return tanh_approx(x);
+  else
+    return std::tanh(x);
 }
 
 template <typename T>
 inline T fast_erf(T x) {
-  if constexpr (sizeof(T) == 4) return erf_approx(x);
-  else return std::erf(x);
+  if constexpr (sizeof(T) == 4)
+    return erf_approx(x);
+  else
+    return std::erf(x);
 }
 
 template <typename T>
 inline T fast_exp(T x) {
-  if constexpr (sizeof(T) == 4) return exp_approx(x);
-  else return std::exp(x);
+  if constexpr (sizeof(T) == 4)
+    return exp_approx(x);
+  else
+    return std::exp(x);
 }
 
 }  // namespace xomni

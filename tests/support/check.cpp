@@ -22,7 +22,8 @@ double scaled_max_error(const Tensor& actual, const Tensor& expected) {
   return err / scale;
 }
 
-void expect_close(const Tensor& actual, const Tensor& expected, double tol, const std::string& what) {
+void expect_close(const Tensor& actual, const Tensor& expected, double tol,
+                  const std::string& what) {
   ASSERT_TRUE(actual.defined()) << what << ": result is undefined";
   ASSERT_TRUE(expected.defined()) << what << ": reference is undefined";
   ASSERT_EQ(actual.shape(), expected.shape())
@@ -104,7 +105,8 @@ Fixture load_fixture(const std::string& name) {
   if (!in) throw Error("load_fixture: cannot open " + path);
   char magic[4];
   in.read(magic, 4);
-  if (std::string(magic, 4) != "XTF1") throw Error("load_fixture: " + path + " is not an XTF1 file");
+  if (std::string(magic, 4) != "XTF1")
+    throw Error("load_fixture: " + path + " is not an XTF1 file");
   uint32_t count = 0;
   in.read(reinterpret_cast<char*>(&count), 4);
   Fixture out;

@@ -20,7 +20,8 @@ double scaled_max_error(const Tensor& actual, const Tensor& expected);
 
 // gtest assertion: shapes equal and scaled_max_error <= tol. With $XOMNI_REPORT_ERRORS set it also
 // prints the measured error.
-void expect_close(const Tensor& actual, const Tensor& expected, double tol, const std::string& what);
+void expect_close(const Tensor& actual, const Tensor& expected, double tol,
+                  const std::string& what);
 
 // Checks the gradients of every input that requires grad against central differences of
 // L = sum(fn(inputs) * W) with a fixed random W. Inputs must be f64.

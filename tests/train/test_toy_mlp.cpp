@@ -37,9 +37,9 @@ Tensor init(const Shape& shape, uint64_t seed, double scale) {
 TEST(ToyTraining, MlpFitsSpiral) {
   Tensor x, y;
   make_spiral(x, y);
-  std::vector<Tensor> params = {init({64, 2}, 1, 1.0), Tensor::zeros({64}),
+  std::vector<Tensor> params = {init({64, 2}, 1, 1.0),      Tensor::zeros({64}),
                                 init({64, 64}, 2, 1.0 / 8), Tensor::zeros({64}),
-                                init({3, 64}, 3, 1.0 / 8), Tensor::zeros({3})};
+                                init({3, 64}, 3, 1.0 / 8),  Tensor::zeros({3})};
   for (size_t i = 1; i < params.size(); i += 2) params[i].set_requires_grad();
   std::vector<Tensor> velocity;
   for (const Tensor& p : params) velocity.push_back(Tensor::zeros(p.shape()));

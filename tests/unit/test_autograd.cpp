@@ -30,7 +30,8 @@ TEST(Autograd, DiamondGraphSumsBothPaths) {
   sum(c).backward();
   const std::vector<double> xv = {0.5, -1.5};
   const std::vector<double> g = x.grad().to_vector<double>();
-  for (size_t i = 0; i < 2; ++i) EXPECT_NEAR(g[i], 2 * std::exp(2 * xv[i]) + std::exp(xv[i]), 1e-12);
+  for (size_t i = 0; i < 2; ++i)
+    EXPECT_NEAR(g[i], 2 * std::exp(2 * xv[i]) + std::exp(xv[i]), 1e-12);
 }
 
 TEST(Autograd, NoGradGuardAndDetach) {
@@ -83,9 +84,7 @@ TEST(Autograd, CheckpointMatchesPlainBackward) {
   w1.set_requires_grad();
   w2.set_requires_grad();
   x.set_requires_grad();
-  auto block = [&](const std::vector<Tensor>& in) {
-    return linear(gelu(linear(in[0], w1)), w2);
-  };
+  auto block = [&](const std::vector<Tensor>& in) { return linear(gelu(linear(in[0], w1)), w2); };
   sum(tanh(block({x}))).backward();
   const Tensor gx = x.grad(), g1 = w1.grad(), g2 = w2.grad();
   x.zero_grad(), w1.zero_grad(), w2.zero_grad();

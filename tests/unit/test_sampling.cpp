@@ -51,7 +51,8 @@ TEST(Sampling, GreedyTopKTopP) {
 }
 
 TEST(Sampling, MultinomialFollowsSoftmax) {
-  Tensor logits = Tensor::from_vector<double>({std::log(0.1), std::log(0.6), std::log(0.3)}, {1, 3});
+  Tensor logits =
+      Tensor::from_vector<double>({std::log(0.1), std::log(0.6), std::log(0.3)}, {1, 3});
   Tensor rows = expand(logits, {20000, 3}).contiguous();
   Generator g(3);
   std::vector<int64_t> s = multinomial(rows, g).to_vector<int64_t>();

@@ -20,8 +20,8 @@ std::string concat(const Args&... args) {
 }
 }  // namespace detail
 
-#define XOMNI_CHECK(cond, ...)                                          \
-  do {                                                                  \
+#define XOMNI_CHECK(cond, ...)                                               \
+  do {                                                                       \
     if (!(cond)) throw ::xomni::Error(::xomni::detail::concat(__VA_ARGS__)); \
   } while (0)
 

@@ -31,13 +31,27 @@ Tensor clamp(const Tensor& a, std::optional<double> lo, std::optional<double> hi
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);  // cond: u8
 Tensor masked_fill(const Tensor& a, const Tensor& mask, double value);
 
-inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
-inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
-inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
-inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
-inline Tensor operator-(const Tensor& a) { return neg(a); }
-inline Tensor operator+(const Tensor& a, double s) { return add(a, s); }
-inline Tensor operator*(const Tensor& a, double s) { return mul(a, s); }
+inline Tensor operator+(const Tensor& a, const Tensor& b) {
+  return add(a, b);
+}
+inline Tensor operator-(const Tensor& a, const Tensor& b) {
+  return sub(a, b);
+}
+inline Tensor operator*(const Tensor& a, const Tensor& b) {
+  return mul(a, b);
+}
+inline Tensor operator/(const Tensor& a, const Tensor& b) {
+  return div(a, b);
+}
+inline Tensor operator-(const Tensor& a) {
+  return neg(a);
+}
+inline Tensor operator+(const Tensor& a, double s) {
+  return add(a, s);
+}
+inline Tensor operator*(const Tensor& a, double s) {
+  return mul(a, s);
+}
 
 // Sums `t` down to `shape` (the inverse of broadcasting `shape` up to t's shape).
 Tensor sum_to(const Tensor& t, const Shape& shape);
@@ -91,7 +105,7 @@ struct AttentionOptions {
   // document. Both or neither.
   Tensor q_segment_ids;
   Tensor k_segment_ids;
-  Tensor key_padding_mask;  // [B, Tk] u8, nonzero = padded (never attended)
+  Tensor key_padding_mask;      // [B, Tk] u8, nonzero = padded (never attended)
   std::optional<double> scale;  // default 1/sqrt(D)
 };
 // q [B, Hq, Tq, D], k and v [B, Hkv, Tk, D] with Hq % Hkv == 0 (grouped-query heads).

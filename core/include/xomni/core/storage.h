@@ -29,8 +29,8 @@ class Storage {
 namespace cpu_allocator {
 void* allocate(size_t nbytes);
 void release(void* ptr, size_t nbytes);
-void empty_cache();            // returns every cached block to the system
-size_t cached_bytes();         // bytes held in the cache, not in use
+void empty_cache();     // returns every cached block to the system
+size_t cached_bytes();  // bytes held in the cache, not in use
 }  // namespace cpu_allocator
 
 }  // namespace xomni

@@ -112,19 +112,24 @@ void check_same_device(const char* op, const Tensor& a, const Tensor& b);
 template <typename Fn>
 decltype(auto) dispatch_float(const char* op, DType t, Fn&& fn) {
   switch (t) {
-    case DType::f32: return fn.template operator()<float>();
-    case DType::f64: return fn.template operator()<double>();
+    case DType::f32:
+      return fn.template operator()<float>();
+    case DType::f64:
+      return fn.template operator()<double>();
     default:
-      throw Error(detail::concat(op, ": dtype ", dtype_name(t),
-                                 " is not a CPU compute dtype (use f32 or f64; convert with .to())"));
+      throw Error(
+          detail::concat(op, ": dtype ", dtype_name(t),
+                         " is not a CPU compute dtype (use f32 or f64; convert with .to())"));
   }
 }
 // Same for index dtypes (i32, i64).
 template <typename Fn>
 decltype(auto) dispatch_index(const char* op, DType t, Fn&& fn) {
   switch (t) {
-    case DType::i32: return fn.template operator()<int32_t>();
-    case DType::i64: return fn.template operator()<int64_t>();
+    case DType::i32:
+      return fn.template operator()<int32_t>();
+    case DType::i64:
+      return fn.template operator()<int64_t>();
     default:
       throw Error(detail::concat(op, ": index tensor must be i32 or i64, got ", dtype_name(t)));
   }
