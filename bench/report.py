@@ -3,6 +3,7 @@
 usage: report.py XOMNI_JSON TORCH_DEFAULT_JSON TORCH_TUNED_JSON OUT_MD
 """
 import datetime
+import os
 import json
 import platform
 import subprocess
@@ -38,6 +39,8 @@ def main():
     torch_version = subprocess.run(["/usr/bin/python3", "-c", "import torch; print(torch.__version__)"],
                                    capture_output=True, text=True).stdout.strip()
     ms = lambda s: f"{s * 1e3:.3f}"
+    coretype = os.environ.get("OPENBLAS_CORETYPE")
+    coretype = f"`{coretype}`" if coretype else "unset (OpenBLAS picks its kernel for the CPU)"
     lines = [
         "# Performance",
         "",
@@ -47,8 +50,8 @@ def main():
         "(above 1 means xomni is faster). PyTorch *default* is Debian's configuration (pthread OpenBLAS,",
         "glibc malloc); *tuned* is what a user would tune it to here: the OpenMP build of OpenBLAS",
         "(`LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp`) and huge-page malloc",
-        "(`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`). xomni uses the same OpenMP OpenBLAS (AVX2 kernel,",
-        "`OPENBLAS_CORETYPE=Haswell` as set on this machine). The attention peer is PyTorch 1.13's math path",
+        "(`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`). xomni links the same OpenMP OpenBLAS;",
+        f"`OPENBLAS_CORETYPE` was {coretype} for every process in the run. The attention peer is PyTorch 1.13's math path",
         "(scores materialised, causal mask, softmax, matmul), the only one it has on CPU; the RMS norm",
         "peer is the composite a PyTorch 1.13 user writes (it has no fused RMS norm).",
         "",
