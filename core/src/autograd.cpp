@@ -9,21 +9,21 @@ namespace xomni {
 namespace {
 thread_local bool g_grad_enabled = true;
 
-// Adds `g` into the gradient slot `slot`, keeping the slot's own storage private so later
-// in-place accumulation never writes into a tensor someone else holds.
+// Adds `g` into the gradient slot `slot`. Sums are out of place, so a slot may share storage
+// with a gradient someone else holds, except a leaf's .grad (`private_copy`), which users and
+// optimizers may modify in place.
 void accumulate(std::shared_ptr<TensorImpl>& slot, const Tensor& g, const TensorImpl& owner,
-                const char* where) {
+                const char* where, bool private_copy) {
   XOMNI_CHECK(g.shape() == owner.shape, "backward: gradient of shape ", shape_str(g.shape()),
               " for a tensor of shape ", shape_str(owner.shape), " (", where, ")");
   Tensor gc = g.dtype() == owner.dtype ? g : g.to(owner.dtype);
-  if (!slot) {
-    const bool exclusive = gc.impl().storage.use_count() == 1 && gc.is_contiguous() &&
-                           gc.offset() == 0 && gc.impl_ptr().use_count() <= 2;
-    slot = (exclusive ? gc : gc.clone()).impl_ptr();
+  if (slot) {
+    slot = add(Tensor(slot), gc).impl_ptr();
     return;
   }
-  Tensor s(slot);
-  slot = add(s, gc).impl_ptr();
+  const bool exclusive = gc.impl().storage.use_count() == 1 && gc.is_contiguous() &&
+                         gc.offset() == 0 && gc.impl_ptr().use_count() <= 2;
+  slot = (!private_copy || exclusive ? gc : gc.clone()).impl_ptr();
 }
 }  // namespace
 
@@ -90,9 +90,9 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
   for (size_t i = 0; i < roots.size(); ++i) {
     TensorImpl& impl = roots[i].impl();
     if (const Node* n = impl.grad_fn.get()) {
-      accumulate(node_grads[n], grads[i], impl, "root");
+      accumulate(node_grads[n], grads[i], impl, "root", false);
     } else {
-      accumulate(impl.grad, grads[i], impl, "leaf root");
+      accumulate(impl.grad, grads[i], impl, "leaf root", true);
     }
   }
   // Only roots start with no pending consumers. Deterministic order: roots as given, then
@@ -111,7 +111,7 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
     Tensor g(git->second);
     node_grads.erase(git);
     if (auto out = n->output.lock(); out && out->retains_grad)
-      accumulate(out->grad, g, *out, n->name().c_str());
+      accumulate(out->grad, g, *out, n->name().c_str(), true);
 
     std::vector<Tensor> in_grads = n->apply(g);
     XOMNI_CHECK(in_grads.size() == n->inputs().size(), "backward of ", n->name(), " returned ",
@@ -122,10 +122,10 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
       TensorImpl& impl = input.impl();
       if (const Node* child = impl.grad_fn.get()) {
         if (in_grads[i].defined())
-          accumulate(node_grads[child], in_grads[i], impl, n->name().c_str());
+          accumulate(node_grads[child], in_grads[i], impl, n->name().c_str(), false);
         if (--pending[child] == 0) ready.push_back(child);
       } else if (in_grads[i].defined()) {
-        accumulate(impl.grad, in_grads[i], impl, n->name().c_str());
+        accumulate(impl.grad, in_grads[i], impl, n->name().c_str(), true);
       }
     }
   }

@@ -14,6 +14,7 @@ using Grads = std::vector<Tensor>;
 template <typename T>
 T row_max(const T* x, int64_t n) {
   T m = -INFINITY;
+#pragma omp simd reduction(max : m)
   for (int64_t i = 0; i < n; ++i) m = x[i] > m ? x[i] : m;
   return m;
 }

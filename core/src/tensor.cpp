@@ -97,7 +97,10 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
 
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
   Tensor t = empty(shape, dtype, device);
-  std::memset(t.raw_data(), 0, size_t(t.numel()) * dtype_size(dtype));
+  char* p = static_cast<char*>(t.raw_data());
+  const int64_t esz = int64_t(dtype_size(dtype));
+  parallel_for(t.numel(), 1 << 16,
+               [&](int64_t b, int64_t e) { std::memset(p + b * esz, 0, size_t((e - b) * esz)); });
   return t;
 }
 
@@ -250,8 +253,9 @@ Tensor& Tensor::fill_(double value) {
     const T v = convert<T>(value);
     T* p = static_cast<T*>(raw_data());
     if (is_contiguous()) {
-      const int64_t n = numel();
-      for (int64_t i = 0; i < n; ++i) p[i] = v;
+      parallel_for(numel(), 1 << 16, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) p[i] = v;
+      });
     } else {
       Shape st = strides();
       for_each_run<1>(shape(), {&st}, 0, numel(), [&](const StridedRun<1>& r) {

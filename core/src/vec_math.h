@@ -16,7 +16,9 @@ inline float exp_approx(float x) {
   x = over ? 88.72283f : x;
   const bool under = x < -87.3f;
   x = x < -87.3f ? -87.3f : x;
-  const float n = std::nearbyint(x * kLog2e);
+  // Round to nearest with the 1.5 * 2^23 trick: nearbyint would be a libm call per lane.
+  const float kRound = 12582912.0f;
+  const float n = (x * kLog2e + kRound) - kRound;
   const float r = (x - n * kLn2Hi) - n * kLn2Lo;  // |r| <= ln2/2
   // Degree-6 minimax-style polynomial (Taylor coefficients are accurate enough here).
   float p = 1.3888889e-3f;
