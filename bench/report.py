@@ -16,7 +16,9 @@ def load_xomni(path):
     data = json.load(open(path))
     out = {}
     for b in data["benchmarks"]:
-        name = b["name"].removesuffix("/real_time")
+        if b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
+            continue
+        name = b["name"].removesuffix("_median").removesuffix("/real_time")
         out[name] = b["real_time"] * UNIT[b["time_unit"]]
     return out
 
@@ -46,7 +48,8 @@ def main():
         "",
         f"Measured {datetime.date.today()} on {cpu_name()}, 2 threads (`OMP_NUM_THREADS=2`,",
         f"`torch.set_num_threads(2)`), PyTorch {torch_version} from Debian, all in one run of",
-        "`scripts/bench.sh`. Times are wall-clock per iteration; *speed-up* is PyTorch time / xomni time",
+        "`scripts/bench.sh`. Times are wall-clock per iteration, the median of 5 repetitions of at least",
+        "0.5 s each (both sides); *speed-up* is PyTorch time / xomni time",
         "(above 1 means xomni is faster). PyTorch *default* is Debian's configuration (pthread OpenBLAS,",
         "glibc malloc); *tuned* is what a user would tune it to here: the OpenMP build of OpenBLAS",
         "(`LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp`) and huge-page malloc",

@@ -4,6 +4,7 @@ Prints JSON {benchmark name: seconds per iteration}. Run with Debian's /usr/bin/
 """
 import json
 import math
+import statistics
 import sys
 import time
 
@@ -11,15 +12,20 @@ import torch
 import torch.nn.functional as F
 
 
-def timeit(fn, min_time=1.0):
+def timeit(fn, min_time=0.5, repetitions=5):
+    """Median over repetitions of the mean time per call in a run of at least min_time."""
     fn()  # warm-up (allocations, lazy init)
-    n, start = 0, time.perf_counter()
-    while True:
-        fn()
-        n += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_time and n >= 3:
-            return elapsed / n
+    per_call = []
+    for _ in range(repetitions):
+        n, start = 0, time.perf_counter()
+        while True:
+            fn()
+            n += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_time and n >= 3:
+                per_call.append(elapsed / n)
+                break
+    return statistics.median(per_call)
 
 
 def fwd_bwd(leaves, f):

@@ -7,7 +7,7 @@ scripts/install_deps.sh --with-peers
 cmake --preset default >/dev/null
 cmake --build --preset default --target xomni_bench_ops
 out=build/default/bench
-OMP_NUM_THREADS=2 "$out/xomni_bench_ops" --benchmark_min_time=1 \
+OMP_NUM_THREADS=2 "$out/xomni_bench_ops" --benchmark_min_time=0.5 --benchmark_repetitions=5 \
   --benchmark_out="$out/xomni.json" --benchmark_out_format=json
 OMP_NUM_THREADS=2 /usr/bin/python3 bench/torch_peer.py 2 > "$out/torch_default.json"
 OMP_NUM_THREADS=2 GLIBC_TUNABLES=glibc.malloc.hugetlb=1 \

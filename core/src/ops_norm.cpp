@@ -87,6 +87,10 @@ void layer_norm_forward(const T* x, const T* w, const T* b, T* y, double* mean, 
   });
 }
 
+// Rows summed in T before a partial is flushed into the double per-thread sums: short float
+// sums stay accurate (32 terms) and the hot loop keeps f32's full vector width.
+constexpr int kRowsPerFlush = 32;
+
 // gx = rstd * (gxh - mean(gxh) - xh * mean(gxh * xh)) with xh normalised x and gxh = g * w.
 template <typename T>
 void layer_norm_backward(const T* x, const T* w, const T* g, const double* mean, const double* rstd,
@@ -95,27 +99,36 @@ void layer_norm_backward(const T* x, const T* w, const T* g, const double* mean,
   parallel_for(rows, row_grain(n), [&](int64_t lo, int64_t hi) {
     double* pw = partials.w(omp_get_thread_num());
     double* pb = partials.b(omp_get_thread_num());
+    std::vector<T> bw(static_cast<size_t>(n), T(0)), bb(static_cast<size_t>(n), T(0));
     for (int64_t r = lo; r < hi; ++r) {
       const T* xr = x + r * n;
       const T* gr = g + r * n;
-      const double mu = mean[r], rs = rstd[r];
-      double s1 = 0, s2 = 0;
+      const T mu = T(mean[r]), rs = T(rstd[r]);
+      T s1 = 0, s2 = 0;
 #pragma omp simd reduction(+ : s1, s2)
       for (int64_t i = 0; i < n; ++i) {
-        const double gxh = double(gr[i]) * double(w[i]);
+        const T gxh = gr[i] * w[i];
         s1 += gxh;
-        s2 += gxh * ((double(xr[i]) - mu) * rs);
+        s2 += gxh * ((xr[i] - mu) * rs);
       }
-      const double m1 = s1 / double(n), m2 = s2 / double(n);
-      // Per-element work in T (twice the lanes of double for f32); only sums are in double.
-      const T tmu = T(mu), trs = T(rs), tm1 = T(m1), tm2 = T(m2);
+      const T m1 = s1 / T(n), m2 = s2 / T(n);
       T* gxr = gx + r * n;
+      T* bwp = bw.data();
+      T* bbp = bb.data();
 #pragma omp simd
       for (int64_t i = 0; i < n; ++i) {
-        const T xh = (xr[i] - tmu) * trs;
-        gxr[i] = trs * (gr[i] * w[i] - tm1 - xh * tm2);
-        pw[i] += double(gr[i] * xh);
-        pb[i] += double(gr[i]);
+        const T xh = (xr[i] - mu) * rs;
+        gxr[i] = rs * (gr[i] * w[i] - m1 - xh * m2);
+        bwp[i] += gr[i] * xh;
+        bbp[i] += gr[i];
+      }
+      if ((r - lo + 1) % kRowsPerFlush == 0 || r + 1 == hi) {
+        for (int64_t i = 0; i < n; ++i) {
+          pw[i] += double(bwp[i]);
+          pb[i] += double(bbp[i]);
+          bwp[i] = T(0);
+          bbp[i] = T(0);
+        }
       }
     }
   });
