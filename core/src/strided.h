@@ -20,6 +20,7 @@ struct StridedRun {
 template <int N, typename Fn>
 void for_each_run(const Shape& shape, const std::array<const Shape*, N>& strides, int64_t begin,
                   int64_t end, Fn&& fn) {
+  if (begin >= end) return;
   const int64_t nd = int64_t(shape.size());
   if (nd == 0) {
     if (begin < end) {

@@ -87,3 +87,13 @@ TEST(Tensor, BroadcastingBinaryOps) {
   EXPECT_EQ(add(a, b).shape(), (Shape{3, 2}));
   EXPECT_EQ(add(a, b).to_vector<float>(), (std::vector<float>{11, 21, 12, 22, 13, 23}));
 }
+
+TEST(Tensor, EmptyTensorsAreContiguousAndFillable) {
+  Tensor e = Tensor::full({2, 0, 3}, 1.5);
+  EXPECT_TRUE(e.is_contiguous());
+  EXPECT_EQ(e.numel(), 0);
+  Tensor t = transpose(e, 0, 2);
+  t.fill_(2.0);  // a strided view with no elements
+  EXPECT_EQ(sum(t).item(), 0.0);
+  EXPECT_EQ(add(e, e).shape(), (Shape{2, 0, 3}));
+}

@@ -25,7 +25,9 @@ TEST(VecMath, TanhAndErfAbsoluteError) {
     we = std::max(we, std::abs(double(xomni::erf_approx(x)) - std::erf(double(x))));
   }
   EXPECT_LT(wt, 3e-7);
-  EXPECT_LT(we, 4e-7);  // A&S 7.1.26 is 1.5e-7 exactly; float rounding adds the rest
+  // A&S 7.1.26 is 1.5e-7 in exact arithmetic; in float we measured 3.85e-7 with FMA
+  // contraction (-O3) and 4.10e-7 without (-O0, the sanitizer build).
+  EXPECT_LT(we, 4.5e-7);
   EXPECT_EQ(xomni::tanh_approx(0.0f), 0.0f);
   EXPECT_EQ(xomni::tanh_approx(30.0f), 1.0f);
   EXPECT_EQ(xomni::tanh_approx(-30.0f), -1.0f);
