@@ -9,7 +9,7 @@ packages=(
   libopenblas-openmp-dev libomp-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
-  libtomlplusplus-dev nlohmann-json3-dev
+  libtomlplusplus-dev nlohmann-json3-dev libpcre2-dev libutf8proc-dev
   clang-format shellcheck
 )
 if [[ "${1:-}" == "--with-peers" ]]; then

@@ -1,0 +1,27 @@
+#pragma once
+// Qwen2 hyper-parameters, with the field names of a Hugging Face Qwen2 config.json.
+#include <cstdint>
+#include <string>
+
+namespace xomni::qwen2 {
+
+struct Config {
+  int64_t vocab_size = 0;
+  int64_t hidden_size = 0;
+  int64_t intermediate_size = 0;
+  int64_t num_hidden_layers = 0;
+  int64_t num_attention_heads = 0;
+  int64_t num_key_value_heads = 0;
+  int64_t max_position_embeddings = 32768;
+  double rope_theta = 10000.0;
+  double rms_norm_eps = 1e-6;
+  bool tie_word_embeddings = false;
+
+  int64_t head_dim() const { return hidden_size / num_attention_heads; }
+  // Throws naming the field when sizes are missing or inconsistent.
+  void validate(const std::string& where) const;
+  static Config from_json_text(const std::string& text, const std::string& where);
+  static Config from_json_file(const std::string& path);
+};
+
+}  // namespace xomni::qwen2

@@ -1,0 +1,86 @@
+#pragma once
+// The Qwen2 decoder-only transformer: token embedding, N blocks of (RMSNorm, grouped-query
+// attention with QKV bias and RoPE, residual, RMSNorm, SwiGLU MLP, residual), final RMSNorm and
+// an LM head (tied to the embedding when configured). Parameter names match Hugging Face's.
+#include <memory>
+#include <vector>
+
+#include "xomni/core/nn.h"
+#include "xomni/core/safetensors.h"
+#include "xomni/qwen2/config.h"
+
+namespace xomni::qwen2 {
+
+// Keys and values of every layer for incremental decoding: [B, Hkv, capacity, head_dim] each.
+struct KVCache {
+  KVCache(const Config& cfg, int64_t batch, int64_t capacity);
+  std::vector<Tensor> k, v;
+  int64_t length = 0;  // tokens already cached
+  int64_t capacity;
+};
+
+class Attention : public nn::Module {
+ public:
+  Attention(const Config& cfg, Generator& gen);
+  // x [B, T, hidden]; positions [T] or [B, T]; with a cache, appends this step's K/V to layer
+  // `layer` of the cache and attends over everything cached so far.
+  Tensor operator()(const Tensor& x, const Tensor& positions, const AttentionOptions& mask,
+                    KVCache* cache, int64_t layer) const;
+
+ private:
+  const Config& cfg_;
+  nn::Linear &q_proj_, &k_proj_, &v_proj_, &o_proj_;
+};
+
+class MLP : public nn::Module {
+ public:
+  MLP(const Config& cfg, Generator& gen);
+  Tensor operator()(const Tensor& x) const;
+
+ private:
+  nn::Linear &gate_proj_, &up_proj_, &down_proj_;
+};
+
+class DecoderLayer : public nn::Module {
+ public:
+  DecoderLayer(const Config& cfg, Generator& gen);
+  Tensor operator()(const Tensor& x, const Tensor& positions, const AttentionOptions& mask,
+                    KVCache* cache, int64_t layer) const;
+
+ private:
+  nn::RMSNorm& input_layernorm_;
+  Attention& self_attn_;
+  nn::RMSNorm& post_attention_layernorm_;
+  MLP& mlp_;
+};
+
+struct ForwardOptions {
+  Tensor positions;    // [T] or [B, T]; default 0..T-1 (offset by the cache length)
+  Tensor segment_ids;  // [B, T] packed documents; attention stays within a document
+  KVCache* cache = nullptr;
+  bool checkpoint_layers = false;  // recompute each block's activations in backward
+};
+
+class CausalLM : public nn::Module {
+ public:
+  CausalLM(const Config& cfg, uint64_t seed);
+  const Config& config() const { return cfg_; }
+  // ids [B, T] (i32/i64) -> logits [B, T, vocab].
+  Tensor operator()(const Tensor& ids, const ForwardOptions& opt = {}) const;
+  // Copies weights by Hugging Face name (converting dtype). Throws one error listing every
+  // missing, unexpected and mis-shaped tensor.
+  void load_weights(const TensorMap& weights);
+  // Greedy decoding of `steps` tokens after `prompt` [1, T]; with or without the KV cache.
+  std::vector<int64_t> generate_greedy(const std::vector<int64_t>& prompt, int64_t steps,
+                                       bool use_cache) const;
+
+ private:
+  Config cfg_;
+  nn::Module* model_;
+  nn::Embedding* embed_tokens_;
+  std::vector<DecoderLayer*> layers_;
+  nn::RMSNorm* norm_;
+  nn::Linear* lm_head_ = nullptr;
+};
+
+}  // namespace xomni::qwen2

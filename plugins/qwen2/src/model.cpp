@@ -1,0 +1,191 @@
+#include "xomni/qwen2/model.h"
+
+#include <set>
+
+#include "xomni/core/autograd.h"
+#include "xomni/core/sampling.h"
+
+namespace xomni::qwen2 {
+namespace {
+std::unique_ptr<nn::Linear> make_linear(int64_t in, int64_t out, bool bias, Generator& gen) {
+  return std::make_unique<nn::Linear>(in, out, bias, gen);
+}
+}  // namespace
+
+KVCache::KVCache(const Config& cfg, int64_t batch, int64_t cap) : capacity(cap) {
+  for (int64_t i = 0; i < cfg.num_hidden_layers; ++i) {
+    k.push_back(Tensor::zeros({batch, cfg.num_key_value_heads, cap, cfg.head_dim()}));
+    v.push_back(Tensor::zeros({batch, cfg.num_key_value_heads, cap, cfg.head_dim()}));
+  }
+}
+
+Attention::Attention(const Config& cfg, Generator& gen)
+    : cfg_(cfg),
+      q_proj_(register_module(
+          "q_proj",
+          make_linear(cfg.hidden_size, cfg.num_attention_heads * cfg.head_dim(), true, gen))),
+      k_proj_(register_module(
+          "k_proj",
+          make_linear(cfg.hidden_size, cfg.num_key_value_heads * cfg.head_dim(), true, gen))),
+      v_proj_(register_module(
+          "v_proj",
+          make_linear(cfg.hidden_size, cfg.num_key_value_heads * cfg.head_dim(), true, gen))),
+      o_proj_(register_module("o_proj", make_linear(cfg.num_attention_heads * cfg.head_dim(),
+                                                    cfg.hidden_size, false, gen))) {}
+
+Tensor Attention::operator()(const Tensor& x, const Tensor& positions, const AttentionOptions& mask,
+                             KVCache* cache, int64_t layer) const {
+  const int64_t B = x.size(0), T = x.size(1), hd = cfg_.head_dim();
+  const int64_t nh = cfg_.num_attention_heads, nkv = cfg_.num_key_value_heads;
+  Tensor q = rope(reshape(q_proj_(x), {B, T, nh, hd}), positions, cfg_.rope_theta);
+  Tensor k = rope(reshape(k_proj_(x), {B, T, nkv, hd}), positions, cfg_.rope_theta);
+  Tensor v = reshape(v_proj_(x), {B, T, nkv, hd});
+  q = transpose(q, 1, 2);  // [B, H, T, hd]
+  k = transpose(k, 1, 2);
+  v = transpose(v, 1, 2);
+  if (cache) {
+    const int64_t start = cache->length, end = start + T;
+    XOMNI_CHECK(end <= cache->capacity, "qwen2 attention: KV cache of capacity ", cache->capacity,
+                " cannot hold ", end, " tokens");
+    slice(cache->k[size_t(layer)], 2, start, end).copy_(k);
+    slice(cache->v[size_t(layer)], 2, start, end).copy_(v);
+    k = slice(cache->k[size_t(layer)], 2, 0, end);
+    v = slice(cache->v[size_t(layer)], 2, 0, end);
+  }
+  Tensor a = scaled_dot_product_attention(q, k, v, mask);  // [B, H, T, hd]
+  return o_proj_(reshape(transpose(a, 1, 2), {B, T, nh * hd}));
+}
+
+MLP::MLP(const Config& cfg, Generator& gen)
+    : gate_proj_(register_module("gate_proj",
+                                 make_linear(cfg.hidden_size, cfg.intermediate_size, false, gen))),
+      up_proj_(register_module("up_proj",
+                               make_linear(cfg.hidden_size, cfg.intermediate_size, false, gen))),
+      down_proj_(register_module(
+          "down_proj", make_linear(cfg.intermediate_size, cfg.hidden_size, false, gen))) {}
+
+Tensor MLP::operator()(const Tensor& x) const {
+  return down_proj_(mul(silu(gate_proj_(x)), up_proj_(x)));
+}
+
+DecoderLayer::DecoderLayer(const Config& cfg, Generator& gen)
+    : input_layernorm_(register_module(
+          "input_layernorm", std::make_unique<nn::RMSNorm>(cfg.hidden_size, cfg.rms_norm_eps))),
+      self_attn_(register_module("self_attn", std::make_unique<Attention>(cfg, gen))),
+      post_attention_layernorm_(
+          register_module("post_attention_layernorm",
+                          std::make_unique<nn::RMSNorm>(cfg.hidden_size, cfg.rms_norm_eps))),
+      mlp_(register_module("mlp", std::make_unique<MLP>(cfg, gen))) {}
+
+Tensor DecoderLayer::operator()(const Tensor& x, const Tensor& positions,
+                                const AttentionOptions& mask, KVCache* cache, int64_t layer) const {
+  Tensor h = add(x, self_attn_(input_layernorm_(x), positions, mask, cache, layer));
+  return add(h, mlp_(post_attention_layernorm_(h)));
+}
+
+CausalLM::CausalLM(const Config& cfg, uint64_t seed) : cfg_(cfg) {
+  cfg_.validate("qwen2 config");
+  Generator gen(seed);
+  auto model = std::make_unique<nn::Container>();
+  embed_tokens_ = &model->add(
+      "embed_tokens", std::make_unique<nn::Embedding>(cfg_.vocab_size, cfg_.hidden_size, gen));
+  auto layers = std::make_unique<nn::Container>();
+  for (int64_t i = 0; i < cfg_.num_hidden_layers; ++i)
+    layers_.push_back(&layers->add(std::to_string(i), std::make_unique<DecoderLayer>(cfg_, gen)));
+  model->add("layers", std::move(layers));
+  norm_ = &model->add("norm", std::make_unique<nn::RMSNorm>(cfg_.hidden_size, cfg_.rms_norm_eps));
+  model_ = &register_module("model", std::move(model));
+  if (!cfg_.tie_word_embeddings)
+    lm_head_ =
+        &register_module("lm_head", make_linear(cfg_.hidden_size, cfg_.vocab_size, false, gen));
+}
+
+Tensor CausalLM::operator()(const Tensor& ids, const ForwardOptions& opt) const {
+  XOMNI_CHECK(ids.dim() == 2, "qwen2: token ids must be [B, T], got ", shape_str(ids.shape()));
+  const int64_t T = ids.size(1);
+  const int64_t offset = opt.cache ? opt.cache->length : 0;
+  Tensor positions = opt.positions;
+  if (!positions.defined())
+    positions = add(Tensor::arange(T, DType::f64), double(offset)).to(DType::i64);
+  AttentionOptions mask;
+  mask.causal = true;
+  if (opt.segment_ids.defined()) {
+    XOMNI_CHECK(!opt.cache, "qwen2: segment ids are for packed training, not cached decoding");
+    mask.q_segment_ids = opt.segment_ids;
+    mask.k_segment_ids = opt.segment_ids;
+  }
+  Tensor x = (*embed_tokens_)(ids);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const DecoderLayer* layer = layers_[i];
+    if (opt.checkpoint_layers && !opt.cache) {
+      x = checkpoint(
+          [layer, positions, mask](const std::vector<Tensor>& in) {
+            return (*layer)(in[0], positions, mask, nullptr, 0);
+          },
+          {x});
+    } else {
+      x = (*layer)(x, positions, mask, opt.cache, int64_t(i));
+    }
+  }
+  if (opt.cache) opt.cache->length += T;
+  x = (*norm_)(x);
+  return lm_head_ ? (*lm_head_)(x) : linear(x, embed_tokens_->weight());
+}
+
+void CausalLM::load_weights(const TensorMap& weights) {
+  std::vector<std::string> missing, misshaped, unexpected;
+  std::set<std::string> used;
+  for (auto& [name, param] : named_parameters()) {
+    auto it = weights.find(name);
+    if (it == weights.end()) {
+      missing.push_back(name);
+      continue;
+    }
+    used.insert(name);
+    if (it->second.shape() != param.shape()) {
+      misshaped.push_back(name + " (checkpoint " + shape_str(it->second.shape()) + ", model " +
+                          shape_str(param.shape()) + ")");
+      continue;
+    }
+    NoGradGuard no_grad;
+    parameter(name).copy_(it->second);
+  }
+  for (const auto& [name, t] : weights) {
+    // A tied model ignores a stored lm_head (some exporters write it anyway).
+    if (!used.count(name) && !(cfg_.tie_word_embeddings && name == "lm_head.weight"))
+      unexpected.push_back(name);
+  }
+  if (missing.empty() && misshaped.empty() && unexpected.empty()) return;
+  std::string msg = "qwen2: weights do not match the model:";
+  auto list = [&](const char* what, const std::vector<std::string>& names) {
+    if (names.empty()) return;
+    msg += std::string("\n  ") + what + " (" + std::to_string(names.size()) + "):";
+    for (const std::string& n : names) msg += "\n    " + n;
+  };
+  list("missing", missing);
+  list("mis-shaped", misshaped);
+  list("unexpected", unexpected);
+  throw Error(msg);
+}
+
+std::vector<int64_t> CausalLM::generate_greedy(const std::vector<int64_t>& prompt, int64_t steps,
+                                               bool use_cache) const {
+  NoGradGuard no_grad;
+  std::vector<int64_t> tokens = prompt;
+  std::unique_ptr<KVCache> cache;
+  if (use_cache) cache = std::make_unique<KVCache>(cfg_, 1, int64_t(prompt.size()) + steps);
+  std::vector<int64_t> feed = prompt;
+  for (int64_t s = 0; s < steps; ++s) {
+    const std::vector<int64_t>& input = use_cache ? feed : tokens;
+    ForwardOptions opt;
+    opt.cache = cache.get();
+    Tensor logits = (*this)(Tensor::from_vector(input, {1, int64_t(input.size())}), opt);
+    Tensor last = slice(logits, 1, logits.size(1) - 1, logits.size(1));
+    const int64_t next = greedy(reshape(last, {1, cfg_.vocab_size})).to_vector<int64_t>()[0];
+    tokens.push_back(next);
+    feed = {next};
+  }
+  return std::vector<int64_t>(tokens.begin() + int64_t(prompt.size()), tokens.end());
+}
+
+}  // namespace xomni::qwen2
