@@ -103,6 +103,27 @@ def save_safetensors(path, tensors):
             f.write(blob)
 
 
+def adamw_losses(params, ids, steps=10):
+    """Ten AdamW steps: no weight decay on biases and norm weights, 0.1 elsewhere; the loss
+    before each step."""
+    leaves = {k: v.clone().requires_grad_(True) for k, v in params.items()}
+    no_decay = [v for k, v in leaves.items() if k.endswith(".bias") or "norm" in k]
+    decay = [v for k, v in leaves.items() if not (k.endswith(".bias") or "norm" in k)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
+                             {"params": no_decay, "weight_decay": 0.0}],
+                            lr=3e-3, betas=(0.9, 0.95), eps=1e-8)
+    losses = []
+    for _ in range(steps):
+        logits = forward(leaves, ids)
+        loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, CFG["vocab_size"]),
+                                                 ids[:, 1:].reshape(-1))
+        losses.append(loss.item())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return torch.tensor(losses, dtype=torch.float64)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     gen = torch.Generator().manual_seed(1234)
@@ -125,6 +146,10 @@ def main():
             tokens = torch.cat([tokens, nxt], dim=1)
     out = {"ids": ids, "logits": logits.detach(), "loss": loss.detach().reshape(1),
            "prompt": prompt.reshape(-1), "greedy": tokens[0, 5:]}
+    out["adamw_losses"] = adamw_losses(params, ids)
+    with open(os.path.join(OUT, "greedy.txt"), "w") as f:  # for the CLI test
+        f.write(" ".join(map(str, prompt.reshape(-1).tolist())) + "\n")
+        f.write(" ".join(map(str, tokens[0, 5:].tolist())) + "\n")
     for k, v in leaves.items():
         out["grad." + k] = v.grad
     write_xtf(os.path.join(os.path.dirname(__file__), "fixtures", "qwen2_tiny.xtf"), out)

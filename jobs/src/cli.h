@@ -1,0 +1,26 @@
+#pragma once
+// Subcommands of the `xomni` CLI register themselves here; main() dispatches by name.
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace xomni::cli {
+
+struct Command {
+  std::string name;
+  std::string summary;  // one line for `xomni --help`
+  std::string usage;    // full text for `xomni <name> --help`
+  std::function<int(const std::vector<std::string>& args)> run;
+};
+
+std::vector<Command>& registry();
+
+struct Register {
+  explicit Register(Command c) { registry().push_back(std::move(c)); }
+};
+
+// Value of `--flag VALUE` or `--flag=VALUE` in args, removing it; empty when absent.
+std::string take_option(std::vector<std::string>& args, const std::string& flag);
+bool take_flag(std::vector<std::string>& args, const std::string& flag);
+
+}  // namespace xomni::cli

@@ -1,0 +1,76 @@
+// xomni <command> [args]: one binary for every stage and tool.
+#include <cstdio>
+#include <exception>
+#include <iostream>
+
+#include "cli.h"
+#include "xomni/core/error.h"
+
+namespace xomni::cli {
+
+std::vector<Command>& registry() {
+  static std::vector<Command> commands;
+  return commands;
+}
+
+std::string take_option(std::vector<std::string>& args, const std::string& flag) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == flag) {
+      XOMNI_CHECK(i + 1 < args.size(), flag, " needs a value");
+      std::string v = args[i + 1];
+      args.erase(args.begin() + long(i), args.begin() + long(i) + 2);
+      return v;
+    }
+    if (args[i].rfind(flag + "=", 0) == 0) {
+      std::string v = args[i].substr(flag.size() + 1);
+      args.erase(args.begin() + long(i));
+      return v;
+    }
+  }
+  return "";
+}
+
+bool take_flag(std::vector<std::string>& args, const std::string& flag) {
+  for (size_t i = 0; i < args.size(); ++i)
+    if (args[i] == flag) {
+      args.erase(args.begin() + long(i));
+      return true;
+    }
+  return false;
+}
+
+}  // namespace xomni::cli
+
+namespace {
+void print_help() {
+  std::printf("usage: xomni <command> [args...]\n\ncommands:\n");
+  for (const auto& c : xomni::cli::registry())
+    std::printf("  %-12s %s\n", c.name.c_str(), c.summary.c_str());
+  std::printf("\n`xomni <command> --help` describes one command.\n");
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    print_help();
+    return args.empty() ? 2 : 0;
+  }
+  for (const auto& c : xomni::cli::registry()) {
+    if (c.name != args[0]) continue;
+    std::vector<std::string> rest(args.begin() + 1, args.end());
+    if (xomni::cli::take_flag(rest, "--help") || xomni::cli::take_flag(rest, "-h")) {
+      std::printf("%s\n", c.usage.c_str());
+      return 0;
+    }
+    try {
+      return c.run(rest);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "xomni %s: error: %s\n", c.name.c_str(), e.what());
+      return 1;
+    }
+  }
+  std::fprintf(stderr, "xomni: unknown command '%s'\n\n", args[0].c_str());
+  print_help();
+  return 2;
+}
