@@ -11,9 +11,10 @@ packages=(
   openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
   libtomlplusplus-dev nlohmann-json3-dev libpcre2-dev libutf8proc-dev
   clang-format shellcheck
+  python3-h5py python3-numpy
 )
 if [[ "${1:-}" == "--with-peers" ]]; then
-  packages+=(python3-torch python3-numpy python3-h5py)
+  packages+=(python3-torch)
 fi
 
 missing=()
