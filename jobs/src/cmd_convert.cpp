@@ -1,0 +1,47 @@
+// xomni convert: Hugging Face safetensors weights (file or folder, sharded or not) into an
+// xomni HDF5 checkpoint (step 0), tensors under "model/<hf name>" in their stored dtype.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "cli.h"
+#include "xomni/core/checkpoint.h"
+#include "xomni/core/safetensors.h"
+
+namespace xomni::cli {
+namespace {
+
+int run(const std::vector<std::string>& argv) {
+  std::vector<std::string> args = argv;
+  const std::string from = take_option(args, "--from");
+  const std::string to = take_option(args, "--to");
+  XOMNI_CHECK(args.empty(), "unexpected argument '", args.empty() ? "" : args[0], "'");
+  XOMNI_CHECK(!from.empty() && !to.empty(), "both --from and --to are required");
+  const TensorMap weights = load_safetensors_any(from);
+  std::filesystem::create_directories(to);
+  CheckpointWriter writer(to, 0);
+  for (const auto& [name, t] : weights) writer.write_tensor("model/" + name, t);
+  writer.set_metadata("source", from);
+  const std::filesystem::path config = std::filesystem::path(from) / "config.json";
+  if (std::filesystem::is_directory(from) && std::filesystem::exists(config)) {
+    std::ifstream in(config);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    writer.set_metadata("hf_config_json", ss.str());
+  }
+  const std::string path = writer.commit();
+  std::printf("wrote %zu tensors to %s\n", weights.size(), path.c_str());
+  return 0;
+}
+
+const Register reg(
+    {"convert", "Hugging Face safetensors -> xomni HDF5 checkpoint",
+     "usage: xomni convert --from PATH --to DIR\n\n"
+     "PATH is a .safetensors file or a folder with model.safetensors or a sharded\n"
+     "model.safetensors.index.json. Writes DIR/ckpt-00000000.h5 with every tensor as\n"
+     "model/<name> in its stored dtype, and the folder's config.json as metadata.",
+     run});
+
+}  // namespace
+}  // namespace xomni::cli
