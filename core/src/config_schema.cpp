@@ -106,18 +106,21 @@ const Schema& lm_job_schema() {
       int_field("run.seed", 0, "seed for initialisation and data order"),
       // model (Qwen2 architecture)
       required_field("model.vocab_size", FieldType::integer, "vocabulary size"),
+      // Field names of a Hugging Face Qwen2 config.json.
       int_field("model.hidden_size", 64, "model width"),
-      int_field("model.num_layers", 2, "decoder layers"),
-      int_field("model.num_heads", 4, "query heads"),
-      int_field("model.num_kv_heads", 2, "key/value heads (grouped-query attention)"),
       int_field("model.intermediate_size", 176, "SwiGLU MLP width"),
-      int_field("model.max_seq_len", 256, "longest sequence"),
+      int_field("model.num_hidden_layers", 2, "decoder layers"),
+      int_field("model.num_attention_heads", 4, "query heads"),
+      int_field("model.num_key_value_heads", 2, "key/value heads (grouped-query attention)"),
+      int_field("model.max_position_embeddings", 4096, "longest position"),
       float_field("model.rope_theta", 10000.0, "RoPE base"),
       float_field("model.rms_norm_eps", 1e-6, "RMSNorm epsilon"),
-      bool_field("model.tie_embeddings", true, "share the input embedding with the LM head"),
+      bool_field("model.tie_word_embeddings", true, "share the input embedding with the LM head"),
+      bool_field("model.checkpoint_layers", false, "recompute each block's activations in backward"),
       // data
       string_field("data.train", "", "training token shards (path or glob)"),
       string_field("data.valid", "", "validation token shards"),
+      int_field("data.eval_batches", 4, "validation micro-batches per evaluation"),
       // train
       required_field("train.steps", FieldType::integer, "optimizer steps"),
       int_field("train.batch_size", 8, "sequences per micro-batch"),
@@ -127,6 +130,7 @@ const Schema& lm_job_schema() {
       int_field("train.log_every", 10, "steps between metric lines"),
       int_field("train.eval_every", 0, "steps between evaluations (0: off)"),
       int_field("train.checkpoint_every", 0, "steps between checkpoints (0: off)"),
+      int_field("train.keep_checkpoints", 3, "checkpoints kept in the run directory"),
       // optimizer (AdamW)
       float_field("optimizer.learning_rate", 3e-4, "peak learning rate"),
       float_field("optimizer.beta1", 0.9, "AdamW beta1"),

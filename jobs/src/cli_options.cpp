@@ -1,0 +1,33 @@
+// Argument helpers shared by the subcommands.
+#include "cli.h"
+#include "xomni/core/error.h"
+
+namespace xomni::cli {
+
+std::string take_option(std::vector<std::string>& args, const std::string& flag) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == flag) {
+      XOMNI_CHECK(i + 1 < args.size(), flag, " needs a value");
+      std::string v = args[i + 1];
+      args.erase(args.begin() + long(i), args.begin() + long(i) + 2);
+      return v;
+    }
+    if (args[i].rfind(flag + "=", 0) == 0) {
+      std::string v = args[i].substr(flag.size() + 1);
+      args.erase(args.begin() + long(i));
+      return v;
+    }
+  }
+  return "";
+}
+
+bool take_flag(std::vector<std::string>& args, const std::string& flag) {
+  for (size_t i = 0; i < args.size(); ++i)
+    if (args[i] == flag) {
+      args.erase(args.begin() + long(i));
+      return true;
+    }
+  return false;
+}
+
+}  // namespace xomni::cli
