@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 preset="${1:-default}"
 scripts/install_deps.sh
+scripts/fetch_tokenizer_fixtures.sh
 cmake --preset "$preset" >/dev/null
 cmake --build --preset "$preset"
 # Sanitizer runtimes: fail on the first report, and OpenMP's own allocations are not ours.
