@@ -1,0 +1,38 @@
+// xomni train <job.toml> [--set key=value ...]: the language-model training stage.
+#include <cstdio>
+
+#include "cli.h"
+#include "lm_trainer.h"
+
+namespace xomni::cli {
+namespace {
+
+int run(const std::vector<std::string>& argv) {
+  std::vector<std::string> args = argv;
+  std::vector<std::string> overrides;
+  for (std::string v = take_option(args, "--set"); !v.empty(); v = take_option(args, "--set"))
+    overrides.push_back(v);
+  XOMNI_CHECK(args.size() == 1, "expected one job file, got ", args.size(), " arguments");
+  const Config cfg = Config::load(args[0], lm_job_schema(), overrides);
+  train::install_stop_signal_handlers();
+  const train::TrainResult r = train::run_lm_training(cfg);
+  std::printf("run %s: %lld steps, final training loss %.4f\n", r.run_dir.c_str(),
+              static_cast<long long>(r.steps_done), r.last_loss);
+  if (r.stopped_by_signal) {
+    std::printf(
+        "stopped by a signal after saving a checkpoint; rerun the same command to resume\n");
+    return train::kExitStoppedWithCheckpoint;
+  }
+  return 0;
+}
+
+const Register reg(
+    {"train", "train a Qwen2 language model from a TOML job file",
+     "usage: xomni train JOB.toml [--set key=value ...]\n\n"
+     "Writes run.dir/run.name/{config.toml,metrics.jsonl,checkpoints/}. Rerunning the\n"
+     "same job resumes from the newest valid checkpoint. SIGINT, SIGTERM or SIGUSR1\n"
+     "save a checkpoint and exit with status 3.",
+     run});
+
+}  // namespace
+}  // namespace xomni::cli

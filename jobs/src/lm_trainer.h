@@ -1,0 +1,31 @@
+#pragma once
+// The language-model training stage: a Qwen2 model trained on packed token shards with AdamW,
+// checkpoints in the run directory, exact resume from the newest valid one.
+#include <atomic>
+#include <string>
+
+#include "xomni/core/config.h"
+
+namespace xomni::train {
+
+// Exit status of `xomni train` when a signal (SIGINT, SIGTERM, SIGUSR1) stopped it after it
+// saved a checkpoint: a batch script can requeue on this code.
+constexpr int kExitStoppedWithCheckpoint = 3;
+
+struct TrainResult {
+  int64_t steps_done = 0;      // optimizer steps completed in total (including resumed ones)
+  double last_loss = 0;        // mean training loss of the last step
+  double last_eval_loss = -1;  // -1 when no evaluation ran
+  bool stopped_by_signal = false;
+  std::string run_dir;
+};
+
+// Set by the signal handler; the loop checks it after every step.
+std::atomic<bool>& stop_requested();
+void install_stop_signal_handlers();
+
+// Runs (or resumes) the job. `max_steps_this_run` < 0 means until train.steps; tests use it to
+// stop half way as a preemption would.
+TrainResult run_lm_training(const Config& config, int64_t max_steps_this_run = -1);
+
+}  // namespace xomni::train
