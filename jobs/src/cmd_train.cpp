@@ -16,8 +16,10 @@ int run(const std::vector<std::string>& argv) {
   const Config cfg = Config::load(args[0], lm_job_schema(), overrides);
   train::install_stop_signal_handlers();
   const train::TrainResult r = train::run_lm_training(cfg);
-  std::printf("run %s: %lld steps, final training loss %.4f\n", r.run_dir.c_str(),
+  std::printf("run %s: %lld steps, final training loss %.4f", r.run_dir.c_str(),
               static_cast<long long>(r.steps_done), r.last_loss);
+  if (r.last_eval_loss >= 0) std::printf(", validation loss %.4f", r.last_eval_loss);
+  std::printf("\n");
   if (r.stopped_by_signal) {
     std::printf(
         "stopped by a signal after saving a checkpoint; rerun the same command to resume\n");

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <optional>
 
 #include "xomni/core/autograd.h"
 #include "xomni/core/checkpoint.h"
@@ -35,6 +36,8 @@ void install_stop_signal_handlers() {
 namespace {
 using Clock = std::chrono::steady_clock;
 
+}  // namespace
+
 qwen2::Config model_config(const Config& c) {
   qwen2::Config m;
   m.vocab_size = c.get_int("model.vocab_size");
@@ -50,6 +53,18 @@ qwen2::Config model_config(const Config& c) {
   m.validate(c.source() + " [model]");
   return m;
 }
+
+std::unique_ptr<qwen2::CausalLM> load_checkpoint_model(const std::string& path) {
+  CheckpointReader r(path);
+  XOMNI_CHECK(r.has_config(), path, ": the checkpoint holds no job config");
+  const Config cfg = Config::parse(r.config(), path + " (saved job config)", lm_job_schema());
+  auto lm = std::make_unique<qwen2::CausalLM>(model_config(cfg), 0);
+  NoGradGuard no_grad;
+  for (auto& [name, t] : lm->named_parameters()) r.read_into("model/" + name, t);
+  return lm;
+}
+
+namespace {
 
 // Mean next-token loss of one packed batch.
 Tensor batch_loss(const qwen2::CausalLM& lm, const PackedBatch& b, bool checkpoint_layers) {
@@ -67,6 +82,16 @@ Tensor batch_loss(const qwen2::CausalLM& lm, const PackedBatch& b, bool checkpoi
 double flops_per_token(const qwen2::Config& m, int64_t n_params, int64_t seq_len) {
   return 6.0 * double(n_params) +
          12.0 * double(m.num_hidden_layers * m.hidden_size * seq_len) / 2.0;
+}
+
+// Mean loss over `batches` validation batches, always the same ones (a fresh loader).
+double evaluate(const qwen2::CausalLM& lm, const TokenDataset& data, int64_t T, int64_t B,
+                int64_t batches) {
+  NoGradGuard no_grad;
+  PackedLoader loader(data, T, B, /*seed=*/0);
+  double sum = 0;
+  for (int64_t i = 0; i < batches; ++i) sum += batch_loss(lm, loader.next(), false).item();
+  return sum / double(batches);
 }
 
 struct Progress {
@@ -133,6 +158,11 @@ TrainResult run_lm_training(const Config& cfg, int64_t max_steps_this_run) {
               cfg.get_string("data.train"), " use ", train_data.vocab_size(),
               " token ids but model.vocab_size is ", mcfg.vocab_size);
   PackedLoader loader(train_data, T, B, seed);
+  std::optional<TokenDataset> valid_data;
+  if (!cfg.get_string("data.valid").empty())
+    valid_data = TokenDataset::open(cfg.get_string("data.valid"));
+  const int64_t eval_every = cfg.get_int("train.eval_every");
+  const int64_t eval_batches = std::max<int64_t>(1, cfg.get_int("data.eval_batches"));
 
   int64_t step = 0;
   if (auto latest = latest_valid_checkpoint(ckpt_dir.string(), [](const std::string& w) {
@@ -186,6 +216,13 @@ TrainResult run_lm_training(const Config& cfg, int64_t max_steps_this_run) {
       const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
       const double eta = elapsed / double(steps_this_run) * double(total - step);
       progress.line(step, total, result.last_loss, lr, tokens / secs, eta);
+    }
+    if (valid_data && ((eval_every > 0 && step % eval_every == 0) || step == total)) {
+      result.last_eval_loss = evaluate(lm, *valid_data, T, B, eval_batches);
+      metrics << "{\"step\": " << step << ", \"eval_loss\": " << result.last_eval_loss << "}\n";
+      metrics.flush();
+      std::fprintf(stderr, "%sstep %lld  eval loss %.4f\n", progress.tty ? "\n" : "",
+                   static_cast<long long>(step), result.last_eval_loss);
     }
     if (ckpt_every > 0 && step % ckpt_every == 0 && step < total)
       save(ckpt_dir.string(), step, cfg, lm, opt, loader, keep);

@@ -1,0 +1,90 @@
+// xomni prepare-text: plain-text files -> token shards for `xomni train`. Documents are the
+// paragraphs of the input (separated by blank lines); the tokenizer is given or trained here.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "cli.h"
+#include "xomni/bpe/tokenizer.h"
+#include "xomni/bpe/trainer.h"
+#include "xomni/core/token_data.h"
+
+namespace xomni::cli {
+namespace {
+namespace fs = std::filesystem;
+
+std::vector<std::string> paragraphs(const std::string& path) {
+  std::ifstream in(path);
+  XOMNI_CHECK(in, "prepare-text: cannot open ", path);
+  std::vector<std::string> out;
+  std::string line, current;
+  auto flush = [&] {
+    if (!current.empty()) out.push_back(current);
+    current.clear();
+  };
+  while (std::getline(in, line)) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) {
+      flush();
+    } else {
+      current += line + "\n";
+    }
+  }
+  flush();
+  return out;
+}
+
+int run(const std::vector<std::string>& argv) {
+  std::vector<std::string> args = argv;
+  std::vector<std::string> inputs;
+  for (std::string v = take_option(args, "--input"); !v.empty(); v = take_option(args, "--input"))
+    inputs.push_back(v);
+  const std::string out = take_option(args, "--out");
+  const std::string tokenizer = take_option(args, "--tokenizer");
+  const std::string vocab = take_option(args, "--vocab-size");
+  const std::string valid_every = take_option(args, "--valid-every");
+  XOMNI_CHECK(args.empty(), "unexpected argument '", args.empty() ? "" : args[0], "'");
+  XOMNI_CHECK(!inputs.empty() && !out.empty(),
+              "--input FILE (one or more) and --out DIR are required");
+  XOMNI_CHECK(tokenizer.empty() != vocab.empty(),
+              "give exactly one of --tokenizer tokenizer.json and --vocab-size N (train one here)");
+  std::vector<std::string> docs;
+  for (const std::string& f : inputs) {
+    std::vector<std::string> p = paragraphs(f);
+    docs.insert(docs.end(), p.begin(), p.end());
+  }
+  XOMNI_CHECK(!docs.empty(), "prepare-text: the inputs hold no text");
+  fs::create_directories(out);
+  const std::string tok_path = (fs::path(out) / "tokenizer.json").string();
+  const bpe::Tokenizer tok =
+      tokenizer.empty() ? bpe::train_bpe(docs, size_t(std::stoll(vocab)), {"<|endoftext|>"})
+                        : bpe::Tokenizer::from_file(tokenizer);
+  tok.save(tok_path);
+  // Every k-th paragraph goes to the validation set.
+  const int64_t k = valid_every.empty() ? 20 : std::stoll(valid_every);
+  std::vector<std::vector<int32_t>> train, valid;
+  int64_t n_tokens = 0;
+  for (size_t i = 0; i < docs.size(); ++i) {
+    std::vector<int32_t> ids = tok.encode(docs[i], /*allow_special=*/false);
+    n_tokens += int64_t(ids.size());
+    (k > 0 && int64_t(i) % k == k - 1 ? valid : train).push_back(std::move(ids));
+  }
+  write_token_shards((fs::path(out) / "train").string(), train, 1 << 20, tok.vocab_size());
+  if (!valid.empty())
+    write_token_shards((fs::path(out) / "valid").string(), valid, 1 << 20, tok.vocab_size());
+  std::printf("%zu documents, %lld tokens, vocabulary %d -> %s/{train,valid,tokenizer.json}\n",
+              docs.size(), static_cast<long long>(n_tokens), tok.vocab_size(), out.c_str());
+  return 0;
+}
+
+const Register reg({"prepare-text", "text files -> token shards (and a trained BPE tokenizer)",
+                    "usage: xomni prepare-text --input FILE [--input FILE ...] --out DIR\n"
+                    "                          (--tokenizer tokenizer.json | --vocab-size N)\n"
+                    "                          [--valid-every K]\n\n"
+                    "Paragraphs (text between blank lines) become documents. Writes DIR/train and\n"
+                    "DIR/valid token shards (every K-th paragraph, default 20, is validation) and\n"
+                    "DIR/tokenizer.json (the one given, or a byte-level BPE trained to N entries).",
+                    run});
+
+}  // namespace
+}  // namespace xomni::cli
