@@ -61,11 +61,10 @@ Tensor batched_matmul(const Tensor& a, const Tensor& b) {
   const GemmOperand B = as_gemm_operand(b);
   if (b_shared && nbatch > 1) {
     Tensor a2 = a.contiguous();
-    const GemmOperand B0 = as_gemm_operand(B.t);
     dispatch_float("matmul", a.dtype(), [&]<typename T>() {
-      const T* bp = static_cast<const T*>(B0.t.raw_data());
-      gemm<T>(false, B0.trans, nbatch * m, n, k, a2.data<T>(), k, bp, B0.ld, T(0), out.data<T>(),
-              n);
+      // Every batch entry of B is entry 0 (stride-0 batch dims), so one GEMM covers them all.
+      const T* bp = static_cast<const T*>(B.t.raw_data());
+      gemm<T>(false, B.trans, nbatch * m, n, k, a2.data<T>(), k, bp, B.ld, T(0), out.data<T>(), n);
     });
     return out;
   }

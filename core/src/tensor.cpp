@@ -268,10 +268,8 @@ Tensor& Tensor::fill_(double value) {
 }
 
 Tensor& Tensor::copy_(const Tensor& src) {
-  broadcast_shapes(shape(), src.shape(), "copy_");
-  XOMNI_CHECK(shape_numel(broadcast_shapes(shape(), src.shape(), "copy_")) == numel(),
-              "copy_: source of shape ", shape_str(src.shape()), " does not broadcast to ",
-              shape_str(shape()));
+  XOMNI_CHECK(broadcast_shapes(shape(), src.shape(), "copy_") == shape(), "copy_: source of shape ",
+              shape_str(src.shape()), " does not broadcast to ", shape_str(shape()));
   // Copy through a temporary when the two views overlap in memory.
   Tensor s = same_storage(src) ? src.clone().detach() : src;
   strided_copy(*this, s);
