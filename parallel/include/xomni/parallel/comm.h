@@ -1,0 +1,121 @@
+#pragma once
+// Communicators: the collectives and point-to-point operations the parallel layers use, over MPI
+// (CPU memory) or NCCL (GPU memory, CUDA builds). Every rank of a group must issue the same
+// collectives in the same order; each collective gets the next sequence number of its group, and
+// a rank that waits longer than the timeout throws CommTimeout naming the collective, its sequence
+// number and the peers it was waiting on (with what each of them was doing, when they answer)
+// instead of hanging forever.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "xomni/core/error.h"
+#include "xomni/core/tensor.h"
+
+namespace xomni::parallel {
+
+enum class ReduceOp { sum, max, min };
+const char* reduce_op_name(ReduceOp op);
+
+// The kinds of operation, for statistics and error messages.
+enum class CommOp { all_reduce, reduce_scatter, all_gather, broadcast, send, recv, barrier };
+constexpr int kNumCommOps = 7;
+const char* comm_op_name(CommOp op);
+
+struct CommOptions {
+  // Seconds a rank waits inside one operation before it gives up; <= 0 waits forever.
+  double timeout_s = 600.0;
+};
+
+// Per operation kind: how many calls and how many payload bytes this rank passed in. For
+// all_reduce and broadcast the payload is the buffer; for reduce_scatter the input; for
+// all_gather the output; for send/recv the message.
+struct CommStats {
+  int64_t calls[kNumCommOps] = {};
+  int64_t bytes[kNumCommOps] = {};
+  int64_t total_bytes() const;
+};
+
+// Thrown when an operation waited past the timeout. what() names the group, the operation, its
+// sequence number, the element count and dtype, and each peer that had not completed it.
+class CommTimeout : public Error {
+ public:
+  using Error::Error;
+};
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  Communicator(const Communicator&) = delete;
+  Communicator& operator=(const Communicator&) = delete;
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  // The group's name in messages, e.g. "tp", "dp", "world".
+  const std::string& name() const { return name_; }
+  // World ranks of the members, in group-rank order.
+  const std::vector<int>& world_ranks() const { return world_ranks_; }
+
+  // Tensor operations: contiguous tensors in the backend's memory (CPU for MPI). In place where
+  // it says so; otherwise `out` is written and must already have its size.
+  void all_reduce(const Tensor& t, ReduceOp op = ReduceOp::sum);  // in place
+  // in.numel() == size() * out.numel(); rank r gets the reduction of chunk r.
+  void reduce_scatter(const Tensor& in, const Tensor& out, ReduceOp op = ReduceOp::sum);
+  // out.numel() == size() * in.numel(); chunk r of out is rank r's input.
+  void all_gather(const Tensor& in, const Tensor& out);
+  void broadcast(const Tensor& t, int root);  // in place
+  void send(const Tensor& t, int peer, int tag = 0);
+  void recv(const Tensor& t, int peer, int tag = 0);
+  void barrier();
+
+  // Raw-buffer forms of the same operations (device pointers for NCCL); `count` elements.
+  virtual void all_reduce_raw(void* data, int64_t count, DType dtype, ReduceOp op) = 0;
+  virtual void reduce_scatter_raw(const void* in, void* out, int64_t out_count, DType dtype,
+                                  ReduceOp op) = 0;
+  virtual void all_gather_raw(const void* in, void* out, int64_t in_count, DType dtype) = 0;
+  virtual void broadcast_raw(void* data, int64_t count, DType dtype, int root) = 0;
+  virtual void send_raw(const void* data, int64_t count, DType dtype, int peer, int tag) = 0;
+  virtual void recv_raw(void* data, int64_t count, DType dtype, int peer, int tag) = 0;
+  virtual void barrier_raw() = 0;
+
+  // Collectives issued on this communicator so far (point-to-point operations not counted).
+  int64_t sequence() const { return sequence_; }
+  const CommStats& stats() const { return stats_; }
+  void reset_stats() { stats_ = {}; }
+  const CommOptions& options() const { return options_; }
+
+ protected:
+  Communicator(std::string name, int rank, int size, std::vector<int> world_ranks,
+               CommOptions options);
+  // Backends call this at the start of each operation: counts it and returns its sequence
+  // number (collectives only advance the sequence).
+  int64_t begin(CommOp op, int64_t bytes);
+
+ private:
+  std::string name_;
+  int rank_, size_;
+  std::vector<int> world_ranks_;
+  CommOptions options_;
+  int64_t sequence_ = 0;
+  CommStats stats_;
+};
+
+// ---- MPI ----
+
+// Initialises MPI (MPI_THREAD_FUNNELED) unless it already is, so that a program started without
+// a launcher runs as a one-rank job (singleton MPI); finalises at exit. Safe to call repeatedly.
+void ensure_mpi_initialized();
+// World rank and size (0 and 1 before MPI is initialised).
+int world_rank();
+int world_size();
+// Stops every rank of the job: prints `message` with this rank's number on stderr, then
+// MPI_Abort. For errors one rank finds that the others cannot know about.
+[[noreturn]] void abort_job(const std::string& message, int exit_code = 1);
+
+class MpiCommunicator;
+// The world communicator (a duplicate of MPI_COMM_WORLD, so its traffic cannot mix with anyone
+// else's).
+std::unique_ptr<MpiCommunicator> mpi_world(CommOptions options = {});
+
+}  // namespace xomni::parallel
