@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "checkpoint_box_range.h"
 #include "checkpoint_h5.h"
 
 namespace xomni {
@@ -294,6 +295,28 @@ std::vector<std::string> dataset_paths(hid_t file) {
            "checkpoint: cannot list the datasets");
   std::sort(paths.begin(), paths.end());
   return paths;
+}
+
+void select_box_range(hid_t space, const Shape& box_offset, const Shape& box_shape, int64_t begin,
+                      int64_t end, const std::string& what) {
+  const std::vector<Box> boxes = flat_range_boxes(box_shape, begin, end);
+  if (boxes.empty()) {
+    h5_check(H5Sselect_none(space), what);
+    return;
+  }
+  if (box_shape.empty()) {  // a scalar: its one element
+    h5_check(H5Sselect_all(space), what);
+    return;
+  }
+  bool first = true;
+  for (const Box& b : boxes) {
+    std::vector<hsize_t> start(b.offset.size()), count(b.shape.begin(), b.shape.end());
+    for (size_t d = 0; d < start.size(); ++d) start[d] = hsize_t(box_offset[d] + b.offset[d]);
+    h5_check(H5Sselect_hyperslab(space, first ? H5S_SELECT_SET : H5S_SELECT_OR, start.data(),
+                                 nullptr, count.data(), nullptr),
+             what);
+    first = false;
+  }
 }
 
 namespace {

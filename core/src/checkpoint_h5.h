@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "xomni/core/checkpoint.h"
+#include "xomni/core/checkpoint_mpi.h"
 
 namespace xomni::ckpt {
 
@@ -100,6 +100,12 @@ bool is_string_dataset(hid_t dset);
 uint32_t dataset_crc(hid_t dset, const std::string& where);
 // Every dataset path in the file (without the leading '/'), sorted.
 std::vector<std::string> dataset_paths(hid_t file);
+
+// Selects in `space` (a dataset's dataspace) elements [begin, end) of the row-major flattening of
+// the box at `box_offset` with shape `box_shape`, as one union of hyperslabs (none when empty).
+// HDF5 visits any selection in row-major order, which is the range's flat order.
+void select_box_range(hid_t space, const Shape& box_offset, const Shape& box_shape, int64_t begin,
+                      int64_t end, const std::string& what);
 
 // Copies the elements of `t` (any strides) into contiguous `dst`, or contiguous `src` into `t`.
 void gather_bytes(const Tensor& t, void* dst);

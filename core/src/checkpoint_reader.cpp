@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <set>
 
+#include "checkpoint_box_range.h"
 #include "checkpoint_h5.h"
 
 namespace xomni {
@@ -181,6 +182,27 @@ Tensor CheckpointReader::read_slice(const std::string& name, const Shape& offset
              w);
     mspace = Id(H5Screate_simple(int(ndim), count.data(), nullptr), H5Sclose);
   }
+  h5_check(H5Dread(dset.get(), ckpt::memory_type(info.dtype), mspace.get(), fspace.get(),
+                   H5P_DEFAULT, out.raw_data()),
+           w + ": read failed");
+  return out;
+}
+
+Tensor CheckpointReader::read_box_range(const std::string& name, const Shape& box_offset,
+                                        const Shape& box_shape, int64_t begin, int64_t end) const {
+  ckpt::QuietErrors quiet;
+  const Impl& m = *impl_;
+  const TensorInfo info = tensor_info(name);
+  const std::string w = m.where() + " tensor '" + name + "'";
+  ckpt::check_box_range(info.shape, box_offset, box_shape, begin, end, w + ": read_box_range");
+  Tensor out = Tensor::empty({end - begin}, info.dtype);
+  if (out.numel() == 0) return out;
+  Id dset = m.open_dataset(name, "tensor '" + name + "'");
+  Id fspace(h5_check(H5Dget_space(dset.get()), w), H5Sclose);
+  ckpt::select_box_range(fspace.get(), box_offset, box_shape, begin, end, w);
+  const hsize_t count = hsize_t(end - begin);
+  Id mspace(info.shape.empty() ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &count, nullptr),
+            H5Sclose);
   h5_check(H5Dread(dset.get(), ckpt::memory_type(info.dtype), mspace.get(), fspace.get(),
                    H5P_DEFAULT, out.raw_data()),
            w + ": read failed");

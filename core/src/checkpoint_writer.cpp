@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <map>
 
+#include "checkpoint_box_range.h"
 #include "checkpoint_h5.h"
 
 namespace xomni {
@@ -32,6 +33,10 @@ struct CheckpointWriter::Impl {
   bool committed = false;
 
   std::string where() const { return "checkpoint " + tmp; }
+  // The declared tensor `name` after the checks every write makes (`op` names the caller).
+  Entry& entry_for_write(const std::string& name, const Tensor& data, const char* op);
+  void write_selection(hid_t dset, hid_t fspace, const Tensor& data, DType dtype, bool scalar,
+                       const std::string& what);
   void open(const std::string& d, int64_t s, const MpiComm* c);
   void finish_serially();
 };
@@ -130,20 +135,59 @@ void CheckpointWriter::create_tensor(const std::string& name, const Shape& globa
   m.tensors[name] = Impl::Entry{global_shape, dtype, 0};
 }
 
+CheckpointWriter::Impl::Entry& CheckpointWriter::Impl::entry_for_write(const std::string& name,
+                                                                       const Tensor& data,
+                                                                       const char* op) {
+  XOMNI_CHECK(!committed, "checkpoint ", path, ": ", op, "('", name, "') after commit()");
+  auto it = tensors.find(name);
+  XOMNI_CHECK(it != tensors.end(), "checkpoint ", tmp, ": ", op, " of tensor '", name,
+              "', which was not created (call create_tensor first)");
+  Entry& e = it->second;
+  XOMNI_CHECK(data.device().is_cpu(), "checkpoint ", tmp, ": tensor '", name,
+              "': only CPU tensors can be written, got ", data.device().str());
+  XOMNI_CHECK(data.dtype() == e.dtype, "checkpoint ", tmp, ": tensor '", name, "' was created as ",
+              dtype_name(e.dtype), " but the piece written is ", dtype_name(data.dtype()));
+  return e;
+}
+
+// One H5Dwrite of `data`'s elements, in their logical order, to the selection of `fspace` (which
+// selects data.numel() elements, none when it is empty). Collective under MPI, so every rank
+// calls it once per write even with nothing to write.
+void CheckpointWriter::Impl::write_selection(hid_t dset, hid_t fspace, const Tensor& data,
+                                             DType dtype, bool scalar, const std::string& what) {
+  const int64_t n = data.numel();
+  std::vector<unsigned char> staging;
+  const void* buf = nullptr;
+  unsigned char dummy = 0;
+  Id mspace;
+  if (n == 0) {
+    mspace = Id(H5Screate(H5S_SCALAR), H5Sclose);
+    h5_check(H5Sselect_none(mspace.get()), what);
+    h5_check(H5Sselect_none(fspace), what);
+    buf = &dummy;
+  } else {
+    if (data.is_contiguous()) {
+      buf = data.raw_data();
+    } else {
+      staging.resize(size_t(n) * dtype_size(dtype));
+      ckpt::gather_bytes(data, staging.data());
+      buf = staging.data();
+    }
+    // A 1-D memory space: HDF5 pairs memory and file elements in row-major order of each.
+    const hsize_t count = hsize_t(n);
+    mspace = scalar ? Id(H5Screate(H5S_SCALAR), H5Sclose)
+                    : Id(H5Screate_simple(1, &count, nullptr), H5Sclose);
+  }
+  Id dxpl(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
+  if (parallel) h5_check(H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE), what);
+  h5_check(H5Dwrite(dset, ckpt::memory_type(dtype), mspace.get(), fspace, dxpl.get(), buf), what);
+}
+
 void CheckpointWriter::write_slice(const std::string& name, const Tensor& piece,
                                    const Shape& offset) {
   ckpt::QuietErrors quiet;
   Impl& m = *impl_;
-  XOMNI_CHECK(!m.committed, "checkpoint ", m.path, ": write_slice('", name, "') after commit()");
-  auto it = m.tensors.find(name);
-  XOMNI_CHECK(it != m.tensors.end(), "checkpoint ", m.tmp, ": write_slice of tensor '", name,
-              "', which was not created (call create_tensor first)");
-  Impl::Entry& e = it->second;
-  XOMNI_CHECK(piece.device().is_cpu(), "checkpoint ", m.tmp, ": tensor '", name,
-              "': only CPU tensors can be written, got ", piece.device().str());
-  XOMNI_CHECK(piece.dtype() == e.dtype, "checkpoint ", m.tmp, ": tensor '", name,
-              "' was created as ", dtype_name(e.dtype), " but the piece written is ",
-              dtype_name(piece.dtype()));
+  Impl::Entry& e = m.entry_for_write(name, piece, "write_slice");
   const size_t ndim = e.shape.size();
   XOMNI_CHECK(piece.shape().size() == ndim && offset.size() == ndim, "checkpoint ", m.tmp,
               ": tensor '", name, "' has shape ", shape_str(e.shape), "; a piece of shape ",
@@ -157,40 +201,31 @@ void CheckpointWriter::write_slice(const std::string& name, const Tensor& piece,
   const std::string what = "checkpoint " + m.tmp + ": cannot write tensor '" + name + "'";
   Id dset(h5_check(H5Dopen2(m.file.get(), name.c_str(), H5P_DEFAULT), what), H5Dclose);
   Id fspace(h5_check(H5Dget_space(dset.get()), what), H5Sclose);
-  const int64_t n = piece.numel();
-  std::vector<unsigned char> staging;
-  const void* buf = nullptr;
-  Id mspace;
-  unsigned char dummy = 0;
-  if (n == 0) {
-    mspace = Id(H5Screate(H5S_SCALAR), H5Sclose);
-    h5_check(H5Sselect_none(mspace.get()), what);
-    h5_check(H5Sselect_none(fspace.get()), what);
-    buf = &dummy;
-  } else {
-    if (piece.is_contiguous()) {
-      buf = piece.raw_data();
-    } else {
-      staging.resize(size_t(n) * dtype_size(e.dtype));
-      ckpt::gather_bytes(piece, staging.data());
-      buf = staging.data();
-    }
-    if (ndim == 0) {
-      mspace = Id(H5Screate(H5S_SCALAR), H5Sclose);
-    } else {
-      std::vector<hsize_t> start(offset.begin(), offset.end());
-      std::vector<hsize_t> count(piece.shape().begin(), piece.shape().end());
-      h5_check(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr,
-                                   count.data(), nullptr),
-               what);
-      mspace = Id(H5Screate_simple(int(ndim), count.data(), nullptr), H5Sclose);
-    }
+  if (piece.numel() > 0 && ndim > 0) {
+    std::vector<hsize_t> start(offset.begin(), offset.end());
+    std::vector<hsize_t> count(piece.shape().begin(), piece.shape().end());
+    h5_check(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(),
+                                 nullptr),
+             what);
   }
-  Id dxpl(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
-  if (m.parallel) h5_check(H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE), what);
-  h5_check(
-      H5Dwrite(dset.get(), ckpt::memory_type(e.dtype), mspace.get(), fspace.get(), dxpl.get(), buf),
-      what);
+  m.write_selection(dset.get(), fspace.get(), piece, e.dtype, ndim == 0, what);
+  e.written += piece.numel();
+}
+
+void CheckpointWriter::write_box_range(const std::string& name, const Tensor& data,
+                                       const Shape& box_offset, const Shape& box_shape,
+                                       int64_t begin) {
+  ckpt::QuietErrors quiet;
+  Impl& m = *impl_;
+  Impl::Entry& e = m.entry_for_write(name, data, "write_box_range");
+  const int64_t n = data.numel();
+  ckpt::check_box_range(e.shape, box_offset, box_shape, begin, begin + n,
+                        "checkpoint " + m.tmp + ": write_box_range: tensor '" + name + "'");
+  const std::string what = "checkpoint " + m.tmp + ": cannot write tensor '" + name + "'";
+  Id dset(h5_check(H5Dopen2(m.file.get(), name.c_str(), H5P_DEFAULT), what), H5Dclose);
+  Id fspace(h5_check(H5Dget_space(dset.get()), what), H5Sclose);
+  if (n > 0) ckpt::select_box_range(fspace.get(), box_offset, box_shape, begin, begin + n, what);
+  m.write_selection(dset.get(), fspace.get(), data, e.dtype, e.shape.empty(), what);
   e.written += n;
 }
 

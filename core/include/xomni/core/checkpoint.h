@@ -14,7 +14,10 @@
 //
 // Writes are atomic: data go to `<final>.tmp`, which commit() checksums, marks complete, fsyncs
 // and renames; the directory is fsynced too. Tensors are written as hyperslabs of their global
-// shape (create_tensor + write_slice), so that under MPI every rank writes its own slice.
+// shape (create_tensor + write_slice), so that under MPI every rank writes its own slice. A rank
+// that owns only a contiguous run of a box's row-major flattening (a ZeRO-1 shard of its
+// tensor-parallel shard, which may start and end mid-row) writes it with write_box_range: one
+// collective write of a union of at most 2 * ndim - 1 hyperslabs; read_box_range reads one back.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -42,14 +45,9 @@ struct TensorInfo {
   DType dtype = DType::f32;
 };
 
-// An MPI communicator for the parallel constructors. Defined only where <mpi.h> was included
-// before this header, so that code without MPI need not see mpi.h.
+// An MPI communicator for the parallel constructors, defined in xomni/core/checkpoint_mpi.h (which
+// includes mpi.h), so that code without MPI need not see mpi.h.
 struct MpiComm;
-#if defined(MPI_VERSION)
-struct MpiComm {
-  MPI_Comm comm;
-};
-#endif
 
 class CheckpointWriter {
  public:
@@ -76,6 +74,13 @@ class CheckpointWriter {
   // Writes `piece` (any strides) at `offset` of the declared global tensor; its dtype must
   // match. The pieces written must cover the tensor exactly once by commit().
   void write_slice(const std::string& name, const Tensor& piece, const Shape& offset);
+  // Writes elements [begin, begin + data.numel()) of the row-major flattening of the box at
+  // `box_offset` with shape `box_shape` inside the declared global tensor. `data` is contiguous
+  // (any shape; only its numel and element order matter). Collective under MPI like
+  // write_slice; a rank with nothing to write passes an empty tensor. Counts toward coverage
+  // like write_slice.
+  void write_box_range(const std::string& name, const Tensor& data, const Shape& box_offset,
+                       const Shape& box_shape, int64_t begin);
   // create_tensor(name, t.shape(), t.dtype()) + write_slice(name, t, zeros).
   void write_tensor(const std::string& name, const Tensor& t);
 
@@ -123,6 +128,10 @@ class CheckpointReader {
   Tensor read_tensor(const std::string& name) const;
   // The hyperslab [offset, offset + shape) of the global tensor.
   Tensor read_slice(const std::string& name, const Shape& offset, const Shape& shape) const;
+  // Elements [begin, end) of the row-major flattening of the box at `box_offset` with shape
+  // `box_shape`, as a 1-D tensor of the stored dtype (the counterpart of write_box_range).
+  Tensor read_box_range(const std::string& name, const Shape& box_offset, const Shape& box_shape,
+                        int64_t begin, int64_t end) const;
   // Reads the whole tensor into `dst` (any strides), whose shape and dtype must match.
   void read_into(const std::string& name, const Tensor& dst) const;
 
