@@ -123,7 +123,8 @@ const Schema& lm_job_schema() {
       int_field("data.eval_batches", 4, "validation micro-batches per evaluation"),
       // train
       required_field("train.steps", FieldType::integer, "optimizer steps"),
-      int_field("train.batch_size", 8, "sequences per micro-batch"),
+      int_field("train.batch_size", 8,
+                "sequences per micro-batch, summed over the data-parallel ranks"),
       int_field("train.seq_len", 128, "tokens per sequence"),
       int_field("train.grad_accum", 1, "micro-batches per optimizer step"),
       float_field("train.grad_clip", 1.0, "global gradient-norm clip (0: off)"),
@@ -131,6 +132,18 @@ const Schema& lm_job_schema() {
       int_field("train.eval_every", 0, "steps between evaluations (0: off)"),
       int_field("train.checkpoint_every", 0, "steps between checkpoints (0: off)"),
       int_field("train.keep_checkpoints", 3, "checkpoints kept in the run directory"),
+      // parallel layout (world = tp x cp x dp x pp)
+      int_field("parallel.tp", 1, "tensor-parallel size"),
+      int_field("parallel.cp", 1, "context-parallel size"),
+      int_field("parallel.pp", 1, "pipeline-parallel size"),
+      int_field("parallel.dp", 0, "data-parallel size (0: the world size / (tp*cp*pp))"),
+      bool_field("parallel.sequence_parallel", false,
+                 "split norm/residual activations along the sequence over the tp group"),
+      bool_field("parallel.distributed_optimizer", false,
+                 "ZeRO-1: shard optimizer state and update over the dp group"),
+      float_field("parallel.bucket_mb", 25.0, "gradient all-reduce bucket size (MB)"),
+      float_field("parallel.timeout_s", 600.0,
+                  "seconds a rank waits in one communication before it stops the job"),
       // optimizer (AdamW)
       float_field("optimizer.learning_rate", 3e-4, "peak learning rate"),
       float_field("optimizer.beta1", 0.9, "AdamW beta1"),

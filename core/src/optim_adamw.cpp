@@ -55,16 +55,36 @@ void adamw_update(T* p, const T* g, T* m, T* v, int64_t n, T decay, T b1, T one_
 
 }  // namespace
 
+void check_adamw_options(const AdamWOptions& o, const char* who) {
+  XOMNI_CHECK(o.lr >= 0, who, ": learning rate must be >= 0, got ", o.lr);
+  XOMNI_CHECK(o.beta1 >= 0 && o.beta1 < 1, who, ": beta1 must be in [0, 1), got ", o.beta1);
+  XOMNI_CHECK(o.beta2 >= 0 && o.beta2 < 1, who, ": beta2 must be in [0, 1), got ", o.beta2);
+  XOMNI_CHECK(o.eps >= 0, who, ": eps must be >= 0, got ", o.eps);
+  XOMNI_CHECK(o.weight_decay >= 0, who, ": weight_decay must be >= 0, got ", o.weight_decay);
+}
+
+bool adamw_decays(const AdamWOptions& options, const std::string& name, const Shape& shape) {
+  return !(matches_any(options.no_decay, name) || (options.no_decay_1d && shape.size() == 1));
+}
+
+void adamw_update_elements(DType dtype, void* param, const void* grad, void* exp_avg,
+                           void* exp_avg_sq, int64_t n, const AdamWOptions& options, double lr,
+                           double weight_decay, int64_t step) {
+  // Scalars in double like torch's Python floats; the kernel sees them in the tensor dtype.
+  const double bc1 = 1.0 - std::pow(options.beta1, double(step));
+  const double bc2 = 1.0 - std::pow(options.beta2, double(step));
+  const double step_size = lr / bc1;
+  dispatch_float("AdamW", dtype, [&]<typename T>() {
+    adamw_update<T>(static_cast<T*>(param), static_cast<const T*>(grad), static_cast<T*>(exp_avg),
+                    static_cast<T*>(exp_avg_sq), n, T(1.0 - lr * weight_decay), T(options.beta1),
+                    T(1.0 - options.beta1), T(options.beta2), T(1.0 - options.beta2),
+                    T(std::sqrt(bc2)), T(options.eps), T(-step_size));
+  });
+}
+
 AdamW::AdamW(std::vector<NamedParam> params, AdamWOptions options)
     : params_(std::move(params)), options_(std::move(options)) {
-  XOMNI_CHECK(options_.lr >= 0, "AdamW: learning rate must be >= 0, got ", options_.lr);
-  XOMNI_CHECK(options_.beta1 >= 0 && options_.beta1 < 1, "AdamW: beta1 must be in [0, 1), got ",
-              options_.beta1);
-  XOMNI_CHECK(options_.beta2 >= 0 && options_.beta2 < 1, "AdamW: beta2 must be in [0, 1), got ",
-              options_.beta2);
-  XOMNI_CHECK(options_.eps >= 0, "AdamW: eps must be >= 0, got ", options_.eps);
-  XOMNI_CHECK(options_.weight_decay >= 0, "AdamW: weight_decay must be >= 0, got ",
-              options_.weight_decay);
+  check_adamw_options(options_, "AdamW");
   groups_ = {ParamGroup{"decay", options_.weight_decay, options_.decay_lr_scale, {}},
              ParamGroup{"no_decay", 0.0, options_.no_decay_lr_scale, {}}};
   std::set<std::string> names;
@@ -78,8 +98,7 @@ AdamW::AdamW(std::vector<NamedParam> params, AdamWOptions options)
     XOMNI_CHECK(np.tensor.is_leaf(), "AdamW: parameter '", np.name, "' is not a leaf tensor");
     XOMNI_CHECK(np.tensor.is_contiguous(), "AdamW: parameter '", np.name, "' of shape ",
                 shape_str(np.tensor.shape()), " is not contiguous");
-    const bool no_decay =
-        matches_any(options_.no_decay, np.name) || (options_.no_decay_1d && np.tensor.dim() == 1);
+    const bool no_decay = !adamw_decays(options_, np.name, np.tensor.shape());
     Slot& s = slots_[i];
     s.group = no_decay ? 1 : 0;
     groups_[s.group].params.push_back(i);
@@ -114,17 +133,9 @@ void AdamW::step() {
     Slot& s = slots_[i];
     const ParamGroup& grp = groups_[s.group];
     s.step += 1;
-    // Scalars in double like torch's Python floats; the kernels see them in the tensor dtype.
-    const double lr = options_.lr * grp.lr_scale;
-    const double bc1 = 1.0 - std::pow(options_.beta1, double(s.step));
-    const double bc2 = 1.0 - std::pow(options_.beta2, double(s.step));
-    const double step_size = lr / bc1;
-    dispatch_float("AdamW", np.tensor.dtype(), [&]<typename T>() {
-      adamw_update<T>(np.tensor.data<T>(), g.data<T>(), s.exp_avg.data<T>(), s.exp_avg_sq.data<T>(),
-                      np.tensor.numel(), T(1.0 - lr * grp.weight_decay), T(options_.beta1),
-                      T(1.0 - options_.beta1), T(options_.beta2), T(1.0 - options_.beta2),
-                      T(std::sqrt(bc2)), T(options_.eps), T(-step_size));
-    });
+    adamw_update_elements(np.tensor.dtype(), np.tensor.raw_data(), g.raw_data(),
+                          s.exp_avg.raw_data(), s.exp_avg_sq.raw_data(), np.tensor.numel(),
+                          options_, options_.lr * grp.lr_scale, grp.weight_decay, s.step);
   }
 }
 

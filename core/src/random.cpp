@@ -72,3 +72,45 @@ Tensor randn(const Shape& shape, Generator& gen, DType dtype) {
 }
 
 }  // namespace xomni
+
+namespace xomni {
+
+Tensor randn_box(const Shape& global_shape, const Shape& offset, const Shape& box, Generator& gen,
+                 DType dtype) {
+  check_dtype("randn_box", Tensor::empty({0}, dtype), {DType::f32, DType::f64});
+  const size_t nd = global_shape.size();
+  XOMNI_CHECK(offset.size() == nd && box.size() == nd, "randn_box: offset ", shape_str(offset),
+              " and box ", shape_str(box), " must have the rank of ", shape_str(global_shape));
+  for (size_t d = 0; d < nd; ++d)
+    XOMNI_CHECK(offset[d] >= 0 && box[d] >= 0 && offset[d] + box[d] <= global_shape[d],
+                "randn_box: box ", shape_str(box), " at ", shape_str(offset), " exceeds ",
+                shape_str(global_shape));
+  const int64_t n = shape_numel(global_shape);
+  const uint64_t base = gen.reserve(uint64_t((n + 1) / 2));  // as randn(global_shape)
+  Tensor out = Tensor::empty(box, dtype);
+  const int64_t count = out.numel();
+  const uint64_t seed = gen.seed();
+  dispatch_float("randn_box", dtype, [&]<typename T>() {
+    T* p = out.data<T>();
+    parallel_for(count, 4096, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) {
+        // Global row-major index of the box's element i.
+        int64_t rem = i, g = 0, stride = 1;
+        for (size_t d = nd; d-- > 0;) {
+          const int64_t c = rem % box[d];
+          rem /= box[d];
+          g += (offset[d] + c) * stride;
+          stride *= global_shape[d];
+        }
+        uint32_t w[4];
+        philox4x32(seed, base + uint64_t(g / 2), w);
+        const double u0 = unit_double(w[0], w[1]), u1 = unit_double(w[2], w[3]);
+        const double r = std::sqrt(-2.0 * std::log(1.0 - u0)), th = 2.0 * M_PI * u1;
+        p[i] = T(g % 2 == 0 ? r * std::cos(th) : r * std::sin(th));
+      }
+    });
+  });
+  return out;
+}
+
+}  // namespace xomni

@@ -31,6 +31,22 @@ struct AdamWOptions {
   double no_decay_lr_scale = 1.0;
 };
 
+// Throws an Error, prefixed with `who`, unless lr, betas, eps and weight_decay are in range.
+void check_adamw_options(const AdamWOptions& options, const char* who);
+
+// Whether AdamW puts a parameter with this name and (whole) shape in the "decay" group.
+// Optimizers that keep slices of a parameter (ZeRO) must decide from the whole parameter: a
+// flattened piece of a 2-D weight is 1-D but still decays.
+bool adamw_decays(const AdamWOptions& options, const std::string& name, const Shape& shape);
+
+// The AdamW update (formulas below) of n contiguous elements: the kernel AdamW::step runs, for
+// optimizers that hold the state of a slice of a parameter. `dtype` is f32 or f64 (all four
+// buffers); `lr` includes the group's lr_scale; `step` is the parameter's step count after this
+// update. Elementwise, so a slice gets bitwise the values the whole-tensor update gives it.
+void adamw_update_elements(DType dtype, void* param, const void* grad, void* exp_avg,
+                           void* exp_avg_sq, int64_t n, const AdamWOptions& options, double lr,
+                           double weight_decay, int64_t step);
+
 struct ParamGroup {
   std::string name;  // "decay" or "no_decay"
   double weight_decay = 0.0;

@@ -29,5 +29,10 @@ void philox4x32(uint64_t seed, uint64_t counter, uint32_t out[4]);
 
 Tensor rand(const Shape& shape, Generator& gen, DType dtype = DType::f32);   // U[0, 1)
 Tensor randn(const Shape& shape, Generator& gen, DType dtype = DType::f32);  // N(0, 1)
+// The box [offset, offset + box) of what randn(global_shape, gen, dtype) would return, drawing
+// only that box's values (the generator advances as for the whole tensor). Tensor-parallel ranks
+// use it to initialise their shard exactly as one process initialises the whole weight.
+Tensor randn_box(const Shape& global_shape, const Shape& offset, const Shape& box, Generator& gen,
+                 DType dtype = DType::f32);
 
 }  // namespace xomni
