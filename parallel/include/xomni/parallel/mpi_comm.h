@@ -4,7 +4,7 @@
 // which operation this rank is in.
 #include <mpi.h>
 
-#include "xomni/core/checkpoint.h"  // MpiComm (defined because mpi.h came first)
+#include "xomni/core/checkpoint_mpi.h"
 #include "xomni/parallel/comm.h"
 
 namespace xomni::parallel {
@@ -12,13 +12,18 @@ namespace xomni::parallel {
 class MpiCommunicator final : public Communicator {
  public:
   // Takes ownership of `comm` (freed on destruction); `world_ranks` as in Communicator.
+  // Collective over `comm` (it duplicates it for the status-query channel).
+  // After a CommTimeout the communicator refuses further operations, and its destructor leaves
+  // the stuck request (and `comm`) to MPI: the timed-out operation's buffer may still be written
+  // if the missing peers join later, so keep it alive or end the job (abort_job).
   MpiCommunicator(MPI_Comm comm, std::string name, CommOptions options);
   ~MpiCommunicator() override;
 
   MPI_Comm handle() const { return comm_; }
   // For the parallel checkpoint writer and reader.
   MpiComm checkpoint_comm() const { return MpiComm{comm_}; }
-  // A sub-communicator (MPI_Comm_split; collective over this one).
+  // A sub-communicator (MPI_Comm_split; collective over this one, blocking without timeout) with
+  // this one's options; nullptr on ranks that pass a negative colour.
   std::unique_ptr<MpiCommunicator> split(int color, int key, std::string name) const;
 
   void all_reduce_raw(void* data, int64_t count, DType dtype, ReduceOp op) override;

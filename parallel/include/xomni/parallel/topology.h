@@ -27,8 +27,8 @@ Layout resolve_layout(Layout requested, int world_size, const std::string& where
 
 // The model sizes a layout must divide.
 struct ModelDims {
-  int64_t num_attention_heads = 0, num_key_value_heads = 0, vocab_size = 0,
-          intermediate_size = 0, num_hidden_layers = 0;
+  int64_t num_attention_heads = 0, num_key_value_heads = 0, vocab_size = 0, intermediate_size = 0,
+          num_hidden_layers = 0;
 };
 // Throws naming both numbers when tp does not divide the heads, the KV heads, the vocabulary or
 // the MLP width, or when pp exceeds the number of layers.
@@ -64,7 +64,7 @@ class ProcessGroups {
   MpiCommunicator& cp() const;
   MpiCommunicator& dp() const;
   MpiCommunicator& pp() const;
-  MpiCommunicator& dp_cp() const;           // gradient reduction when CP > 1
+  MpiCommunicator& dp_cp() const;  // gradient reduction when CP > 1
   MpiCommunicator& tp_cp() const;
   MpiCommunicator& model_parallel() const;  // tp+pp
   // One of the groups above by its dims string, in any order ("cp+dp" is dp_cp()).

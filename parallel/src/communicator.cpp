@@ -1,0 +1,96 @@
+// The backend-independent half of Communicator: tensor checks, names, sequence and statistics.
+#include <utility>
+
+#include "xomni/parallel/comm.h"
+
+namespace xomni::parallel {
+
+const char* reduce_op_name(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::sum:
+      return "sum";
+    case ReduceOp::max:
+      return "max";
+    case ReduceOp::min:
+      return "min";
+  }
+  return "?";
+}
+
+const char* comm_op_name(CommOp op) {
+  static const char* names[kNumCommOps] = {
+      "all_reduce", "reduce_scatter", "all_gather", "broadcast", "send", "recv", "barrier"};
+  return names[int(op)];
+}
+
+int64_t CommStats::total_bytes() const {
+  int64_t sum = 0;
+  for (int64_t b : bytes) sum += b;
+  return sum;
+}
+
+Communicator::Communicator(std::string name, int rank, int size, std::vector<int> world_ranks,
+                           CommOptions options)
+    : name_(std::move(name)),
+      rank_(rank),
+      size_(size),
+      world_ranks_(std::move(world_ranks)),
+      options_(options) {}
+
+int64_t Communicator::begin(CommOp op, int64_t bytes) {
+  stats_.calls[int(op)] += 1;
+  stats_.bytes[int(op)] += bytes;
+  if (op == CommOp::send || op == CommOp::recv) return sequence_;
+  return sequence_++;
+}
+
+namespace {
+void check_buffer(const Communicator& c, const char* op, const char* what, const Tensor& t) {
+  XOMNI_CHECK(t.defined() && t.is_contiguous(), c.name(), " ", op, ": the ", what,
+              " tensor must be defined and contiguous");
+}
+}  // namespace
+
+void Communicator::all_reduce(const Tensor& t, ReduceOp op) {
+  check_buffer(*this, "all_reduce", "buffer", t);
+  all_reduce_raw(t.raw_data(), t.numel(), t.dtype(), op);
+}
+
+void Communicator::reduce_scatter(const Tensor& in, const Tensor& out, ReduceOp op) {
+  check_buffer(*this, "reduce_scatter", "input", in);
+  check_buffer(*this, "reduce_scatter", "output", out);
+  XOMNI_CHECK(in.dtype() == out.dtype() && in.numel() == out.numel() * size(), name(),
+              " reduce_scatter: input has ", in.numel(), " elements, expected ", size(), " x ",
+              out.numel(), " of the output's dtype");
+  reduce_scatter_raw(in.raw_data(), out.raw_data(), out.numel(), out.dtype(), op);
+}
+
+void Communicator::all_gather(const Tensor& in, const Tensor& out) {
+  check_buffer(*this, "all_gather", "input", in);
+  check_buffer(*this, "all_gather", "output", out);
+  XOMNI_CHECK(in.dtype() == out.dtype() && out.numel() == in.numel() * size(), name(),
+              " all_gather: output has ", out.numel(), " elements, expected ", size(), " x ",
+              in.numel(), " of the input's dtype");
+  all_gather_raw(in.raw_data(), out.raw_data(), in.numel(), in.dtype());
+}
+
+void Communicator::broadcast(const Tensor& t, int root) {
+  check_buffer(*this, "broadcast", "buffer", t);
+  broadcast_raw(t.raw_data(), t.numel(), t.dtype(), root);
+}
+
+void Communicator::send(const Tensor& t, int peer, int tag) {
+  check_buffer(*this, "send", "message", t);
+  send_raw(t.raw_data(), t.numel(), t.dtype(), peer, tag);
+}
+
+void Communicator::recv(const Tensor& t, int peer, int tag) {
+  check_buffer(*this, "recv", "message", t);
+  recv_raw(t.raw_data(), t.numel(), t.dtype(), peer, tag);
+}
+
+void Communicator::barrier() {
+  barrier_raw();
+}
+
+}  // namespace xomni::parallel
