@@ -1,0 +1,139 @@
+#pragma once
+// Data parallelism's gradient reduction and AdamW over a data-parallel group, optionally with the
+// optimizer state and update sharded over the group (ZeRO-1).
+//
+// Flat space: the parameters, in order, concatenated into one run of elements (all parameters
+// share one dtype, f32 or f64). With ZeRO-1 it is padded to a multiple of dp.size() and rank r
+// owns the r-th contiguous chunk, so a parameter may straddle ranks; without it every rank owns
+// everything.
+//
+// A step, on every rank of `dp` in the same order:
+//   opt.zero_grad(); loss.backward(); opt.reduce_gradients();
+//   norm2 = opt.local_grad_sq(counted) (+ all-reduce over DP when sharded());
+//   opt.scale_gradients(c); opt.step();
+// Semantics as torch DDP + torch.optim.AdamW: a parameter that requires a gradient is updated on
+// every step (a rank without a gradient for it contributes zeros, and when no rank has one the
+// update runs with a zero gradient); frozen parameters (requires_grad off) are skipped and their
+// state does not advance. Core AdamW instead skips a parameter without a gradient; the two agree
+// whenever every trainable parameter has one.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "xomni/core/optim.h"
+#include "xomni/parallel/comm.h"
+
+namespace xomni::parallel {
+
+struct DataParallelOptions {
+  double bucket_mb = 25.0;             // gradient bucket size for the reduction (MiB)
+  bool distributed_optimizer = false;  // ZeRO-1: optimizer state and update sharded over DP
+};
+
+// AdamW for parameters replicated over a data-parallel group (each rank passes its own local
+// parameters: same names, shapes and order on every rank of `dp`; checked at construction with
+// one small all-reduce). `dp` must outlive the optimizer. CPU tensors (the MPI backend).
+class DistributedOptimizer {
+ public:
+  DistributedOptimizer(std::vector<NamedParam> params, AdamWOptions adam, Communicator& dp,
+                       DataParallelOptions options = {});
+
+  // Drops every parameter's gradient and the reduced gradients.
+  void zero_grad();
+  // Sums every parameter's gradient over the DP group (a missing gradient counts as zeros):
+  // bucketed all-reduce (buckets of about bucket_mb, whole parameters, the last parameters first
+  // as backward produces them), after which each parameter's .grad is the summed gradient (a view
+  // of this optimizer's buffer). With ZeRO-1 a bucketed reduce-scatter instead, so this rank
+  // holds the summed gradient only for the range it owns; .grad is then left as it was. Callers
+  // normalise the loss so that a SUM is what they need. With dp.size() == 1 nothing is sent.
+  void reduce_gradients();
+  // Sum of squared reduced-gradient entries this rank is responsible for (its ZeRO shard, or
+  // every element), over parameters whose `counted` flag is set (one flag per parameter);
+  // accumulated in double in a fixed order. The caller all-reduces it over the groups that split
+  // the elements (DP when sharded(), plus e.g. TP/PP for their parameters).
+  double local_grad_sq(const std::vector<bool>& counted) const;
+  // Multiplies the reduced gradients by `factor` (gradient clipping).
+  void scale_gradients(double factor);
+  // AdamW on the owned elements (torch semantics, bitwise the core AdamW kernel); with ZeRO-1 the
+  // updated parameters are then all-gathered (bucketed) so every rank holds all of them.
+  // reduce_gradients() must have run since the last step() or zero_grad().
+  void step();
+
+  void set_lr(double lr) { adam_.lr = lr; }
+  double lr() const { return adam_.lr; }
+  // Learning-rate multiplier of a group, "decay" or "no_decay" (as AdamW::set_lr_scale).
+  void set_lr_scale(const std::string& group, double scale);
+  // As AdamW::freeze / unfreeze: requires_grad off (on) for names matching a glob; a pattern that
+  // matches nothing is an error. Every rank must make the same calls.
+  size_t freeze(const std::vector<std::string>& patterns);
+  size_t unfreeze(const std::vector<std::string>& patterns);
+  const std::vector<NamedParam>& params() const { return params_; }
+  // Whether parameter i is in the weight-decay group (decided from its whole name and shape).
+  bool decays(size_t param) const { return decays_.at(param); }
+
+  // ---- checkpoint support ----
+  // The optimizer state this rank keeps: one Range per (parameter, flat run of its row-major
+  // elements), in flat order; with ZeRO-1 the pieces of this rank's shard, otherwise every
+  // parameter whole. Frozen parameters have ranges too (their state just does not advance).
+  struct Range {
+    size_t param;
+    int64_t begin, end;
+  };
+  const std::vector<Range>& owned_ranges() const { return ranges_; }
+  Tensor exp_avg(size_t range) const;  // 1-D copy, end-begin elements, the parameters' dtype
+  Tensor exp_avg_sq(size_t range) const;
+  void set_moments(size_t range, const Tensor& exp_avg, const Tensor& exp_avg_sq);
+  // Per-parameter step counts (kept for every parameter on every rank).
+  int64_t param_steps(size_t param) const;
+  void set_param_steps(size_t param, int64_t steps);
+  int64_t steps() const { return steps_; }  // step() calls so far
+  void set_steps(int64_t steps);
+  const AdamWOptions& options() const { return adam_; }
+  const DataParallelOptions& dp_options() const { return options_; }
+  bool sharded() const { return sharded_; }  // ZeRO-1 on and dp.size() > 1
+
+  // ---- layout (for tests and statistics) ----
+  int64_t flat_numel() const { return numel_; }        // elements of all parameters
+  int64_t padded_numel() const { return padded_; }     // with ZeRO padding (== flat_numel() off)
+  int64_t shard_numel() const { return shard_size_; }  // elements this rank owns (padding incl.)
+  int64_t param_offset(size_t param) const { return offsets_.at(param); }  // in the flat space
+  size_t num_buckets() const { return buckets_.size(); }
+
+ private:
+  struct Bucket {
+    int64_t begin, end;  // flat range (all-reduce) or range within the shard (ZeRO windows)
+  };
+  Tensor flat_view(const Tensor& buffer, int64_t begin, int64_t end) const;
+  void pack_gradients();
+  void reduce_scatter_window(const Bucket& b);
+  void all_gather_parameters();
+  void check_range(size_t range, const char* what) const;
+
+  std::vector<NamedParam> params_;
+  AdamWOptions adam_;
+  Communicator& dp_;
+  DataParallelOptions options_;
+  bool sharded_ = false;
+  DType dtype_ = DType::f32;
+  int64_t elem_size_ = 4;
+
+  std::vector<int64_t> offsets_;  // flat offset of each parameter
+  std::vector<bool> decays_;
+  std::vector<int64_t> param_steps_;
+  double lr_scale_[2] = {1.0, 1.0};  // decay, no_decay
+  int64_t numel_ = 0, padded_ = 0, shard_begin_ = 0, shard_size_ = 0;
+
+  std::vector<Range> ranges_;
+  std::vector<int64_t> range_pos_;  // where each range starts in the state / shard buffers
+
+  Tensor grad_flat_;             // every parameter's gradient (padded_ elements)
+  Tensor grad_shard_;            // ZeRO: the summed gradient of the owned chunk
+  Tensor staging_;               // ZeRO: one bucket window from every rank
+  Tensor param_shard_;           // ZeRO: the owned chunk of the parameters, for the all-gather
+  Tensor exp_avg_, exp_avg_sq_;  // state of the owned elements (shard_size_ or numel_)
+  std::vector<Bucket> buckets_;
+  bool reduced_ = false;
+  int64_t steps_ = 0;
+};
+
+}  // namespace xomni::parallel

@@ -1,0 +1,368 @@
+// DistributedOptimizer: flat layout, bucketed gradient reduction, sharded AdamW and the
+// parameter all-gather.
+#include "xomni/parallel/distributed_optimizer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <set>
+
+#include "xomni/core/autograd.h"
+#include "xomni/core/ops.h"
+
+namespace xomni::parallel {
+
+namespace {
+
+char* byte_ptr(const Tensor& t, int64_t element, int64_t elem_size) {
+  return static_cast<char*>(t.raw_data()) + element * elem_size;
+}
+
+// Every rank must pass the same parameter list: compare counts and a shape checksum (one small
+// all-reduce at construction) so a mismatch fails loudly instead of mixing unrelated elements.
+void check_same_layout(Communicator& dp, const std::vector<NamedParam>& params, int64_t numel) {
+  double checksum = 0.0;
+  for (size_t i = 0; i < params.size(); ++i)
+    checksum +=
+        double(i + 1) * double(params[i].tensor.numel()) + double(params[i].tensor.dim()) * 7.0;
+  const double mine[3] = {double(params.size()), double(numel), checksum};
+  Tensor t = Tensor::empty({6}, DType::f64);
+  double* d = t.data<double>();
+  for (int k = 0; k < 3; ++k) d[k] = mine[k], d[k + 3] = -mine[k];
+  dp.all_reduce(t, ReduceOp::max);
+  for (int k = 0; k < 3; ++k) {
+    XOMNI_CHECK(d[k] == mine[k] && -d[k + 3] == mine[k], "DistributedOptimizer: the ", dp.name(),
+                " ranks pass different parameter lists (this rank ", dp.rank(), " has ",
+                params.size(), " parameters with ", numel,
+                " elements); every data-parallel rank must pass the same names, shapes and order");
+  }
+}
+
+}  // namespace
+
+DistributedOptimizer::DistributedOptimizer(std::vector<NamedParam> params, AdamWOptions adam,
+                                           Communicator& dp, DataParallelOptions options)
+    : params_(std::move(params)), adam_(std::move(adam)), dp_(dp), options_(options) {
+  check_adamw_options(adam_, "DistributedOptimizer");
+  XOMNI_CHECK(options_.bucket_mb > 0, "DistributedOptimizer: bucket_mb must be > 0, got ",
+              options_.bucket_mb);
+  lr_scale_[0] = adam_.decay_lr_scale;
+  lr_scale_[1] = adam_.no_decay_lr_scale;
+  std::set<std::string> names;
+  offsets_.resize(params_.size());
+  decays_.resize(params_.size());
+  param_steps_.assign(params_.size(), 0);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const NamedParam& np = params_[i];
+    XOMNI_CHECK(!np.name.empty(), "DistributedOptimizer: parameter ", i, " has an empty name");
+    XOMNI_CHECK(names.insert(np.name).second, "DistributedOptimizer: duplicate parameter name '",
+                np.name, "'");
+    XOMNI_CHECK(np.tensor.defined(), "DistributedOptimizer: parameter '", np.name,
+                "' is undefined");
+    check_dtype(("DistributedOptimizer parameter '" + np.name + "'").c_str(), np.tensor,
+                {DType::f32, DType::f64});
+    if (i == 0) dtype_ = np.tensor.dtype();
+    XOMNI_CHECK(np.tensor.dtype() == dtype_, "DistributedOptimizer: parameter '", np.name, "' is ",
+                dtype_name(np.tensor.dtype()), " but '", params_[0].name, "' is ",
+                dtype_name(dtype_),
+                "; all parameters share one flat buffer and must share a dtype");
+    XOMNI_CHECK(np.tensor.is_leaf(), "DistributedOptimizer: parameter '", np.name,
+                "' is not a leaf tensor");
+    XOMNI_CHECK(np.tensor.is_contiguous(), "DistributedOptimizer: parameter '", np.name,
+                "' of shape ", shape_str(np.tensor.shape()), " is not contiguous");
+    offsets_[i] = numel_;
+    numel_ += np.tensor.numel();
+    decays_[i] = adamw_decays(adam_, np.name, np.tensor.shape());
+  }
+  elem_size_ = int64_t(dtype_size(dtype_));
+  const int64_t n = dp_.size();
+  sharded_ = options_.distributed_optimizer && n > 1;
+  if (n > 1) check_same_layout(dp_, params_, numel_);
+
+  const int64_t bucket_elems =
+      std::max<int64_t>(1, int64_t(options_.bucket_mb * 1024.0 * 1024.0 / double(elem_size_)));
+  if (!sharded_) {
+    padded_ = shard_size_ = numel_;
+    shard_begin_ = 0;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      ranges_.push_back({i, 0, params_[i].tensor.numel()});
+      range_pos_.push_back(offsets_[i]);
+    }
+    // Whole parameters, the last ones first (the order backward finishes them); a bucket closes
+    // once it holds at least bucket_elems.
+    int64_t end = numel_, held = 0;
+    for (size_t i = params_.size(); i-- > 0;) {
+      held += params_[i].tensor.numel();
+      if (held >= bucket_elems) {
+        buckets_.push_back({offsets_[i], end});
+        end = offsets_[i], held = 0;
+      }
+    }
+    if (end > 0) buckets_.push_back({0, end});
+  } else {
+    padded_ = (numel_ + n - 1) / n * n;
+    shard_size_ = padded_ / n;
+    shard_begin_ = dp_.rank() * shard_size_;
+    const int64_t shard_end = shard_begin_ + shard_size_;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      const int64_t lo = std::max(offsets_[i], shard_begin_);
+      const int64_t hi = std::min(offsets_[i] + params_[i].tensor.numel(), shard_end);
+      if (lo >= hi) continue;
+      ranges_.push_back({i, lo - offsets_[i], hi - offsets_[i]});
+      range_pos_.push_back(lo - shard_begin_);
+    }
+    // Windows of the shard, the same on every rank: window [b, e) reduces elements
+    // r * shard_size_ + [b, e) of every rank r, so one bucket moves size() * (e - b) elements.
+    const int64_t window = std::max<int64_t>(1, bucket_elems / n);
+    for (int64_t e = shard_size_; e > 0; e -= window)
+      buckets_.push_back({std::max<int64_t>(0, e - window), e});
+    grad_shard_ = Tensor::zeros({shard_size_}, dtype_);
+    param_shard_ = Tensor::zeros({shard_size_}, dtype_);
+    if (buckets_.size() > 1) staging_ = Tensor::empty({n * window}, dtype_);
+  }
+  grad_flat_ = Tensor::zeros({padded_}, dtype_);
+  exp_avg_ = Tensor::zeros({shard_size_}, dtype_);
+  exp_avg_sq_ = Tensor::zeros({shard_size_}, dtype_);
+}
+
+Tensor DistributedOptimizer::flat_view(const Tensor& buffer, int64_t begin, int64_t end) const {
+  return make_view(buffer, {end - begin}, {1}, buffer.offset() + begin);
+}
+
+void DistributedOptimizer::zero_grad() {
+  for (NamedParam& np : params_) np.tensor.zero_grad();
+  reduced_ = false;
+}
+
+void DistributedOptimizer::pack_gradients() {
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const NamedParam& np = params_[i];
+    char* dst = byte_ptr(grad_flat_, offsets_[i], elem_size_);
+    const size_t bytes = size_t(np.tensor.numel() * elem_size_);
+    Tensor g = np.tensor.requires_grad() ? np.tensor.grad() : Tensor();
+    if (!g.defined()) {
+      std::memset(dst, 0, bytes);
+      continue;
+    }
+    XOMNI_CHECK(g.shape() == np.tensor.shape() && g.dtype() == np.tensor.dtype(),
+                "DistributedOptimizer: gradient of '", np.name, "' is ", dtype_name(g.dtype()), " ",
+                shape_str(g.shape()), ", parameter is ", dtype_name(np.tensor.dtype()), " ",
+                shape_str(np.tensor.shape()));
+    XOMNI_CHECK(g.device().is_cpu(), "DistributedOptimizer: gradient of '", np.name,
+                "' is not in CPU memory");
+    if (!g.is_contiguous()) g = g.contiguous();
+    if (g.raw_data() != dst) std::memcpy(dst, g.raw_data(), bytes);
+  }
+  std::memset(byte_ptr(grad_flat_, numel_, elem_size_), 0, size_t((padded_ - numel_) * elem_size_));
+}
+
+void DistributedOptimizer::reduce_scatter_window(const Bucket& b) {
+  const int64_t n = dp_.size(), len = b.end - b.begin;
+  Tensor out = flat_view(grad_shard_, b.begin, b.end);
+  if (len == shard_size_) {  // one window: the flat buffer is already in rank-chunk order
+    dp_.reduce_scatter(grad_flat_, out);
+    return;
+  }
+  for (int64_t r = 0; r < n; ++r)
+    std::memcpy(byte_ptr(staging_, r * len, elem_size_),
+                byte_ptr(grad_flat_, r * shard_size_ + b.begin, elem_size_),
+                size_t(len * elem_size_));
+  dp_.reduce_scatter(flat_view(staging_, 0, n * len), out);
+}
+
+void DistributedOptimizer::reduce_gradients() {
+  NoGradGuard no_grad;
+  pack_gradients();
+  if (sharded_) {
+    for (const Bucket& b : buckets_) reduce_scatter_window(b);
+  } else {
+    if (dp_.size() > 1)
+      for (const Bucket& b : buckets_) dp_.all_reduce(flat_view(grad_flat_, b.begin, b.end));
+    // The summed gradient becomes .grad (a view: scale_gradients() reaches it too).
+    for (size_t i = 0; i < params_.size(); ++i) {
+      NamedParam& np = params_[i];
+      if (!np.tensor.requires_grad()) continue;
+      np.tensor.set_grad(make_view(grad_flat_, np.tensor.shape(),
+                                   contiguous_strides(np.tensor.shape()),
+                                   grad_flat_.offset() + offsets_[i]));
+    }
+  }
+  reduced_ = true;
+}
+
+double DistributedOptimizer::local_grad_sq(const std::vector<bool>& counted) const {
+  XOMNI_CHECK(counted.size() == params_.size(),
+              "DistributedOptimizer::local_grad_sq: ", counted.size(), " flags for ",
+              params_.size(), " parameters");
+  XOMNI_CHECK(reduced_, "DistributedOptimizer::local_grad_sq: call reduce_gradients() first");
+  const Tensor& g = sharded_ ? grad_shard_ : grad_flat_;
+  double total = 0.0;
+  for (size_t k = 0; k < ranges_.size(); ++k) {
+    const Range& r = ranges_[k];
+    if (!counted[r.param]) continue;
+    const int64_t len = r.end - r.begin;
+    total += dispatch_float("DistributedOptimizer::local_grad_sq", dtype_, [&]<typename T>() {
+      const T* p = g.data<T>() + range_pos_[k];
+      double s = 0.0;
+      for (int64_t i = 0; i < len; ++i) s += double(p[i]) * double(p[i]);
+      return s;
+    });
+  }
+  return total;
+}
+
+void DistributedOptimizer::scale_gradients(double factor) {
+  XOMNI_CHECK(reduced_, "DistributedOptimizer::scale_gradients: call reduce_gradients() first");
+  const Tensor& g = sharded_ ? grad_shard_ : grad_flat_;
+  dispatch_float("DistributedOptimizer::scale_gradients", dtype_, [&]<typename T>() {
+    T* p = g.data<T>();
+    const T c = T(factor);  // as clip_grad_norm: the factor rounded to the dtype once
+    for (int64_t i = 0, n = g.numel(); i < n; ++i) p[i] *= c;
+  });
+}
+
+void DistributedOptimizer::step() {
+  XOMNI_CHECK(reduced_,
+              "DistributedOptimizer::step: call reduce_gradients() first (after "
+              "backward, on every data-parallel rank)");
+  NoGradGuard no_grad;
+  ++steps_;
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (params_[i].tensor.requires_grad()) ++param_steps_[i];
+  const Tensor& g = sharded_ ? grad_shard_ : grad_flat_;
+  for (size_t k = 0; k < ranges_.size(); ++k) {
+    const Range& r = ranges_[k];
+    const NamedParam& np = params_[r.param];
+    if (!np.tensor.requires_grad() || r.end == r.begin) continue;
+    const int64_t pos = range_pos_[k];
+    const bool decay = decays_[r.param];
+    adamw_update_elements(dtype_, byte_ptr(np.tensor, r.begin, elem_size_),
+                          byte_ptr(g, pos, elem_size_), byte_ptr(exp_avg_, pos, elem_size_),
+                          byte_ptr(exp_avg_sq_, pos, elem_size_), r.end - r.begin, adam_,
+                          adam_.lr * lr_scale_[decay ? 0 : 1], decay ? adam_.weight_decay : 0.0,
+                          param_steps_[r.param]);
+  }
+  if (sharded_) all_gather_parameters();
+  reduced_ = false;
+}
+
+void DistributedOptimizer::all_gather_parameters() {
+  // The owned pieces into the shard buffer (its padding stays zero), then every rank's shard
+  // into grad_flat_ (free until the next reduce_gradients()), then out to the parameters.
+  for (size_t k = 0; k < ranges_.size(); ++k) {
+    const Range& r = ranges_[k];
+    std::memcpy(byte_ptr(param_shard_, range_pos_[k], elem_size_),
+                byte_ptr(params_[r.param].tensor, r.begin, elem_size_),
+                size_t((r.end - r.begin) * elem_size_));
+  }
+  const int64_t n = dp_.size();
+  for (const Bucket& b : buckets_) {
+    const int64_t len = b.end - b.begin;
+    Tensor in = flat_view(param_shard_, b.begin, b.end);
+    if (len == shard_size_) {
+      dp_.all_gather(in, grad_flat_);
+      break;
+    }
+    dp_.all_gather(in, flat_view(staging_, 0, n * len));
+    for (int64_t r = 0; r < n; ++r)
+      std::memcpy(byte_ptr(grad_flat_, r * shard_size_ + b.begin, elem_size_),
+                  byte_ptr(staging_, r * len, elem_size_), size_t(len * elem_size_));
+  }
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const Tensor& p = params_[i].tensor;
+    if (!p.requires_grad()) continue;  // unchanged, and the same on every rank
+    std::memcpy(p.raw_data(), byte_ptr(grad_flat_, offsets_[i], elem_size_),
+                size_t(p.numel() * elem_size_));
+  }
+}
+
+void DistributedOptimizer::set_lr_scale(const std::string& group, double scale) {
+  XOMNI_CHECK(scale >= 0, "DistributedOptimizer::set_lr_scale: scale must be >= 0, got ", scale);
+  XOMNI_CHECK(group == "decay" || group == "no_decay",
+              "DistributedOptimizer::set_lr_scale: no "
+              "group '",
+              group, "' (groups are 'decay' and 'no_decay')");
+  lr_scale_[group == "decay" ? 0 : 1] = scale;
+}
+
+namespace {
+size_t set_frozen(std::vector<NamedParam>& params, const std::vector<std::string>& patterns,
+                  bool frozen, const char* what) {
+  std::vector<bool> hit(params.size(), false);
+  for (const std::string& pat : patterns) {
+    bool any = false;
+    for (size_t i = 0; i < params.size(); ++i)
+      if (glob_match(pat, params[i].name)) hit[i] = any = true;
+    XOMNI_CHECK(any, "DistributedOptimizer::", what, ": pattern '", pat,
+                "' matches no parameter name");
+  }
+  size_t count = 0;
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (!hit[i]) continue;
+    params[i].tensor.set_requires_grad(!frozen);
+    if (frozen) params[i].tensor.zero_grad();
+    ++count;
+  }
+  return count;
+}
+}  // namespace
+
+size_t DistributedOptimizer::freeze(const std::vector<std::string>& patterns) {
+  return set_frozen(params_, patterns, true, "freeze");
+}
+size_t DistributedOptimizer::unfreeze(const std::vector<std::string>& patterns) {
+  return set_frozen(params_, patterns, false, "unfreeze");
+}
+
+void DistributedOptimizer::check_range(size_t range, const char* what) const {
+  XOMNI_CHECK(range < ranges_.size(), "DistributedOptimizer::", what, ": range ", range,
+              " out of bounds (this rank owns ", ranges_.size(), " ranges)");
+}
+
+Tensor DistributedOptimizer::exp_avg(size_t range) const {
+  check_range(range, "exp_avg");
+  const Range& r = ranges_[range];
+  return flat_view(exp_avg_, range_pos_[range], range_pos_[range] + r.end - r.begin).clone();
+}
+
+Tensor DistributedOptimizer::exp_avg_sq(size_t range) const {
+  check_range(range, "exp_avg_sq");
+  const Range& r = ranges_[range];
+  return flat_view(exp_avg_sq_, range_pos_[range], range_pos_[range] + r.end - r.begin).clone();
+}
+
+void DistributedOptimizer::set_moments(size_t range, const Tensor& m, const Tensor& v) {
+  check_range(range, "set_moments");
+  const Range& r = ranges_[range];
+  const int64_t len = r.end - r.begin;
+  const std::string& name = params_[r.param].name;
+  for (const Tensor* t : {&m, &v}) {
+    XOMNI_CHECK(t->defined() && t->numel() == len, "DistributedOptimizer::set_moments: range ",
+                range, " of '", name, "' [", r.begin, ", ", r.end, ") needs ", len,
+                " elements, got ", t->defined() ? shape_str(t->shape()) : "an undefined tensor");
+  }
+  NoGradGuard no_grad;
+  const int64_t pos = range_pos_[range];
+  flat_view(exp_avg_, pos, pos + len).copy_(reshape(m.detach().contiguous(), {len}));
+  flat_view(exp_avg_sq_, pos, pos + len).copy_(reshape(v.detach().contiguous(), {len}));
+}
+
+int64_t DistributedOptimizer::param_steps(size_t param) const {
+  XOMNI_CHECK(param < params_.size(), "DistributedOptimizer::param_steps: parameter ", param,
+              " out of bounds (", params_.size(), " parameters)");
+  return param_steps_[param];
+}
+
+void DistributedOptimizer::set_param_steps(size_t param, int64_t steps) {
+  XOMNI_CHECK(param < params_.size(), "DistributedOptimizer::set_param_steps: parameter ", param,
+              " out of bounds (", params_.size(), " parameters)");
+  XOMNI_CHECK(steps >= 0, "DistributedOptimizer::set_param_steps: steps must be >= 0, got ", steps);
+  param_steps_[param] = steps;
+}
+
+void DistributedOptimizer::set_steps(int64_t steps) {
+  XOMNI_CHECK(steps >= 0, "DistributedOptimizer::set_steps: steps must be >= 0, got ", steps);
+  steps_ = steps;
+}
+
+}  // namespace xomni::parallel
