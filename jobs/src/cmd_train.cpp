@@ -3,6 +3,7 @@
 
 #include "cli.h"
 #include "lm_trainer.h"
+#include "xomni/parallel/comm.h"
 
 namespace xomni::cli {
 namespace {
@@ -16,6 +17,8 @@ int run(const std::vector<std::string>& argv) {
   const Config cfg = Config::load(args[0], lm_job_schema(), overrides);
   train::install_stop_signal_handlers();
   const train::TrainResult r = train::run_lm_training(cfg);
+  if (parallel::world_rank() != 0)
+    return r.stopped_by_signal ? train::kExitStoppedWithCheckpoint : 0;
   std::printf("run %s: %lld steps, final training loss %.4f", r.run_dir.c_str(),
               static_cast<long long>(r.steps_done), r.last_loss);
   if (r.last_eval_loss >= 0) std::printf(", validation loss %.4f", r.last_eval_loss);
@@ -33,7 +36,9 @@ const Register reg(
      "usage: xomni train JOB.toml [--set key=value ...]\n\n"
      "Writes run.dir/run.name/{config.toml,metrics.jsonl,checkpoints/}. Rerunning the\n"
      "same job resumes from the newest valid checkpoint. SIGINT, SIGTERM or SIGUSR1\n"
-     "save a checkpoint and exit with status 3.",
+     "save a checkpoint and exit with status 3.\n\n"
+     "Parallel: `mpirun -np N xomni train JOB.toml` or `srun xomni train JOB.toml`;\n"
+     "the [parallel] section sets tp (and dp, derived from N by default).",
      run});
 
 }  // namespace

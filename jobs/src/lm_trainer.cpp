@@ -11,11 +11,14 @@
 #include <iomanip>
 #include <optional>
 
+#include "lm_checkpoint.h"
+#include "lm_parallel.h"
 #include "xomni/core/autograd.h"
 #include "xomni/core/checkpoint.h"
 #include "xomni/core/lr_schedule.h"
 #include "xomni/core/optim.h"
 #include "xomni/core/token_data.h"
+#include "xomni/parallel/tp_layers.h"
 #include "xomni/qwen2/model.h"
 
 namespace xomni::train {
@@ -66,15 +69,28 @@ std::unique_ptr<qwen2::CausalLM> load_checkpoint_model(const std::string& path) 
 
 namespace {
 
-// Mean next-token loss of one packed batch.
-Tensor batch_loss(const qwen2::CausalLM& lm, const PackedBatch& b, bool checkpoint_layers) {
+// Summed next-token loss of one packed batch (this rank's rows), as a differentiable scalar.
+Tensor batch_loss_sum(const qwen2::CausalLM& lm, const PackedBatch& b, bool checkpoint_layers) {
   qwen2::ForwardOptions opt;
   opt.positions = b.positions;
   opt.segment_ids = b.segment_ids;
   opt.checkpoint_layers = checkpoint_layers;
-  Tensor logits = lm(b.input, opt);
+  Tensor logits = lm(b.input, opt);  // [B, T, vocab/tp]
   const int64_t n = b.input.numel();
-  return cross_entropy(reshape(logits, {n, lm.config().vocab_size}), reshape(b.target, {n}));
+  const Tensor flat = reshape(logits, {n, lm.local_vocab()});
+  const Tensor targets = reshape(b.target, {n});
+  if (lm.tensor_parallel().size() == 1) return cross_entropy(flat, targets, -100, Reduction::sum);
+  return sum(parallel::vocab_parallel_cross_entropy(flat, targets, lm.vocab_start(),
+                                                    lm.tensor_parallel()));
+}
+
+// Targets that count in the loss.
+int64_t counted_tokens(const PackedBatch& b) {
+  const Tensor t = b.target.to(DType::i64).contiguous();
+  const int64_t* p = t.data<int64_t>();
+  int64_t n = 0;
+  for (int64_t i = 0; i < t.numel(); ++i) n += p[i] != -100;
+  return n;
 }
 
 // Model FLOPs per token of a training step: 6 per parameter plus attention's score/value
@@ -84,14 +100,19 @@ double flops_per_token(const qwen2::Config& m, int64_t n_params, int64_t seq_len
          12.0 * double(m.num_hidden_layers * m.hidden_size * seq_len) / 2.0;
 }
 
-// Mean loss over `batches` validation batches, always the same ones (a fresh loader).
+// Token-weighted mean loss over `batches` validation batches of B sequences (always the same
+// ones: a fresh loader), split over the data-parallel ranks like training batches.
 double evaluate(const qwen2::CausalLM& lm, const TokenDataset& data, int64_t T, int64_t B,
-                int64_t batches) {
+                int64_t batches, const ParallelSetup& par) {
   NoGradGuard no_grad;
-  PackedLoader loader(data, T, B, /*seed=*/0);
-  double sum = 0;
-  for (int64_t i = 0; i < batches; ++i) sum += batch_loss(lm, loader.next(), false).item();
-  return sum / double(batches);
+  PackedLoader loader(data, T, B / par.layout().dp, /*seed=*/0, par.coord().dp, par.layout().dp);
+  double loss = 0, tokens = 0;
+  for (int64_t i = 0; i < batches; ++i) {
+    const PackedBatch b = loader.next();
+    loss += batch_loss_sum(lm, b, false).item();
+    tokens += double(counted_tokens(b));
+  }
+  return sum_over_dp(loss, par) / std::max(1.0, sum_over_dp(tokens, par));
 }
 
 struct Progress {
@@ -107,57 +128,64 @@ struct Progress {
   }
 };
 
-void save(const std::string& dir, int64_t step, const Config& cfg, const qwen2::CausalLM& lm,
-          const AdamW& opt, const PackedLoader& loader, int64_t keep) {
-  CheckpointWriter w(dir, step);
-  for (const auto& [name, t] : lm.named_parameters()) w.write_tensor("model/" + name, t.detach());
-  for (const NamedParam& s : opt.state()) w.write_tensor("optimizer/" + s.name, s.tensor);
-  w.set_data_position("train_loader", loader.state());
-  w.set_config(cfg.to_toml());
-  w.commit();
-  prune_checkpoints(dir, int(keep));
+// Whether any rank was asked to stop (signals may reach only some ranks).
+bool any_rank_stopping(const ParallelSetup& par) {
+  Tensor flag = Tensor::full({1}, stop_requested().load() ? 1.0 : 0.0, DType::i32);
+  par.world->all_reduce(flag, parallel::ReduceOp::max);
+  return flag.item() > 0;
 }
 
-void restore(const CheckpointReader& r, qwen2::CausalLM& lm, AdamW& opt, PackedLoader& loader) {
-  NoGradGuard no_grad;
-  for (auto& [name, t] : lm.named_parameters()) r.read_into("model/" + name, t);
-  std::vector<NamedParam> state = opt.state();
-  for (NamedParam& s : state) s.tensor = r.read_tensor("optimizer/" + s.name);
-  opt.load_state(state);
-  loader.restore(r.data_position("train_loader"));
+std::vector<NamedParam> named(const std::vector<nn::ParamInfo>& infos) {
+  std::vector<NamedParam> out;
+  for (const nn::ParamInfo& p : infos) out.push_back({p.name, p.tensor});
+  return out;
 }
+
 }  // namespace
 
-TrainResult run_lm_training(const Config& cfg, int64_t max_steps_this_run) {
+TrainResult run_lm_training(const Config& cfg, int64_t max_steps_this_run,
+                            const parallel::MpiCommunicator* world) {
   TrainResult result;
+  const qwen2::Config mcfg = model_config(cfg);
+  const ParallelSetup par = setup_parallel(cfg, mcfg, world);
+  const bool rank0 = par.is_rank0();
+  const int64_t dp = par.layout().dp;
   const fs::path run_dir = fs::path(cfg.get_string("run.dir")) / cfg.get_string("run.name");
   const fs::path ckpt_dir = run_dir / "checkpoints";
-  fs::create_directories(ckpt_dir);
   result.run_dir = run_dir.string();
-  std::ofstream(run_dir / "config.toml") << cfg.to_toml();
-
-  const qwen2::Config mcfg = model_config(cfg);
-  const uint64_t seed = uint64_t(cfg.get_int("run.seed"));
-  qwen2::CausalLM lm(mcfg, seed);
-  std::vector<NamedParam> params;
-  int64_t n_params = 0;
-  for (auto& [name, t] : lm.named_parameters()) {
-    params.push_back({name, t});
-    n_params += t.numel();
+  if (rank0) {
+    fs::create_directories(ckpt_dir);
+    std::ofstream(run_dir / "config.toml") << cfg.to_toml();
   }
-  AdamW opt(params, adamw_options(cfg));
-  const std::vector<std::string> frozen = cfg.get_strings("optimizer.freeze");
-  if (!frozen.empty()) opt.freeze(frozen);
-  const LrSchedule schedule(lr_schedule_options(cfg));
 
   const int64_t B = cfg.get_int("train.batch_size"), T = cfg.get_int("train.seq_len");
+  XOMNI_CHECK(B % dp == 0, cfg.source(), ": train.batch_size=", B,
+              " is not divisible by the data-parallel size dp=", dp);
+  XOMNI_CHECK(!par.tp.sequence_parallel || T % par.tp.size() == 0, cfg.source(),
+              ": train.seq_len=", T, " is not divisible by tp=", par.tp.size(),
+              " (sequence parallelism splits the sequence)");
+  const uint64_t seed = uint64_t(cfg.get_int("run.seed"));
+  qwen2::CausalLM lm(mcfg, seed, par.tp);
+  const std::vector<nn::ParamInfo> params = lm.parameter_infos();
+  int64_t n_params = 0;
+  for (const nn::ParamInfo& p : params)
+    n_params += shape_numel(p.sharding.global_shape(p.tensor.shape()));
+  parallel::DataParallelOptions dpo;
+  dpo.bucket_mb = cfg.get_float("parallel.bucket_mb");
+  dpo.distributed_optimizer = cfg.get_bool("parallel.distributed_optimizer");
+  parallel::DistributedOptimizer opt(named(params), adamw_options(cfg), par.groups->dp(), dpo);
+  const std::vector<std::string> frozen = cfg.get_strings("optimizer.freeze");
+  if (!frozen.empty()) opt.freeze(frozen);
+  const std::vector<bool> counted = counted_in_norm(params, par);
+  const LrSchedule schedule(lr_schedule_options(cfg));
+
   const int64_t accum = cfg.get_int("train.grad_accum"), total = cfg.get_int("train.steps");
   XOMNI_CHECK(!cfg.get_string("data.train").empty(), cfg.source(), ": data.train is not set");
   const TokenDataset train_data = TokenDataset::open(cfg.get_string("data.train"));
   XOMNI_CHECK(train_data.vocab_size() <= mcfg.vocab_size, cfg.source(), ": the shards in ",
               cfg.get_string("data.train"), " use ", train_data.vocab_size(),
               " token ids but model.vocab_size is ", mcfg.vocab_size);
-  PackedLoader loader(train_data, T, B, seed);
+  PackedLoader loader(train_data, T, B / dp, seed, par.coord().dp, dp);
   std::optional<TokenDataset> valid_data;
   if (!cfg.get_string("data.valid").empty())
     valid_data = TokenDataset::open(cfg.get_string("data.valid"));
@@ -165,17 +193,16 @@ TrainResult run_lm_training(const Config& cfg, int64_t max_steps_this_run) {
   const int64_t eval_batches = std::max<int64_t>(1, cfg.get_int("data.eval_batches"));
 
   int64_t step = 0;
-  if (auto latest = latest_valid_checkpoint(ckpt_dir.string(), [](const std::string& w) {
-        std::fprintf(stderr, "warning: %s\n", w.c_str());
-      })) {
-    CheckpointReader r(latest->path);
-    restore(r, lm, opt, loader);
-    step = r.step();
-    std::fprintf(stderr, "resuming from %s (step %lld)\n", latest->path.c_str(),
-                 static_cast<long long>(step));
+  const std::string latest = agreed_latest_checkpoint(ckpt_dir.string(), par);
+  if (!latest.empty()) {
+    step = restore_training_checkpoint(latest, params, opt, loader, par);
+    if (rank0)
+      std::fprintf(stderr, "resuming from %s (step %lld)\n", latest.c_str(),
+                   static_cast<long long>(step));
   }
 
-  std::ofstream metrics(run_dir / "metrics.jsonl", std::ios::app);
+  std::ofstream metrics;
+  if (rank0) metrics.open(run_dir / "metrics.jsonl", std::ios::app);
   const Progress progress;
   const double fpt = flops_per_token(mcfg, n_params, T);
   const bool ckpt_layers = cfg.get_bool("model.checkpoint_layers");
@@ -190,49 +217,66 @@ TrainResult run_lm_training(const Config& cfg, int64_t max_steps_this_run) {
     const double lr = schedule.lr_at(step);
     opt.set_lr(lr);
     opt.zero_grad();
-    double loss_sum = 0;
+    // The loss is the mean over every counted token of the step (all micro-batches, all dp
+    // ranks), so the summed gradients need no further scaling.
+    std::vector<PackedBatch> micro;
+    double tokens_here = 0;
     for (int64_t m = 0; m < accum; ++m) {
-      Tensor loss = batch_loss(lm, loader.next(), ckpt_layers);
-      loss_sum += loss.item();
-      // Each micro-batch's mean loss weighs 1/accum of the step.
-      mul(loss, 1.0 / double(accum)).backward();
+      micro.push_back(loader.next());
+      tokens_here += double(counted_tokens(micro.back()));
     }
-    const double gnorm = clip > 0 ? clip_grad_norm(params, clip) : grad_norm(params);
-    XOMNI_CHECK(std::isfinite(loss_sum) && std::isfinite(gnorm), "step ", step,
-                ": the loss or gradient norm is not finite (loss ", loss_sum / double(accum),
-                ", grad norm ", gnorm, "); the last checkpoint is intact in ", ckpt_dir.string());
+    const double step_tokens = std::max(1.0, sum_over_dp(tokens_here, par));
+    double loss_sum = 0;
+    for (const PackedBatch& b : micro) {
+      Tensor loss = batch_loss_sum(lm, b, ckpt_layers);
+      loss_sum += loss.item();
+      mul(loss, 1.0 / step_tokens).backward();
+    }
+    const double step_loss = sum_over_dp(loss_sum, par) / step_tokens;
+    reduce_partial_grads(params, par);
+    opt.reduce_gradients();
+    const double gnorm = global_grad_norm(opt, counted, par);
+    XOMNI_CHECK(std::isfinite(step_loss) && std::isfinite(gnorm), "step ", step,
+                ": the loss or gradient norm is not finite (loss ", step_loss, ", grad norm ",
+                gnorm, "); the last checkpoint is intact in ", ckpt_dir.string());
+    if (clip > 0 && gnorm > clip) opt.scale_gradients(clip / (gnorm + 1e-6));
     opt.step();
     ++step;
     ++steps_this_run;
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     const double tokens = double(B * T * accum);
-    result.last_loss = loss_sum / double(accum);
-    metrics << std::setprecision(9) << "{\"step\": " << step << ", \"loss\": " << result.last_loss
-            << ", \"lr\": " << lr << ", \"grad_norm\": " << gnorm
-            << ", \"tokens_per_s\": " << tokens / secs
-            << ", \"flops_per_s\": " << fpt * tokens / secs << "}\n";
-    metrics.flush();
-    if (step % log_every == 0 || step == total) {
-      const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-      const double eta = elapsed / double(steps_this_run) * double(total - step);
-      progress.line(step, total, result.last_loss, lr, tokens / secs, eta);
+    result.last_loss = step_loss;
+    result.losses.push_back(step_loss);
+    if (rank0) {
+      metrics << std::setprecision(9) << "{\"step\": " << step << ", \"loss\": " << step_loss
+              << ", \"lr\": " << lr << ", \"grad_norm\": " << gnorm
+              << ", \"tokens_per_s\": " << tokens / secs
+              << ", \"flops_per_s\": " << fpt * tokens / secs << "}\n";
+      metrics.flush();
+      if (step % log_every == 0 || step == total) {
+        const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+        const double eta = elapsed / double(steps_this_run) * double(total - step);
+        progress.line(step, total, step_loss, lr, tokens / secs, eta);
+      }
     }
     if (valid_data && ((eval_every > 0 && step % eval_every == 0) || step == total)) {
-      result.last_eval_loss = evaluate(lm, *valid_data, T, B, eval_batches);
-      metrics << "{\"step\": " << step << ", \"eval_loss\": " << result.last_eval_loss << "}\n";
-      metrics.flush();
-      std::fprintf(stderr, "%sstep %lld  eval loss %.4f\n", progress.tty ? "\n" : "",
-                   static_cast<long long>(step), result.last_eval_loss);
+      result.last_eval_loss = evaluate(lm, *valid_data, T, B, eval_batches, par);
+      if (rank0) {
+        metrics << "{\"step\": " << step << ", \"eval_loss\": " << result.last_eval_loss << "}\n";
+        metrics.flush();
+        std::fprintf(stderr, "%sstep %lld  eval loss %.4f\n", progress.tty ? "\n" : "",
+                     static_cast<long long>(step), result.last_eval_loss);
+      }
     }
     if (ckpt_every > 0 && step % ckpt_every == 0 && step < total)
-      save(ckpt_dir.string(), step, cfg, lm, opt, loader, keep);
-    if (stop_requested().load()) {
+      save_training_checkpoint(ckpt_dir.string(), step, cfg, params, opt, loader, par, keep);
+    if (any_rank_stopping(par)) {
       result.stopped_by_signal = true;
       break;
     }
   }
-  progress.end();
-  save(ckpt_dir.string(), step, cfg, lm, opt, loader, keep);
+  if (rank0) progress.end();
+  save_training_checkpoint(ckpt_dir.string(), step, cfg, params, opt, loader, par, keep);
   result.steps_done = step;
   return result;
 }

@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "xomni/core/error.h"
+#include "xomni/parallel/comm.h"
 
 namespace xomni::cli {
 
@@ -40,7 +41,10 @@ int main(int argc, char** argv) {
     try {
       return c.run(rest);
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "xomni %s: error: %s\n", c.name.c_str(), e.what());
+      const std::string message = "xomni " + c.name + ": error: " + e.what();
+      // In a multi-rank job the other ranks would wait for this one until their timeout.
+      if (xomni::parallel::world_size() > 1) xomni::parallel::abort_job(message);
+      std::fprintf(stderr, "%s\n", message.c_str());
       return 1;
     }
   }

@@ -7,8 +7,22 @@
 
 namespace xomni::qwen2 {
 namespace {
-std::unique_ptr<nn::Linear> make_linear(int64_t in, int64_t out, bool bias, Generator& gen) {
-  return std::make_unique<nn::Linear>(in, out, bias, gen);
+using parallel::ColumnParallelLinear;
+using parallel::RowParallelLinear;
+
+std::unique_ptr<ColumnParallelLinear> column(int64_t in, int64_t out, bool bias,
+                                             const TensorParallel& tp, Generator& gen) {
+  return std::make_unique<ColumnParallelLinear>(in, out, bias, tp, gen);
+}
+std::unique_ptr<RowParallelLinear> row(int64_t in, int64_t out, const TensorParallel& tp,
+                                       Generator& gen) {
+  return std::make_unique<RowParallelLinear>(in, out, false, tp, gen);
+}
+// Norm weights see only this rank's sequence chunk under sequence parallelism.
+std::unique_ptr<nn::RMSNorm> norm(const Config& cfg, const TensorParallel& tp) {
+  nn::Sharding replica;
+  replica.partial_grad = tp.sequence_parallel && tp.size() > 1;
+  return std::make_unique<nn::RMSNorm>(cfg.hidden_size, cfg.rms_norm_eps, replica);
 }
 }  // namespace
 
@@ -19,27 +33,38 @@ KVCache::KVCache(const Config& cfg, int64_t batch, int64_t cap) : capacity(cap) 
   }
 }
 
-Attention::Attention(const Config& cfg, Generator& gen)
+Attention::Attention(const Config& cfg, const TensorParallel& tp, Generator& gen)
     : cfg_(cfg),
+      tp_(tp),
+      heads_(cfg.num_attention_heads / tp.size()),
+      kv_heads_(cfg.num_key_value_heads / tp.size()),
       q_proj_(register_module(
           "q_proj",
-          make_linear(cfg.hidden_size, cfg.num_attention_heads * cfg.head_dim(), true, gen))),
+          column(cfg.hidden_size, cfg.num_attention_heads * cfg.head_dim(), true, tp, gen))),
       k_proj_(register_module(
           "k_proj",
-          make_linear(cfg.hidden_size, cfg.num_key_value_heads * cfg.head_dim(), true, gen))),
+          column(cfg.hidden_size, cfg.num_key_value_heads * cfg.head_dim(), true, tp, gen))),
       v_proj_(register_module(
           "v_proj",
-          make_linear(cfg.hidden_size, cfg.num_key_value_heads * cfg.head_dim(), true, gen))),
-      o_proj_(register_module("o_proj", make_linear(cfg.num_attention_heads * cfg.head_dim(),
-                                                    cfg.hidden_size, false, gen))) {}
+          column(cfg.hidden_size, cfg.num_key_value_heads * cfg.head_dim(), true, tp, gen))),
+      o_proj_(register_module(
+          "o_proj", row(cfg.num_attention_heads * cfg.head_dim(), cfg.hidden_size, tp, gen))) {
+  XOMNI_CHECK(cfg.num_attention_heads % tp.size() == 0 && cfg.num_key_value_heads % tp.size() == 0,
+              "qwen2: tp=", tp.size(),
+              " does not divide num_attention_heads=", cfg.num_attention_heads,
+              " and num_key_value_heads=", cfg.num_key_value_heads);
+}
 
 Tensor Attention::operator()(const Tensor& x, const Tensor& positions, const AttentionOptions& mask,
                              KVCache* cache, int64_t layer) const {
-  const int64_t B = x.size(0), T = x.size(1), hd = cfg_.head_dim();
-  const int64_t nh = cfg_.num_attention_heads, nkv = cfg_.num_key_value_heads;
-  Tensor q = rope(reshape(q_proj_(x), {B, T, nh, hd}), positions, cfg_.rope_theta);
-  Tensor k = rope(reshape(k_proj_(x), {B, T, nkv, hd}), positions, cfg_.rope_theta);
-  Tensor v = reshape(v_proj_(x), {B, T, nkv, hd});
+  const int64_t hd = cfg_.head_dim(), nh = heads_, nkv = kv_heads_;
+  // The projections see the whole sequence (gathered under sequence parallelism).
+  const Tensor in = parallel::column_input(x, tp_);
+  Tensor q = q_proj_.local(in), k = k_proj_.local(in), v = v_proj_.local(in);
+  const int64_t B = q.size(0), T = q.size(1);
+  q = rope(reshape(q, {B, T, nh, hd}), positions, cfg_.rope_theta);
+  k = rope(reshape(k, {B, T, nkv, hd}), positions, cfg_.rope_theta);
+  v = reshape(v, {B, T, nkv, hd});
   q = transpose(q, 1, 2);  // [B, H, T, hd]
   k = transpose(k, 1, 2);
   v = transpose(v, 1, 2);
@@ -56,26 +81,25 @@ Tensor Attention::operator()(const Tensor& x, const Tensor& positions, const Att
   return o_proj_(reshape(transpose(a, 1, 2), {B, T, nh * hd}));
 }
 
-MLP::MLP(const Config& cfg, Generator& gen)
-    : gate_proj_(register_module("gate_proj",
-                                 make_linear(cfg.hidden_size, cfg.intermediate_size, false, gen))),
+MLP::MLP(const Config& cfg, const TensorParallel& tp, Generator& gen)
+    : tp_(tp),
+      gate_proj_(register_module("gate_proj",
+                                 column(cfg.hidden_size, cfg.intermediate_size, false, tp, gen))),
       up_proj_(register_module("up_proj",
-                               make_linear(cfg.hidden_size, cfg.intermediate_size, false, gen))),
-      down_proj_(register_module(
-          "down_proj", make_linear(cfg.intermediate_size, cfg.hidden_size, false, gen))) {}
+                               column(cfg.hidden_size, cfg.intermediate_size, false, tp, gen))),
+      down_proj_(
+          register_module("down_proj", row(cfg.intermediate_size, cfg.hidden_size, tp, gen))) {}
 
 Tensor MLP::operator()(const Tensor& x) const {
-  return down_proj_(mul(silu(gate_proj_(x)), up_proj_(x)));
+  const Tensor in = parallel::column_input(x, tp_);
+  return down_proj_(mul(silu(gate_proj_.local(in)), up_proj_.local(in)));
 }
 
-DecoderLayer::DecoderLayer(const Config& cfg, Generator& gen)
-    : input_layernorm_(register_module(
-          "input_layernorm", std::make_unique<nn::RMSNorm>(cfg.hidden_size, cfg.rms_norm_eps))),
-      self_attn_(register_module("self_attn", std::make_unique<Attention>(cfg, gen))),
-      post_attention_layernorm_(
-          register_module("post_attention_layernorm",
-                          std::make_unique<nn::RMSNorm>(cfg.hidden_size, cfg.rms_norm_eps))),
-      mlp_(register_module("mlp", std::make_unique<MLP>(cfg, gen))) {}
+DecoderLayer::DecoderLayer(const Config& cfg, const TensorParallel& tp, Generator& gen)
+    : input_layernorm_(register_module("input_layernorm", norm(cfg, tp))),
+      self_attn_(register_module("self_attn", std::make_unique<Attention>(cfg, tp, gen))),
+      post_attention_layernorm_(register_module("post_attention_layernorm", norm(cfg, tp))),
+      mlp_(register_module("mlp", std::make_unique<MLP>(cfg, tp, gen))) {}
 
 Tensor DecoderLayer::operator()(const Tensor& x, const Tensor& positions,
                                 const AttentionOptions& mask, KVCache* cache, int64_t layer) const {
@@ -83,21 +107,26 @@ Tensor DecoderLayer::operator()(const Tensor& x, const Tensor& positions,
   return add(h, mlp_(post_attention_layernorm_(h)));
 }
 
-CausalLM::CausalLM(const Config& cfg, uint64_t seed) : cfg_(cfg) {
+CausalLM::CausalLM(const Config& cfg, uint64_t seed, const TensorParallel& tp)
+    : cfg_(cfg), tp_(tp) {
   cfg_.validate("qwen2 config");
+  XOMNI_CHECK(cfg_.vocab_size % tp.size() == 0 && cfg_.intermediate_size % tp.size() == 0,
+              "qwen2: tp=", tp.size(), " does not divide vocab_size=", cfg_.vocab_size,
+              " and intermediate_size=", cfg_.intermediate_size);
   Generator gen(seed);
   auto model = std::make_unique<nn::Container>();
-  embed_tokens_ = &model->add(
-      "embed_tokens", std::make_unique<nn::Embedding>(cfg_.vocab_size, cfg_.hidden_size, gen));
+  embed_tokens_ = &model->add("embed_tokens", std::make_unique<parallel::VocabParallelEmbedding>(
+                                                  cfg_.vocab_size, cfg_.hidden_size, tp, gen));
   auto layers = std::make_unique<nn::Container>();
   for (int64_t i = 0; i < cfg_.num_hidden_layers; ++i)
-    layers_.push_back(&layers->add(std::to_string(i), std::make_unique<DecoderLayer>(cfg_, gen)));
+    layers_.push_back(
+        &layers->add(std::to_string(i), std::make_unique<DecoderLayer>(cfg_, tp, gen)));
   model->add("layers", std::move(layers));
-  norm_ = &model->add("norm", std::make_unique<nn::RMSNorm>(cfg_.hidden_size, cfg_.rms_norm_eps));
+  norm_ = &model->add("norm", norm(cfg_, tp));
   model_ = &register_module("model", std::move(model));
   if (!cfg_.tie_word_embeddings)
     lm_head_ =
-        &register_module("lm_head", make_linear(cfg_.hidden_size, cfg_.vocab_size, false, gen));
+        &register_module("lm_head", column(cfg_.hidden_size, cfg_.vocab_size, false, tp, gen));
 }
 
 Tensor CausalLM::operator()(const Tensor& ids, const ForwardOptions& opt) const {
@@ -109,6 +138,7 @@ Tensor CausalLM::operator()(const Tensor& ids, const ForwardOptions& opt) const 
     positions = add(Tensor::arange(T, DType::f64), double(offset)).to(DType::i64);
   AttentionOptions mask;
   mask.causal = true;
+  XOMNI_CHECK(!opt.cache || tp_.size() == 1, "qwen2: cached decoding runs with tp=1");
   if (opt.segment_ids.defined()) {
     XOMNI_CHECK(!opt.cache, "qwen2: segment ids are for packed training, not cached decoding");
     mask.q_segment_ids = opt.segment_ids;
@@ -129,26 +159,36 @@ Tensor CausalLM::operator()(const Tensor& ids, const ForwardOptions& opt) const 
   }
   if (opt.cache) opt.cache->length += T;
   x = (*norm_)(x);
-  return lm_head_ ? (*lm_head_)(x) : linear(x, embed_tokens_->weight());
+  if (lm_head_) return (*lm_head_)(x);
+  // Tied head: the embedding's vocabulary piece, as a column-parallel linear.
+  x = tp_.sequence_parallel ? parallel::gather_sequence(x, 1, tp_) : parallel::copy_to_tp(x, tp_);
+  return linear(x, embed_tokens_->weight());
 }
 
 void CausalLM::load_weights(const TensorMap& weights) {
   std::vector<std::string> missing, misshaped, unexpected;
   std::set<std::string> used;
-  for (auto& [name, param] : named_parameters()) {
+  for (const nn::ParamInfo& p : parameter_infos()) {
+    const std::string& name = p.name;
     auto it = weights.find(name);
     if (it == weights.end()) {
       missing.push_back(name);
       continue;
     }
     used.insert(name);
-    if (it->second.shape() != param.shape()) {
+    const Shape global = p.sharding.global_shape(p.tensor.shape());
+    if (it->second.shape() != global) {
       misshaped.push_back(name + " (checkpoint " + shape_str(it->second.shape()) + ", model " +
-                          shape_str(param.shape()) + ")");
+                          shape_str(global) + ")");
       continue;
     }
     NoGradGuard no_grad;
-    parameter(name).copy_(it->second);
+    Tensor piece = it->second;
+    if (p.sharding.sharded()) {
+      const int64_t d = p.sharding.dim, n = p.tensor.size(d);
+      piece = slice(piece, d, p.sharding.index * n, (p.sharding.index + 1) * n);
+    }
+    parameter(name).copy_(piece);
   }
   for (const auto& [name, t] : weights) {
     // A tied model ignores a stored lm_head (some exporters write it anyway).

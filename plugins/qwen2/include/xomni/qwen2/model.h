@@ -2,11 +2,14 @@
 // The Qwen2 decoder-only transformer: token embedding, N blocks of (RMSNorm, grouped-query
 // attention with QKV bias and RoPE, residual, RMSNorm, SwiGLU MLP, residual), final RMSNorm and
 // an LM head (tied to the embedding when configured). Parameter names match Hugging Face's.
+// Tensor parallelism (Megatron-style) splits the heads, the MLP width and the vocabulary over the
+// tp group; each parameter's Sharding says where its piece sits in the global weight.
 #include <memory>
 #include <vector>
 
 #include "xomni/core/nn.h"
 #include "xomni/core/safetensors.h"
+#include "xomni/parallel/tp_layers.h"
 #include "xomni/qwen2/config.h"
 
 namespace xomni::qwen2 {
@@ -19,9 +22,11 @@ struct KVCache {
   int64_t capacity;
 };
 
+using parallel::TensorParallel;
+
 class Attention : public nn::Module {
  public:
-  Attention(const Config& cfg, Generator& gen);
+  Attention(const Config& cfg, const TensorParallel& tp, Generator& gen);
   // x [B, T, hidden]; positions [T] or [B, T]; with a cache, appends this step's K/V to layer
   // `layer` of the cache and attends over everything cached so far.
   Tensor operator()(const Tensor& x, const Tensor& positions, const AttentionOptions& mask,
@@ -29,21 +34,26 @@ class Attention : public nn::Module {
 
  private:
   const Config& cfg_;
-  nn::Linear &q_proj_, &k_proj_, &v_proj_, &o_proj_;
+  TensorParallel tp_;
+  int64_t heads_, kv_heads_;  // on this rank
+  parallel::ColumnParallelLinear &q_proj_, &k_proj_, &v_proj_;
+  parallel::RowParallelLinear& o_proj_;
 };
 
 class MLP : public nn::Module {
  public:
-  MLP(const Config& cfg, Generator& gen);
+  MLP(const Config& cfg, const TensorParallel& tp, Generator& gen);
   Tensor operator()(const Tensor& x) const;
 
  private:
-  nn::Linear &gate_proj_, &up_proj_, &down_proj_;
+  TensorParallel tp_;
+  parallel::ColumnParallelLinear &gate_proj_, &up_proj_;
+  parallel::RowParallelLinear& down_proj_;
 };
 
 class DecoderLayer : public nn::Module {
  public:
-  DecoderLayer(const Config& cfg, Generator& gen);
+  DecoderLayer(const Config& cfg, const TensorParallel& tp, Generator& gen);
   Tensor operator()(const Tensor& x, const Tensor& positions, const AttentionOptions& mask,
                     KVCache* cache, int64_t layer) const;
 
@@ -63,12 +73,17 @@ struct ForwardOptions {
 
 class CausalLM : public nn::Module {
  public:
-  CausalLM(const Config& cfg, uint64_t seed);
+  // The same seed gives the same (global) weights under any tensor-parallel size.
+  CausalLM(const Config& cfg, uint64_t seed, const TensorParallel& tp = {});
   const Config& config() const { return cfg_; }
-  // ids [B, T] (i32/i64) -> logits [B, T, vocab].
+  const TensorParallel& tensor_parallel() const { return tp_; }
+  // ids [B, T] (i32/i64) -> logits [B, T, vocab/tp] for this rank's vocabulary range, which
+  // starts at vocab_start(). With sequence parallelism T must divide by tp.
   Tensor operator()(const Tensor& ids, const ForwardOptions& opt = {}) const;
-  // Copies weights by Hugging Face name (converting dtype). Throws one error listing every
-  // missing, unexpected and mis-shaped tensor.
+  int64_t vocab_start() const { return embed_tokens_->vocab_start(); }
+  int64_t local_vocab() const { return cfg_.vocab_size / tp_.size(); }
+  // Copies weights by Hugging Face name (converting dtype); tensors are global, each rank takes
+  // its piece. Throws one error listing every missing, unexpected and mis-shaped tensor.
   void load_weights(const TensorMap& weights);
   // Greedy decoding of `steps` tokens after `prompt` [1, T]; with or without the KV cache.
   std::vector<int64_t> generate_greedy(const std::vector<int64_t>& prompt, int64_t steps,
@@ -76,11 +91,12 @@ class CausalLM : public nn::Module {
 
  private:
   Config cfg_;
+  TensorParallel tp_;
   nn::Module* model_;
-  nn::Embedding* embed_tokens_;
+  parallel::VocabParallelEmbedding* embed_tokens_;
   std::vector<DecoderLayer*> layers_;
   nn::RMSNorm* norm_;
-  nn::Linear* lm_head_ = nullptr;
+  parallel::ColumnParallelLinear* lm_head_ = nullptr;
 };
 
 }  // namespace xomni::qwen2

@@ -1,0 +1,49 @@
+#pragma once
+// The parallel side of the LM training stage: the process groups a job's [parallel] section asks
+// for, and the gradient bookkeeping that tensor and data parallelism add to a step.
+#include <memory>
+#include <vector>
+
+#include "xomni/core/config.h"
+#include "xomni/core/nn.h"
+#include "xomni/parallel/distributed_optimizer.h"
+#include "xomni/parallel/mpi_comm.h"
+#include "xomni/parallel/tensor_parallel.h"
+#include "xomni/parallel/topology.h"
+#include "xomni/qwen2/config.h"
+
+namespace xomni::train {
+
+struct ParallelSetup {
+  std::unique_ptr<parallel::MpiCommunicator> world;
+  std::unique_ptr<parallel::ProcessGroups> groups;
+  parallel::TensorParallel tp;
+
+  const parallel::Layout& layout() const { return groups->layout(); }
+  const parallel::Coord& coord() const { return groups->coord(); }
+  bool is_rank0() const { return world->rank() == 0; }
+};
+
+// Initialises MPI if needed (a plain process is a one-rank world), resolves the layout in the
+// job's [parallel] section against the size of `world` (default: the MPI world) and the model,
+// and builds the groups. Throws naming the number that is wrong.
+ParallelSetup setup_parallel(const Config& cfg, const qwen2::Config& model,
+                             const parallel::MpiCommunicator* world = nullptr);
+
+// Sums the gradients that each tensor-parallel rank computed from part of the data (norm weights
+// under sequence parallelism) over the tp group.
+void reduce_partial_grads(const std::vector<nn::ParamInfo>& params, const ParallelSetup& par);
+
+// Which parameters' gradients this rank adds to the global norm: every tensor-parallel piece,
+// but a replica only on tp rank 0 (the others hold the same values).
+std::vector<bool> counted_in_norm(const std::vector<nn::ParamInfo>& params,
+                                  const ParallelSetup& par);
+
+// The global L2 norm of the reduced gradients over every rank's share.
+double global_grad_norm(const parallel::DistributedOptimizer& opt, const std::vector<bool>& counted,
+                        const ParallelSetup& par);
+
+// The sum of `value` over the data-parallel group (every rank gets it).
+double sum_over_dp(double value, const ParallelSetup& par);
+
+}  // namespace xomni::train
