@@ -24,3 +24,9 @@ for th in 1 2; do
 done
 /usr/bin/python3 bench/report_lm_step.py docs/PERF.md "$out"/lm_xomni_{1,2}.json \
   "$out"/lm_torch_default_{1,2}.json "$out"/lm_torch_tuned_{1,2}.json
+
+# Tensor/data-parallel step times and communication volume on 2 MPI ranks.
+cmake --build --preset default --target xomni_bench_tp_step
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader OMPI_MCA_pml=ob1
+mpirun -np 2 --bind-to none "$out/xomni_bench_tp_step" 5 > "$out/tp_step.md"
+/usr/bin/python3 bench/replace_section.py docs/PERF.md "$out/tp_step.md"
