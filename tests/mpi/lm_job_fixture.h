@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "check.h"
 #include "xomni/core/config.h"
 #include "xomni/core/random.h"
 #include "xomni/core/token_data.h"
@@ -44,17 +45,7 @@ inline std::filesystem::path shared_fresh_dir(const std::string& name) {
 inline std::string tiny_shards(const std::filesystem::path& root) {
   const std::string dir = (root / "shards").string();
   if (mpi_rank() == 0) {
-    Generator gen(11);
-    std::vector<double> u = rand({600}, gen, DType::f64).to_vector<double>();
-    std::vector<std::vector<int32_t>> docs;
-    for (size_t d = 0; d < 200; ++d) {
-      const int32_t start = int32_t(u[3 * d] * 48), stride = 1 + int32_t(u[3 * d + 1] * 3);
-      const int32_t len = 5 + int32_t(u[3 * d + 2] * 40);
-      std::vector<int32_t> doc;
-      for (int32_t i = 0; i < len; ++i) doc.push_back((start + i * stride) % 48);
-      docs.push_back(doc);
-    }
-    write_token_shards(dir, docs, 1500, 48);
+    write_token_shards(dir, counting_documents(200, 48, 11), 1500, 48);
   }
   MPI_Barrier(MPI_COMM_WORLD);
   return dir;

@@ -1,10 +1,12 @@
 #include "check.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <set>
 
@@ -193,6 +195,31 @@ void expect_cases_match_fixture(const Fixture& fx, const std::vector<GoldenCase>
     EXPECT_TRUE(listed.count(n)) << "fixture case " << n << " is not tested";
   for (const std::string& n : listed)
     EXPECT_TRUE(in_fixture.count(n)) << "case " << n << " is not in the fixture";
+}
+
+void TempDirTest::SetUp() {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "xomni_test_XXXXXX").string();
+  ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+  dir_ = tmpl;
+}
+
+void TempDirTest::TearDown() {
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+}
+
+std::vector<std::vector<int32_t>> counting_documents(size_t count, int32_t vocab, uint64_t seed) {
+  Generator gen(seed);
+  const std::vector<double> u = rand({int64_t(3 * count)}, gen, DType::f64).to_vector<double>();
+  std::vector<std::vector<int32_t>> docs;
+  for (size_t d = 0; d < count; ++d) {
+    const int32_t start = int32_t(u[3 * d] * vocab), stride = 1 + int32_t(u[3 * d + 1] * 3);
+    const int32_t len = 5 + int32_t(u[3 * d + 2] * 40);
+    std::vector<int32_t> doc;
+    for (int32_t i = 0; i < len; ++i) doc.push_back((start + i * stride) % vocab);
+    docs.push_back(doc);
+  }
+  return docs;
 }
 
 }  // namespace xomni::test

@@ -70,6 +70,18 @@ Tensor strided_copy(const Tensor& t);
 // Every case prefix in `fx` (the key up to its first '.') has an entry in `cases`, and back.
 void expect_cases_match_fixture(const Fixture& fx, const std::vector<GoldenCase>& cases);
 
+// A test fixture with a fresh temporary directory `dir_`, removed after the test.
+class TempDirTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+  std::string dir_;
+};
+
+// Documents of a tiny learnable language over `vocab` ids: counting sequences with a random
+// start, stride 1-3 and length 5-44 (the next token follows from the previous two).
+std::vector<std::vector<int32_t>> counting_documents(size_t count, int32_t vocab, uint64_t seed);
+
 }  // namespace xomni::test
 
 // The tests every golden suite runs, for the cases that `cases()` returns (a function visible

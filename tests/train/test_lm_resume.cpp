@@ -26,16 +26,7 @@ fs::path fresh_dir(const std::string& name) {
 // Documents of a tiny language: counting sequences with a random start and stride, so the
 // next token is predictable from the previous two.
 std::string make_shards(const fs::path& root) {
-  Generator gen(11);
-  std::vector<double> u = rand({600}, gen, DType::f64).to_vector<double>();
-  std::vector<std::vector<int32_t>> docs;
-  for (size_t d = 0; d < 200; ++d) {
-    const int32_t start = int32_t(u[3 * d] * 48), stride = 1 + int32_t(u[3 * d + 1] * 3);
-    const int32_t len = 5 + int32_t(u[3 * d + 2] * 40);
-    std::vector<int32_t> doc;
-    for (int32_t i = 0; i < len; ++i) doc.push_back((start + i * stride) % 48);
-    docs.push_back(doc);
-  }
+  const auto docs = xomni::test::counting_documents(200, 48, 11);
   const std::string dir = (root / "shards").string();
   write_token_shards(dir, docs, 1500, 48);
   return dir;

@@ -22,19 +22,7 @@ using xomni::test::error_message;
 
 namespace {
 
-class Checkpoint : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "xomni_ckpt_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  std::string dir_;
-};
+class Checkpoint : public xomni::test::TempDirTest {};
 
 // Deterministic bytes: every bit pattern (NaNs with payloads, subnormals, -0) must survive.
 std::vector<uint8_t> pattern_bytes(size_t n, uint64_t seed) {

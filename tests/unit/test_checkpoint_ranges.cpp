@@ -18,19 +18,7 @@ using xomni::test::error_message;
 
 namespace {
 
-class CheckpointRanges : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "xomni_ckpt_ranges_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  std::string dir_;
-};
+class CheckpointRanges : public xomni::test::TempDirTest {};
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
