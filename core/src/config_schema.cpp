@@ -104,7 +104,9 @@ const Schema& lm_job_schema() {
       string_field("run.name", "run", "run name, used in the run directory"),
       string_field("run.dir", "runs", "folder that holds run directories"),
       int_field("run.seed", 0, "seed for initialisation and data order"),
-      // model (Qwen2 architecture)
+      // model: a backbone plugin (Qwen2 architecture by default)
+      string_field("model.backbone", "qwen2",
+                   "backbone plugin: a name (libxomni_backbone_<name>.so) or a library path"),
       required_field("model.vocab_size", FieldType::integer, "vocabulary size"),
       // Field names of a Hugging Face Qwen2 config.json.
       int_field("model.hidden_size", 64, "model width"),

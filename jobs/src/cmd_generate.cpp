@@ -1,19 +1,25 @@
 // xomni generate: decode tokens from a Qwen2 model (Hugging Face folder: config.json plus
 // safetensors) with the KV cache: greedy, or sampled with temperature, top-k and top-p.
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "cli.h"
-#include "lm_trainer.h"
+#include "cli_tokenizer.h"
+#include "lm_components.h"
 #include "xomni/core/autograd.h"
 #include "xomni/core/sampling.h"
-#include "xomni/qwen2/model.h"
-#ifdef XOMNI_HAVE_BPE
-#include "xomni/bpe/tokenizer.h"
-#endif
+#include "xomni/plugins/component_registry.h"
 
 namespace xomni::cli {
 namespace {
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  XOMNI_CHECK(in, "cannot read ", path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
 
 std::vector<int64_t> parse_ids(const std::string& text) {
   std::vector<int64_t> ids;
@@ -48,6 +54,8 @@ int run(const std::vector<std::string>& argv) {
   const std::string prompt_ids = take_option(args, "--prompt-ids");
   const std::string prompt_text = take_option(args, "--prompt");
   const std::string tokenizer_path = take_option(args, "--tokenizer");
+  const std::string tokenizer_plugin = take_option(args, "--tokenizer-plugin");
+  const std::string backbone = take_option(args, "--backbone");
   const auto steps = int64_t(number(take_option(args, "--steps"), "--steps", 32));
   const double temperature = number(take_option(args, "--temperature"), "--temperature", 0.0);
   const auto top_k = int64_t(number(take_option(args, "--top-k"), "--top-k", 0));
@@ -58,42 +66,36 @@ int run(const std::vector<std::string>& argv) {
               "give exactly one of --model <Hugging Face folder> and --checkpoint <ckpt.h5>");
   XOMNI_CHECK(prompt_ids.empty() != prompt_text.empty(),
               "give exactly one of --prompt-ids \"ID ...\" and --prompt TEXT");
-  std::unique_ptr<qwen2::CausalLM> owned;
+  std::unique_ptr<plugins::Backbone> lm;
   if (!checkpoint.empty()) {
-    owned = train::load_checkpoint_model(checkpoint);
+    lm = train::load_checkpoint_model(checkpoint);
   } else {
-    owned = std::make_unique<qwen2::CausalLM>(
-        qwen2::Config::from_json_file(model_dir + "/config.json"), 0);
-    owned->load_weights(load_safetensors_any(model_dir));
+    plugins::ComponentContext ctx;
+    ctx.config_json = read_text_file(model_dir + "/config.json");
+    ctx.where = model_dir + "/config.json";
+    lm = plugins::create_backbone(backbone.empty() ? "qwen2" : backbone, ctx);
+    lm->load_weights(load_safetensors_any(model_dir));
   }
-  const qwen2::CausalLM& lm = *owned;
-#ifdef XOMNI_HAVE_BPE
-  std::unique_ptr<bpe::Tokenizer> tok;
-  if (!tokenizer_path.empty())
-    tok = std::make_unique<bpe::Tokenizer>(bpe::Tokenizer::from_file(tokenizer_path));
-#else
-  XOMNI_CHECK(tokenizer_path.empty(), "--tokenizer: this build has no BPE tokenizer");
-  void* tok = nullptr;
-#endif
+  std::unique_ptr<plugins::TextTokenizer> tok;
+  if (!tokenizer_path.empty()) tok = load_tokenizer(tokenizer_path, tokenizer_plugin);
   std::vector<int64_t> prompt;
   if (!prompt_text.empty()) {
     XOMNI_CHECK(tok, "--prompt TEXT needs --tokenizer tokenizer.json");
-#ifdef XOMNI_HAVE_BPE
-    for (int32_t id : tok->encode(prompt_text)) prompt.push_back(id);
-#endif
+    prompt = tok->encode(prompt_text, /*allow_special=*/true);
   } else {
     prompt = parse_ids(prompt_ids);
   }
   NoGradGuard no_grad;
   std::vector<int64_t> feed = prompt, generated;
-  qwen2::KVCache cache(lm.config(), 1, int64_t(feed.size()) + steps);
+  const std::unique_ptr<plugins::DecodeCache> cache =
+      lm->new_cache(1, int64_t(feed.size()) + steps);
   Generator gen(seed);
   for (int64_t s = 0; s < steps; ++s) {
-    qwen2::ForwardOptions opt;
-    opt.cache = &cache;
-    Tensor logits = lm(Tensor::from_vector(feed, {1, int64_t(feed.size())}), opt);
+    plugins::BackboneInputs in;
+    in.cache = cache.get();
+    Tensor logits = lm->logits(Tensor::from_vector(feed, {1, int64_t(feed.size())}), in);
     Tensor last =
-        reshape(slice(logits, 1, logits.size(1) - 1, logits.size(1)), {1, lm.config().vocab_size});
+        reshape(slice(logits, 1, logits.size(1) - 1, logits.size(1)), {1, lm->vocab_size()});
     if (top_k > 0) last = top_k_filter(last, top_k);
     if (top_p < 1.0) last = top_p_filter(last, top_p);
     const int64_t next = multinomial(last, gen, temperature).to_vector<int64_t>()[0];
@@ -101,11 +103,9 @@ int run(const std::vector<std::string>& argv) {
     feed = {next};
   }
   if (tok) {
-#ifdef XOMNI_HAVE_BPE
-    std::vector<int32_t> all(prompt.begin(), prompt.end());
+    std::vector<int64_t> all = prompt;
     all.insert(all.end(), generated.begin(), generated.end());
-    std::printf("%s\n", tok->decode(all).c_str());
-#endif
+    std::printf("%s\n", tok->decode(all, /*skip_special=*/false).c_str());
   } else {
     for (size_t i = 0; i < generated.size(); ++i)
       std::printf(i ? " %lld" : "%lld", static_cast<long long>(generated[i]));
@@ -115,12 +115,15 @@ int run(const std::vector<std::string>& argv) {
 }
 
 const Register reg(
-    {"generate", "decode tokens from a Qwen2 model with the KV cache",
-     "usage: xomni generate --model DIR --prompt-ids \"ID ...\" [--steps N]\n"
-     "                      [--temperature T] [--top-k K] [--top-p P] [--seed S]\n\n"
-     "DIR holds a Hugging Face Qwen2 config.json and model.safetensors (or a sharded\n"
-     "model.safetensors.index.json). Temperature 0 (the default) is greedy decoding.\n"
-     "Prints the generated token ids on one line.",
+    {"generate", "decode tokens from a backbone (Qwen2 by default) with the KV cache",
+     "usage: xomni generate (--model DIR | --checkpoint CKPT.h5)\n"
+     "                      (--prompt-ids \"ID ...\" | --prompt TEXT --tokenizer TOK.json)\n"
+     "                      [--steps N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
+     "                      [--backbone NAME] [--tokenizer-plugin NAME]\n\n"
+     "DIR holds a Hugging Face config.json and model.safetensors (or a sharded\n"
+     "model.safetensors.index.json), read by the backbone plugin NAME (default qwen2);\n"
+     "a checkpoint names its plugin in its saved job config. Temperature 0 (the\n"
+     "default) is greedy decoding. Prints the token ids, or the text with --tokenizer.",
      run});
 
 }  // namespace

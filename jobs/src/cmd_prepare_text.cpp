@@ -6,8 +6,7 @@
 #include <sstream>
 
 #include "cli.h"
-#include "xomni/bpe/tokenizer.h"
-#include "xomni/bpe/trainer.h"
+#include "cli_tokenizer.h"
 #include "xomni/core/token_data.h"
 
 namespace xomni::cli {
@@ -43,6 +42,7 @@ int run(const std::vector<std::string>& argv) {
   const std::string tokenizer = take_option(args, "--tokenizer");
   const std::string vocab = take_option(args, "--vocab-size");
   const std::string valid_every = take_option(args, "--valid-every");
+  const std::string plugin = take_option(args, "--tokenizer-plugin");
   XOMNI_CHECK(args.empty(), "unexpected argument '", args.empty() ? "" : args[0], "'");
   XOMNI_CHECK(!inputs.empty() && !out.empty(),
               "--input FILE (one or more) and --out DIR are required");
@@ -56,31 +56,33 @@ int run(const std::vector<std::string>& argv) {
   XOMNI_CHECK(!docs.empty(), "prepare-text: the inputs hold no text");
   fs::create_directories(out);
   const std::string tok_path = (fs::path(out) / "tokenizer.json").string();
-  const bpe::Tokenizer tok =
-      tokenizer.empty() ? bpe::train_bpe(docs, size_t(std::stoll(vocab)), {"<|endoftext|>"})
-                        : bpe::Tokenizer::from_file(tokenizer);
-  tok.save(tok_path);
+  const auto tok = tokenizer.empty()
+                       ? train_tokenizer(docs, std::stoll(vocab), {"<|endoftext|>"}, plugin)
+                       : load_tokenizer(tokenizer, plugin);
+  tok->save(tok_path);
   // Every k-th paragraph goes to the validation set.
   const int64_t k = valid_every.empty() ? 20 : std::stoll(valid_every);
   std::vector<std::vector<int32_t>> train, valid;
   int64_t n_tokens = 0;
   for (size_t i = 0; i < docs.size(); ++i) {
-    std::vector<int32_t> ids = tok.encode(docs[i], /*allow_special=*/false);
+    const std::vector<int64_t> ids = tok->encode(docs[i], /*allow_special=*/false);
     n_tokens += int64_t(ids.size());
-    (k > 0 && int64_t(i) % k == k - 1 ? valid : train).push_back(std::move(ids));
+    (k > 0 && int64_t(i) % k == k - 1 ? valid : train).emplace_back(ids.begin(), ids.end());
   }
-  write_token_shards((fs::path(out) / "train").string(), train, 1 << 20, tok.vocab_size());
+  const int64_t vocab_size = tok->vocab_size();
+  write_token_shards((fs::path(out) / "train").string(), train, 1 << 20, vocab_size);
   if (!valid.empty())
-    write_token_shards((fs::path(out) / "valid").string(), valid, 1 << 20, tok.vocab_size());
-  std::printf("%zu documents, %lld tokens, vocabulary %d -> %s/{train,valid,tokenizer.json}\n",
-              docs.size(), static_cast<long long>(n_tokens), tok.vocab_size(), out.c_str());
+    write_token_shards((fs::path(out) / "valid").string(), valid, 1 << 20, vocab_size);
+  std::printf("%zu documents, %lld tokens, vocabulary %lld -> %s/{train,valid,tokenizer.json}\n",
+              docs.size(), static_cast<long long>(n_tokens), static_cast<long long>(vocab_size),
+              out.c_str());
   return 0;
 }
 
 const Register reg({"prepare-text", "text files -> token shards (and a trained BPE tokenizer)",
                     "usage: xomni prepare-text --input FILE [--input FILE ...] --out DIR\n"
                     "                          (--tokenizer tokenizer.json | --vocab-size N)\n"
-                    "                          [--valid-every K]\n\n"
+                    "                          [--valid-every K] [--tokenizer-plugin NAME]\n\n"
                     "Paragraphs (text between blank lines) become documents. Writes DIR/train and\n"
                     "DIR/valid token shards (every K-th paragraph, default 20, is validation) and\n"
                     "DIR/tokenizer.json (the one given, or a byte-level BPE trained to N entries).",

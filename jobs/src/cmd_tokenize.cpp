@@ -6,7 +6,7 @@
 #include <string>
 
 #include "cli.h"
-#include "xomni/bpe/tokenizer.h"
+#include "cli_tokenizer.h"
 #include "xomni/core/error.h"
 
 namespace xomni::cli {
@@ -15,17 +15,18 @@ namespace {
 int run(const std::vector<std::string>& argv) {
   std::vector<std::string> args = argv;
   const std::string path = take_option(args, "--tokenizer");
+  const std::string plugin = take_option(args, "--tokenizer-plugin");
   const bool decode = take_flag(args, "--decode");
   const bool no_special = take_flag(args, "--no-special");
   XOMNI_CHECK(args.empty(), "unexpected argument '", args.empty() ? "" : args[0], "'");
   XOMNI_CHECK(!path.empty(), "--tokenizer <tokenizer.json> is required");
-  const bpe::Tokenizer tok = bpe::Tokenizer::from_file(path);
+  const auto tok = load_tokenizer(path, plugin);
   std::string line;
   int64_t line_no = 0;
   while (std::getline(std::cin, line)) {
     ++line_no;
     if (decode) {
-      std::vector<int32_t> ids;
+      std::vector<int64_t> ids;
       std::istringstream in(line);
       std::string word;
       while (in >> word) {
@@ -33,18 +34,19 @@ int run(const std::vector<std::string>& argv) {
           size_t used = 0;
           const long v = std::stol(word, &used);
           XOMNI_CHECK(used == word.size(), "");
-          ids.push_back(int32_t(v));
+          ids.push_back(v);
         } catch (const std::exception&) {
           throw Error("stdin line " + std::to_string(line_no) + ": '" + word +
                       "' is not a token id");
         }
       }
-      const std::string text = tok.decode(ids, no_special);
+      const std::string text = tok->decode(ids, no_special);
       std::fwrite(text.data(), 1, text.size(), stdout);
       std::fputc('\n', stdout);
     } else {
-      const std::vector<int32_t> ids = tok.encode(line, !no_special);
-      for (size_t i = 0; i < ids.size(); ++i) std::printf(i ? " %d" : "%d", ids[i]);
+      const std::vector<int64_t> ids = tok->encode(line, !no_special);
+      for (size_t i = 0; i < ids.size(); ++i)
+        std::printf(i ? " %lld" : "%lld", static_cast<long long>(ids[i]));
       std::printf("\n");
     }
   }
@@ -53,7 +55,8 @@ int run(const std::vector<std::string>& argv) {
 
 const Register reg(
     {"tokenize", "text <-> token ids with a tokenizer.json (stdin to stdout)",
-     "usage: xomni tokenize --tokenizer tokenizer.json [--decode] [--no-special]\n\n"
+     "usage: xomni tokenize --tokenizer tokenizer.json [--decode] [--no-special]\n"
+     "                      [--tokenizer-plugin NAME]   (default bpe)\n\n"
      "Encodes each UTF-8 line of stdin to one line of space-separated ids; with\n"
      "--decode, turns each line of ids back into text. --no-special treats special\n"
      "token text as plain text when encoding and drops special tokens when decoding.",

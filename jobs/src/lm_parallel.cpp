@@ -7,7 +7,7 @@
 
 namespace xomni::train {
 
-ParallelSetup setup_parallel(const Config& cfg, const qwen2::Config& model,
+ParallelSetup setup_parallel(const Config& cfg, const parallel::ModelDims& dims,
                              const parallel::MpiCommunicator* world) {
   parallel::ensure_mpi_initialized();
   parallel::CommOptions options;
@@ -30,12 +30,6 @@ ParallelSetup setup_parallel(const Config& cfg, const qwen2::Config& model,
   XOMNI_CHECK(layout.cp == 1 && layout.pp == 1, where, ": cp=", layout.cp, " and pp=", layout.pp,
               " are not supported by the LM stage yet (context and pipeline parallelism come "
               "with the \"Parallel II\" work); set both to 1");
-  parallel::ModelDims dims;
-  dims.num_attention_heads = model.num_attention_heads;
-  dims.num_key_value_heads = model.num_key_value_heads;
-  dims.vocab_size = model.vocab_size;
-  dims.intermediate_size = model.intermediate_size;
-  dims.num_hidden_layers = model.num_hidden_layers;
   parallel::check_model_fits(layout, dims, where);
   par.groups = std::make_unique<parallel::ProcessGroups>(*par.world, layout);
   par.tp.comm = &par.groups->tp();

@@ -10,7 +10,6 @@
 #include "xomni/parallel/mpi_comm.h"
 #include "xomni/parallel/tensor_parallel.h"
 #include "xomni/parallel/topology.h"
-#include "xomni/qwen2/config.h"
 
 namespace xomni::train {
 
@@ -27,7 +26,7 @@ struct ParallelSetup {
 // Initialises MPI if needed (a plain process is a one-rank world), resolves the layout in the
 // job's [parallel] section against the size of `world` (default: the MPI world) and the model,
 // and builds the groups. Throws naming the number that is wrong.
-ParallelSetup setup_parallel(const Config& cfg, const qwen2::Config& model,
+ParallelSetup setup_parallel(const Config& cfg, const parallel::ModelDims& model,
                              const parallel::MpiCommunicator* world = nullptr);
 
 // Sums the gradients that each tensor-parallel rank computed from part of the data (norm weights

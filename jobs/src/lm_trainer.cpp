@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "lm_checkpoint.h"
+#include "lm_components.h"
 #include "lm_parallel.h"
 #include "xomni/core/autograd.h"
 #include "xomni/core/checkpoint.h"
@@ -19,7 +20,6 @@
 #include "xomni/core/optim.h"
 #include "xomni/core/token_data.h"
 #include "xomni/parallel/tp_layers.h"
-#include "xomni/qwen2/model.h"
 
 namespace xomni::train {
 namespace fs = std::filesystem;
@@ -41,47 +41,21 @@ using Clock = std::chrono::steady_clock;
 
 }  // namespace
 
-qwen2::Config model_config(const Config& c) {
-  qwen2::Config m;
-  m.vocab_size = c.get_int("model.vocab_size");
-  m.hidden_size = c.get_int("model.hidden_size");
-  m.intermediate_size = c.get_int("model.intermediate_size");
-  m.num_hidden_layers = c.get_int("model.num_hidden_layers");
-  m.num_attention_heads = c.get_int("model.num_attention_heads");
-  m.num_key_value_heads = c.get_int("model.num_key_value_heads");
-  m.max_position_embeddings = c.get_int("model.max_position_embeddings");
-  m.rope_theta = c.get_float("model.rope_theta");
-  m.rms_norm_eps = c.get_float("model.rms_norm_eps");
-  m.tie_word_embeddings = c.get_bool("model.tie_word_embeddings");
-  m.validate(c.source() + " [model]");
-  return m;
-}
-
-std::unique_ptr<qwen2::CausalLM> load_checkpoint_model(const std::string& path) {
-  CheckpointReader r(path);
-  XOMNI_CHECK(r.has_config(), path, ": the checkpoint holds no job config");
-  const Config cfg = Config::parse(r.config(), path + " (saved job config)", lm_job_schema());
-  auto lm = std::make_unique<qwen2::CausalLM>(model_config(cfg), 0);
-  NoGradGuard no_grad;
-  for (auto& [name, t] : lm->named_parameters()) r.read_into("model/" + name, t);
-  return lm;
-}
-
 namespace {
 
 // Summed next-token loss of one packed batch (this rank's rows), as a differentiable scalar.
-Tensor batch_loss_sum(const qwen2::CausalLM& lm, const PackedBatch& b, bool checkpoint_layers) {
-  qwen2::ForwardOptions opt;
-  opt.positions = b.positions;
-  opt.segment_ids = b.segment_ids;
-  opt.checkpoint_layers = checkpoint_layers;
-  Tensor logits = lm(b.input, opt);  // [B, T, vocab/tp]
+Tensor batch_loss_sum(const plugins::Backbone& lm, const parallel::TensorParallel& tp,
+                      const PackedBatch& b, bool checkpoint_layers) {
+  plugins::BackboneInputs in;
+  in.positions = b.positions;
+  in.segment_ids = b.segment_ids;
+  in.checkpoint_layers = checkpoint_layers;
+  Tensor logits = lm.logits(b.input, in);  // [B, T, vocab/tp]
   const int64_t n = b.input.numel();
-  const Tensor flat = reshape(logits, {n, lm.local_vocab()});
+  const Tensor flat = reshape(logits, {n, logits.size(2)});
   const Tensor targets = reshape(b.target, {n});
-  if (lm.tensor_parallel().size() == 1) return cross_entropy(flat, targets, -100, Reduction::sum);
-  return sum(parallel::vocab_parallel_cross_entropy(flat, targets, lm.vocab_start(),
-                                                    lm.tensor_parallel()));
+  if (tp.size() == 1) return cross_entropy(flat, targets, -100, Reduction::sum);
+  return sum(parallel::vocab_parallel_cross_entropy(flat, targets, lm.vocab_start(), tp));
 }
 
 // Targets that count in the loss.
@@ -93,23 +67,16 @@ int64_t counted_tokens(const PackedBatch& b) {
   return n;
 }
 
-// Model FLOPs per token of a training step: 6 per parameter plus attention's score/value
-// products (forward 4*T*d per layer, times 3 for forward+backward).
-double flops_per_token(const qwen2::Config& m, int64_t n_params, int64_t seq_len) {
-  return 6.0 * double(n_params) +
-         12.0 * double(m.num_hidden_layers * m.hidden_size * seq_len) / 2.0;
-}
-
 // Token-weighted mean loss over `batches` validation batches of B sequences (always the same
 // ones: a fresh loader), split over the data-parallel ranks like training batches.
-double evaluate(const qwen2::CausalLM& lm, const TokenDataset& data, int64_t T, int64_t B,
+double evaluate(const plugins::Backbone& lm, const TokenDataset& data, int64_t T, int64_t B,
                 int64_t batches, const ParallelSetup& par) {
   NoGradGuard no_grad;
   PackedLoader loader(data, T, B / par.layout().dp, /*seed=*/0, par.coord().dp, par.layout().dp);
   double loss = 0, tokens = 0;
   for (int64_t i = 0; i < batches; ++i) {
     const PackedBatch b = loader.next();
-    loss += batch_loss_sum(lm, b, false).item();
+    loss += batch_loss_sum(lm, par.tp, b, false).item();
     tokens += double(counted_tokens(b));
   }
   return sum_over_dp(loss, par) / std::max(1.0, sum_over_dp(tokens, par));
@@ -146,8 +113,7 @@ std::vector<NamedParam> named(const std::vector<nn::ParamInfo>& infos) {
 TrainResult run_lm_training(const Config& cfg, int64_t max_steps_this_run,
                             const parallel::MpiCommunicator* world) {
   TrainResult result;
-  const qwen2::Config mcfg = model_config(cfg);
-  const ParallelSetup par = setup_parallel(cfg, mcfg, world);
+  const ParallelSetup par = setup_parallel(cfg, model_dims(cfg), world);
   const bool rank0 = par.is_rank0();
   const int64_t dp = par.layout().dp;
   const fs::path run_dir = fs::path(cfg.get_string("run.dir")) / cfg.get_string("run.name");
@@ -165,11 +131,9 @@ TrainResult run_lm_training(const Config& cfg, int64_t max_steps_this_run,
               ": train.seq_len=", T, " is not divisible by tp=", par.tp.size(),
               " (sequence parallelism splits the sequence)");
   const uint64_t seed = uint64_t(cfg.get_int("run.seed"));
-  qwen2::CausalLM lm(mcfg, seed, par.tp);
+  const std::unique_ptr<plugins::Backbone> model = make_backbone(cfg, par.tp);
+  const plugins::Backbone& lm = *model;
   const std::vector<nn::ParamInfo> params = lm.parameter_infos();
-  int64_t n_params = 0;
-  for (const nn::ParamInfo& p : params)
-    n_params += shape_numel(p.sharding.global_shape(p.tensor.shape()));
   parallel::DataParallelOptions dpo;
   dpo.bucket_mb = cfg.get_float("parallel.bucket_mb");
   dpo.distributed_optimizer = cfg.get_bool("parallel.distributed_optimizer");
@@ -182,9 +146,9 @@ TrainResult run_lm_training(const Config& cfg, int64_t max_steps_this_run,
   const int64_t accum = cfg.get_int("train.grad_accum"), total = cfg.get_int("train.steps");
   XOMNI_CHECK(!cfg.get_string("data.train").empty(), cfg.source(), ": data.train is not set");
   const TokenDataset train_data = TokenDataset::open(cfg.get_string("data.train"));
-  XOMNI_CHECK(train_data.vocab_size() <= mcfg.vocab_size, cfg.source(), ": the shards in ",
+  XOMNI_CHECK(train_data.vocab_size() <= lm.vocab_size(), cfg.source(), ": the shards in ",
               cfg.get_string("data.train"), " use ", train_data.vocab_size(),
-              " token ids but model.vocab_size is ", mcfg.vocab_size);
+              " token ids but model.vocab_size is ", lm.vocab_size());
   PackedLoader loader(train_data, T, B / dp, seed, par.coord().dp, dp);
   std::optional<TokenDataset> valid_data;
   if (!cfg.get_string("data.valid").empty())
@@ -204,7 +168,7 @@ TrainResult run_lm_training(const Config& cfg, int64_t max_steps_this_run,
   std::ofstream metrics;
   if (rank0) metrics.open(run_dir / "metrics.jsonl", std::ios::app);
   const Progress progress;
-  const double fpt = flops_per_token(mcfg, n_params, T);
+  const double fpt = lm.flops_per_token(T);
   const bool ckpt_layers = cfg.get_bool("model.checkpoint_layers");
   const double clip = cfg.get_float("train.grad_clip");
   const int64_t log_every = std::max<int64_t>(1, cfg.get_int("train.log_every"));
@@ -228,7 +192,7 @@ TrainResult run_lm_training(const Config& cfg, int64_t max_steps_this_run,
     const double step_tokens = std::max(1.0, sum_over_dp(tokens_here, par));
     double loss_sum = 0;
     for (const PackedBatch& b : micro) {
-      Tensor loss = batch_loss_sum(lm, b, ckpt_layers);
+      Tensor loss = batch_loss_sum(lm, par.tp, b, ckpt_layers);
       loss_sum += loss.item();
       mul(loss, 1.0 / step_tokens).backward();
     }

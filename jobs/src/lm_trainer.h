@@ -1,6 +1,6 @@
 #pragma once
-// The language-model training stage: a Qwen2 model trained on packed token shards with AdamW,
-// checkpoints in the run directory, exact resume from the newest valid one.
+// The language-model training stage: a backbone plugin (Qwen2 by default) trained on packed token
+// shards with AdamW, checkpoints in the run directory, exact resume from the newest valid one.
 #include <atomic>
 #include <memory>
 #include <string>
@@ -8,7 +8,6 @@
 
 #include "xomni/core/config.h"
 #include "xomni/parallel/mpi_comm.h"
-#include "xomni/qwen2/model.h"
 
 namespace xomni::train {
 
@@ -24,11 +23,6 @@ struct TrainResult {
   bool stopped_by_signal = false;
   std::string run_dir;
 };
-
-// The model section of an LM job config as a Qwen2 config (validated).
-qwen2::Config model_config(const Config& config);
-// Loads a Qwen2 model from an xomni training checkpoint (its saved job config gives the shape).
-std::unique_ptr<qwen2::CausalLM> load_checkpoint_model(const std::string& checkpoint_path);
 
 // Set by the signal handler; the loop checks it after every step.
 std::atomic<bool>& stop_requested();

@@ -228,4 +228,39 @@ std::vector<int64_t> CausalLM::generate_greedy(const std::vector<int64_t>& promp
   return std::vector<int64_t>(tokens.begin() + int64_t(prompt.size()), tokens.end());
 }
 
+Tensor CausalLM::logits(const Tensor& ids, const plugins::BackboneInputs& in) const {
+  ForwardOptions opt;
+  opt.positions = in.positions;
+  opt.segment_ids = in.segment_ids;
+  opt.checkpoint_layers = in.checkpoint_layers;
+  if (in.cache) {
+    opt.cache = dynamic_cast<KVCache*>(in.cache);
+    XOMNI_CHECK(opt.cache, "qwen2: the decode cache was not made by this model's new_cache()");
+  }
+  return (*this)(ids, opt);
+}
+
+parallel::ModelDims CausalLM::dims() const {
+  parallel::ModelDims d;
+  d.num_attention_heads = cfg_.num_attention_heads;
+  d.num_key_value_heads = cfg_.num_key_value_heads;
+  d.vocab_size = cfg_.vocab_size;
+  d.intermediate_size = cfg_.intermediate_size;
+  d.num_hidden_layers = cfg_.num_hidden_layers;
+  return d;
+}
+
+double CausalLM::flops_per_token(int64_t seq_len) const {
+  // 6 per parameter (forward + backward) plus attention's score and value products: forward
+  // 4*T*d per layer (causal: half of them), times 3 for forward + backward.
+  double params = 0;
+  for (const nn::ParamInfo& p : parameter_infos())
+    params += double(shape_numel(p.sharding.global_shape(p.tensor.shape())));
+  return 6.0 * params + 12.0 * double(cfg_.num_hidden_layers * cfg_.hidden_size * seq_len) / 2.0;
+}
+
+std::unique_ptr<plugins::DecodeCache> CausalLM::new_cache(int64_t batch, int64_t capacity) const {
+  return std::make_unique<KVCache>(cfg_, batch, capacity);
+}
+
 }  // namespace xomni::qwen2

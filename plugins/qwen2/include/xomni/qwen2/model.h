@@ -10,12 +10,13 @@
 #include "xomni/core/nn.h"
 #include "xomni/core/safetensors.h"
 #include "xomni/parallel/tp_layers.h"
+#include "xomni/plugins/components.h"
 #include "xomni/qwen2/config.h"
 
 namespace xomni::qwen2 {
 
 // Keys and values of every layer for incremental decoding: [B, Hkv, capacity, head_dim] each.
-struct KVCache {
+struct KVCache : plugins::DecodeCache {
   KVCache(const Config& cfg, int64_t batch, int64_t capacity);
   std::vector<Tensor> k, v;
   int64_t length = 0;  // tokens already cached
@@ -71,7 +72,7 @@ struct ForwardOptions {
   bool checkpoint_layers = false;  // recompute each block's activations in backward
 };
 
-class CausalLM : public nn::Module {
+class CausalLM : public plugins::Backbone {
  public:
   // The same seed gives the same (global) weights under any tensor-parallel size.
   CausalLM(const Config& cfg, uint64_t seed, const TensorParallel& tp = {});
@@ -80,11 +81,18 @@ class CausalLM : public nn::Module {
   // ids [B, T] (i32/i64) -> logits [B, T, vocab/tp] for this rank's vocabulary range, which
   // starts at vocab_start(). With sequence parallelism T must divide by tp.
   Tensor operator()(const Tensor& ids, const ForwardOptions& opt = {}) const;
-  int64_t vocab_start() const { return embed_tokens_->vocab_start(); }
+  int64_t vocab_start() const override { return embed_tokens_->vocab_start(); }
   int64_t local_vocab() const { return cfg_.vocab_size / tp_.size(); }
   // Copies weights by Hugging Face name (converting dtype); tensors are global, each rank takes
   // its piece. Throws one error listing every missing, unexpected and mis-shaped tensor.
-  void load_weights(const TensorMap& weights);
+  void load_weights(const TensorMap& weights) override;
+
+  // plugins::Backbone
+  Tensor logits(const Tensor& ids, const plugins::BackboneInputs& inputs) const override;
+  int64_t vocab_size() const override { return cfg_.vocab_size; }
+  parallel::ModelDims dims() const override;
+  double flops_per_token(int64_t seq_len) const override;
+  std::unique_ptr<plugins::DecodeCache> new_cache(int64_t batch, int64_t capacity) const override;
   // Greedy decoding of `steps` tokens after `prompt` [1, T]; with or without the KV cache.
   std::vector<int64_t> generate_greedy(const std::vector<int64_t>& prompt, int64_t steps,
                                        bool use_cache) const;

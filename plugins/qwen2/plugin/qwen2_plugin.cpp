@@ -1,0 +1,22 @@
+// The Qwen2 backbone as a component plugin: kind "backbone", name "qwen2". Settings are the
+// fields of a Hugging Face Qwen2 config.json.
+#include "xomni/plugins/component_abi.h"
+#include "xomni/plugins/components.h"
+#include "xomni/qwen2/model.h"
+
+namespace {
+
+xomni::plugins::Component* create(const xomni::plugins::ComponentContext& context) {
+  const auto cfg = xomni::qwen2::Config::from_json_text(context.config_json, context.where);
+  return new xomni::qwen2::CausalLM(cfg, context.seed, context.tp);
+}
+
+const XomniComponentPlugin kPlugin = {XOMNI_COMPONENT_ABI_VERSION, "backbone", "qwen2", "1.0",
+                                      XOMNI_BUILD_FINGERPRINT,     &create};
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) const XomniComponentPlugin*
+xomni_component_plugin(void) {
+  return &kPlugin;
+}
