@@ -11,6 +11,8 @@ packages=(
   openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
   libtomlplusplus-dev nlohmann-json3-dev libpcre2-dev libutf8proc-dev
   clang-format shellcheck
+  libtesseract-dev tesseract-ocr-eng libleptonica-dev libcairo2-dev fonts-dejavu-core zlib1g-dev
+  munge slurmctld slurmd slurm-client
   python3-h5py python3-numpy
 )
 if [[ "${1:-}" == "--with-peers" ]]; then
