@@ -1,5 +1,7 @@
 // scaled_dot_product_attention: argument checks, mask preparation and autograd wiring around
-// the tiled kernels in ops_attention_forward.cpp and ops_attention_backward.cpp.
+// the tiled kernels in ops_attention_forward.cpp and ops_attention_backward.cpp; and the same
+// kernels without autograd (attention_forward_lse / attention_backward_lse) for callers that
+// split the keys into blocks and merge the results themselves (ring attention).
 #include <cmath>
 #include <limits>
 
@@ -89,6 +91,21 @@ bool empty_problem(const Inputs& in) {
   return in.q.numel() == 0 || in.k.numel() == 0;
 }
 
+// The kernels mark a row with no visible key by lse = +inf (so exp(s - lse) = 0 in the
+// backward); the public functions use the logsumexp of nothing, -inf. Swaps one for the other
+// in a copy.
+Tensor flip_empty_rows(const Tensor& lse, double from, double to) {
+  Tensor r = lse.contiguous().clone();
+  dispatch_float(kOp, r.dtype(), [&]<typename T>() {
+    T* x = r.data<T>();
+    for (int64_t i = 0; i < r.numel(); ++i)
+      if (x[i] == T(from)) x[i] = T(to);
+  });
+  return r;
+}
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
 }  // namespace
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
@@ -121,6 +138,48 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                   });
                   return std::vector<Tensor>{dq, dk, dv};
                 });
+}
+
+AttentionWithLse attention_forward_lse(const Tensor& q, const Tensor& k, const Tensor& v,
+                                       const AttentionOptions& opt) {
+  const Inputs in = prepare(q, k, v, opt);
+  Tensor out = empty_problem(in) ? Tensor::zeros(in.q.shape(), in.q.dtype())
+                                 : Tensor::empty(in.q.shape(), in.q.dtype());
+  Tensor lse = Tensor::full({in.q.size(0), in.q.size(1), in.q.size(2)}, kInf, in.q.dtype());
+  if (!empty_problem(in))
+    dispatch_float(kOp, in.q.dtype(), [&]<typename T>() {
+      attn::forward<T>(in.problem(), in.q.data<T>(), in.k.data<T>(), in.v.data<T>(), out.data<T>(),
+                       lse.data<T>());
+    });
+  return {out, flip_empty_rows(lse, kInf, -kInf)};
+}
+
+std::vector<Tensor> attention_backward_lse(const Tensor& q, const Tensor& k, const Tensor& v,
+                                           const Tensor& out, const Tensor& lse, const Tensor& dout,
+                                           const AttentionOptions& opt) {
+  constexpr const char* op = "attention_backward_lse";
+  const Inputs in = prepare(q, k, v, opt);
+  const Shape rows{in.q.size(0), in.q.size(1), in.q.size(2)};
+  for (const Tensor* t : {&out, &lse, &dout}) {
+    XOMNI_CHECK(t->defined(), op, ": out, lse and dout must be defined");
+    check_same_dtype(op, q, *t);
+    check_same_device(op, q, *t);
+  }
+  XOMNI_CHECK(out.shape() == in.q.shape() && dout.shape() == in.q.shape() && lse.shape() == rows,
+              op, ": expected out and dout ", shape_str(in.q.shape()), " and lse ", shape_str(rows),
+              ", got out ", shape_str(out.shape()), ", dout ", shape_str(dout.shape()), ", lse ",
+              shape_str(lse.shape()));
+  Tensor dq = Tensor::zeros(in.q.shape(), in.q.dtype());
+  Tensor dk = Tensor::zeros(in.k.shape(), in.k.dtype());
+  Tensor dv = Tensor::zeros(in.v.shape(), in.v.dtype());
+  if (empty_problem(in)) return {dq, dk, dv};
+  const Tensor o = out.contiguous(), g = dout.contiguous();
+  const Tensor l = flip_empty_rows(lse, -kInf, kInf);
+  dispatch_float(kOp, in.q.dtype(), [&]<typename T>() {
+    attn::backward<T>(in.problem(), in.q.data<T>(), in.k.data<T>(), in.v.data<T>(), o.data<T>(),
+                      l.data<T>(), g.data<T>(), dq.data<T>(), dk.data<T>(), dv.data<T>());
+  });
+  return {dq, dk, dv};
 }
 
 }  // namespace xomni

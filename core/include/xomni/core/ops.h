@@ -114,6 +114,22 @@ struct AttentionOptions {
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const AttentionOptions& opt = {});
 
+// The same kernels without autograd, for attention split over key blocks (ring attention):
+// out and the per-row logsumexp of the scaled, masked scores lse [B, Hq, Tq] (q's dtype; -inf for
+// a row that sees no key). Blocks merge as lse = logaddexp(lse_1, lse_2) and
+// out = exp(lse_1 - lse) out_1 + exp(lse_2 - lse) out_2.
+struct AttentionWithLse {
+  Tensor out, lse;
+};
+AttentionWithLse attention_forward_lse(const Tensor& q, const Tensor& k, const Tensor& v,
+                                       const AttentionOptions& opt = {});
+// Gradients {dq, dk, dv} of one (q, k, v) block given the FINAL out and lse of each query row
+// (merged over every key block) and dout: P = exp(S - lse), D = rowsum(dout * out). Summing dq
+// over the key blocks gives the gradient of the whole attention.
+std::vector<Tensor> attention_backward_lse(const Tensor& q, const Tensor& k, const Tensor& v,
+                                           const Tensor& out, const Tensor& lse, const Tensor& dout,
+                                           const AttentionOptions& opt = {});
+
 // ---- losses ----
 enum class Reduction { none, sum, mean };
 // logits [N, C], targets [N] (i32/i64). Mean is over targets != ignore_index.
