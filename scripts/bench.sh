@@ -30,3 +30,12 @@ cmake --build --preset default --target xomni_bench_tp_step
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader OMPI_MCA_pml=ob1
 mpirun -np 2 --bind-to none "$out/xomni_bench_tp_step" 5 > "$out/tp_step.md"
 /usr/bin/python3 bench/replace_section.py docs/PERF.md "$out/tp_step.md"
+
+# The 1F1B pipeline bubble at 2 and 4 stages (4 ranks oversubscribe 2 cores; see the section).
+cmake --build --preset default --target xomni_bench_pipeline
+export OMPI_MCA_rmaps_base_oversubscribe=1
+OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 mpirun -np 2 --bind-to none \
+  -x OMP_NUM_THREADS -x OPENBLAS_NUM_THREADS "$out/xomni_bench_pipeline" 5 > "$out/pipeline.md"
+OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 mpirun -np 4 --bind-to none \
+  -x OMP_NUM_THREADS -x OPENBLAS_NUM_THREADS "$out/xomni_bench_pipeline" 5 --rows-only >> "$out/pipeline.md"
+/usr/bin/python3 bench/replace_section.py docs/PERF.md "$out/pipeline.md"

@@ -89,6 +89,28 @@ void Communicator::recv(const Tensor& t, int peer, int tag) {
   recv_raw(t.raw_data(), t.numel(), t.dtype(), peer, tag);
 }
 
+void Communicator::send_recv(const Tensor& send, int send_peer, int send_tag, const Tensor& recv,
+                             int recv_peer, int recv_tag) {
+  check_buffer(*this, "send_recv", "send", send);
+  check_buffer(*this, "send_recv", "receive", recv);
+  XOMNI_CHECK(send.dtype() == recv.dtype(), name(), " send_recv: the send tensor is ",
+              dtype_name(send.dtype()), " but the receive tensor is ", dtype_name(recv.dtype()));
+  send_recv_raw(send.raw_data(), send.numel(), send_peer, send_tag, recv.raw_data(), recv.numel(),
+                recv_peer, recv_tag, send.dtype());
+}
+
+void Communicator::send_recv_raw(const void* send_data, int64_t send_count, int send_peer,
+                                 int send_tag, void* recv_data, int64_t recv_count, int recv_peer,
+                                 int recv_tag, DType dtype) {
+  if (send_peer == recv_peer && rank() > send_peer) {
+    recv_raw(recv_data, recv_count, dtype, recv_peer, recv_tag);
+    send_raw(send_data, send_count, dtype, send_peer, send_tag);
+  } else {
+    send_raw(send_data, send_count, dtype, send_peer, send_tag);
+    recv_raw(recv_data, recv_count, dtype, recv_peer, recv_tag);
+  }
+}
+
 void Communicator::barrier() {
   barrier_raw();
 }

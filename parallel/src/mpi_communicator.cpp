@@ -249,6 +249,40 @@ void MpiCommunicator::recv_raw(void* data, int64_t count, DType dtype, int peer,
               " elements, expected ", n);
 }
 
+void MpiCommunicator::send_recv_raw(const void* send_data, int64_t send_count, int send_peer,
+                                    int send_tag, void* recv_data, int64_t recv_count,
+                                    int recv_peer, int recv_tag, DType dtype) {
+  impl_->check_usable("send_recv");
+  check_rank(*this, "send_recv", "send peer", send_peer);
+  check_rank(*this, "send_recv", "receive peer", recv_peer);
+  XOMNI_CHECK(send_tag >= 0 && recv_tag >= 0, name(), " send_recv: tags must be >= 0, got ",
+              send_tag, " and ", recv_tag);
+  const int ns = checked_count(*this, "send_recv", send_count);
+  const int nr = checked_count(*this, "send_recv", recv_count);
+  const int64_t bytes = int64_t(dtype_size(dtype));
+  const int64_t send_seq = begin(CommOp::send, send_count * bytes);
+  const int64_t recv_seq = begin(CommOp::recv, recv_count * bytes);
+  const OpDesc sd{CommOp::send, send_seq, dtype, send_count, ReduceOp::sum, send_peer, send_tag};
+  const OpDesc rd{CommOp::recv, recv_seq, dtype, recv_count, ReduceOp::sum, recv_peer, recv_tag};
+  // Receive first, so that a peer doing the same finds it posted; only then wait.
+  MPI_Request rreq = MPI_REQUEST_NULL, sreq = MPI_REQUEST_NULL;
+  mpi_check(MPI_Irecv(recv_data, nr, mpi_type(dtype), recv_peer, recv_tag, comm_, &rreq),
+            name() + " send_recv: MPI_Irecv");
+  mpi_check(MPI_Isend(send_data, ns, mpi_type(dtype), send_peer, send_tag, comm_, &sreq),
+            name() + " send_recv: MPI_Isend");
+  // Each wait is reported as the half it waits for; MPI progresses both in either.
+  impl_->start(sd);
+  impl_->wait(sreq, MPI_STATUS_IGNORE);
+  impl_->start(rd);
+  MPI_Status st;
+  impl_->wait(rreq, &st);
+  impl_->finish();
+  int got = 0;
+  mpi_check(MPI_Get_count(&st, mpi_type(dtype), &got), name() + " send_recv: MPI_Get_count");
+  XOMNI_CHECK(got == nr, name(), " rank ", rank(), ": ", impl_->describe(rd), " got ", got,
+              " elements, expected ", nr);
+}
+
 void MpiCommunicator::barrier_raw() {
   impl_->check_usable("barrier");
   int64_t seq = begin(CommOp::barrier, 0);

@@ -67,6 +67,11 @@ class Communicator {
   void broadcast(const Tensor& t, int root);  // in place
   void send(const Tensor& t, int peer, int tag = 0);
   void recv(const Tensor& t, int peer, int tag = 0);
+  // Sends `send` to `send_peer` and receives `recv` from `recv_peer` in one step: both are posted
+  // before either is waited on, so two ranks that send each other large messages at the same
+  // time (a pipeline's steady state) cannot deadlock. Counted in stats() as one send and one recv.
+  void send_recv(const Tensor& send, int send_peer, int send_tag, const Tensor& recv, int recv_peer,
+                 int recv_tag);
   void barrier();
 
   // Raw-buffer forms of the same operations (device pointers for NCCL); `count` elements.
@@ -78,6 +83,12 @@ class Communicator {
   virtual void send_raw(const void* data, int64_t count, DType dtype, int peer, int tag) = 0;
   virtual void recv_raw(void* data, int64_t count, DType dtype, int peer, int tag) = 0;
   virtual void barrier_raw() = 0;
+  // Both messages have `dtype`. This fallback, for backends without their own, sends and receives
+  // one after the other, the lower group rank sending first when both go to the same peer (safe
+  // for a pairwise exchange and for a chain; not for a ring). The MPI backend posts both at once.
+  virtual void send_recv_raw(const void* send_data, int64_t send_count, int send_peer, int send_tag,
+                             void* recv_data, int64_t recv_count, int recv_peer, int recv_tag,
+                             DType dtype);
 
   // Collectives issued on this communicator so far (point-to-point operations not counted).
   int64_t sequence() const { return sequence_; }

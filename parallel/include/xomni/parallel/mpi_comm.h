@@ -34,6 +34,10 @@ class MpiCommunicator final : public Communicator {
   void send_raw(const void* data, int64_t count, DType dtype, int peer, int tag) override;
   void recv_raw(void* data, int64_t count, DType dtype, int peer, int tag) override;
   void barrier_raw() override;
+  // MPI_Isend and MPI_Irecv posted together, then each waited for (with the timeout each).
+  void send_recv_raw(const void* send_data, int64_t send_count, int send_peer, int send_tag,
+                     void* recv_data, int64_t recv_count, int recv_peer, int recv_tag,
+                     DType dtype) override;
 
  private:
   struct Impl;

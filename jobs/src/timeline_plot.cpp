@@ -1,0 +1,161 @@
+// Cairo rendering of a pipeline timeline (see timeline_plot.h).
+#include "timeline_plot.h"
+
+#include <cairo.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <map>
+
+namespace xomni::cli {
+
+namespace {
+
+// Owns a Cairo surface and context; throws with Cairo's reason when either failed.
+struct Canvas {
+  cairo_surface_t* surface;
+  cairo_t* cr;
+  Canvas(int w, int h)
+      : surface(cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h)), cr(cairo_create(surface)) {
+    XOMNI_CHECK(cairo_status(cr) == CAIRO_STATUS_SUCCESS, "timeline plot: cannot make a ", w, " x ",
+                h, " image: ", cairo_status_to_string(cairo_status(cr)));
+  }
+  ~Canvas() {
+    cairo_destroy(cr);
+    cairo_surface_destroy(surface);
+  }
+  Canvas(const Canvas&) = delete;
+  Canvas& operator=(const Canvas&) = delete;
+};
+
+void text_at(cairo_t* cr, double x, double y, const std::string& s, double size, bool centre) {
+  cairo_set_font_size(cr, size);
+  cairo_text_extents_t ext;
+  cairo_text_extents(cr, s.c_str(), &ext);
+  cairo_move_to(cr, centre ? x - ext.width / 2 - ext.x_bearing : x,
+                centre ? y - ext.height / 2 - ext.y_bearing : y);
+  cairo_show_text(cr, s.c_str());
+}
+
+// Box colours as 8-bit RGB, so a pixel of the PNG has exactly these values.
+constexpr unsigned kForward = 0x4682c8;   // blue
+constexpr unsigned kBackward = 0xf09632;  // orange
+void set_colour(cairo_t* cr, unsigned rgb) {
+  cairo_set_source_rgb(cr, ((rgb >> 16) & 255) / 255.0, ((rgb >> 8) & 255) / 255.0,
+                       (rgb & 255) / 255.0);
+}
+
+// A "nice" tick spacing (1, 2 or 5 x 10^k) giving about `want` ticks over `span`.
+double tick_step(double span, int want) {
+  const double raw = span / want, mag = std::pow(10.0, std::floor(std::log10(raw)));
+  for (double f : {1.0, 2.0, 5.0, 10.0})
+    if (raw <= f * mag) return f * mag;
+  return 10 * mag;
+}
+
+}  // namespace
+
+double plot_timeline_png(const std::vector<parallel::TimelineEvent>& events,
+                         const std::string& path, const TimelinePlot& options) {
+  XOMNI_CHECK(!events.empty(), "timeline plot: no events to draw for ", path);
+  std::map<int, int> row_of;  // rank -> row
+  for (const auto& e : events) row_of[e.rank] = 0;
+  int row = 0;
+  for (auto& [rank, r] : row_of) r = row++;
+  const int rows = int(row_of.size());
+  const double bubble = parallel::bubble_fraction(events, rows);
+  double t0 = std::numeric_limits<double>::infinity(), t1 = -t0;
+  for (const auto& e : events) {
+    t0 = std::min(t0, e.start);
+    t1 = std::max(t1, e.end);
+  }
+
+  const double left = 90, right = 30, top = 60, axis = 50, legend = 30;
+  const int w = std::max(options.width, 400);
+  const int h = int(top + rows * options.row_height + axis + legend);
+  const double plot_w = w - left - right;
+  auto x_of = [&](double t) { return left + (t - t0) / (t1 - t0) * plot_w; };
+  Canvas c(w, h);
+  cairo_t* cr = c.cr;
+  cairo_set_source_rgb(cr, 1, 1, 1);
+  cairo_paint(cr);
+  cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+
+  char line[256];
+  std::snprintf(line, sizeof line,
+                "%s%d stages, %zu events, makespan %.3f ms, measured bubble %.1f%%",
+                options.title.empty() ? "" : (options.title + ": ").c_str(), rows, events.size(),
+                (t1 - t0) * 1e3, bubble * 100);
+  cairo_set_source_rgb(cr, 0, 0, 0);
+  text_at(cr, left, 30, line, 16, false);
+
+  // Rows: idle background, then the boxes.
+  const double box_h = options.row_height * 0.75;
+  for (const auto& [rank, r] : row_of) {
+    const double y = top + r * options.row_height;
+    cairo_set_source_rgb(cr, 0.93, 0.93, 0.93);
+    cairo_rectangle(cr, left, y, plot_w, box_h);
+    cairo_fill(cr);
+    cairo_set_source_rgb(cr, 0, 0, 0);
+    text_at(cr, 10, y + box_h / 2 + 5, "rank " + std::to_string(rank), 13, false);
+  }
+  for (const auto& e : events) {
+    const double y = top + row_of[e.rank] * options.row_height;
+    const double x = x_of(e.start), bw = std::max(1.0, x_of(e.end) - x);
+    set_colour(cr, e.phase == 'F' ? kForward : kBackward);
+    cairo_rectangle(cr, x, y, bw, box_h);
+    cairo_fill_preserve(cr);
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_set_line_width(cr, 1);
+    cairo_stroke(cr);
+    const std::string label = std::to_string(e.micro);
+    cairo_set_font_size(cr, 12);
+    cairo_text_extents_t ext;
+    cairo_text_extents(cr, label.c_str(), &ext);
+    if (ext.width + 2 < bw) {  // a label only where it fits
+      cairo_set_source_rgb(cr, 0, 0, 0);
+      text_at(cr, x + bw / 2, y + box_h / 2, label, 12, true);
+    }
+  }
+
+  // Time axis in milliseconds.
+  const double ay = top + rows * options.row_height + 5;
+  cairo_set_source_rgb(cr, 0, 0, 0);
+  cairo_set_line_width(cr, 1);
+  cairo_move_to(cr, left, ay);
+  cairo_line_to(cr, left + plot_w, ay);
+  cairo_stroke(cr);
+  const double span_ms = (t1 - t0) * 1e3, step = tick_step(span_ms, 10);
+  for (double t = 0; t <= span_ms + 1e-9; t += step) {
+    const double x = left + t / span_ms * plot_w;
+    cairo_move_to(cr, x, ay);
+    cairo_line_to(cr, x, ay + 5);
+    cairo_stroke(cr);
+    std::snprintf(line, sizeof line, "%g", t);
+    text_at(cr, x, ay + 15, line, 11, true);
+  }
+  text_at(cr, left + plot_w / 2, ay + 32, "time (ms)", 12, true);
+
+  // Legend.
+  const double ly = h - legend + 5;
+  set_colour(cr, kForward);
+  cairo_rectangle(cr, left, ly, 14, 14);
+  cairo_fill(cr);
+  cairo_set_source_rgb(cr, 0, 0, 0);
+  text_at(cr, left + 20, ly + 12, "forward (micro-batch number)", 12, false);
+  set_colour(cr, kBackward);
+  cairo_rectangle(cr, left + 260, ly, 14, 14);
+  cairo_fill(cr);
+  cairo_set_source_rgb(cr, 0, 0, 0);
+  text_at(cr, left + 280, ly + 12, "backward", 12, false);
+
+  cairo_surface_flush(c.surface);
+  const cairo_status_t st = cairo_surface_write_to_png(c.surface, path.c_str());
+  XOMNI_CHECK(st == CAIRO_STATUS_SUCCESS, "timeline plot: cannot write ", path, ": ",
+              cairo_status_to_string(st));
+  return bubble;
+}
+
+}  // namespace xomni::cli
