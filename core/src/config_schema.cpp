@@ -144,6 +144,10 @@ const Schema& lm_job_schema() {
       bool_field("parallel.distributed_optimizer", false,
                  "ZeRO-1: shard optimizer state and update over the dp group"),
       float_field("parallel.bucket_mb", 25.0, "gradient all-reduce bucket size (MB)"),
+      string_field("parallel.pp_layers", "",
+                   "blocks per pipeline stage, e.g. \"3,5\" (empty: an even split)"),
+      int_field("parallel.timeline_step", 0,
+                "write each rank's pipeline schedule of this step to <run>/timeline/ (0: off)"),
       float_field("parallel.timeout_s", 600.0,
                   "seconds a rank waits in one communication before it stops the job"),
       // optimizer (AdamW)

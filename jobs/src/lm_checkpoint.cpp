@@ -1,18 +1,14 @@
 #include "lm_checkpoint.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <map>
 
 #include "xomni/core/autograd.h"
 #include "xomni/core/checkpoint.h"
 
 namespace xomni::train {
 namespace {
-
-// Whether this rank writes a parameter's own piece: one data-parallel replica writes, and of a
-// tensor-parallel replica only tp rank 0.
-bool writes_param(const nn::ParamInfo& p, const ParallelSetup& par) {
-  return par.coord().dp == 0 && par.coord().cp == 0 && (p.sharding.sharded() || par.tp.rank() == 0);
-}
 
 // The range of parameter `i` whose optimizer state this rank keeps (index into owned_ranges), or
 // -1.
@@ -31,6 +27,65 @@ void write_scalar(CheckpointWriter& w, const std::string& name, int64_t value, b
   w.write_box_range(name, data, {}, {}, 0);
 }
 
+// A parameter as every rank must declare it in the file (collective creation), whichever pipeline
+// stage holds it.
+struct ParamMeta {
+  std::string name;
+  Shape global;
+  DType dtype;
+};
+
+// Every rank's string, in rank order (all-gather of lengths, then of padded bytes).
+std::vector<std::string> all_gather_strings(parallel::Communicator& comm, const std::string& mine) {
+  Tensor lengths = Tensor::empty({comm.size()}, DType::i64);
+  comm.all_gather(Tensor::full({1}, double(mine.size()), DType::i64), lengths);
+  const std::vector<int64_t> n = lengths.to_vector<int64_t>();
+  const int64_t longest = std::max<int64_t>(1, *std::max_element(n.begin(), n.end()));
+  Tensor buf = Tensor::zeros({longest}, DType::u8);
+  std::copy(mine.begin(), mine.end(), buf.data<uint8_t>());
+  Tensor all = Tensor::empty({comm.size() * longest}, DType::u8);
+  comm.all_gather(buf, all);
+  std::vector<std::string> out;
+  const char* p = reinterpret_cast<const char*>(all.data<uint8_t>());
+  for (int r = 0; r < comm.size(); ++r) out.emplace_back(p + r * longest, size_t(n[size_t(r)]));
+  return out;
+}
+
+// The parameters of every pipeline stage, stage by stage, each in its model order.
+std::vector<ParamMeta> all_stage_params(const std::vector<nn::ParamInfo>& params,
+                                        const ParallelSetup& par) {
+  std::string mine;
+  // One line per parameter: name, dtype code, global dims, tab-separated. (Appended piece by
+  // piece: GCC 12 warns falsely on chained string concatenation here.)
+  for (const nn::ParamInfo& p : params) {
+    mine.append(p.name).append("\t").append(std::to_string(int(p.tensor.dtype())));
+    for (int64_t d : p.sharding.global_shape(p.tensor.shape()))
+      mine.append("\t").append(std::to_string(d));
+    mine.append("\n");
+  }
+  std::vector<std::string> stages{mine};
+  if (par.layout().pp > 1) stages = all_gather_strings(par.groups->pp(), mine);
+  std::vector<ParamMeta> out;
+  for (const std::string& text : stages) {
+    size_t pos = 0;
+    while (pos < text.size()) {
+      const size_t end = text.find('\n', pos);
+      std::vector<std::string> fields;
+      size_t f = pos;
+      while (f <= end) {
+        const size_t tab = std::min(text.find('\t', f), end);
+        fields.push_back(text.substr(f, tab - f));
+        f = tab + 1;
+      }
+      ParamMeta m{fields[0], {}, DType(std::stoi(fields[1]))};
+      for (size_t k = 2; k < fields.size(); ++k) m.global.push_back(std::stoll(fields[k]));
+      out.push_back(std::move(m));
+      pos = end + 1;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 void save_training_checkpoint(const std::string& dir, int64_t step, const Config& cfg,
@@ -38,34 +93,43 @@ void save_training_checkpoint(const std::string& dir, int64_t step, const Config
                               const parallel::DistributedOptimizer& opt, const PackedLoader& loader,
                               const ParallelSetup& par, int64_t keep) {
   CheckpointWriter w(dir, step, par.world->checkpoint_comm());
-  const Tensor nothing = Tensor::empty({0});
-  for (size_t i = 0; i < params.size(); ++i) {
-    const nn::ParamInfo& p = params[i];
-    const Shape local = p.tensor.shape(), global = p.sharding.global_shape(local);
-    const Shape offset = p.sharding.offset(local);
-    const std::string name = "model/" + p.name;
-    w.create_tensor(name, global, p.tensor.dtype());
-    if (writes_param(p, par))
-      w.write_slice(name, p.tensor.detach(), offset);
+  std::map<std::string, size_t> local;
+  for (size_t i = 0; i < params.size(); ++i) local[params[i].name] = i;
+  const bool replica_writer = par.coord().dp == 0 && par.coord().cp == 0;
+  for (const ParamMeta& meta : all_stage_params(params, par)) {
+    const auto it = local.find(meta.name);
+    const bool here = it != local.end();
+    const size_t i = here ? it->second : 0;
+    const Shape zeros(meta.global.size(), 0);
+    const Tensor nothing = Tensor::empty({0}, meta.dtype);
+    const std::string name = "model/" + meta.name;
+    w.create_tensor(name, meta.global, meta.dtype);
+    // One data-parallel replica writes; of a tensor-parallel replica only tp rank 0.
+    const bool piece_writer = here && (params[i].sharding.sharded() || par.tp.rank() == 0);
+    const Shape local_shape = here ? params[i].tensor.shape() : meta.global;
+    const Shape offset = here ? params[i].sharding.offset(local_shape) : zeros;
+    if (piece_writer && replica_writer)
+      w.write_slice(name, params[i].tensor.detach(), offset);
     else
-      w.write_slice(name, Tensor::empty(Shape(local.size(), 0), p.tensor.dtype()), offset);
+      w.write_slice(name, Tensor::empty(zeros, meta.dtype), zeros);
 
-    // Moments: with ZeRO-1 every dp rank writes its own range; otherwise dp rank 0 writes all.
-    const int64_t r = owned_range_of(opt, i);
-    const bool writer = r >= 0 && (opt.sharded() || par.coord().dp == 0) && par.coord().cp == 0 &&
-                        (p.sharding.sharded() || par.tp.rank() == 0);
+    // Moments: with ZeRO-1 every rank of the dp x cp group writes its own range; otherwise
+    // one replica writes all.
+    const int64_t r = here ? owned_range_of(opt, i) : -1;
+    const bool writer = r >= 0 && piece_writer && (opt.sharded() || replica_writer);
     for (const char* moment : {"exp_avg", "exp_avg_sq"}) {
-      const std::string mname = "optimizer/" + p.name + "." + moment;
-      w.create_tensor(mname, global, p.tensor.dtype());
+      const std::string mname = "optimizer/" + meta.name + "." + moment;
+      w.create_tensor(mname, meta.global, meta.dtype);
       if (writer) {
         const Tensor data =
             std::string(moment) == "exp_avg" ? opt.exp_avg(size_t(r)) : opt.exp_avg_sq(size_t(r));
-        w.write_box_range(mname, data, offset, local, opt.owned_ranges()[size_t(r)].begin);
+        w.write_box_range(mname, data, offset, local_shape, opt.owned_ranges()[size_t(r)].begin);
       } else {
-        w.write_box_range(mname, nothing, offset, local, 0);
+        w.write_box_range(mname, nothing, offset, local_shape, 0);
       }
     }
-    write_scalar(w, "optimizer/" + p.name + ".step", opt.param_steps(i), par.is_rank0());
+    write_scalar(w, "optimizer/" + meta.name + ".step", here ? opt.param_steps(i) : 0,
+                 here && replica_writer && par.tp.rank() == 0);
   }
   write_scalar(w, "optimizer/step", opt.steps(), par.is_rank0());
   w.set_data_position("train_loader", loader.state());

@@ -1,6 +1,7 @@
 #include "lm_components.h"
 
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "xomni/core/autograd.h"
 #include "xomni/core/checkpoint.h"
@@ -45,13 +46,17 @@ parallel::ModelDims model_dims(const Config& c) {
   return d;
 }
 
-std::unique_ptr<plugins::Backbone> make_backbone(const Config& c,
-                                                 const parallel::TensorParallel& tp) {
+std::unique_ptr<plugins::Backbone> make_backbone(const Config& c, const ParallelSetup* par) {
   plugins::ComponentContext ctx;
   ctx.config_json = backbone_settings_json(c);
   ctx.where = c.source() + " [model]";
   ctx.seed = uint64_t(c.get_int("run.seed"));
-  ctx.tp = tp;
+  if (par) {
+    ctx.tp = par->tp;
+    ctx.cp = &par->groups->cp();
+    std::tie(ctx.first_layer, ctx.last_layer) =
+        stage_layers(c, c.get_int("model.num_hidden_layers"), *par);
+  }
   return plugins::create_backbone(c.get_string("model.backbone"), ctx);
 }
 

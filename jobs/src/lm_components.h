@@ -4,8 +4,8 @@
 #include <memory>
 #include <string>
 
+#include "lm_parallel.h"
 #include "xomni/core/config.h"
-#include "xomni/parallel/tensor_parallel.h"
 #include "xomni/parallel/topology.h"
 #include "xomni/plugins/components.h"
 
@@ -16,9 +16,11 @@ namespace xomni::train {
 std::string backbone_settings_json(const Config& config);
 // The sizes a parallel layout must divide, from the [model] section.
 parallel::ModelDims model_dims(const Config& config);
-// The job's backbone, initialised from run.seed (the same weights under any tensor-parallel size).
+// The job's backbone, initialised from run.seed (the same weights under any layout): this rank's
+// piece under `par` (its tensor- and context-parallel groups and pipeline stage), or the whole
+// model on one rank when `par` is null.
 std::unique_ptr<plugins::Backbone> make_backbone(const Config& config,
-                                                 const parallel::TensorParallel& tp = {});
+                                                 const ParallelSetup* par = nullptr);
 // A one-rank backbone with the weights of an xomni training checkpoint (its saved job config
 // names the plugin and the shape).
 std::unique_ptr<plugins::Backbone> load_checkpoint_model(const std::string& checkpoint_path);

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "xomni/core/autograd.h"
+#include "xomni/parallel/pipeline.h"
 
 namespace xomni::train {
 
@@ -27,9 +28,6 @@ ParallelSetup setup_parallel(const Config& cfg, const parallel::ModelDims& dims,
   requested.pp = int(cfg.get_int("parallel.pp"));
   requested.dp = int(cfg.get_int("parallel.dp"));
   const parallel::Layout layout = parallel::resolve_layout(requested, par.world->size(), where);
-  XOMNI_CHECK(layout.cp == 1 && layout.pp == 1, where, ": cp=", layout.cp, " and pp=", layout.pp,
-              " are not supported by the LM stage yet (context and pipeline parallelism come "
-              "with the \"Parallel II\" work); set both to 1");
   parallel::check_model_fits(layout, dims, where);
   par.groups = std::make_unique<parallel::ProcessGroups>(*par.world, layout);
   par.tp.comm = &par.groups->tp();
@@ -59,16 +57,40 @@ std::vector<bool> counted_in_norm(const std::vector<nn::ParamInfo>& params,
 double global_grad_norm(const parallel::DistributedOptimizer& opt, const std::vector<bool>& counted,
                         const ParallelSetup& par) {
   Tensor sq = Tensor::full({1}, opt.local_grad_sq(counted), DType::f64);
-  // ZeRO-1 splits the reduced gradient over dp; tensor parallelism splits it over tp.
-  if (opt.sharded()) par.groups->dp().all_reduce(sq);
+  // ZeRO-1 splits the reduced gradient over dp x cp, tensor parallelism over tp, the pipeline
+  // over its stages.
+  if (opt.sharded()) par.groups->dp_cp().all_reduce(sq);
   if (par.tp.size() > 1) par.groups->tp().all_reduce(sq);
+  if (par.layout().pp > 1) par.groups->pp().all_reduce(sq);
   return std::sqrt(sq.item());
 }
 
-double sum_over_dp(double value, const ParallelSetup& par) {
+double sum_over_data(double value, const ParallelSetup& par) {
   Tensor t = Tensor::full({1}, value, DType::f64);
-  if (par.layout().dp > 1) par.groups->dp().all_reduce(t);
+  if (par.layout().dp * par.layout().cp > 1) par.groups->dp_cp().all_reduce(t);
   return t.item();
+}
+
+std::pair<int64_t, int64_t> stage_layers(const Config& cfg, int64_t n_layers,
+                                         const ParallelSetup& par) {
+  std::vector<int64_t> sizes;
+  const std::string text = cfg.get_string("parallel.pp_layers");
+  size_t pos = 0;
+  while (pos < text.size()) {
+    const size_t comma = text.find(',', pos);
+    const std::string item = text.substr(pos, comma == std::string::npos ? comma : comma - pos);
+    try {
+      sizes.push_back(std::stoll(item));
+    } catch (const std::logic_error&) {
+      throw Error(cfg.source() + " [parallel]: pp_layers = \"" + text +
+                  "\" is not a comma-separated list of layer counts");
+    }
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  const auto ranges =
+      parallel::split_layers(n_layers, par.layout().pp, sizes, cfg.source() + " [parallel]");
+  return ranges[size_t(par.coord().pp)];
 }
 
 }  // namespace xomni::train

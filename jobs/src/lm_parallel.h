@@ -42,7 +42,12 @@ std::vector<bool> counted_in_norm(const std::vector<nn::ParamInfo>& params,
 double global_grad_norm(const parallel::DistributedOptimizer& opt, const std::vector<bool>& counted,
                         const ParallelSetup& par);
 
-// The sum of `value` over the data-parallel group (every rank gets it).
-double sum_over_dp(double value, const ParallelSetup& par);
+// The sum of `value` over the ranks that split the data (dp x cp; every rank gets it).
+double sum_over_data(double value, const ParallelSetup& par);
+
+// This rank's pipeline stage: its blocks [first, last) of `n_layers` (parallel.pp_layers, or an
+// even split).
+std::pair<int64_t, int64_t> stage_layers(const Config& cfg, int64_t n_layers,
+                                         const ParallelSetup& par);
 
 }  // namespace xomni::train

@@ -14,11 +14,13 @@
 #include "lm_checkpoint.h"
 #include "lm_components.h"
 #include "lm_parallel.h"
+#include "lm_step.h"
 #include "xomni/core/autograd.h"
 #include "xomni/core/checkpoint.h"
 #include "xomni/core/lr_schedule.h"
 #include "xomni/core/optim.h"
 #include "xomni/core/token_data.h"
+#include "xomni/parallel/context_parallel.h"
 #include "xomni/parallel/tp_layers.h"
 
 namespace xomni::train {
@@ -43,43 +45,18 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// Summed next-token loss of one packed batch (this rank's rows), as a differentiable scalar.
-Tensor batch_loss_sum(const plugins::Backbone& lm, const parallel::TensorParallel& tp,
-                      const PackedBatch& b, bool checkpoint_layers) {
-  plugins::BackboneInputs in;
-  in.positions = b.positions;
-  in.segment_ids = b.segment_ids;
-  in.checkpoint_layers = checkpoint_layers;
-  Tensor logits = lm.logits(b.input, in);  // [B, T, vocab/tp]
-  const int64_t n = b.input.numel();
-  const Tensor flat = reshape(logits, {n, logits.size(2)});
-  const Tensor targets = reshape(b.target, {n});
-  if (tp.size() == 1) return cross_entropy(flat, targets, -100, Reduction::sum);
-  return sum(parallel::vocab_parallel_cross_entropy(flat, targets, lm.vocab_start(), tp));
-}
-
-// Targets that count in the loss.
-int64_t counted_tokens(const PackedBatch& b) {
-  const Tensor t = b.target.to(DType::i64).contiguous();
-  const int64_t* p = t.data<int64_t>();
-  int64_t n = 0;
-  for (int64_t i = 0; i < t.numel(); ++i) n += p[i] != -100;
-  return n;
-}
-
 // Token-weighted mean loss over `batches` validation batches of B sequences (always the same
 // ones: a fresh loader), split over the data-parallel ranks like training batches.
 double evaluate(const plugins::Backbone& lm, const TokenDataset& data, int64_t T, int64_t B,
                 int64_t batches, const ParallelSetup& par) {
-  NoGradGuard no_grad;
   PackedLoader loader(data, T, B / par.layout().dp, /*seed=*/0, par.coord().dp, par.layout().dp);
   double loss = 0, tokens = 0;
   for (int64_t i = 0; i < batches; ++i) {
-    const PackedBatch b = loader.next();
-    loss += batch_loss_sum(lm, par.tp, b, false).item();
+    const PackedBatch b = context_parallel_share(loader.next(), par);
+    loss += forward_loss_sum(lm, par, b);
     tokens += double(counted_tokens(b));
   }
-  return sum_over_dp(loss, par) / std::max(1.0, sum_over_dp(tokens, par));
+  return sum_over_data(loss, par) / std::max(1.0, sum_over_data(tokens, par));
 }
 
 struct Progress {
@@ -94,6 +71,21 @@ struct Progress {
     if (tty) std::fprintf(stderr, "\n");
   }
 };
+
+// This rank's schedule events of one step: <run>/timeline/rank-<world rank>.jsonl (replaced).
+void write_timeline(const fs::path& run_dir, std::vector<parallel::TimelineEvent> events,
+                    int64_t step, const ParallelSetup& par) {
+  for (parallel::TimelineEvent& e : events) {  // one row per world rank in the picture
+    e.rank = par.world->rank();
+    e.step = step;
+  }
+  const fs::path dir = run_dir / "timeline";
+  fs::create_directories(dir);
+  char name[32];
+  std::snprintf(name, sizeof name, "rank-%05d.jsonl", par.world->rank());
+  fs::remove(dir / name);
+  parallel::append_timeline_jsonl((dir / name).string(), events);
+}
 
 // Whether any rank was asked to stop (signals may reach only some ranks).
 bool any_rank_stopping(const ParallelSetup& par) {
@@ -127,17 +119,21 @@ TrainResult run_lm_training(const Config& cfg, int64_t max_steps_this_run,
   const int64_t B = cfg.get_int("train.batch_size"), T = cfg.get_int("train.seq_len");
   XOMNI_CHECK(B % dp == 0, cfg.source(), ": train.batch_size=", B,
               " is not divisible by the data-parallel size dp=", dp);
-  XOMNI_CHECK(!par.tp.sequence_parallel || T % par.tp.size() == 0, cfg.source(),
-              ": train.seq_len=", T, " is not divisible by tp=", par.tp.size(),
+  const int64_t T_local = parallel::zigzag_padded_length(T, par.layout().cp) / par.layout().cp;
+  XOMNI_CHECK(!par.tp.sequence_parallel || T_local % par.tp.size() == 0, cfg.source(),
+              ": each rank's ", T_local, " tokens of train.seq_len=", T,
+              " are not divisible by tp=", par.tp.size(),
               " (sequence parallelism splits the sequence)");
   const uint64_t seed = uint64_t(cfg.get_int("run.seed"));
-  const std::unique_ptr<plugins::Backbone> model = make_backbone(cfg, par.tp);
+  const std::unique_ptr<plugins::Backbone> model = make_backbone(cfg, &par);
   const plugins::Backbone& lm = *model;
   const std::vector<nn::ParamInfo> params = lm.parameter_infos();
   parallel::DataParallelOptions dpo;
   dpo.bucket_mb = cfg.get_float("parallel.bucket_mb");
   dpo.distributed_optimizer = cfg.get_bool("parallel.distributed_optimizer");
-  parallel::DistributedOptimizer opt(named(params), adamw_options(cfg), par.groups->dp(), dpo);
+  // Context-parallel ranks hold the same parameters and see other tokens: they reduce gradients
+  // together with the data-parallel ranks.
+  parallel::DistributedOptimizer opt(named(params), adamw_options(cfg), par.groups->dp_cp(), dpo);
   const std::vector<std::string> frozen = cfg.get_strings("optimizer.freeze");
   if (!frozen.empty()) opt.freeze(frozen);
   const std::vector<bool> counted = counted_in_norm(params, par);
@@ -174,6 +170,7 @@ TrainResult run_lm_training(const Config& cfg, int64_t max_steps_this_run,
   const int64_t log_every = std::max<int64_t>(1, cfg.get_int("train.log_every"));
   const int64_t ckpt_every = cfg.get_int("train.checkpoint_every");
   const int64_t keep = cfg.get_int("train.keep_checkpoints");
+  const int64_t timeline_step = cfg.get_int("parallel.timeline_step");
   const auto start = Clock::now();
   int64_t steps_this_run = 0;
   while (step < total && (max_steps_this_run < 0 || steps_this_run < max_steps_this_run)) {
@@ -186,17 +183,16 @@ TrainResult run_lm_training(const Config& cfg, int64_t max_steps_this_run,
     std::vector<PackedBatch> micro;
     double tokens_here = 0;
     for (int64_t m = 0; m < accum; ++m) {
-      micro.push_back(loader.next());
+      micro.push_back(context_parallel_share(loader.next(), par));
       tokens_here += double(counted_tokens(micro.back()));
     }
-    const double step_tokens = std::max(1.0, sum_over_dp(tokens_here, par));
-    double loss_sum = 0;
-    for (const PackedBatch& b : micro) {
-      Tensor loss = batch_loss_sum(lm, par.tp, b, ckpt_layers);
-      loss_sum += loss.item();
-      mul(loss, 1.0 / step_tokens).backward();
-    }
-    const double step_loss = sum_over_dp(loss_sum, par) / step_tokens;
+    const double step_tokens = std::max(1.0, sum_over_data(tokens_here, par));
+    const bool record = timeline_step > 0 && step + 1 == timeline_step;
+    std::vector<parallel::TimelineEvent> events;
+    const double step_loss = sum_over_data(
+        forward_backward(lm, par, micro, step_tokens, ckpt_layers, record ? &events : nullptr),
+        par);
+    if (record) write_timeline(run_dir, events, step + 1, par);
     reduce_partial_grads(params, par);
     opt.reduce_gradients();
     const double gnorm = global_grad_norm(opt, counted, par);

@@ -55,14 +55,18 @@ inline std::string tiny_shards(const std::filesystem::path& root) {
 // every tp up to 4), vocabulary 48, two layers. `extra` is appended TOML (e.g. a [parallel]
 // section).
 inline Config tiny_job(const std::filesystem::path& root, const std::string& shards,
-                       const std::string& name, int steps, const std::string& extra = "") {
+                       const std::string& name, int steps, const std::string& extra = "",
+                       int layers = 2, int grad_accum = 2) {
   const std::string text =
       "[run]\nname = \"" + name + "\"\ndir = \"" + root.string() +
       "\"\nseed = 5\n[model]\nvocab_size = 48\nhidden_size = 32\nintermediate_size = 64\n"
-      "num_hidden_layers = 2\nnum_attention_heads = 8\nnum_key_value_heads = 4\n"
+      "num_hidden_layers = " +
+      std::to_string(layers) +
+      "\nnum_attention_heads = 8\nnum_key_value_heads = 4\n"
       "tie_word_embeddings = false\n[data]\ntrain = \"" +
       shards + "\"\n[train]\nsteps = " + std::to_string(steps) +
-      "\nbatch_size = 4\nseq_len = 16\ngrad_accum = 2\nlog_every = 1000\ngrad_clip = 1.0\n"
+      "\nbatch_size = 4\nseq_len = 16\ngrad_accum = " + std::to_string(grad_accum) +
+      "\nlog_every = 1000\ngrad_clip = 1.0\n"
       "[optimizer]\nlearning_rate = 1e-2\n[schedule]\nkind = \"cosine\"\nwarmup_steps = 3\n" +
       extra;
   return Config::parse(text, "<" + name + ">", lm_job_schema());

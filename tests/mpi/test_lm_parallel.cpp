@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <memory>
 
-#include "lm_job_fixture.h"
+#include "lm_equivalence.h"
 #include "lm_trainer.h"
 #include "xomni/core/checkpoint.h"
 #include "xomni/parallel/mpi_comm.h"
@@ -19,59 +19,6 @@ using namespace xomni::test;
 namespace fs = std::filesystem;
 
 namespace {
-
-// Loss agreement per step. Reductions run in a different order under each layout (partial sums
-// over tp ranks, summed gradients over dp ranks), so values differ by rounding, which 20 AdamW
-// steps amplify a little.
-constexpr double kLossRelTol = 1e-5;
-
-std::unique_ptr<parallel::MpiCommunicator> world_comm() {
-  parallel::CommOptions o;
-  o.timeout_s = 120;
-  return parallel::mpi_world(o);
-}
-
-// Rank 0 trains the job alone (a one-rank world); every rank receives its losses.
-std::vector<double> single_process_losses(const Config& job, parallel::MpiCommunicator& world,
-                                          int64_t max_steps = -1) {
-  auto self = world.split(world.rank() == 0 ? 0 : -1, 0, "self");
-  std::vector<double> losses;
-  if (self) losses = train::run_lm_training(job, max_steps, self.get()).losses;
-  Tensor n = Tensor::full({1}, double(losses.size()), DType::i64);
-  world.broadcast(n, 0);
-  Tensor values = Tensor::zeros({int64_t(n.item())}, DType::f64);
-  if (world.rank() == 0 && !losses.empty())
-    values.copy_(Tensor::from_vector(losses, {int64_t(losses.size())}));
-  world.broadcast(values, 0);
-  return values.to_vector<double>();
-}
-
-void expect_losses_match(const std::vector<double>& got, const std::vector<double>& want,
-                         const std::string& layout) {
-  ASSERT_EQ(got.size(), want.size()) << layout;
-  double worst = 0;
-  for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::abs(got[i] / want[i] - 1));
-  if (std::getenv("XOMNI_REPORT_ERRORS") && mpi_rank() == 0)
-    std::printf("  %-24s largest relative loss difference over %zu steps: %.3g\n", layout.c_str(),
-                got.size(), worst);
-  for (size_t i = 0; i < got.size(); ++i)
-    EXPECT_LE(std::abs(got[i] - want[i]), kLossRelTol * std::abs(want[i]))
-        << layout << " step " << i + 1 << ": " << got[i] << " vs single process " << want[i];
-}
-
-struct LayoutCase {
-  int tp, dp;
-  bool sequence_parallel, zero1;
-  std::string toml() const {
-    return "[parallel]\ntp = " + std::to_string(tp) + "\ndp = " + std::to_string(dp) +
-           "\nsequence_parallel = " + (sequence_parallel ? "true" : "false") +
-           "\ndistributed_optimizer = " + (zero1 ? "true" : "false") + "\n";
-  }
-  std::string name() const {
-    return "tp" + std::to_string(tp) + "_dp" + std::to_string(dp) +
-           (sequence_parallel ? "_sp" : "") + (zero1 ? "_zero1" : "");
-  }
-};
 
 std::vector<LayoutCase> layouts_for(int world) {
   std::vector<LayoutCase> out = {{1, world, false, false},
@@ -95,28 +42,6 @@ TEST(LmParallel, LossCurvesMatchSingleProcess) {
     const Config job = tiny_job(root, shards, c.name(), 20, c.toml());
     expect_losses_match(train::run_lm_training(job, -1, world.get()).losses, want, c.name());
   }
-}
-
-// Every tensor of two checkpoints, bitwise.
-void expect_same_tensors(const std::string& a, const std::string& b) {
-  CheckpointReader ra(a), rb(b);
-  ASSERT_EQ(ra.tensor_names(), rb.tensor_names());
-  for (const std::string& name : ra.tensor_names()) {
-    const Tensor x = ra.read_tensor(name).to(DType::f64), y = rb.read_tensor(name).to(DType::f64);
-    ASSERT_EQ(x.shape(), y.shape()) << name;
-    EXPECT_EQ(x.to_vector<double>(), y.to_vector<double>()) << name << " differs";
-  }
-  EXPECT_EQ(ra.data_position("train_loader"), rb.data_position("train_loader"));
-}
-
-// Copies the checkpoints of run `from` into a fresh run `to` (a requeued job in a new layout).
-void copy_run(const fs::path& root, const std::string& from, const std::string& to) {
-  if (mpi_rank() == 0) {
-    fs::remove_all(root / to);
-    fs::create_directories(root / to);
-    fs::copy(root / from / "checkpoints", root / to / "checkpoints", fs::copy_options::recursive);
-  }
-  MPI_Barrier(MPI_COMM_WORLD);
 }
 
 TEST(LmParallel, CheckpointsReshardAcrossLayouts) {

@@ -8,7 +8,9 @@ namespace {
 
 xomni::plugins::Component* create(const xomni::plugins::ComponentContext& context) {
   const auto cfg = xomni::qwen2::Config::from_json_text(context.config_json, context.where);
-  return new xomni::qwen2::CausalLM(cfg, context.seed, context.tp);
+  const xomni::qwen2::Placement placement{context.tp, context.cp, context.first_layer,
+                                          context.last_layer};
+  return new xomni::qwen2::CausalLM(cfg, context.seed, placement);
 }
 
 const XomniComponentPlugin kPlugin = {XOMNI_COMPONENT_ABI_VERSION, "backbone", "qwen2", "1.0",

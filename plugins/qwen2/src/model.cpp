@@ -4,6 +4,7 @@
 
 #include "xomni/core/autograd.h"
 #include "xomni/core/sampling.h"
+#include "xomni/parallel/context_parallel.h"
 
 namespace xomni::qwen2 {
 namespace {
@@ -33,9 +34,14 @@ KVCache::KVCache(const Config& cfg, int64_t batch, int64_t cap) : capacity(cap) 
   }
 }
 
-Attention::Attention(const Config& cfg, const TensorParallel& tp, Generator& gen)
+Attention::Attention(const Config& cfg, const Placement& placement, Generator& gen)
+    : Attention(cfg, placement.tp, placement.cp, gen) {}
+
+Attention::Attention(const Config& cfg, const TensorParallel& tp, parallel::Communicator* cp,
+                     Generator& gen)
     : cfg_(cfg),
       tp_(tp),
+      cp_(cp),
       heads_(cfg.num_attention_heads / tp.size()),
       kv_heads_(cfg.num_key_value_heads / tp.size()),
       q_proj_(register_module(
@@ -77,7 +83,16 @@ Tensor Attention::operator()(const Tensor& x, const Tensor& positions, const Att
     k = slice(cache->k[size_t(layer)], 2, 0, end);
     v = slice(cache->v[size_t(layer)], 2, 0, end);
   }
-  Tensor a = scaled_dot_product_attention(q, k, v, mask);  // [B, H, T, hd]
+  Tensor a;  // [B, H, T, hd]
+  if (cp_ && cp_->size() > 1) {
+    XOMNI_CHECK(!cache, "qwen2: cached decoding runs without context parallelism");
+    parallel::RingAttentionOptions ring;
+    ring.causal = mask.causal;
+    ring.segment_ids = mask.q_segment_ids;
+    a = parallel::ring_attention(q, k, v, ring, parallel::ContextParallel{cp_});
+  } else {
+    a = scaled_dot_product_attention(q, k, v, mask);
+  }
   return o_proj_(reshape(transpose(a, 1, 2), {B, T, nh * hd}));
 }
 
@@ -95,11 +110,12 @@ Tensor MLP::operator()(const Tensor& x) const {
   return down_proj_(mul(silu(gate_proj_.local(in)), up_proj_.local(in)));
 }
 
-DecoderLayer::DecoderLayer(const Config& cfg, const TensorParallel& tp, Generator& gen)
-    : input_layernorm_(register_module("input_layernorm", norm(cfg, tp))),
-      self_attn_(register_module("self_attn", std::make_unique<Attention>(cfg, tp, gen))),
-      post_attention_layernorm_(register_module("post_attention_layernorm", norm(cfg, tp))),
-      mlp_(register_module("mlp", std::make_unique<MLP>(cfg, tp, gen))) {}
+DecoderLayer::DecoderLayer(const Config& cfg, const Placement& placement, Generator& gen)
+    : input_layernorm_(register_module("input_layernorm", norm(cfg, placement.tp))),
+      self_attn_(register_module("self_attn", std::make_unique<Attention>(cfg, placement, gen))),
+      post_attention_layernorm_(
+          register_module("post_attention_layernorm", norm(cfg, placement.tp))),
+      mlp_(register_module("mlp", std::make_unique<MLP>(cfg, placement.tp, gen))) {}
 
 Tensor DecoderLayer::operator()(const Tensor& x, const Tensor& positions,
                                 const AttentionOptions& mask, KVCache* cache, int64_t layer) const {
@@ -108,30 +124,63 @@ Tensor DecoderLayer::operator()(const Tensor& x, const Tensor& positions,
 }
 
 CausalLM::CausalLM(const Config& cfg, uint64_t seed, const TensorParallel& tp)
-    : cfg_(cfg), tp_(tp) {
+    : CausalLM(cfg, seed, Placement{tp, nullptr, 0, -1}) {}
+
+CausalLM::CausalLM(const Config& cfg, uint64_t seed, const Placement& placement)
+    : cfg_(cfg), tp_(placement.tp), cp_(placement.cp) {
   cfg_.validate("qwen2 config");
+  const TensorParallel& tp = tp_;
   XOMNI_CHECK(cfg_.vocab_size % tp.size() == 0 && cfg_.intermediate_size % tp.size() == 0,
               "qwen2: tp=", tp.size(), " does not divide vocab_size=", cfg_.vocab_size,
               " and intermediate_size=", cfg_.intermediate_size);
+  const int64_t L = cfg_.num_hidden_layers;
+  first_layer_ = placement.first_layer;
+  last_layer_ = placement.last_layer < 0 ? L : placement.last_layer;
+  XOMNI_CHECK(0 <= first_layer_ && first_layer_ < last_layer_ && last_layer_ <= L,
+              "qwen2: pipeline stage with layers [", first_layer_, ", ", last_layer_, ") of a ", L,
+              "-layer model");
+  XOMNI_CHECK(!cfg_.tie_word_embeddings || (is_first_stage() && is_last_stage()),
+              "qwen2: with pipeline stages the input embedding (first stage) and the output head "
+              "(last stage) cannot be tied; set tie_word_embeddings = false");
+  // Every rank draws the generator in the same global order and skips what lives elsewhere, so
+  // weights do not depend on the layout.
   Generator gen(seed);
+  auto skip = [&gen](const Shape& global) { gen.reserve(uint64_t((shape_numel(global) + 1) / 2)); };
+  const int64_t h = cfg_.hidden_size, hd = cfg_.head_dim(), I = cfg_.intermediate_size;
+  const int64_t nh = cfg_.num_attention_heads, nkv = cfg_.num_key_value_heads;
   auto model = std::make_unique<nn::Container>();
-  embed_tokens_ = &model->add("embed_tokens", std::make_unique<parallel::VocabParallelEmbedding>(
-                                                  cfg_.vocab_size, cfg_.hidden_size, tp, gen));
+  if (is_first_stage())
+    embed_tokens_ = &model->add("embed_tokens", std::make_unique<parallel::VocabParallelEmbedding>(
+                                                    cfg_.vocab_size, h, tp, gen));
+  else
+    skip({cfg_.vocab_size, h});
   auto layers = std::make_unique<nn::Container>();
-  for (int64_t i = 0; i < cfg_.num_hidden_layers; ++i)
-    layers_.push_back(
-        &layers->add(std::to_string(i), std::make_unique<DecoderLayer>(cfg_, tp, gen)));
+  for (int64_t i = 0; i < L; ++i) {
+    if (i >= first_layer_ && i < last_layer_) {
+      layers_.push_back(
+          &layers->add(std::to_string(i), std::make_unique<DecoderLayer>(cfg_, placement, gen)));
+    } else {  // q, k, v, o, gate, up, down
+      for (const Shape& w : {Shape{nh * hd, h}, Shape{nkv * hd, h}, Shape{nkv * hd, h},
+                             Shape{h, nh * hd}, Shape{I, h}, Shape{I, h}, Shape{h, I}})
+        skip(w);
+    }
+  }
   model->add("layers", std::move(layers));
-  norm_ = &model->add("norm", norm(cfg_, tp));
+  if (is_last_stage()) norm_ = &model->add("norm", norm(cfg_, tp));
   model_ = &register_module("model", std::move(model));
-  if (!cfg_.tie_word_embeddings)
-    lm_head_ =
-        &register_module("lm_head", column(cfg_.hidden_size, cfg_.vocab_size, false, tp, gen));
+  if (is_last_stage() && !cfg_.tie_word_embeddings)
+    lm_head_ = &register_module("lm_head", column(h, cfg_.vocab_size, false, tp, gen));
 }
 
-Tensor CausalLM::operator()(const Tensor& ids, const ForwardOptions& opt) const {
-  XOMNI_CHECK(ids.dim() == 2, "qwen2: token ids must be [B, T], got ", shape_str(ids.shape()));
-  const int64_t T = ids.size(1);
+Tensor CausalLM::operator()(const Tensor& input, const ForwardOptions& opt) const {
+  XOMNI_CHECK(input.dim() == (is_first_stage() ? 2 : 3), "qwen2: the input must be ",
+              is_first_stage() ? "token ids [B, T]" : "hidden states [B, T, hidden]", ", got ",
+              shape_str(input.shape()));
+  // The whole sequence length (hidden states are split along it under sequence parallelism).
+  const int64_t T =
+      is_first_stage() || !tp_.sequence_parallel ? input.size(1) : input.size(1) * tp_.size();
+  XOMNI_CHECK(!cp_ || cp_->size() == 1 || opt.positions.defined(),
+              "qwen2: with context parallelism the caller gives each token's position");
   const int64_t offset = opt.cache ? opt.cache->length : 0;
   Tensor positions = opt.positions;
   if (!positions.defined())
@@ -144,7 +193,7 @@ Tensor CausalLM::operator()(const Tensor& ids, const ForwardOptions& opt) const 
     mask.q_segment_ids = opt.segment_ids;
     mask.k_segment_ids = opt.segment_ids;
   }
-  Tensor x = (*embed_tokens_)(ids);
+  Tensor x = is_first_stage() ? (*embed_tokens_)(input) : input;
   for (size_t i = 0; i < layers_.size(); ++i) {
     const DecoderLayer* layer = layers_[i];
     if (opt.checkpoint_layers && !opt.cache) {
@@ -158,6 +207,7 @@ Tensor CausalLM::operator()(const Tensor& ids, const ForwardOptions& opt) const 
     }
   }
   if (opt.cache) opt.cache->length += T;
+  if (!is_last_stage()) return x;
   x = (*norm_)(x);
   if (lm_head_) return (*lm_head_)(x);
   // Tied head: the embedding's vocabulary piece, as a column-parallel linear.

@@ -28,6 +28,12 @@ struct ComponentContext {
   std::string where;            // where they came from, for error messages ("job.toml [model]")
   uint64_t seed = 0;            // initialisation seed (same weights under any parallel layout)
   parallel::TensorParallel tp;  // the tensor-parallel group (one rank by default)
+  // The context-parallel group (sequences split over ranks, ring attention); nullptr = one rank.
+  parallel::Communicator* cp = nullptr;
+  // Pipeline stage: the blocks [first_layer, last_layer) of the model (last_layer < 0: to the
+  // end). The stage with block 0 also holds the input embeddings, the one with the last block the
+  // final norm and the output head.
+  int64_t first_layer = 0, last_layer = -1;
 };
 
 class Component {
@@ -79,6 +85,14 @@ class Backbone : public Component, public nn::Module {
   virtual std::unique_ptr<DecodeCache> new_cache(int64_t batch, int64_t capacity) const = 0;
   // Copies weights by their global names; throws listing missing/unexpected/mis-shaped ones.
   virtual void load_weights(const TensorMap& weights) = 0;
+
+  // Pipeline stages. stage_forward runs this stage's part of logits(): token ids [B, T] on the
+  // first stage, otherwise the previous stage's hidden states; returns hidden states [B, T, d]
+  // (T the local length under sequence parallelism), or the logits on the last stage.
+  virtual Tensor stage_forward(const Tensor& input, const BackboneInputs& inputs) const = 0;
+  virtual bool is_first_stage() const = 0;
+  virtual bool is_last_stage() const = 0;
+  virtual int64_t hidden_size() const = 0;
 };
 
 // ---- image_tokenizer ----

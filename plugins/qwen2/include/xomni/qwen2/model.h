@@ -25,9 +25,20 @@ struct KVCache : plugins::DecodeCache {
 
 using parallel::TensorParallel;
 
+// Where one model instance sits in a parallel layout: its tensor-parallel group, its
+// context-parallel group (sequences split over ranks; attention becomes ring attention) and its
+// pipeline stage (the blocks [first_layer, last_layer); last_layer < 0 means to the end).
+struct Placement {
+  TensorParallel tp;
+  parallel::Communicator* cp = nullptr;
+  int64_t first_layer = 0, last_layer = -1;
+};
+
 class Attention : public nn::Module {
  public:
-  Attention(const Config& cfg, const TensorParallel& tp, Generator& gen);
+  Attention(const Config& cfg, const Placement& placement, Generator& gen);
+  Attention(const Config& cfg, const TensorParallel& tp, parallel::Communicator* cp,
+            Generator& gen);
   // x [B, T, hidden]; positions [T] or [B, T]; with a cache, appends this step's K/V to layer
   // `layer` of the cache and attends over everything cached so far.
   Tensor operator()(const Tensor& x, const Tensor& positions, const AttentionOptions& mask,
@@ -36,6 +47,7 @@ class Attention : public nn::Module {
  private:
   const Config& cfg_;
   TensorParallel tp_;
+  parallel::Communicator* cp_;
   int64_t heads_, kv_heads_;  // on this rank
   parallel::ColumnParallelLinear &q_proj_, &k_proj_, &v_proj_;
   parallel::RowParallelLinear& o_proj_;
@@ -54,7 +66,7 @@ class MLP : public nn::Module {
 
 class DecoderLayer : public nn::Module {
  public:
-  DecoderLayer(const Config& cfg, const TensorParallel& tp, Generator& gen);
+  DecoderLayer(const Config& cfg, const Placement& placement, Generator& gen);
   Tensor operator()(const Tensor& x, const Tensor& positions, const AttentionOptions& mask,
                     KVCache* cache, int64_t layer) const;
 
@@ -74,14 +86,16 @@ struct ForwardOptions {
 
 class CausalLM : public plugins::Backbone {
  public:
-  // The same seed gives the same (global) weights under any tensor-parallel size.
+  // The same seed gives the same (global) weights under any parallel layout.
   CausalLM(const Config& cfg, uint64_t seed, const TensorParallel& tp = {});
+  CausalLM(const Config& cfg, uint64_t seed, const Placement& placement);
   const Config& config() const { return cfg_; }
   const TensorParallel& tensor_parallel() const { return tp_; }
   // ids [B, T] (i32/i64) -> logits [B, T, vocab/tp] for this rank's vocabulary range, which
-  // starts at vocab_start(). With sequence parallelism T must divide by tp.
-  Tensor operator()(const Tensor& ids, const ForwardOptions& opt = {}) const;
-  int64_t vocab_start() const override { return embed_tokens_->vocab_start(); }
+  // starts at vocab_start(). With sequence parallelism T must divide by tp. On a pipeline stage:
+  // the stage's part (see plugins::Backbone::stage_forward).
+  Tensor operator()(const Tensor& input, const ForwardOptions& opt = {}) const;
+  int64_t vocab_start() const override { return tp_.rank() * local_vocab(); }
   int64_t local_vocab() const { return cfg_.vocab_size / tp_.size(); }
   // Copies weights by Hugging Face name (converting dtype); tensors are global, each rank takes
   // its piece. Throws one error listing every missing, unexpected and mis-shaped tensor.
@@ -93,6 +107,12 @@ class CausalLM : public plugins::Backbone {
   parallel::ModelDims dims() const override;
   double flops_per_token(int64_t seq_len) const override;
   std::unique_ptr<plugins::DecodeCache> new_cache(int64_t batch, int64_t capacity) const override;
+  Tensor stage_forward(const Tensor& input, const plugins::BackboneInputs& inputs) const override {
+    return logits(input, inputs);
+  }
+  bool is_first_stage() const override { return first_layer_ == 0; }
+  bool is_last_stage() const override { return last_layer_ == cfg_.num_hidden_layers; }
+  int64_t hidden_size() const override { return cfg_.hidden_size; }
   // Greedy decoding of `steps` tokens after `prompt` [1, T]; with or without the KV cache.
   std::vector<int64_t> generate_greedy(const std::vector<int64_t>& prompt, int64_t steps,
                                        bool use_cache) const;
@@ -100,10 +120,12 @@ class CausalLM : public plugins::Backbone {
  private:
   Config cfg_;
   TensorParallel tp_;
+  parallel::Communicator* cp_ = nullptr;
+  int64_t first_layer_ = 0, last_layer_ = 0;
   nn::Module* model_;
-  parallel::VocabParallelEmbedding* embed_tokens_;
+  parallel::VocabParallelEmbedding* embed_tokens_ = nullptr;
   std::vector<DecoderLayer*> layers_;
-  nn::RMSNorm* norm_;
+  nn::RMSNorm* norm_ = nullptr;
   parallel::ColumnParallelLinear* lm_head_ = nullptr;
 };
 

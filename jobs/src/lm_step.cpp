@@ -1,0 +1,118 @@
+#include "lm_step.h"
+
+#include "xomni/core/autograd.h"
+#include "xomni/parallel/context_parallel.h"
+#include "xomni/parallel/tp_layers.h"
+
+namespace xomni::train {
+namespace {
+
+plugins::BackboneInputs inputs_of(const PackedBatch& b, bool checkpoint_layers) {
+  plugins::BackboneInputs in;
+  in.positions = b.positions;
+  in.segment_ids = b.segment_ids;
+  in.checkpoint_layers = checkpoint_layers;
+  return in;
+}
+
+// Summed next-token loss of logits [B, T, vocab/tp] against targets [B, T].
+Tensor loss_sum(const plugins::Backbone& lm, const ParallelSetup& par, const Tensor& logits,
+                const Tensor& target) {
+  const int64_t n = target.numel();
+  const Tensor flat = reshape(logits, {n, logits.size(2)});
+  const Tensor targets = reshape(target, {n});
+  if (par.tp.size() == 1) return cross_entropy(flat, targets, -100, Reduction::sum);
+  return sum(parallel::vocab_parallel_cross_entropy(flat, targets, lm.vocab_start(), par.tp));
+}
+
+// [B, T] padded at the end of dimension 1 to `length` with `value`.
+Tensor pad_tokens(const Tensor& t, int64_t length, double value) {
+  if (t.size(1) == length) return t;
+  Tensor out = Tensor::full({t.size(0), length}, value, t.dtype());
+  slice(out, 1, 0, t.size(1)).copy_(t);
+  return out;
+}
+
+// The shape of the hidden states passed between pipeline stages.
+Shape activation_shape(const plugins::Backbone& lm, const ParallelSetup& par,
+                       const PackedBatch& b) {
+  int64_t T = b.input.size(1);
+  if (par.tp.sequence_parallel) T /= par.tp.size();
+  return {b.input.size(0), T, lm.hidden_size()};
+}
+
+}  // namespace
+
+PackedBatch context_parallel_share(const PackedBatch& b, const ParallelSetup& par) {
+  const int cp = par.layout().cp;
+  if (cp == 1) return b;
+  const int rank = par.coord().cp;
+  const int64_t padded = parallel::zigzag_padded_length(b.input.size(1), cp);
+  PackedBatch out;
+  out.input = parallel::zigzag_take(pad_tokens(b.input, padded, 0), 1, cp, rank);
+  out.target = parallel::zigzag_take(pad_tokens(b.target, padded, -100), 1, cp, rank);
+  out.segment_ids = parallel::zigzag_take(pad_tokens(b.segment_ids, padded, -1), 1, cp, rank);
+  out.positions = parallel::zigzag_take(pad_tokens(b.positions, padded, 0), 1, cp, rank);
+  return out;
+}
+
+int64_t counted_tokens(const PackedBatch& b) {
+  const Tensor t = b.target.to(DType::i64).contiguous();
+  const int64_t* p = t.data<int64_t>();
+  int64_t n = 0;
+  for (int64_t i = 0; i < t.numel(); ++i) n += p[i] != -100;
+  return n;
+}
+
+double forward_backward(const plugins::Backbone& lm, const ParallelSetup& par,
+                        const std::vector<PackedBatch>& micro, double step_tokens,
+                        bool checkpoint_layers, std::vector<parallel::TimelineEvent>* timeline) {
+  if (par.layout().pp == 1) {
+    double total = 0;
+    for (const PackedBatch& b : micro) {
+      Tensor loss =
+          mul(loss_sum(lm, par, lm.logits(b.input, inputs_of(b, checkpoint_layers)), b.target),
+              1.0 / step_tokens);
+      total += loss.item();
+      loss.backward();
+    }
+    return total;
+  }
+  parallel::StageFunctions stage;
+  stage.activation_shape = activation_shape(lm, par, micro.front());
+  stage.forward = [&](int64_t m, const Tensor& received) -> Tensor {
+    const PackedBatch& b = micro[size_t(m)];
+    const Tensor out =
+        lm.stage_forward(lm.is_first_stage() ? b.input : received, inputs_of(b, checkpoint_layers));
+    if (!lm.is_last_stage()) return out;
+    return mul(loss_sum(lm, par, out, b.target), 1.0 / step_tokens);
+  };
+  double total = 0;
+  for (double l : parallel::run_1f1b(par.groups->pp(), stage, int64_t(micro.size()), timeline))
+    total += l;
+  return total;
+}
+
+double forward_loss_sum(const plugins::Backbone& lm, const ParallelSetup& par,
+                        const PackedBatch& b) {
+  NoGradGuard no_grad;
+  const plugins::BackboneInputs in = inputs_of(b, false);
+  if (par.layout().pp == 1) return loss_sum(lm, par, lm.logits(b.input, in), b.target).item();
+  // Stage by stage: receive the hidden states, run this stage, pass them on.
+  parallel::Communicator& pp = par.groups->pp();
+  Tensor x = b.input;
+  if (!lm.is_first_stage()) {
+    x = Tensor::empty(activation_shape(lm, par, b));
+    pp.recv(x, pp.rank() - 1);
+  }
+  const Tensor out = lm.stage_forward(x, in);
+  Tensor loss = Tensor::zeros({1}, DType::f64);
+  if (lm.is_last_stage())
+    loss.fill_(loss_sum(lm, par, out, b.target).item());
+  else
+    pp.send(out.contiguous(), pp.rank() + 1);
+  pp.broadcast(loss, pp.size() - 1);
+  return loss.item();
+}
+
+}  // namespace xomni::train
