@@ -1,0 +1,252 @@
+# shellcheck shell=bash
+# The body every stage script shares. A stage script (slurm/stages/NAME.sbatch) sources this file,
+# calls stage_init NAME "$@", builds its xomni command and calls stage_run; see lm.sbatch.
+#
+# Arguments of every stage script:
+#   JOB.toml            the stage's job file
+#   --set KEY=VALUE     overrides for the job file (repeatable)
+#   --from DIR          the previous stage's run directory (its outputs.env names what it made)
+#   --run-dir DIR       run directory (default: $XOMNI_RUN_ROOT/NAME-JOBID; a requeued job keeps
+#                       its id, so it finds its own checkpoints again)
+#
+# Each stage writes DIR/launch.env (the allocation and layout) and, when it succeeds,
+# DIR/outputs.env: KEY=VALUE lines naming what later stages read (tokenizer, data_train,
+# data_valid, checkpoint), starting from the previous stage's outputs.env.
+
+# Exit status of xomni after a signal made it save a checkpoint (train::kExitStoppedWithCheckpoint).
+readonly XOMNI_EXIT_CHECKPOINTED=3
+
+XOMNI_SLURM_DIR="${XOMNI_SLURM_DIR:-${SLURM_SUBMIT_DIR:-$PWD}/slurm}"
+# shellcheck source=common.sh
+source "$XOMNI_SLURM_DIR/lib/common.sh"
+
+stage_init() {
+  STAGE_NAME="$1"
+  shift
+  STAGE_JOB=""
+  STAGE_SETS=()
+  STAGE_FROM=""
+  STAGE_RUN_DIR=""
+  while (($#)); do
+    case "$1" in
+      --set) STAGE_SETS+=("${2:?--set needs KEY=VALUE}"); shift 2 ;;
+      --set=*) STAGE_SETS+=("${1#--set=}"); shift ;;
+      --from) STAGE_FROM="${2:?--from needs a directory}"; shift 2 ;;
+      --run-dir) STAGE_RUN_DIR="${2:?--run-dir needs a directory}"; shift 2 ;;
+      -*) xomni_die "$STAGE_NAME: unknown option '$1'" ;;
+      *)
+        [[ -z "$STAGE_JOB" ]] || xomni_die "$STAGE_NAME: more than one job file ('$STAGE_JOB', '$1')"
+        STAGE_JOB="$1"; shift ;;
+    esac
+  done
+  # A job array over settings (slurm/scaling_sweep.sh): element i adds the i-th ';'-separated
+  # group of XOMNI_ARRAY_SETS, each a ','-separated list of KEY=VALUE.
+  STAGE_ARRAY_SETS=""
+  if [[ -n "${XOMNI_ARRAY_SETS:-}" && -n "${SLURM_ARRAY_TASK_ID:-}" ]]; then
+    local -a groups
+    IFS=';' read -ra groups <<< "$XOMNI_ARRAY_SETS"
+    ((SLURM_ARRAY_TASK_ID < ${#groups[@]})) ||
+      xomni_die "array element $SLURM_ARRAY_TASK_ID but XOMNI_ARRAY_SETS has ${#groups[@]} groups"
+    STAGE_ARRAY_SETS="${groups[SLURM_ARRAY_TASK_ID]}"
+    local -a kvs
+    IFS=',' read -ra kvs <<< "$STAGE_ARRAY_SETS"
+    STAGE_SETS+=("${kvs[@]}")
+  fi
+  [[ -n "$STAGE_JOB" ]] || xomni_die "$STAGE_NAME: usage: sbatch $STAGE_NAME.sbatch JOB.toml [--set KEY=VALUE ...] [--from DIR] [--run-dir DIR]"
+  [[ -f "$STAGE_JOB" ]] || xomni_die "$STAGE_NAME: job file '$STAGE_JOB' not found (from $PWD)"
+  xomni_load_site
+  export XOMNI_GPUS_PER_NODE
+  if [[ -n "$XOMNI_MODULES" ]]; then
+    command -v module > /dev/null || xomni_die "XOMNI_MODULES is set but 'module' is not available"
+    # shellcheck disable=SC2086  # a list of module names
+    module load $XOMNI_MODULES
+  fi
+  [[ -x "$XOMNI_BIN" ]] || xomni_die "xomni binary '$XOMNI_BIN' not found (set XOMNI_BIN in the site file)"
+  # Array jobs: one run directory per element.
+  STAGE_JOB_TAG="${SLURM_JOB_ID:-local$$}"
+  [[ -n "${SLURM_ARRAY_JOB_ID:-}" ]] && STAGE_JOB_TAG="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"
+  [[ -n "$STAGE_RUN_DIR" ]] || STAGE_RUN_DIR="$XOMNI_RUN_ROOT/$STAGE_NAME-$STAGE_JOB_TAG"
+  mkdir -p "$STAGE_RUN_DIR"
+  STAGE_RUN_DIR="$(cd "$STAGE_RUN_DIR" && pwd)"
+  STAGE_NTASKS="${SLURM_NTASKS:-1}"
+  STAGE_NODES="${SLURM_JOB_NUM_NODES:-1}"
+  echo "[$STAGE_NAME] job ${SLURM_JOB_ID:-none} (restart ${SLURM_RESTART_COUNT:-0})" \
+    "on $STAGE_NODES node(s), $STAGE_NTASKS task(s): $STAGE_JOB ${STAGE_SETS[*]}"
+  echo "[$STAGE_NAME] run directory $STAGE_RUN_DIR"
+}
+
+# stage_get KEY DEFAULT: the job file's value after --set overrides.
+stage_get() {
+  job_value "$STAGE_JOB" "$1" "$2" "${STAGE_SETS[@]}"
+}
+
+# stage_input KEY: a value the previous stage (--from) recorded in its outputs.env; empty if none.
+stage_input() {
+  [[ -n "$STAGE_FROM" ]] || return 0
+  [[ -f "$STAGE_FROM/outputs.env" ]] ||
+    xomni_die "$STAGE_NAME: --from $STAGE_FROM has no outputs.env (did that stage finish?)"
+  grep "^$1=" "$STAGE_FROM/outputs.env" | tail -n 1 | cut -d= -f2-
+}
+
+# stage_check_layout: derives dp from the job file and the allocation and stops before launching
+# when the layout cannot fit: tp*cp*pp must divide the task count, dp (if set) must match, the
+# global batch must split over dp, attention heads over tp, and with GPUs there must be one task
+# per GPU. Sets STAGE_TP STAGE_CP STAGE_PP STAGE_DP.
+stage_check_layout() {
+  local n="$STAGE_NTASKS" mp heads kv batch per_node
+  STAGE_TP=$(stage_get parallel.tp 1)
+  STAGE_CP=$(stage_get parallel.cp 1)
+  STAGE_PP=$(stage_get parallel.pp 1)
+  STAGE_DP=$(stage_get parallel.dp 0)
+  local v
+  for v in STAGE_TP STAGE_CP STAGE_PP STAGE_DP; do require_int "parallel.${v#STAGE_}" "${!v,,}"; done
+  mp=$((STAGE_TP * STAGE_CP * STAGE_PP))
+  ((mp > 0 && n % mp == 0)) ||
+    xomni_die "$STAGE_JOB: tp*cp*pp = $STAGE_TP*$STAGE_CP*$STAGE_PP = $mp does not divide the $n tasks of this job; ask for a multiple of $mp tasks or change [parallel]"
+  if ((STAGE_DP == 0)); then
+    STAGE_DP=$((n / mp))
+  elif ((STAGE_DP * mp != n)); then
+    xomni_die "$STAGE_JOB: tp*cp*pp*dp = $mp*$STAGE_DP = $((mp * STAGE_DP)) but the job has $n tasks; set parallel.dp=0 to derive dp"
+  fi
+  batch=$(stage_get train.batch_size "")
+  if [[ -n "$batch" ]] && ((batch % STAGE_DP != 0)); then
+    xomni_die "$STAGE_JOB: train.batch_size=$batch does not split over dp=$STAGE_DP ($n tasks / tp*cp*pp=$mp)"
+  fi
+  heads=$(stage_get model.num_attention_heads "")
+  kv=$(stage_get model.num_key_value_heads "")
+  for v in "$heads" "$kv"; do
+    if [[ -n "$v" ]] && ((v % STAGE_TP != 0)); then
+      xomni_die "$STAGE_JOB: tp=$STAGE_TP does not divide the attention heads (num_attention_heads=${heads:-?}, num_key_value_heads=${kv:-?})"
+    fi
+  done
+  if ((XOMNI_GPUS_PER_NODE > 0)); then
+    per_node=$((n / STAGE_NODES))
+    ((per_node == XOMNI_GPUS_PER_NODE)) ||
+      echo "[$STAGE_NAME] warning: $per_node tasks per node but XOMNI_GPUS_PER_NODE=$XOMNI_GPUS_PER_NODE; one task per GPU is intended" >&2
+    ((per_node <= XOMNI_GPUS_PER_NODE)) ||
+      xomni_die "$per_node tasks per node but only $XOMNI_GPUS_PER_NODE GPUs per node"
+    ((STAGE_TP <= XOMNI_GPUS_PER_NODE)) ||
+      echo "[$STAGE_NAME] warning: tp=$STAGE_TP spans nodes (GPUs per node: $XOMNI_GPUS_PER_NODE)" >&2
+  fi
+  echo "[$STAGE_NAME] layout: tp=$STAGE_TP cp=$STAGE_CP pp=$STAGE_PP dp=$STAGE_DP over $n tasks on $STAGE_NODES node(s)"
+}
+
+# Records the allocation and layout for `xomni report scaling` and for people.
+stage_write_launch() {
+  {
+    echo "stage=$STAGE_NAME"
+    echo "job_id=${SLURM_JOB_ID:-}"
+    echo "array_job=${SLURM_ARRAY_JOB_ID:-}"
+    echo "array_task=${SLURM_ARRAY_TASK_ID:-}"
+    echo "restart=${SLURM_RESTART_COUNT:-0}"
+    echo "nodes=$STAGE_NODES"
+    echo "tasks=$STAGE_NTASKS"
+    echo "gpus_per_node=$XOMNI_GPUS_PER_NODE"
+    echo "tp=${STAGE_TP:-1}"
+    echo "cp=${STAGE_CP:-1}"
+    echo "pp=${STAGE_PP:-1}"
+    echo "dp=${STAGE_DP:-1}"
+    echo "peak_flops_per_device=$XOMNI_PEAK_FLOPS"
+    echo "scaling=${XOMNI_SCALING_MODE:-}"
+    echo "array_sets=$STAGE_ARRAY_SETS"
+    echo "job_file=$(realpath "$STAGE_JOB")"
+  } > "$STAGE_RUN_DIR/launch.env"
+}
+
+# stage_outputs KEY=VALUE...: writes outputs.env: the previous stage's entries, then these.
+stage_outputs() {
+  local tmp="$STAGE_RUN_DIR/outputs.env.tmp" kv
+  : > "$tmp"
+  if [[ -n "$STAGE_FROM" && -f "$STAGE_FROM/outputs.env" ]]; then
+    cat "$STAGE_FROM/outputs.env" >> "$tmp"
+  fi
+  for kv in "run_dir_$STAGE_NAME=$STAGE_RUN_DIR" "$@"; do echo "$kv" >> "$tmp"; done
+  mv "$tmp" "$STAGE_RUN_DIR/outputs.env"
+}
+
+# stage_run [--tasks N] CMD...: runs CMD on every task of the allocation through srun (one task per
+# GPU; slurm/lib/task.sh binds each to its device), or once when --tasks 1. A USR1 (the
+# --signal=B:USR1@T warning before the time limit or a preemption) is passed on to xomni, which
+# saves a checkpoint and exits with status 3; the job then requeues itself and the requeued job
+# resumes from that checkpoint. A TERM (scancel) is passed on too but does not requeue. Returns
+# CMD's exit status when it is not requeued.
+stage_run() {
+  local tasks="$STAGE_NTASKS"
+  if [[ "$1" == --tasks ]]; then
+    tasks="$2"
+    shift 2
+  fi
+  local -a wrap=()
+  # shellcheck disable=SC2206  # a command line from the site file
+  [[ -n "$XOMNI_CONTAINER" ]] && wrap=($XOMNI_CONTAINER)
+  local -a launch=("$XOMNI_SLURM_DIR/lib/task.sh" "${wrap[@]}" "$@")
+  if [[ -n "${SLURM_JOB_ID:-}" ]]; then
+    launch=(srun --mpi="$XOMNI_SRUN_MPI" --ntasks="$tasks" --kill-on-bad-exit=1 "${launch[@]}")
+  fi
+  echo "[$STAGE_NAME] $(date -u +%FT%TZ) launching: ${launch[*]}" >&2
+  STAGE_GOT_USR1=0
+  STAGE_GOT_TERM=0
+  "${launch[@]}" &
+  local pid=$! status
+  # shellcheck disable=SC2064  # the pid is fixed now
+  trap "STAGE_GOT_USR1=1; echo \"[$STAGE_NAME] USR1: asking xomni to save a checkpoint\"; kill -USR1 $pid 2> /dev/null || true" USR1
+  # shellcheck disable=SC2064
+  trap "STAGE_GOT_TERM=1; echo \"[$STAGE_NAME] TERM: asking xomni to save a checkpoint\"; kill -TERM $pid 2> /dev/null || true" TERM
+  while :; do
+    status=0
+    wait "$pid" || status=$?
+    # A trapped signal interrupts `wait` (status > 128) while the launch is still running.
+    if ((status > 128)) && kill -0 "$pid" 2> /dev/null; then continue; fi
+    if ((status > 128)); then
+      local again=0
+      wait "$pid" || again=$?
+      ((again == 127)) || status=$again
+    fi
+    break
+  done
+  trap - USR1 TERM
+  echo "[$STAGE_NAME] $(date -u +%FT%TZ) exit status $status" >&2
+  if ((STAGE_GOT_USR1 == 1 && status != XOMNI_EXIT_CHECKPOINTED)); then
+    echo "[$STAGE_NAME] USR1 arrived but the command exited with $status, not $XOMNI_EXIT_CHECKPOINTED: not requeueing" >&2
+  fi
+  if ((status == XOMNI_EXIT_CHECKPOINTED)) && ((STAGE_GOT_TERM == 0)) && [[ -n "${SLURM_JOB_ID:-}" ]]; then
+    if ((${SLURM_RESTART_COUNT:-0} >= XOMNI_MAX_REQUEUES)); then
+      echo "[$STAGE_NAME] checkpoint saved; not requeueing: already requeued $XOMNI_MAX_REQUEUES times (XOMNI_MAX_REQUEUES)" >&2
+      return "$status"
+    fi
+    stage_wait_steps_gone
+    echo "[$STAGE_NAME] checkpoint saved; requeueing job $SLURM_JOB_ID"
+    if ! scontrol requeue "$SLURM_JOB_ID"; then
+      echo "[$STAGE_NAME] scontrol requeue failed (submitted with --no-requeue?); resubmit to resume" >&2
+      return "$status"
+    fi
+    # The controller now ends this run of the job; do not report success before it does.
+    sleep 60
+    exit "$status"
+  fi
+  return "$status"
+}
+
+# Requeue only once the job's steps are gone, including their PMIx sockets in slurmd's spool
+# folder: a step still cleaning up when the job is requeued leaves its socket behind, and the
+# requeued job's first step (same job and step id) then fails to launch ("Cannot bind() UNIX
+# socket ... stepd.slurm.pmix.JOB.0: Address already in use"). Waits at most ~60 s.
+stage_wait_steps_gone() {
+  local spool _
+  spool=$(scontrol show config 2> /dev/null | awk '$1 == "SlurmdSpoolDir" {print $3}')
+  spool="${spool//%n/$(hostname -s)}"
+  spool="${spool//%h/$(hostname -s)}"
+  for _ in $(seq 120); do
+    if ! squeue -h -s -j "$SLURM_JOB_ID" -o %i 2> /dev/null | grep -qv '\.\(batch\|extern\)$' &&
+      ! compgen -G "$spool/stepd.slurm.pmix.$SLURM_JOB_ID.*" > /dev/null; then
+      break
+    fi
+    sleep 0.5
+  done
+  sleep 1
+}
+
+# stage_newest_checkpoint DIR: the newest ckpt-*.h5 under DIR/checkpoints (empty if none).
+stage_newest_checkpoint() {
+  find "$1/checkpoints" -maxdepth 1 -name 'ckpt-*.h5' 2> /dev/null | sort | tail -n 1
+}

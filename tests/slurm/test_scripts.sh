@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# The Slurm scripts without a cluster: bash -n and shellcheck on every script, the TOML reader,
+# the dry runs of submit.sh / submit_pipeline.sh / scaling_sweep.sh (commands, dependencies,
+# refusal of stages that do not exist yet), and `xomni report scaling` on run directories with
+# known numbers.
+#   tests/slurm/test_scripts.sh XOMNI REPO
+set -euo pipefail
+xomni="$(realpath "$1")"
+repo="$(realpath "$2")"
+cd "$repo"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+mapfile -t scripts < <(find slurm tests/slurm -name '*.sh' -o -name '*.sbatch' | sort)
+((${#scripts[@]} >= 10)) || fail "found only ${#scripts[@]} scripts: ${scripts[*]}"
+for s in "${scripts[@]}"; do bash -n "$s" || fail "bash -n $s"; done
+command -v shellcheck > /dev/null || fail "shellcheck is not installed (scripts/install_deps.sh)"
+shellcheck -x -P SCRIPTDIR "${scripts[@]}" || fail "shellcheck found problems"
+echo "bash -n and shellcheck clean on ${#scripts[@]} scripts"
+
+# The TOML reader: sections, comments (not inside strings), multi-line arrays, absent keys.
+export XOMNI_SLURM_DIR="$repo/slurm" XOMNI_RUN_ROOT="$work/runs" XOMNI_GPUS_PER_NODE=0
+# shellcheck source=../../slurm/lib/common.sh
+source slurm/lib/common.sh
+cat > "$work/t.toml" <<'TOML'
+top = 1
+[a]
+s = "x # not a comment"  # a comment
+n = 42
+list = [
+  "p q",  # first
+  "r",
+]
+[a.b]
+n = 7
+TOML
+[[ "$(toml_get "$work/t.toml" top)" == 1 ]] || fail "toml_get top"
+[[ "$(toml_get "$work/t.toml" a.s)" == "x # not a comment" ]] || fail "toml_get a.s: $(toml_get "$work/t.toml" a.s)"
+[[ "$(toml_get "$work/t.toml" a.b.n)" == 7 && "$(toml_get "$work/t.toml" a.n)" == 42 ]] || fail "toml_get a.b.n"
+[[ "$(toml_list "$(toml_get "$work/t.toml" a.list)" | paste -sd '|')" == "p q|r" ]] || fail "toml_list"
+! toml_get "$work/t.toml" a.missing > /dev/null || fail "absent key found"
+[[ "$(job_value "$work/t.toml" a.n 0 a.n=5 a.n=6)" == 6 && "$(job_value "$work/t.toml" a.zz 9)" == 9 ]] ||
+  fail "job_value"
+
+# Dry runs: the pipeline's sbatch commands, chained with afterok and --from.
+out=$(slurm/submit_pipeline.sh --dry-run slurm/pipelines/tiny.toml)
+out=${out//\\\$/\$}  # printf %q wrote the job-id placeholders as \$JOB_...
+[[ $(grep -c '^sbatch ' <<< "$out") == 3 ]] || fail "pipeline dry run: $out"
+has_all() {  # TEXT PIECE...: every piece occurs in one line of TEXT, in this order
+  local text="$1" re=""
+  shift
+  for p in "$@"; do re+="${re:+.*}$(printf '%s' "$p" | sed 's/[][\\.*^$/]/\\&/g')"; done
+  grep -q -- "$re" <<< "$text"
+}
+has_all "$out" --ntasks=2 "--dependency=afterok:\$JOB_tokenizer" "lm.sbatch jobs/tiny/lm_slurm.toml --from" \
+  "/tokenizer-\$JOB_tokenizer" || fail "pretrain_s1 does not depend on the tokenizer: $out"
+has_all "$out" "--dependency=afterok:\$JOB_pretrain_s1" "eval.sbatch jobs/tiny/eval.toml --from" \
+  "/lm-\$JOB_pretrain_s1" || fail "eval does not depend on pretrain_s1: $out"
+sed 's/^stages = .*/stages = ["tokenizer", "pretrain_s1", "sft", "eval"]/' slurm/pipelines/tiny.toml > "$work/p.toml"
+if err=$(slurm/submit_pipeline.sh --dry-run "$work/p.toml" 2>&1); then fail "a missing stage was accepted"; fi
+grep -q "stage 'sft' does not exist yet (no slurm/stages/sft.sbatch); remove it" <<< "$err" || fail "$err"
+out=$(slurm/submit_pipeline.sh --dry-run --skip-missing "$work/p.toml" 2>&1)
+grep -q "skipping stage 'sft' does not exist yet" <<< "$out" || fail "--skip-missing: $out"
+[[ $(grep -c '^sbatch ' <<< "$out") == 3 ]] || fail "--skip-missing: $out"
+sed 's/^stages = .*/stages = ["eval", "tokenizer"]/' slurm/pipelines/tiny.toml > "$work/p.toml"
+if err=$(slurm/submit_pipeline.sh --dry-run "$work/p.toml" 2>&1); then fail "out of order accepted"; fi
+grep -q "stage 'tokenizer' is out of order" <<< "$err" || fail "$err"
+if err=$(slurm/submit.sh --dry-run rl jobs/tiny/lm.toml 2>&1); then fail "submit.sh rl accepted"; fi
+grep -q "stage 'rl' does not exist yet" <<< "$err" || fail "$err"
+# Site settings reach sbatch; a GPU site asks for one task per GPU.
+out=$(XOMNI_ACCOUNT=acct XOMNI_PARTITION=gpu XOMNI_QOS=hi XOMNI_GPUS_PER_NODE=4 \
+  slurm/submit.sh --dry-run --nodes=2 lm jobs/tiny/lm_slurm.toml --set train.steps=5)
+for want in --account=acct --partition=gpu --qos=hi --ntasks-per-node=4 --gpus-per-node=4 \
+  '--signal=B:USR1@300' --nodes=2 'lm.sbatch jobs/tiny/lm_slurm.toml --set train.steps=5'; do
+  grep -q -- "$want" <<< "$out" || fail "submit.sh dry run lacks $want: $out"
+done
+# Weak scaling multiplies the global batch by the node count; one array element per layout.
+out=$(slurm/scaling_sweep.sh --dry-run --mode weak --nodes 1,4 --layout tp=1 --layout tp=2 jobs/tiny/lm_slurm.toml)
+grep -q -- "--nodes=4 .*--array=0-1 .*--set train.batch_size=16" <<< "$out" || fail "weak sweep: $out"
+grep -q "XOMNI_ARRAY_SETS='train.steps=50,parallel.tp=1;train.steps=50,parallel.tp=2'" <<< "$out" ||
+  fail "sweep layouts: $out"
+echo "dry runs ok"
+
+# xomni report scaling: medians after the warm-up steps, efficiency against the smallest run,
+# MFU against the peak in launch.env.
+mk_run() {  # DIR NODES TASKS "tokens flops" ...
+  local dir="$1" nodes="$2" tasks="$3"
+  shift 3
+  mkdir -p "$dir"
+  printf 'nodes=%s\ntasks=%s\ntp=1\ncp=1\npp=1\npeak_flops_per_device=1e14\nscaling=strong\n' \
+    "$nodes" "$tasks" > "$dir/launch.env"
+  local i=0 t
+  for t in "$@"; do
+    i=$((i + 1))
+    echo "{\"step\": $i, \"loss\": 5, \"lr\": 0.1, \"grad_norm\": 1, \"tokens_per_s\": ${t% *}, \"flops_per_s\": ${t#* }}"
+  done > "$dir/metrics.jsonl"
+  echo '{"step": 9, "eval_loss": 4}' >> "$dir/metrics.jsonl"
+}
+mk_run "$work/r1" 1 4 "1 1" "5 5" "100 1e14" "110 1.1e14" "90 0.9e14"
+mk_run "$work/r2" 2 8 "1 1" "5 5" "180 1.8e14" "170 1.7e14" "190 1.9e14" "185 1.85e14"
+"$xomni" report scaling "$work/r2" "$work/r1" --png "$work/s.png" --csv "$work/s.csv" > "$work/table"
+grep -q "| 1 | 4 | tp=1 cp=1 pp=1 | strong | 3 | 100.0 | 100 | 1.000 | 0.2500 |" "$work/table" ||
+  fail "report row 1: $(cat "$work/table")"
+grep -q "| 2 | 8 | tp=1 cp=1 pp=1 | strong | 4 | 182.5 | 182.5 | 0.912 | 0.2281 |" "$work/table" ||
+  fail "report row 2: $(cat "$work/table")"
+[[ "$(head -c 8 "$work/s.png" | od -An -tx1 | tr -d ' \n')" == 89504e470d0a1a0a ]] || fail "no PNG"
+grep -q '^2,8,tp=1 cp=1 pp=1,strong,4,182.5,1.825e+14,1e+14,0.9125,0.228125,' "$work/s.csv" || fail "csv"
+"$xomni" report scaling "$work/r1" --peak-flops 5e13 | grep -q '| 0.5000 |' || fail "--peak-flops"
+echo "report scaling ok"
