@@ -12,6 +12,7 @@ packages=(
   libtomlplusplus-dev nlohmann-json3-dev libpcre2-dev libutf8proc-dev
   clang-format shellcheck
   libtesseract-dev tesseract-ocr-eng libleptonica-dev libcairo2-dev fonts-dejavu-core zlib1g-dev
+  libpng-dev libjpeg-dev
   munge slurmctld slurmd slurm-client
   python3-h5py python3-numpy
 )

@@ -1,0 +1,32 @@
+#pragma once
+// An 8-bit RGB image in memory and a sample of the image datasets (an image with its structured
+// metadata and captions). Image files (PNG, JPEG) are read and written by image_io.h; datasets of
+// samples live in HDF5 shards (image_data.h).
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace xomni {
+
+struct Image {
+  int64_t width = 0, height = 0;
+  std::vector<uint8_t> rgb;  // row-major, 3 bytes per pixel: size 3 * width * height
+
+  Image() = default;
+  Image(int64_t w, int64_t h, uint8_t r = 0, uint8_t g = 0, uint8_t b = 0);
+  uint8_t* at(int64_t x, int64_t y) { return rgb.data() + 3 * (y * width + x); }
+  const uint8_t* at(int64_t x, int64_t y) const { return rgb.data() + 3 * (y * width + x); }
+  bool operator==(const Image&) const = default;
+};
+
+// One sample of an image dataset.
+struct ImageSample {
+  Image image;
+  std::string kind;                   // e.g. "scene", "text", "imported"
+  std::string metadata_json;          // structured description (objects, text, source file, ...)
+  std::vector<std::string> captions;  // short prompt ... dense caption
+  std::vector<std::pair<std::string, std::string>> qa;  // question, answer
+};
+
+}  // namespace xomni

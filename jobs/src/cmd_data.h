@@ -1,0 +1,13 @@
+#pragma once
+// Sub-commands of `xomni data` that live in their own files; cmd_data.cpp owns the `data` command
+// and dispatches to them.
+#include <string>
+#include <vector>
+
+namespace xomni::cli {
+
+// `xomni data import ...`: args are what follows "import". Returns the exit status.
+// Implemented in cmd_data_import.cpp.
+int data_import_main(const std::vector<std::string>& args);
+
+}  // namespace xomni::cli

@@ -1,0 +1,299 @@
+// The scene checker against the generator: clean renders pass their own metadata, wrong
+// metadata fails, and accuracy on degraded renders stays above the floors measured when this
+// was written (docs/PERF.md "Synthetic scenes"). Set XOMNI_REPORT_ERRORS to print the numbers.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <map>
+
+#include "xomni/core/random.h"
+#ifdef XOMNI_SCENE_REWARD
+#include <dlfcn.h>
+
+#include "xomni/reward.h"
+#endif
+#include "xomni/world/scene.h"
+#include "xomni/world/scene_checker.h"
+
+namespace xomni::world {
+namespace {
+
+constexpr int kScenes = 600;
+
+bool report() {
+  return std::getenv("XOMNI_REPORT_ERRORS") != nullptr;
+}
+
+// A uniform in [0, 1) from Philox, for the degradations.
+double unit(uint64_t seed, uint64_t counter) {
+  uint32_t w[4];
+  philox4x32(seed, counter, w);
+  return double(w[0]) / 4294967296.0;
+}
+
+Image box_blur(const Image& im) {  // 3x3 mean, edges clamped
+  Image out = im;
+  for (int64_t y = 0; y < im.height; ++y)
+    for (int64_t x = 0; x < im.width; ++x)
+      for (int c = 0; c < 3; ++c) {
+        int sum = 0;
+        for (int dy = -1; dy <= 1; ++dy)
+          for (int dx = -1; dx <= 1; ++dx)
+            sum += im.at(std::clamp<int64_t>(x + dx, 0, im.width - 1),
+                         std::clamp<int64_t>(y + dy, 0, im.height - 1))[c];
+        out.at(x, y)[c] = uint8_t((sum + 4) / 9);
+      }
+  return out;
+}
+
+Image noise(const Image& im, double sigma, uint64_t seed) {  // Box-Muller Gaussian per channel
+  Image out = im;
+  for (size_t i = 0; i < out.rgb.size(); ++i) {
+    const double u1 = 1.0 - unit(seed, 2 * i), u2 = unit(seed, 2 * i + 1);
+    const double n = sigma * std::sqrt(-2 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+    out.rgb[i] = uint8_t(std::clamp(std::lround(out.rgb[i] + n), 0L, 255L));
+  }
+  return out;
+}
+
+// JPEG-like: chroma averaged over 2x2 blocks (4:2:0 subsampling) in YCbCr, then every channel
+// quantised to steps of 24.
+Image jpeg_like(const Image& im) {
+  Image out = im;
+  for (int64_t by = 0; by < im.height; by += 2)
+    for (int64_t bx = 0; bx < im.width; bx += 2) {
+      double cb = 0, cr = 0, ys[4];
+      int n = 0;
+      for (int k = 0; k < 4; ++k) {
+        const int64_t x = std::min(bx + k % 2, im.width - 1),
+                      y = std::min(by + k / 2, im.height - 1);
+        const uint8_t* p = im.at(x, y);
+        ys[k] = 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2];
+        cb += -0.168736 * p[0] - 0.331264 * p[1] + 0.5 * p[2];
+        cr += 0.5 * p[0] - 0.418688 * p[1] - 0.081312 * p[2];
+        ++n;
+      }
+      cb /= n, cr /= n;
+      for (int k = 0; k < 4; ++k) {
+        const int64_t x = bx + k % 2, y = by + k / 2;
+        if (x >= im.width || y >= im.height) continue;
+        auto q = [](double v) { return std::round(v / 24) * 24; };
+        const double yy = q(ys[k]), b = q(cb), r = q(cr);
+        const double rgb[3] = {yy + 1.402 * r, yy - 0.344136 * b - 0.714136 * r, yy + 1.772 * b};
+        for (int c = 0; c < 3; ++c)
+          out.at(x, y)[c] = uint8_t(std::clamp(std::lround(rgb[c]), 0L, 255L));
+      }
+    }
+  return out;
+}
+
+Image shift(const Image& im, int dx, int dy) {  // exposed border filled with the background
+  Image out = im;
+  for (int64_t y = 0; y < im.height; ++y)
+    for (int64_t x = 0; x < im.width; ++x) {
+      const int64_t sx = x - dx, sy = y - dy;
+      uint8_t* q = out.at(x, y);
+      if (sx < 0 || sy < 0 || sx >= im.width || sy >= im.height)
+        std::copy(kSceneBackground, kSceneBackground + 3, q);
+      else
+        std::copy(im.at(sx, sy), im.at(sx, sy) + 3, q);
+    }
+  return out;
+}
+
+// The fraction of kScenes scenes (all categories, a third of them textured) whose degraded
+// render passes its own metadata.
+double accuracy(const std::string& name, const std::function<Image(const Image&, int)>& degrade) {
+  int pass = 0;
+  std::map<std::string, int> fails;
+  for (int i = 0; i < kScenes; ++i) {
+    SceneOptions opt;
+    opt.textured_background = i % 3 == 0;
+    const ImageSample s = generate_scene(7, i, opt);
+    const auto r = score_geneval(degrade(s.image, i), s.metadata_json);
+    pass += r.pass;
+    if (!r.pass) ++fails[parse_scene_metadata(s.metadata_json).category];
+    if (!r.pass && std::getenv("XOMNI_SCENE_DEBUG")) {
+      std::printf("%s %d: %s  detected:", name.c_str(), i, r.reason.c_str());
+      for (const auto& d : r.objects)
+        std::printf(" %s %s fill=%.2f area=%ld;", d.color.c_str(), d.shape.c_str(), d.fill,
+                    long(d.area));
+      std::printf("\n  meta %s\n", s.metadata_json.c_str());
+    }
+  }
+  const double acc = double(pass) / kScenes;
+  if (report()) {
+    std::printf("[scene checker] %-18s %d/%d = %.4f  fails:", name.c_str(), pass, kScenes, acc);
+    for (const auto& [k, v] : fails) std::printf(" %s=%d", k.c_str(), v);
+    std::printf("\n");
+  }
+  return acc;
+}
+
+TEST(SceneChecker, CleanScenesPassTheirOwnMetadata) {
+  const double acc = accuracy("clean", [](const Image& im, int) { return im; });
+  EXPECT_GE(acc, 0.99);
+}
+
+TEST(SceneChecker, CleanParseRecoversEveryObjectExactly) {
+  int exact = 0;
+  for (int i = 0; i < 120; ++i) {
+    const ImageSample s = generate_scene(11, i);
+    const SceneMetadata m = parse_scene_metadata(s.metadata_json);
+    auto det = parse_scene(s.image);
+    bool all = det.size() == m.objects.size();
+    for (const auto& o : m.objects)
+      all = all && std::any_of(det.begin(), det.end(), [&](const DetectedObject& d) {
+              return d.shape == o.shape && d.color == o.color && d.box == o.box;
+            });
+    exact += all;
+  }
+  EXPECT_GE(exact, 119) << "scenes parsed back exactly (shape, colour, box) out of 120";
+}
+
+// Wrong metadata: a count one off, another colour, the opposite relation, an absent shape.
+TEST(SceneChecker, WrongMetadataFails) {
+  int tried = 0, failed = 0;
+  for (int i = 0; i < kScenes; ++i) {
+    const ImageSample s = generate_scene(7, i);
+    SceneMetadata m = parse_scene_metadata(s.metadata_json);
+    if (m.category == "counting") {
+      const int64_t n = m.include[0].count + (i % 2 ? 1 : -1);
+      if (n < 1) continue;
+      m.include[0].count = n, m.exclude[0].count = n + 1;
+    } else if (m.category == "colors" || m.category == "color_attr") {
+      auto& r = m.include[size_t(i % int(m.include.size()))];
+      r.color = scene_palette()[size_t((palette_index(r.color) + 1 + i % 7) % 8)].name;
+    } else if (m.category == "position") {
+      static const std::map<std::string, std::string> opposite = {
+          {"left of", "right of"}, {"right of", "left of"}, {"above", "below"}, {"below", "above"}};
+      m.include[1].relation = opposite.at(m.include[1].relation);
+    } else {  // single_object, two_object: ask for a shape that is not there
+      std::vector<std::string> present;
+      for (const auto& o : m.objects) present.push_back(o.shape);
+      for (const char* shape : kSceneShapes)
+        if (std::find(present.begin(), present.end(), shape) == present.end()) {
+          m.include.back().shape = shape;
+          break;
+        }
+    }
+    ++tried;
+    const auto r = score_geneval(s.image, m);
+    failed += !r.pass;
+    if (m.category == "counting") {
+      EXPECT_FALSE(r.count_ok) << i;
+    }
+    if (m.category == "colors" || m.category == "color_attr") {
+      EXPECT_FALSE(r.color_ok) << i;
+    }
+    if (m.category == "position") {
+      EXPECT_FALSE(r.position_ok) << i;
+    }
+    if (m.category == "single_object" || m.category == "two_object") {
+      EXPECT_FALSE(r.object_found) << i;
+    }
+  }
+  if (report()) std::printf("[scene checker] wrong metadata failed %d/%d\n", failed, tried);
+  EXPECT_GT(tried, kScenes * 9 / 10);
+  EXPECT_GE(failed, tried * 99 / 100);
+}
+
+// Floors: the accuracies measured when this test was written (clean, blur, noise 12, shift: 1.000;
+// JPEG-like 0.987; noise sigma 24: 0.722), less ~2 points of slack.
+TEST(SceneChecker, BoxBlur) {
+  EXPECT_GE(accuracy("box blur 3x3", [](const Image& im, int) { return box_blur(im); }), 0.98);
+}
+TEST(SceneChecker, GaussianNoise) {
+  EXPECT_GE(accuracy("noise sigma 12", [](const Image& im, int i) { return noise(im, 12, i); }),
+            0.98);
+  EXPECT_GE(accuracy("noise sigma 24", [](const Image& im, int i) { return noise(im, 24, i); }),
+            0.70);
+}
+TEST(SceneChecker, JpegLikeQuantisation) {
+  EXPECT_GE(accuracy("jpeg-like", [](const Image& im, int) { return jpeg_like(im); }), 0.96);
+}
+TEST(SceneChecker, Shift) {
+  EXPECT_GE(accuracy("shift 1-2 px",
+                     [](const Image& im, int i) {
+                       return shift(im, 1 + i % 2, i % 3 == 0 ? -1 : 2 - i % 3);
+                     }),
+            0.98);
+}
+
+TEST(SceneChecker, GenEvalRelations) {
+  // Closed-form cases of GenEval's rule: side by side, stacked, diagonal, and overlapping.
+  using R = std::vector<std::string>;
+  EXPECT_EQ(geneval_relations({0, 0, 10, 10}, {20, 0, 30, 10}), R{"left of"});
+  EXPECT_EQ(geneval_relations({20, 0, 30, 10}, {0, 0, 10, 10}), R{"right of"});
+  EXPECT_EQ(geneval_relations({0, 0, 10, 10}, {0, 20, 10, 30}), R{"above"});
+  EXPECT_EQ(geneval_relations({0, 20, 10, 30}, {0, 0, 10, 10}), R{"below"});
+  // Diagonal (20, 20): each revised component is 18/28.3 = 0.64 > 0.5: both relations.
+  EXPECT_EQ(geneval_relations({0, 0, 10, 10}, {20, 20, 30, 30}), (R{"left of", "above"}));
+  // Offset 1 px with boxes of 10: shrunk to zero, no relation.
+  EXPECT_TRUE(geneval_relations({0, 0, 10, 10}, {1, 0, 11, 10}).empty());
+}
+
+#ifdef XOMNI_SCENE_REWARD
+// The `scene` reward plugin through its C ABI: 1 for a scene against its own metadata, 0 with
+// the right sub-score cleared against wrong metadata, an error for metadata it cannot read.
+TEST(SceneReward, ScoresThroughThePluginAbi) {
+  void* lib = dlopen(XOMNI_SCENE_REWARD, RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(lib, nullptr) << dlerror();
+  auto entry = reinterpret_cast<XomniRewardEntry>(dlsym(lib, XOMNI_REWARD_ENTRY));
+  ASSERT_NE(entry, nullptr);
+  const XomniRewardPlugin* p = entry();
+  ASSERT_EQ(p->abi_version, uint32_t(XOMNI_REWARD_ABI_VERSION));
+  EXPECT_STREQ(p->name, "scene");
+  ASSERT_EQ(p->num_sub_scores, 4);
+  EXPECT_EQ(p->create("bogus = 1"), nullptr);
+  EXPECT_NE(std::string(p->last_error(nullptr)).find("bogus"), std::string::npos);
+  void* h = p->create("max_color_distance = 60\n");
+  ASSERT_NE(h, nullptr) << p->last_error(nullptr);
+  // Samples: counting (right, count+1), position (right, flipped).
+  const ImageSample a = generate_scene(21, 2, "counting"), b = generate_scene(21, 4, "position");
+  SceneMetadata wa = parse_scene_metadata(a.metadata_json),
+                wb = parse_scene_metadata(b.metadata_json);
+  wa.include[0].count += 1, wa.exclude[0].count += 1;
+  wb.include[1].relation = wb.include[1].relation == "left of"    ? "right of"
+                           : wb.include[1].relation == "right of" ? "left of"
+                           : wb.include[1].relation == "above"    ? "below"
+                                                                  : "above";
+  const std::string meta[4] = {a.metadata_json, scene_metadata_to_json(wa), b.metadata_json,
+                               scene_metadata_to_json(wb)};
+  const Image* ims[4] = {&a.image, &a.image, &b.image, &b.image};
+  XomniImage images[4];
+  const char* prompts[4];
+  const char* metas[4];
+  for (int i = 0; i < 4; ++i) {
+    images[i] = {ims[i]->rgb.data(), int32_t(ims[i]->width), int32_t(ims[i]->height),
+                 3 * ims[i]->width};
+    prompts[i] = "";
+    metas[i] = meta[i].c_str();
+  }
+  const XomniRewardBatch batch = {4, images, prompts, metas};
+  float scores[4], sub[16];
+  ASSERT_EQ(p->score(h, &batch, scores, sub), 0) << p->last_error(h);
+  EXPECT_EQ(scores[0], 1.0f);
+  EXPECT_EQ(scores[1], 0.0f);
+  EXPECT_EQ(scores[2], 1.0f);
+  EXPECT_EQ(scores[3], 0.0f);
+  for (int k = 0; k < 4; ++k) EXPECT_EQ(sub[k], 1.0f) << k;  // all checks pass
+  EXPECT_EQ(sub[4 + 1], 0.0f);                               // count_ok
+  EXPECT_EQ(sub[4 + 0], 1.0f);                               // object_found
+  EXPECT_EQ(sub[12 + 3], 0.0f);                              // position_ok
+  EXPECT_EQ(sub[12 + 0], 1.0f);
+  const char* bad[1] = {"{}"};
+  const XomniRewardBatch bad_batch = {1, images, prompts, bad};
+  EXPECT_NE(p->score(h, &bad_batch, scores, sub), 0);
+  EXPECT_NE(std::string(p->last_error(h)).find("sample 0"), std::string::npos) << p->last_error(h);
+  p->destroy(h);
+  dlclose(lib);
+}
+#endif
+
+}  // namespace
+}  // namespace xomni::world
