@@ -21,12 +21,6 @@
 
 namespace xomni::cli {
 
-// Until cmd_data_import.cpp defines it, `data import` says it is not built (the real definition
-// overrides this weak one at link time).
-[[gnu::weak]] int data_import_main(const std::vector<std::string>&) {
-  throw Error("data import is not built into this binary");
-}
-
 namespace {
 
 const Schema& synth_schema() {
@@ -215,7 +209,8 @@ int run(const std::vector<std::string>& argv) {
   if (argv[0] == "sheet") return sheet(rest);
   if (argv[0] == "prompts") return prompts(rest);
   if (argv[0] == "import") return data_import_main(rest);
-  throw Error("unknown data sub-command '" + argv[0] + "' (synth, sheet, prompts, import)");
+  if (argv[0] == "check") return data_check_main(rest);
+  throw Error("unknown data sub-command '" + argv[0] + "' (synth, sheet, prompts, import, check)");
 }
 
 const Register reg(
@@ -223,7 +218,8 @@ const Register reg(
      "usage: xomni data synth JOB.toml [--set key=value]...\n"
      "       xomni data sheet DATASET_DIR --out sheet.png [--count N] [--columns C]\n"
      "       xomni data prompts --out DIR [--train-seed S] [--train-count N]\n"
-     "       xomni data import --images DIR --captions FILE.jsonl --out DIR [...]\n\n"
+     "       xomni data import --images DIR --captions FILE.jsonl --out DIR [...]\n"
+     "       xomni data check DATASET_DIR\n\n"
      "synth: writes scenes (GenEval categories in turn, image_size square) and text images\n"
      "(short 256x64, long 512x256) as image shards; keys of the [synth] table: seed, out,\n"
      "samples_per_shard, scenes, text_short, text_long, image_size, textured_background (see\n"
@@ -234,7 +230,9 @@ const Register reg(
      "vqa_text, vqa_scene) and a training pool train.jsonl (N prompts, default 10000) as JSONL.\n"
      "import: a folder of PNG/JPEG images plus a JSONL caption file -> image shards\n"
      "(--images DIR --captions FILE.jsonl --out DIR [--short-edge N [--max-long-edge M]]\n"
-     "[--samples-per-shard K]).",
+     "[--samples-per-shard K]).\n"
+     "check: scores every scene sample against its prompt metadata with GenEval's rules\n"
+     "(the scene checker) and prints the pass rate per category.",
      run});
 
 }  // namespace

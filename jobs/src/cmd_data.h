@@ -9,5 +9,7 @@ namespace xomni::cli {
 // `xomni data import ...`: args are what follows "import". Returns the exit status.
 // Implemented in cmd_data_import.cpp.
 int data_import_main(const std::vector<std::string>& args);
+// `xomni data check DATASET_DIR`: GenEval pass rates of the scene samples (cmd_data_check.cpp).
+int data_check_main(const std::vector<std::string>& args);
 
 }  // namespace xomni::cli

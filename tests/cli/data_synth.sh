@@ -31,6 +31,10 @@ m = json.load(open(sys.argv[1] + "/manifest.json"))
 assert m["num_samples"] == 23, m
 PY
 "$xomni" data sheet "$out/a" --out "$out/sheet.png" --count 6 > /dev/null
+# The GenEval metric over clean synthetic scenes: every scene passes its own prompt.
+"$xomni" data check "$out/a" > "$out/check.md"
+grep -q '^| overall | \([0-9]*\)/\1 | 1.0000 |$' "$out/check.md" || {
+  echo "data check: clean scenes should all pass:" >&2; cat "$out/check.md" >&2; exit 1; }
 head -c 8 "$out/sheet.png" | od -An -tx1 | grep -q "89 50 4e 47 0d 0a 1a 0a"
 "$xomni" data prompts --out "$out/p" --train-count 10 > /dev/null
 [ "$(wc -l < "$out/p/geneval.jsonl")" -eq 300 ]
