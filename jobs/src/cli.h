@@ -22,5 +22,7 @@ struct Register {
 // Value of `--flag VALUE` or `--flag=VALUE` in args, removing it; empty when absent.
 std::string take_option(std::vector<std::string>& args, const std::string& flag);
 bool take_flag(std::vector<std::string>& args, const std::string& flag);
+// `text` as a number (`fallback` when empty); throws naming `flag` when it is not one.
+double parse_number(const std::string& text, const char* flag, double fallback);
 
 }  // namespace xomni::cli

@@ -1,4 +1,6 @@
 // Argument helpers shared by the subcommands.
+#include <stdexcept>
+
 #include "cli.h"
 #include "xomni/core/error.h"
 
@@ -28,6 +30,17 @@ bool take_flag(std::vector<std::string>& args, const std::string& flag) {
       return true;
     }
   return false;
+}
+
+double parse_number(const std::string& text, const char* flag, double fallback) {
+  if (text.empty()) return fallback;
+  try {
+    size_t used = 0;
+    const double v = std::stod(text, &used);
+    if (used == text.size()) return v;
+  } catch (const std::logic_error&) {
+  }
+  throw Error(std::string(flag) + ": '" + text + "' is not a number");
 }
 
 }  // namespace xomni::cli

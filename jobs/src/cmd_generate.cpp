@@ -38,15 +38,6 @@ std::vector<int64_t> parse_ids(const std::string& text) {
   return ids;
 }
 
-double number(const std::string& s, const char* flag, double fallback) {
-  if (s.empty()) return fallback;
-  try {
-    return std::stod(s);
-  } catch (const std::logic_error&) {
-    throw Error(std::string(flag) + ": '" + s + "' is not a number");
-  }
-}
-
 int run(const std::vector<std::string>& argv) {
   std::vector<std::string> args = argv;
   const std::string model_dir = take_option(args, "--model");
@@ -56,11 +47,11 @@ int run(const std::vector<std::string>& argv) {
   const std::string tokenizer_path = take_option(args, "--tokenizer");
   const std::string tokenizer_plugin = take_option(args, "--tokenizer-plugin");
   const std::string backbone = take_option(args, "--backbone");
-  const auto steps = int64_t(number(take_option(args, "--steps"), "--steps", 32));
-  const double temperature = number(take_option(args, "--temperature"), "--temperature", 0.0);
-  const auto top_k = int64_t(number(take_option(args, "--top-k"), "--top-k", 0));
-  const double top_p = number(take_option(args, "--top-p"), "--top-p", 1.0);
-  const auto seed = uint64_t(number(take_option(args, "--seed"), "--seed", 0));
+  const auto steps = int64_t(parse_number(take_option(args, "--steps"), "--steps", 32));
+  const double temperature = parse_number(take_option(args, "--temperature"), "--temperature", 0.0);
+  const auto top_k = int64_t(parse_number(take_option(args, "--top-k"), "--top-k", 0));
+  const double top_p = parse_number(take_option(args, "--top-p"), "--top-p", 1.0);
+  const auto seed = uint64_t(parse_number(take_option(args, "--seed"), "--seed", 0));
   XOMNI_CHECK(args.empty(), "unexpected argument '", args.empty() ? "" : args[0], "'");
   XOMNI_CHECK(model_dir.empty() != checkpoint.empty(),
               "give exactly one of --model <Hugging Face folder> and --checkpoint <ckpt.h5>");

@@ -278,22 +278,13 @@ void write_png(const std::vector<RunPoint>& runs, const std::string& path) {
               cairo_status_to_string(st));
 }
 
-double number(const std::string& s, const char* flag, double fallback) {
-  if (s.empty()) return fallback;
-  try {
-    return std::stod(s);
-  } catch (const std::logic_error&) {
-    throw Error(std::string(flag) + ": '" + s + "' is not a number");
-  }
-}
-
 int run(const std::vector<std::string>& argv) {
   std::vector<std::string> args = argv;
   XOMNI_CHECK(!args.empty() && args[0] == "scaling",
               "report: expected 'xomni report scaling RUN_DIR...' (see --help)");
   args.erase(args.begin());
-  const double peak = number(take_option(args, "--peak-flops"), "--peak-flops", 0);
-  const auto skip = int64_t(number(take_option(args, "--skip"), "--skip", 2));
+  const double peak = parse_number(take_option(args, "--peak-flops"), "--peak-flops", 0);
+  const auto skip = int64_t(parse_number(take_option(args, "--skip"), "--skip", 2));
   const std::string png = take_option(args, "--png");
   const std::string csv = take_option(args, "--csv");
   XOMNI_CHECK(!args.empty(), "report scaling: give one or more run directories");

@@ -75,6 +75,7 @@ class TempDirTest : public ::testing::Test {
  protected:
   void SetUp() override;
   void TearDown() override;
+  std::string sub(const std::string& name) const { return dir_ + "/" + name; }  // a path inside
   std::string dir_;
 };
 

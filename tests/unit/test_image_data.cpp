@@ -22,20 +22,7 @@ using xomni::test::error_message;
 
 namespace {
 
-class ImageData : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "xomni_image_data_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  std::string sub(const std::string& name) const { return (fs::path(dir_) / name).string(); }
-  std::string dir_;
-};
+class ImageData : public xomni::test::TempDirTest {};
 
 // Sample i of the h5py-checked dataset (see tests/support/h5py_image_check.py).
 ImageSample sample(int64_t i) {

@@ -23,20 +23,7 @@ using xomni::test::error_message;
 
 namespace {
 
-class ImageIo : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "xomni_image_io_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  std::string sub(const std::string& name) const { return (fs::path(dir_) / name).string(); }
-  std::string dir_;
-};
+class ImageIo : public xomni::test::TempDirTest {};
 
 Image gradient(int64_t w, int64_t h) {
   Image im(w, h);
