@@ -12,4 +12,6 @@ cmake --build --preset "$preset"
 # Sanitizer runtimes: fail on the first report, and OpenMP's own allocations are not ours.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+# Third-party caches that live until exit (fontconfig, Tesseract) are not leaks of ours.
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_suppressions=0}"
 ctest --preset "$preset"
