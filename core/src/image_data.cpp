@@ -434,9 +434,7 @@ ImageDataset ImageDataset::open(const std::string& dir) {
   }
   XOMNI_CHECK(impl->total == num_samples, mwhere, ": its shards hold ", impl->total,
               " samples but it declares ", num_samples);
-  ImageDataset d;
-  d.impl_ = std::move(impl);
-  return d;
+  return ImageDataset(std::move(impl));
 }
 
 int64_t ImageDataset::size() const {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "xomni/core/image.h"
@@ -42,6 +43,7 @@ class ImageDataset {
 
  private:
   struct Impl;
+  explicit ImageDataset(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}  // only open()
   std::shared_ptr<Impl> impl_;
 };
 
