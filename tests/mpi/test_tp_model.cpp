@@ -52,13 +52,17 @@ struct Case {
 };
 
 // ids [4, 16] of a fixed batch, targets with a few ignored positions.
-void batch(Tensor& ids, Tensor& targets) {
+// Returns how many targets count in the loss.
+int64_t batch(Tensor& ids, Tensor& targets) {
   Generator gen(3);
   ids = mul(rand({4, 16}, gen, DType::f64), 47.999).to(DType::i64);
   Tensor t = mul(rand({4, 16}, gen, DType::f64), 47.999).to(DType::i64);
   std::vector<int64_t> v = t.to_vector<int64_t>();
   for (size_t i = 0; i < v.size(); i += 7) v[i] = -100;
   targets = Tensor::from_vector(v, {4, 16});
+  int64_t counted = 0;
+  for (int64_t id : v) counted += id != -100;
+  return counted;
 }
 
 TEST(TpModel, GradientsMatchSingleProcess) {
@@ -71,9 +75,7 @@ TEST(TpModel, GradientsMatchSingleProcess) {
   auto world = parallel::mpi_world(opt);
   const qwen2::Config cfg = tiny_config();
   Tensor ids, targets;
-  batch(ids, targets);
-  int64_t counted = 0;
-  for (int64_t t : targets.to_vector<int64_t>()) counted += t != -100;
+  const int64_t counted = batch(ids, targets);
 
   // One process: mean loss over counted tokens.
   qwen2::CausalLM ref(cfg, 9);
@@ -124,9 +126,7 @@ TEST(TpModel, ContextAndPipelineGradientsMatchSingleProcess) {
   auto world = parallel::mpi_world(opt);
   const qwen2::Config cfg = tiny_config();
   Tensor ids, targets;
-  batch(ids, targets);
-  int64_t counted = 0;
-  for (int64_t t : targets.to_vector<int64_t>()) counted += t != -100;
+  const int64_t counted = batch(ids, targets);
   qwen2::CausalLM ref(cfg, 9);
   Tensor ref_loss = cross_entropy(reshape(ref(ids), {64, 48}), reshape(targets, {64}));
   ref_loss.backward();
