@@ -3,9 +3,9 @@
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
-#include "xomni/core/autograd.h"
-#include "xomni/core/ops.h"
-#include "xomni/core/random.h"
+#include "xomni/core/ops/ops.h"
+#include "xomni/core/tensor/autograd.h"
+#include "xomni/core/tensor/random.h"
 
 using namespace xomni;
 

@@ -12,8 +12,8 @@
 #include <string>
 #include <thread>
 
-#include "xomni/core/image_data.h"
-#include "xomni/core/image_loader.h"
+#include "xomni/core/data/image_data.h"
+#include "xomni/core/data/image_loader.h"
 
 using namespace xomni;
 namespace fs = std::filesystem;

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <string>
 
-#include "xomni/core/optim.h"
+#include "xomni/core/nn/optim.h"
 #include "xomni/qwen2/model.h"
 
 using namespace xomni;

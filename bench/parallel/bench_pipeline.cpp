@@ -16,9 +16,9 @@
 #include <thread>
 #include <vector>
 
-#include "xomni/core/autograd.h"
-#include "xomni/core/ops.h"
-#include "xomni/core/random.h"
+#include "xomni/core/ops/ops.h"
+#include "xomni/core/tensor/autograd.h"
+#include "xomni/core/tensor/random.h"
 #include "xomni/parallel/mpi_comm.h"
 #include "xomni/parallel/pipeline.h"
 

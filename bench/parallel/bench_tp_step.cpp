@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "xomni/core/autograd.h"
+#include "xomni/core/tensor/autograd.h"
 #include "xomni/parallel/distributed_optimizer.h"
 #include "xomni/parallel/mpi_comm.h"
 #include "xomni/parallel/topology.h"

@@ -2,7 +2,7 @@
 #include <stdexcept>
 
 #include "cli.h"
-#include "xomni/core/error.h"
+#include "xomni/core/tensor/error.h"
 
 namespace xomni::cli {
 

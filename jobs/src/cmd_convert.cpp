@@ -6,8 +6,8 @@
 #include <sstream>
 
 #include "cli.h"
-#include "xomni/core/checkpoint.h"
-#include "xomni/core/safetensors.h"
+#include "xomni/core/io/checkpoint.h"
+#include "xomni/core/io/safetensors.h"
 
 namespace xomni::cli {
 namespace {

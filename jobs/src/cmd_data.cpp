@@ -12,9 +12,9 @@
 #include <string>
 
 #include "cli.h"
-#include "xomni/core/config.h"
-#include "xomni/core/error.h"
-#include "xomni/core/image_data.h"
+#include "xomni/core/config/config.h"
+#include "xomni/core/data/image_data.h"
+#include "xomni/core/tensor/error.h"
 #include "xomni/world/prompt_sets.h"
 #include "xomni/world/scene.h"
 #include "xomni/world/text_image.h"

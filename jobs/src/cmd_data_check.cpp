@@ -6,8 +6,8 @@
 
 #include "cli.h"
 #include "cmd_data.h"
-#include "xomni/core/error.h"
-#include "xomni/core/image_data.h"
+#include "xomni/core/data/image_data.h"
+#include "xomni/core/tensor/error.h"
 #include "xomni/world/scene_checker.h"
 
 namespace xomni::cli {

@@ -8,9 +8,9 @@
 
 #include "cli.h"
 #include "cmd_data.h"
-#include "xomni/core/error.h"
-#include "xomni/core/image_data.h"
-#include "xomni/core/image_io.h"
+#include "xomni/core/data/image_data.h"
+#include "xomni/core/io/image_io.h"
+#include "xomni/core/tensor/error.h"
 
 namespace xomni::cli {
 namespace {

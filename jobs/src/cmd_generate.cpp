@@ -8,8 +8,8 @@
 #include "cli.h"
 #include "cli_tokenizer.h"
 #include "lm_components.h"
-#include "xomni/core/autograd.h"
-#include "xomni/core/sampling.h"
+#include "xomni/core/ops/sampling.h"
+#include "xomni/core/tensor/autograd.h"
 #include "xomni/plugins/component_registry.h"
 
 namespace xomni::cli {

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "cli.h"
-#include "xomni/core/error.h"
+#include "xomni/core/tensor/error.h"
 #include "xomni/plugins/component_abi.h"
 #include "xomni/plugins/reward.h"
 #include "xomni/plugins/shared_library.h"

@@ -7,7 +7,7 @@
 
 #include "cli.h"
 #include "cli_tokenizer.h"
-#include "xomni/core/token_data.h"
+#include "xomni/core/data/token_data.h"
 
 namespace xomni::cli {
 namespace {

@@ -14,7 +14,7 @@
 #include <sstream>
 
 #include "cli.h"
-#include "xomni/core/error.h"
+#include "xomni/core/tensor/error.h"
 
 namespace xomni::cli {
 namespace {

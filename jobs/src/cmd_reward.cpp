@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "cli.h"
-#include "xomni/core/error.h"
+#include "xomni/core/tensor/error.h"
 #include "xomni/plugins/reward.h"
 
 namespace xomni::cli {

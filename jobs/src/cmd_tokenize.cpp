@@ -7,7 +7,7 @@
 
 #include "cli.h"
 #include "cli_tokenizer.h"
-#include "xomni/core/error.h"
+#include "xomni/core/tensor/error.h"
 
 namespace xomni::cli {
 namespace {

@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <map>
 
-#include "xomni/core/autograd.h"
-#include "xomni/core/checkpoint.h"
+#include "xomni/core/io/checkpoint.h"
+#include "xomni/core/tensor/autograd.h"
 
 namespace xomni::train {
 namespace {

@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "lm_parallel.h"
-#include "xomni/core/config.h"
-#include "xomni/core/nn.h"
-#include "xomni/core/token_data.h"
+#include "xomni/core/config/config.h"
+#include "xomni/core/data/token_data.h"
+#include "xomni/core/nn/nn.h"
 #include "xomni/parallel/distributed_optimizer.h"
 
 namespace xomni::train {

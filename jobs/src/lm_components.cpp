@@ -3,8 +3,8 @@
 #include <nlohmann/json.hpp>
 #include <tuple>
 
-#include "xomni/core/autograd.h"
-#include "xomni/core/checkpoint.h"
+#include "xomni/core/io/checkpoint.h"
+#include "xomni/core/tensor/autograd.h"
 #include "xomni/plugins/component_registry.h"
 
 namespace xomni::train {

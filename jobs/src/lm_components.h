@@ -5,7 +5,7 @@
 #include <string>
 
 #include "lm_parallel.h"
-#include "xomni/core/config.h"
+#include "xomni/core/config/config.h"
 #include "xomni/parallel/topology.h"
 #include "xomni/plugins/components.h"
 

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <string>
 
-#include "xomni/core/autograd.h"
+#include "xomni/core/tensor/autograd.h"
 #include "xomni/parallel/pipeline.h"
 
 namespace xomni::train {

@@ -4,8 +4,8 @@
 #include <memory>
 #include <vector>
 
-#include "xomni/core/config.h"
-#include "xomni/core/nn.h"
+#include "xomni/core/config/config.h"
+#include "xomni/core/nn/nn.h"
 #include "xomni/parallel/distributed_optimizer.h"
 #include "xomni/parallel/mpi_comm.h"
 #include "xomni/parallel/tensor_parallel.h"

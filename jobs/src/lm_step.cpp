@@ -1,6 +1,6 @@
 #include "lm_step.h"
 
-#include "xomni/core/autograd.h"
+#include "xomni/core/tensor/autograd.h"
 #include "xomni/parallel/context_parallel.h"
 #include "xomni/parallel/tp_layers.h"
 

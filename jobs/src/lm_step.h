@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "lm_parallel.h"
-#include "xomni/core/token_data.h"
+#include "xomni/core/data/token_data.h"
 #include "xomni/parallel/pipeline.h"
 #include "xomni/plugins/components.h"
 

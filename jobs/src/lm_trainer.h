@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "xomni/core/config.h"
+#include "xomni/core/config/config.h"
 #include "xomni/parallel/mpi_comm.h"
 
 namespace xomni::train {

@@ -4,7 +4,7 @@
 #include <iostream>
 
 #include "cli.h"
-#include "xomni/core/error.h"
+#include "xomni/core/tensor/error.h"
 #include "xomni/parallel/comm.h"
 
 namespace xomni::cli {

@@ -2,7 +2,7 @@
 // and 2*cp-1-r of the 2*cp chunks.
 #include "xomni/parallel/context_parallel.h"
 
-#include "xomni/core/ops.h"
+#include "xomni/core/ops/ops.h"
 
 namespace xomni::parallel {
 namespace {

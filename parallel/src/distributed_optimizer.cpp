@@ -7,8 +7,8 @@
 #include <cstring>
 #include <set>
 
-#include "xomni/core/autograd.h"
-#include "xomni/core/ops.h"
+#include "xomni/core/ops/ops.h"
+#include "xomni/core/tensor/autograd.h"
 
 namespace xomni::parallel {
 

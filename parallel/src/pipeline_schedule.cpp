@@ -5,7 +5,7 @@
 #include <chrono>
 #include <deque>
 
-#include "xomni/core/autograd.h"
+#include "xomni/core/tensor/autograd.h"
 #include "xomni/parallel/pipeline.h"
 
 namespace xomni::parallel {

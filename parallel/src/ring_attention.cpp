@@ -6,8 +6,8 @@
 #include <cmath>
 #include <limits>
 
-#include "xomni/core/autograd.h"
-#include "xomni/core/ops.h"
+#include "xomni/core/ops/ops.h"
+#include "xomni/core/tensor/autograd.h"
 #include "xomni/parallel/context_parallel.h"
 
 namespace xomni::parallel {

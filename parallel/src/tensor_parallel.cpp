@@ -1,8 +1,8 @@
 // The conjugate communication operators of tensor parallelism, as autograd nodes.
 #include "xomni/parallel/tensor_parallel.h"
 
-#include "xomni/core/autograd.h"
-#include "xomni/core/ops.h"
+#include "xomni/core/ops/ops.h"
+#include "xomni/core/tensor/autograd.h"
 
 namespace xomni::parallel {
 namespace {

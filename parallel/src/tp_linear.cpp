@@ -1,5 +1,5 @@
 // Column- and row-parallel linear layers.
-#include "xomni/core/ops.h"
+#include "xomni/core/ops/ops.h"
 #include "xomni/parallel/tp_layers.h"
 
 namespace xomni::parallel {

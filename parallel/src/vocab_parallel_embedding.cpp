@@ -1,8 +1,8 @@
 // The vocabulary-parallel embedding: each rank holds rows [start, start + V/tp) of the table.
 #include <cstring>
 
-#include "xomni/core/autograd.h"
-#include "xomni/core/ops.h"
+#include "xomni/core/ops/ops.h"
+#include "xomni/core/tensor/autograd.h"
 #include "xomni/parallel/tp_layers.h"
 
 namespace xomni::parallel {

@@ -5,8 +5,8 @@
 //   dloss/dl_v = softmax_v - [v == target]
 #include <cmath>
 
-#include "xomni/core/autograd.h"
-#include "xomni/core/ops.h"
+#include "xomni/core/ops/ops.h"
+#include "xomni/core/tensor/autograd.h"
 #include "xomni/parallel/tp_layers.h"
 
 namespace xomni::parallel {

@@ -3,7 +3,7 @@
 #include <map>
 #include <mutex>
 
-#include "xomni/core/error.h"
+#include "xomni/core/tensor/error.h"
 #include "xomni/plugins/shared_library.h"
 
 namespace xomni::plugins {

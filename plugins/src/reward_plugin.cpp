@@ -3,7 +3,7 @@
 #include <cmath>
 #include <exception>
 
-#include "xomni/core/error.h"
+#include "xomni/core/tensor/error.h"
 #include "xomni/plugins/reward.h"
 #include "xomni/plugins/shared_library.h"
 

@@ -7,7 +7,7 @@
 #include <set>
 #include <sstream>
 
-#include "xomni/core/error.h"
+#include "xomni/core/tensor/error.h"
 #include "xomni/plugins/reward.h"
 
 namespace xomni::plugins {

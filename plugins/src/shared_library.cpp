@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <set>
 
-#include "xomni/core/error.h"
+#include "xomni/core/tensor/error.h"
 
 namespace xomni::plugins {
 namespace fs = std::filesystem;

@@ -6,8 +6,8 @@
 #include <gtest/gtest.h>
 
 #include "check.h"
-#include "xomni/core/optim.h"
-#include "xomni/core/safetensors.h"
+#include "xomni/core/io/safetensors.h"
+#include "xomni/core/nn/optim.h"
 #include "xomni/qwen2/model.h"
 
 using namespace xomni;

@@ -9,7 +9,7 @@
 
 #include "lm_job_fixture.h"
 #include "lm_trainer.h"
-#include "xomni/core/checkpoint.h"
+#include "xomni/core/io/checkpoint.h"
 #include "xomni/parallel/mpi_comm.h"
 
 namespace xomni::test {

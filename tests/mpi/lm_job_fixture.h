@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "check.h"
-#include "xomni/core/config.h"
-#include "xomni/core/random.h"
-#include "xomni/core/token_data.h"
+#include "xomni/core/config/config.h"
+#include "xomni/core/data/token_data.h"
+#include "xomni/core/tensor/random.h"
 
 namespace xomni::test {
 

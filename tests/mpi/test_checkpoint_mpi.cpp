@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "xomni/core/checkpoint_mpi.h"
+#include "xomni/core/io/checkpoint_mpi.h"
 
 using namespace xomni;
 namespace fs = std::filesystem;

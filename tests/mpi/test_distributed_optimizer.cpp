@@ -8,7 +8,7 @@
 #include <map>
 
 #include "check.h"
-#include "xomni/core/optim.h"
+#include "xomni/core/nn/optim.h"
 #include "xomni/parallel/distributed_optimizer.h"
 #include "xomni/parallel/mpi_comm.h"
 

@@ -11,7 +11,7 @@
 
 #include "lm_equivalence.h"
 #include "lm_trainer.h"
-#include "xomni/core/checkpoint.h"
+#include "xomni/core/io/checkpoint.h"
 #include "xomni/parallel/mpi_comm.h"
 
 using namespace xomni;

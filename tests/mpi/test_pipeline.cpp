@@ -9,7 +9,7 @@
 #include <filesystem>
 
 #include "check.h"
-#include "xomni/core/nn.h"
+#include "xomni/core/nn/nn.h"
 #include "xomni/parallel/mpi_comm.h"
 #include "xomni/parallel/pipeline.h"
 

@@ -9,7 +9,7 @@
 #include <numeric>
 
 #include "check.h"
-#include "xomni/core/autograd.h"
+#include "xomni/core/tensor/autograd.h"
 #include "xomni/parallel/context_parallel.h"
 #include "xomni/parallel/mpi_comm.h"
 

@@ -8,7 +8,7 @@
 
 #include "check.h"
 #include "lm_job_fixture.h"
-#include "xomni/core/autograd.h"
+#include "xomni/core/tensor/autograd.h"
 #include "xomni/parallel/context_parallel.h"
 #include "xomni/parallel/mpi_comm.h"
 #include "xomni/parallel/topology.h"

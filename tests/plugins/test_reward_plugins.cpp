@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "check.h"
-#include "xomni/core/error.h"
+#include "xomni/core/tensor/error.h"
 #include "xomni/plugins/reward.h"
 
 namespace xomni::plugins {

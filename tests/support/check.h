@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "xomni/core/autograd.h"
-#include "xomni/core/ops.h"
-#include "xomni/core/random.h"
-#include "xomni/core/tensor.h"
+#include "xomni/core/ops/ops.h"
+#include "xomni/core/tensor/autograd.h"
+#include "xomni/core/tensor/random.h"
+#include "xomni/core/tensor/tensor.h"
 
 namespace xomni::test {
 

@@ -7,9 +7,9 @@
 
 #include "check.h"
 #include "lm_trainer.h"
-#include "xomni/core/lr_schedule.h"
-#include "xomni/core/optim.h"
-#include "xomni/core/token_data.h"
+#include "xomni/core/data/token_data.h"
+#include "xomni/core/nn/lr_schedule.h"
+#include "xomni/core/nn/optim.h"
 #include "xomni/qwen2/model.h"
 
 using namespace xomni;

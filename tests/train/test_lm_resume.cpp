@@ -9,8 +9,8 @@
 
 #include "check.h"
 #include "lm_trainer.h"
-#include "xomni/core/checkpoint.h"
-#include "xomni/core/token_data.h"
+#include "xomni/core/data/token_data.h"
+#include "xomni/core/io/checkpoint.h"
 
 using namespace xomni;
 namespace fs = std::filesystem;

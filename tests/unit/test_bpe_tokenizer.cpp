@@ -13,7 +13,7 @@
 
 #include "check.h"
 #include "xomni/bpe/tokenizer.h"
-#include "xomni/core/error.h"
+#include "xomni/core/tensor/error.h"
 
 using xomni::bpe::Tokenizer;
 using xomni::test::error_message;

@@ -14,7 +14,7 @@
 #include <limits>
 
 #include "check.h"
-#include "xomni/core/checkpoint.h"
+#include "xomni/core/io/checkpoint.h"
 
 using namespace xomni;
 namespace fs = std::filesystem;

@@ -8,9 +8,9 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "../../core/src/checkpoint_box_range.h"
+#include "../../core/src/io/checkpoint_box_range.h"
 #include "check.h"
-#include "xomni/core/checkpoint.h"
+#include "xomni/core/io/checkpoint.h"
 
 using namespace xomni;
 namespace fs = std::filesystem;

@@ -5,7 +5,7 @@
 #include <fstream>
 
 #include "check.h"
-#include "xomni/core/config.h"
+#include "xomni/core/config/config.h"
 
 using namespace xomni;
 

@@ -13,8 +13,8 @@
 #include <sstream>
 
 #include "check.h"
-#include "xomni/core/image_data.h"
-#include "xomni/core/image_loader.h"
+#include "xomni/core/data/image_data.h"
+#include "xomni/core/data/image_loader.h"
 
 using namespace xomni;
 namespace fs = std::filesystem;

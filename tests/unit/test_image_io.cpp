@@ -15,7 +15,7 @@
 #include <fstream>
 
 #include "check.h"
-#include "xomni/core/image_io.h"
+#include "xomni/core/io/image_io.h"
 
 using namespace xomni;
 namespace fs = std::filesystem;

@@ -5,7 +5,7 @@
 #include <numbers>
 
 #include "check.h"
-#include "xomni/core/lr_schedule.h"
+#include "xomni/core/nn/lr_schedule.h"
 
 using namespace xomni;
 

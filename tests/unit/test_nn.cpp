@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "check.h"
-#include "xomni/core/nn.h"
+#include "xomni/core/nn/nn.h"
 
 using namespace xomni;
 

@@ -7,7 +7,7 @@
 #include <map>
 
 #include "check.h"
-#include "xomni/core/optim.h"
+#include "xomni/core/nn/optim.h"
 
 using namespace xomni;
 

@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "xomni/core/error.h"
+#include "xomni/core/tensor/error.h"
 #include "xomni/world/prompt_sets.h"
 #include "xomni/world/scene.h"
 #include "xomni/world/text_image.h"

@@ -5,7 +5,7 @@
 #include <fstream>
 
 #include "check.h"
-#include "xomni/core/safetensors.h"
+#include "xomni/core/io/safetensors.h"
 
 using namespace xomni;
 namespace fs = std::filesystem;

@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "check.h"
-#include "xomni/core/sampling.h"
+#include "xomni/core/ops/sampling.h"
 
 using namespace xomni;
 

@@ -8,7 +8,7 @@
 #include <map>
 #include <set>
 
-#include "xomni/core/error.h"
+#include "xomni/core/tensor/error.h"
 #include "xomni/world/scene.h"
 #include "xomni/world/scene_checker.h"
 

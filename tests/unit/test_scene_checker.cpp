@@ -10,7 +10,7 @@
 #include <functional>
 #include <map>
 
-#include "xomni/core/random.h"
+#include "xomni/core/tensor/random.h"
 #ifdef XOMNI_SCENE_REWARD
 #include <dlfcn.h>
 

@@ -12,7 +12,7 @@
 #include <set>
 #include <sstream>
 
-#include "xomni/core/error.h"
+#include "xomni/core/tensor/error.h"
 #include "xomni/world/text_image.h"
 
 namespace xomni::world {

@@ -15,7 +15,7 @@
 #include <sstream>
 
 #include "check.h"
-#include "xomni/core/token_data.h"
+#include "xomni/core/data/token_data.h"
 
 using namespace xomni;
 namespace fs = std::filesystem;

@@ -116,8 +116,9 @@ TEST(Topology, ResolveLayoutFillsDp) {
 
 TEST(Topology, ResolveLayoutMessages) {
   const std::string w = "job.toml [parallel]";
-  EXPECT_EQ(error_message([&] { resolve_layout(make(3, 1, 0, 2), 4, w); }),
-            "job.toml [parallel]: tp*cp*pp = 3*1*2 = 6 does not divide the world size 4 (mpirun -np 4)");
+  EXPECT_EQ(
+      error_message([&] { resolve_layout(make(3, 1, 0, 2), 4, w); }),
+      "job.toml [parallel]: tp*cp*pp = 3*1*2 = 6 does not divide the world size 4 (mpirun -np 4)");
   EXPECT_EQ(error_message([&] { resolve_layout(make(0, 1, 0, 1), 4, w); }),
             "job.toml [parallel]: tp=0 must be at least 1");
   EXPECT_EQ(error_message([&] { resolve_layout(make(1, -1, 0, 1), 4, w); }),

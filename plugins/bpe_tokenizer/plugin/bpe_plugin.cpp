@@ -5,7 +5,7 @@
 
 #include "xomni/bpe/tokenizer.h"
 #include "xomni/bpe/trainer.h"
-#include "xomni/core/error.h"
+#include "xomni/core/tensor/error.h"
 #include "xomni/plugins/component_abi.h"
 #include "xomni/plugins/components.h"
 

@@ -18,7 +18,7 @@
 #include <unordered_map>
 
 #include "xomni/bpe/tokenizer.h"
-#include "xomni/core/error.h"
+#include "xomni/core/tensor/error.h"
 
 namespace xomni::bpe {
 namespace internal {

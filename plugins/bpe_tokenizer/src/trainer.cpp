@@ -8,7 +8,7 @@
 #include <queue>
 #include <unordered_map>
 
-#include "xomni/core/error.h"
+#include "xomni/core/tensor/error.h"
 
 namespace xomni::bpe {
 namespace {

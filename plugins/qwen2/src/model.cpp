@@ -2,8 +2,8 @@
 
 #include <set>
 
-#include "xomni/core/autograd.h"
-#include "xomni/core/sampling.h"
+#include "xomni/core/ops/sampling.h"
+#include "xomni/core/tensor/autograd.h"
 #include "xomni/parallel/context_parallel.h"
 
 namespace xomni::qwen2 {

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "xomni/core/error.h"
-#include "xomni/core/tensor.h"
+#include "xomni/core/tensor/error.h"
+#include "xomni/core/tensor/tensor.h"
 
 namespace xomni::parallel {
 

@@ -16,7 +16,7 @@
 #include <optional>
 #include <vector>
 
-#include "xomni/core/tensor.h"
+#include "xomni/core/tensor/tensor.h"
 #include "xomni/parallel/comm.h"
 
 namespace xomni::parallel {

@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "xomni/core/optim.h"
+#include "xomni/core/nn/optim.h"
 #include "xomni/parallel/comm.h"
 
 namespace xomni::parallel {

@@ -4,7 +4,7 @@
 // which operation this rank is in.
 #include <mpi.h>
 
-#include "xomni/core/checkpoint_mpi.h"
+#include "xomni/core/io/checkpoint_mpi.h"
 #include "xomni/parallel/comm.h"
 
 namespace xomni::parallel {

@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "xomni/core/tensor.h"
+#include "xomni/core/tensor/tensor.h"
 #include "xomni/parallel/comm.h"
 
 namespace xomni::parallel {

@@ -8,7 +8,7 @@
 //   reduce_scatter_sequence  forward reduce-scatter,  backward all-gather
 //   scatter_sequence         forward keep own chunk,  backward all-gather
 // With one rank (no communicator) every operation is the identity.
-#include "xomni/core/tensor.h"
+#include "xomni/core/tensor/tensor.h"
 #include "xomni/parallel/comm.h"
 
 namespace xomni::parallel {

@@ -7,7 +7,7 @@
 //                         outputs are summed over the group (or reduce-scattered along the
 //                         sequence with sequence parallelism); the bias is added after the sum.
 //   VocabParallelEmbedding weight [V/tp, d]: each rank looks up the ids in its vocabulary range.
-#include "xomni/core/nn.h"
+#include "xomni/core/nn/nn.h"
 #include "xomni/parallel/tensor_parallel.h"
 
 namespace xomni::parallel {

@@ -14,8 +14,8 @@
 #include <string_view>
 #include <vector>
 
-#include "xomni/core/nn.h"
-#include "xomni/core/safetensors.h"
+#include "xomni/core/io/safetensors.h"
+#include "xomni/core/nn/nn.h"
 #include "xomni/parallel/tensor_parallel.h"
 #include "xomni/parallel/topology.h"
 #include "xomni/plugins/component_abi.h"

@@ -7,8 +7,8 @@
 #include <memory>
 #include <vector>
 
-#include "xomni/core/nn.h"
-#include "xomni/core/safetensors.h"
+#include "xomni/core/io/safetensors.h"
+#include "xomni/core/nn/nn.h"
 #include "xomni/parallel/tp_layers.h"
 #include "xomni/plugins/components.h"
 #include "xomni/qwen2/config.h"

@@ -1,0 +1,110 @@
+#pragma once
+// Job configuration: a TOML file checked against a schema declared in C++, with --set overrides,
+// defaults filled in, typed getters, and a TOML rendering that parses back to the same config.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "xomni/core/nn/lr_schedule.h"
+#include "xomni/core/nn/optim.h"
+
+namespace xomni {
+
+enum class FieldType { integer, floating, boolean, string, string_list, table };
+const char* field_type_name(FieldType t);  // "int", "float", "bool", "string", ...
+
+// The value of one field. `table` fields hold free-form TOML (e.g. a plugin's own settings), kept
+// as TOML text in `text` and not checked further.
+struct FieldValue {
+  int64_t i = 0;
+  double f = 0.0;
+  bool b = false;
+  std::string text;  // string value, or the table's TOML text
+  std::vector<std::string> list;
+};
+
+struct FieldSpec {
+  std::string key;  // dotted path, e.g. "optimizer.learning_rate"
+  FieldType type = FieldType::integer;
+  bool required = false;
+  FieldValue default_value;  // unused when required
+  std::string doc;
+};
+
+// Builders for schema declarations. An int value is accepted for a float field.
+FieldSpec int_field(std::string key, int64_t def, std::string doc);
+FieldSpec float_field(std::string key, double def, std::string doc);
+FieldSpec bool_field(std::string key, bool def, std::string doc);
+FieldSpec string_field(std::string key, std::string def, std::string doc);
+FieldSpec strings_field(std::string key, std::vector<std::string> def, std::string doc);
+FieldSpec table_field(std::string key, std::string doc);  // default: empty table
+FieldSpec required_field(std::string key, FieldType type, std::string doc);
+
+class Schema {
+ public:
+  Schema() = default;
+  explicit Schema(std::vector<FieldSpec> fields);  // checks keys are unique and non-overlapping
+  const std::vector<FieldSpec>& fields() const { return fields_; }
+  const FieldSpec* find(std::string_view key) const;  // nullptr when absent
+  // True when `key` is a table that holds declared fields ("optimizer" for
+  // "optimizer.learning_rate").
+  bool is_section(std::string_view key) const;
+  // The declared key or section nearest to `key` by edit distance, or "" when none is close.
+  std::string suggest(std::string_view key) const;
+
+ private:
+  std::vector<FieldSpec> fields_;
+};
+
+// Edit (Levenshtein) distance.
+size_t edit_distance(std::string_view a, std::string_view b);
+
+// A checked configuration. Errors (xomni::Error) name the source and position:
+//   jobs/tiny.toml:12:1: unknown key 'optimizer.learning_rat'; did you mean
+//   'optimizer.learning_rate'?
+//   jobs/tiny.toml:4:9: 'train.steps' has the wrong type: expected int, found string
+//   jobs/tiny.toml:3:1: missing required key 'model.vocab_size' (<doc>)
+//   --set optimizer.lr=3: unknown key 'optimizer.lr'; did you mean 'optimizer.learning_rate'?
+//   --set train.steps=abc: cannot parse 'abc' as a TOML value (...)
+class Config {
+ public:
+  // Overrides are "key=value" strings; the value is a TOML value (a string field also takes
+  // unquoted text), checked against the field's type, and applied after the file.
+  static Config load(const std::string& path, const Schema& schema,
+                     const std::vector<std::string>& overrides = {});
+  // Same from text; `source` names it in errors (a path, or e.g. "<config>").
+  static Config parse(std::string_view text, const std::string& source, const Schema& schema,
+                      const std::vector<std::string>& overrides = {});
+
+  int64_t get_int(std::string_view key) const;
+  double get_float(std::string_view key) const;
+  bool get_bool(std::string_view key) const;
+  std::string get_string(std::string_view key) const;
+  std::vector<std::string> get_strings(std::string_view key) const;
+  std::string get_table(std::string_view key) const;  // the table's TOML text
+  // Whether the file or an override set the key (false: the default is in force).
+  bool is_set(std::string_view key) const;
+
+  // The effective configuration (every field, defaults filled, overrides applied) as TOML;
+  // Config::parse of this text gives the same values and the same text.
+  std::string to_toml() const;
+  const Schema& schema() const;
+  const std::string& source() const;
+
+  struct Impl;
+
+ private:
+  explicit Config(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+  std::shared_ptr<const Impl> impl_;
+};
+
+// ---- the language-model training job ----
+// The schema of `xomni train` job files: sections run, model, data, train, optimizer, schedule.
+const Schema& lm_job_schema();
+// Options read from a config checked against lm_job_schema().
+AdamWOptions adamw_options(const Config& config);
+LrScheduleOptions lr_schedule_options(const Config& config);
+
+}  // namespace xomni

@@ -1,0 +1,126 @@
+#pragma once
+// Internal helpers shared by the checkpoint writer, reader and directory code.
+#include <hdf5.h>
+#include <mpi.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "xomni/core/io/checkpoint_mpi.h"
+
+namespace xomni::ckpt {
+
+// Attribute and group names of the format (see checkpoint.h).
+inline constexpr const char* kAttrVersion = "xomni_format_version";
+inline constexpr const char* kAttrStep = "step";
+inline constexpr const char* kAttrComplete = "xomni_complete";
+inline constexpr const char* kAttrDtype = "dtype";
+inline constexpr const char* kAttrCrc = "crc32";
+inline constexpr const char* kConfig = "config";
+inline constexpr const char* kRng = "rng";
+inline constexpr const char* kDataPosition = "data_position";
+inline constexpr const char* kMeta = "meta";
+
+// Owns an HDF5 identifier and closes it with the matching H5?close.
+class Id {
+ public:
+  using Closer = herr_t (*)(hid_t);
+  Id() = default;
+  Id(hid_t id, Closer closer) : id_(id), closer_(closer) {}
+  ~Id() { reset(); }
+  Id(Id&& o) noexcept : id_(std::exchange(o.id_, H5I_INVALID_HID)), closer_(o.closer_) {}
+  Id& operator=(Id&& o) noexcept {
+    if (this != &o) {
+      reset();
+      id_ = std::exchange(o.id_, H5I_INVALID_HID);
+      closer_ = o.closer_;
+    }
+    return *this;
+  }
+  Id(const Id&) = delete;
+  Id& operator=(const Id&) = delete;
+  hid_t get() const { return id_; }
+  bool valid() const { return id_ >= 0; }
+  void reset() {
+    if (id_ >= 0 && closer_) closer_(id_);
+    id_ = H5I_INVALID_HID;
+  }
+  // Closes now and reports failure (the destructor ignores it).
+  herr_t close() {
+    herr_t r = id_ >= 0 && closer_ ? closer_(id_) : 0;
+    id_ = H5I_INVALID_HID;
+    return r;
+  }
+
+ private:
+  hid_t id_ = H5I_INVALID_HID;
+  Closer closer_ = nullptr;
+};
+
+// Turns off HDF5's automatic error printing for its lifetime (errors become Error messages).
+class QuietErrors {
+ public:
+  QuietErrors();
+  ~QuietErrors();
+  QuietErrors(const QuietErrors&) = delete;
+  QuietErrors& operator=(const QuietErrors&) = delete;
+
+ private:
+  H5E_auto2_t func_ = nullptr;
+  void* data_ = nullptr;
+};
+
+// The descriptions on HDF5's current error stack, innermost last ("" when empty).
+std::string h5_error_text();
+// Throws Error(what + the HDF5 error text) when `status` < 0; returns status.
+hid_t h5_check(hid_t status, const std::string& what);
+
+// The little-endian file type and the native memory type of a dtype (bf16/f16 as uint16).
+hid_t file_type(DType t);
+hid_t memory_type(DType t);
+
+// Writes/reads small attributes on `obj`.
+void write_attr_i64(hid_t obj, const char* name, int64_t value, const std::string& where);
+void write_attr_u32(hid_t obj, const char* name, uint32_t value, const std::string& where);
+void write_attr_str(hid_t obj, const char* name, const std::string& value,
+                    const std::string& where);
+bool has_attr(hid_t obj, const char* name);
+int64_t read_attr_i64(hid_t obj, const char* name, const std::string& where);
+uint32_t read_attr_u32(hid_t obj, const char* name, const std::string& where);
+std::string read_attr_str(hid_t obj, const char* name, const std::string& where);
+
+// A scalar variable-length UTF-8 string dataset.
+void write_string_dataset(hid_t file, const std::string& path, const std::string& value,
+                          const std::string& where);
+std::string read_string_dataset(hid_t dset, const std::string& where);
+bool is_string_dataset(hid_t dset);
+
+// CRC-32 of a dataset's raw little-endian bytes (strings: their UTF-8 bytes), read in blocks.
+uint32_t dataset_crc(hid_t dset, const std::string& where);
+// Every dataset path in the file (without the leading '/'), sorted.
+std::vector<std::string> dataset_paths(hid_t file);
+
+// Selects in `space` (a dataset's dataspace) elements [begin, end) of the row-major flattening of
+// the box at `box_offset` with shape `box_shape`, as one union of hyperslabs (none when empty).
+// HDF5 visits any selection in row-major order, which is the range's flat order.
+void select_box_range(hid_t space, const Shape& box_offset, const Shape& box_shape, int64_t begin,
+                      int64_t end, const std::string& what);
+
+// Copies the elements of `t` (any strides) into contiguous `dst`, or contiguous `src` into `t`.
+void gather_bytes(const Tensor& t, void* dst);
+void scatter_bytes(const void* src, const Tensor& t);
+
+// Throws unless `name` is a valid tensor path ("a/b/c", no empty or "."/".." parts, first part
+// not a reserved name).
+void check_tensor_name(const std::string& name, const std::string& file);
+// Throws unless `name` is one non-empty path component.
+void check_key(const std::string& name, const char* kind, const std::string& file);
+
+// True when MPI_Init has run and MPI_Finalize has not.
+bool mpi_active();
+
+// fsync of a file or a directory; throws naming it on failure.
+void fsync_path(const std::string& path, bool directory);
+
+}  // namespace xomni::ckpt

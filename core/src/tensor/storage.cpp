@@ -1,0 +1,106 @@
+#include "xomni/core/tensor/storage.h"
+
+#include <sys/mman.h>
+
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <new>
+
+#include "xomni/core/tensor/error.h"
+
+namespace xomni {
+namespace cpu_allocator {
+namespace {
+
+constexpr size_t kHugePage = size_t(2) << 20;
+#if defined(__SANITIZE_ADDRESS__)
+constexpr size_t kCacheLimit = 0;  // every free goes to the OS so ASan sees use-after-free
+#else
+constexpr size_t kCacheLimit = size_t(4) << 30;  // beyond this, freed blocks go back to the OS
+#endif
+
+// Size classes keep the cache hit rate high when shapes vary a little: up to 4 KiB rounds to
+// 64 bytes, above that to 1/8 of the next power of two.
+size_t size_class(size_t n) {
+  if (n <= 4096) return (n + 63) & ~size_t(63);
+  size_t p = 4096;
+  while (p < n) p <<= 1;
+  size_t step = p / 8;
+  return (n + step - 1) / step * step;
+}
+
+struct Cache {
+  std::mutex mu;
+  std::multimap<size_t, void*> free_blocks;
+  size_t cached = 0;
+};
+Cache& cache() {
+  static Cache* c = new Cache();  // leaked on purpose: tensors may be freed during static teardown
+  return *c;
+}
+
+}  // namespace
+
+void* allocate(size_t nbytes) {
+  if (nbytes == 0) nbytes = 1;
+  const size_t cls = size_class(nbytes);
+  {
+    Cache& c = cache();
+    std::lock_guard<std::mutex> lock(c.mu);
+    auto it = c.free_blocks.find(cls);
+    if (it != c.free_blocks.end()) {
+      void* p = it->second;
+      c.free_blocks.erase(it);
+      c.cached -= cls;
+      return p;
+    }
+  }
+  const size_t align = cls >= kHugePage ? kHugePage : 64;
+  void* p = std::aligned_alloc(align, (cls + align - 1) / align * align);
+  if (!p) throw Error(detail::concat("cpu allocator: out of memory allocating ", cls, " bytes"));
+  if (cls >= kHugePage) madvise(p, cls, MADV_HUGEPAGE);
+  return p;
+}
+
+void release(void* ptr, size_t nbytes) {
+  if (!ptr) return;
+  if (nbytes == 0) nbytes = 1;
+  const size_t cls = size_class(nbytes);
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  if (c.cached + cls > kCacheLimit) {
+    std::free(ptr);
+    return;
+  }
+  c.free_blocks.emplace(cls, ptr);
+  c.cached += cls;
+}
+
+void empty_cache() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  for (auto& [size, p] : c.free_blocks) std::free(p);
+  c.free_blocks.clear();
+  c.cached = 0;
+}
+
+size_t cached_bytes() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  return c.cached;
+}
+
+}  // namespace cpu_allocator
+
+Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
+  XOMNI_CHECK(device.is_cpu(), "Storage: device ", device.str(),
+              " is not available in this build (CPU only)");
+  data_ = cpu_allocator::allocate(nbytes);
+}
+
+Storage::~Storage() {
+  cpu_allocator::release(data_, nbytes_);
+}
+
+}  // namespace xomni
