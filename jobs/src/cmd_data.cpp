@@ -12,7 +12,7 @@
 #include <string>
 
 #include "cli.h"
-#include "xomni/core/config/config.h"
+#include "synth_options.h"
 #include "xomni/core/data/image_data.h"
 #include "xomni/core/tensor/error.h"
 #include "xomni/world/prompt_sets.h"
@@ -22,22 +22,6 @@
 namespace xomni::cli {
 
 namespace {
-
-const Schema& synth_schema() {
-  static const Schema s({
-      int_field("synth.seed", 0, "seed of every generated sample (same seed -> same bytes)"),
-      required_field("synth.out", FieldType::string, "dataset folder to write"),
-      int_field("synth.samples_per_shard", 1000, "samples per HDF5 shard"),
-      int_field("synth.scenes", 0, "scene samples (GenEval categories in turn)"),
-      int_field("synth.text_short", 0, "short text images (1-3 words, 256x64)"),
-      int_field("synth.text_long", 0, "long text images (8-16 words, 512x256)"),
-      int_field("synth.image_size", 64,
-                "scene width = height in pixels (text images keep their "
-                "bucket's size)"),
-      bool_field("synth.textured_background", false, "noise/stripes around scenes and signs"),
-  });
-  return s;
-}
 
 int64_t positive(const std::string& flag, const std::string& v) {
   try {
@@ -54,27 +38,18 @@ int synth(std::vector<std::string> args) {
   for (std::string s; !(s = take_option(args, "--set")).empty();) overrides.push_back(s);
   XOMNI_CHECK(args.size() == 1 && args[0].rfind("--", 0) != 0,
               "usage: xomni data synth JOB.toml [--set key=value]...");
-  const Config c = Config::load(args[0], synth_schema(), overrides);
-  const uint64_t seed = uint64_t(c.get_int("synth.seed"));
-  const int64_t counts[3] = {c.get_int("synth.scenes"), c.get_int("synth.text_short"),
-                             c.get_int("synth.text_long")};
-  for (int k = 0; k < 3; ++k)
-    XOMNI_CHECK(counts[k] >= 0, args[0], ": synth.",
-                k == 0   ? "scenes"
-                : k == 1 ? "text_short"
-                         : "text_long",
-                " is negative");
+  const SynthOptions o = load_synth_options(args[0], overrides);
+  const uint64_t seed = o.seed;
+  const int64_t counts[3] = {o.scenes, o.text_short, o.text_long};
   const int64_t total = counts[0] + counts[1] + counts[2];
   XOMNI_CHECK(total > 0, args[0], ": nothing to generate (synth.scenes, synth.text_short and ",
               "synth.text_long are all 0)");
-  world::SceneOptions scene;
-  scene.size = c.get_int("synth.image_size");
-  scene.textured_background = c.get_bool("synth.textured_background");
+  const world::SceneOptions& scene = o.scene;
   world::TextImageOptions text[2];
   text[0].bucket = "short", text[1].bucket = "long";
   for (auto& t : text) t.textured_background = scene.textured_background;
 
-  ImageShardWriter writer(c.get_string("synth.out"), c.get_int("synth.samples_per_shard"));
+  ImageShardWriter writer(o.out, o.samples_per_shard);
   // Kinds interleave in proportion to their counts (the kind whose share is furthest behind goes
   // next), so any prefix of the dataset is a fair mix; sample k of a kind is (seed, k).
   int64_t done[3] = {0, 0, 0};
@@ -92,8 +67,8 @@ int synth(std::vector<std::string> args) {
   const int64_t written = writer.finish();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("%s: %lld samples (%lld scenes, %lld short text, %lld long text) in %.2f s\n",
-              c.get_string("synth.out").c_str(), (long long)written, (long long)counts[0],
-              (long long)counts[1], (long long)counts[2], secs);
+              o.out.c_str(), (long long)written, (long long)counts[0], (long long)counts[1],
+              (long long)counts[2], secs);
   return 0;
 }
 

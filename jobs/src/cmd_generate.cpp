@@ -7,7 +7,7 @@
 
 #include "cli.h"
 #include "cli_tokenizer.h"
-#include "lm_components.h"
+#include "lm/lm_components.h"
 #include "xomni/core/ops/sampling.h"
 #include "xomni/core/tensor/autograd.h"
 #include "xomni/plugins/component_registry.h"

@@ -2,7 +2,7 @@
 #include <cstdio>
 
 #include "cli.h"
-#include "lm_trainer.h"
+#include "lm/lm_stage.h"
 #include "xomni/parallel/comm.h"
 
 namespace xomni::cli {
@@ -14,7 +14,7 @@ int run(const std::vector<std::string>& argv) {
   for (std::string v = take_option(args, "--set"); !v.empty(); v = take_option(args, "--set"))
     overrides.push_back(v);
   XOMNI_CHECK(args.size() == 1, "expected one job file, got ", args.size(), " arguments");
-  const Config cfg = Config::load(args[0], lm_job_schema(), overrides);
+  const Config cfg = train::load_lm_config(args[0], overrides);
   train::install_stop_signal_handlers();
   const train::TrainResult r = train::run_lm_training(cfg);
   if (parallel::world_rank() != 0)

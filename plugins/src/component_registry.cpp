@@ -36,11 +36,13 @@ ComponentPluginInfo describe_component_plugin(const std::string& path) {
   return {p.kind, p.name, p.version, p.build_fingerprint, path, p.abi_version};
 }
 
-std::unique_ptr<Component> create_component(const std::string& kind, const std::string& name,
-                                            const ComponentContext& context) {
+namespace {
+// The plugin `name` of `kind`, checked to be loadable by this xomni; `who` names it in errors.
+const XomniComponentPlugin& checked_plugin(const std::string& kind, const std::string& name,
+                                           std::string& who) {
   const std::string path = find_plugin_library(name, kind + "_", kind);
   const XomniComponentPlugin& p = entry_of(loaded(path));
-  const std::string who = kind + " plugin '" + name + "' (" + path + ")";
+  who = kind + " plugin '" + name + "' (" + path + ")";
   XOMNI_CHECK(p.abi_version == XOMNI_COMPONENT_ABI_VERSION, who,
               " was built against component ABI version ", p.abi_version,
               " but this xomni uses version ", XOMNI_COMPONENT_ABI_VERSION,
@@ -50,6 +52,25 @@ std::unique_ptr<Component> create_component(const std::string& kind, const std::
               "'; C++ components must be rebuilt with the same compiler and xomni version");
   XOMNI_CHECK(p.kind == kind, who, " is a ", p.kind, " plugin, not a ", kind,
               "; check which plugin the job file names for the ", kind);
+  return p;
+}
+}  // namespace
+
+std::vector<FieldSpec> component_settings_fields(const std::string& kind, const std::string& name) {
+  std::string who;
+  const XomniComponentPlugin& p = checked_plugin(kind, name, who);
+  if (!p.settings_fields) return {};
+  try {
+    return p.settings_fields();
+  } catch (const std::exception& e) {
+    throw Error(who + " failed to declare its settings: " + e.what());
+  }
+}
+
+std::unique_ptr<Component> create_component(const std::string& kind, const std::string& name,
+                                            const ComponentContext& context) {
+  std::string who;
+  const XomniComponentPlugin& p = checked_plugin(kind, name, who);
   Component* raw = nullptr;
   try {
     raw = p.create(context);

@@ -37,7 +37,7 @@ xomni::plugins::Component* create(const xomni::plugins::ComponentContext&) {
 }
 
 const XomniComponentPlugin kPlugin = {FAKE_ABI, FAKE_KIND, "fake", "0.1", XOMNI_BUILD_FINGERPRINT,
-                                      &create};
+                                      &create,  nullptr};
 }  // namespace
 
 #ifndef FAKE_NO_ENTRY

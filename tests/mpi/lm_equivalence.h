@@ -8,7 +8,7 @@
 #include <memory>
 
 #include "lm_job_fixture.h"
-#include "lm_trainer.h"
+#include "lm/lm_stage.h"
 #include "xomni/core/io/checkpoint.h"
 #include "xomni/parallel/mpi_comm.h"
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "check.h"
+#include "lm/lm_job.h"
 #include "xomni/core/config/config.h"
 #include "xomni/core/data/token_data.h"
 #include "xomni/core/tensor/random.h"
@@ -69,7 +70,7 @@ inline Config tiny_job(const std::filesystem::path& root, const std::string& sha
       "\nlog_every = 1000\ngrad_clip = 1.0\n"
       "[optimizer]\nlearning_rate = 1e-2\n[schedule]\nkind = \"cosine\"\nwarmup_steps = 3\n" +
       extra;
-  return Config::parse(text, "<" + name + ">", lm_job_schema());
+  return Config::parse(text, "<" + name + ">", train::lm_job_schema());
 }
 
 }  // namespace xomni::test

@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "check.h"
-#include "lm_trainer.h"
+#include "lm/lm_stage.h"
 #include "xomni/core/data/token_data.h"
 #include "xomni/core/nn/lr_schedule.h"
 #include "xomni/core/nn/optim.h"
@@ -29,7 +29,7 @@ TEST_F(LmPlugins, TrainerThroughThePluginMatchesADirectLoop) {
                            shards +
                            "\"\n[train]\nsteps = 8\nbatch_size = 4\nseq_len = 24\n"
                            "grad_clip = 0.5\nlog_every = 100\n[schedule]\nwarmup_steps = 2\n";
-  const Config cfg = Config::parse(text, "<test>", lm_job_schema());
+  const Config cfg = Config::parse(text, "<test>", train::lm_job_schema());
   const std::vector<double> through_plugin = train::run_lm_training(cfg).losses;
   ASSERT_EQ(through_plugin.size(), 8u);
 

@@ -8,7 +8,7 @@
 #include <regex>
 
 #include "check.h"
-#include "lm_trainer.h"
+#include "lm/lm_stage.h"
 #include "xomni/core/data/token_data.h"
 #include "xomni/core/io/checkpoint.h"
 
@@ -45,7 +45,7 @@ Config job(const fs::path& root, const std::string& shards, const std::string& n
       std::to_string(ckpt_every) +
       "\n[optimizer]\nlearning_rate = 1e-2\n[schedule]\nkind = \"cosine\"\n"
       "warmup_steps = 4\n";
-  return Config::parse(text, "<test job>", lm_job_schema());
+  return Config::parse(text, "<test job>", train::lm_job_schema());
 }
 
 std::vector<std::string> losses(const fs::path& run_dir) {

@@ -209,21 +209,3 @@ TEST(Config, RenderParsesBackIdentically) {
                        "'/nonexistent/j.toml'"));
 }
 
-TEST(Config, LmJobSchemaFeedsOptimizerAndSchedule) {
-  Config c = Config::parse(
-      "[model]\nvocab_size = 256\n[train]\nsteps = 1000\n[schedule]\nkind = \"wsd\"\n"
-      "warmup_steps = 50\n",
-      "jobs/tiny/lm.toml", lm_job_schema(), {"optimizer.learning_rate=1e-3"});
-  const AdamWOptions o = adamw_options(c);
-  EXPECT_EQ(o.lr, 1e-3);
-  EXPECT_EQ(o.beta2, 0.95);
-  EXPECT_EQ(o.no_decay, (std::vector<std::string>{"*.bias", "*norm*"}));
-  const LrScheduleOptions s = lr_schedule_options(c);
-  EXPECT_EQ(s.decay, LrDecay::wsd);
-  EXPECT_EQ(s.total_steps, 1000);
-  EXPECT_EQ(s.warmup_steps, 50);
-  EXPECT_NEAR(LrSchedule(s).lr_at(999), 1e-3 / 100, 1e-18);
-  Config bad = Config::parse("[model]\nvocab_size = 2\n[train]\nsteps = 3\n", "j.toml",
-                             lm_job_schema(), {"schedule.kind=cosin"});
-  EXPECT_TRUE(contains(test::error_message([&] { lr_schedule_options(bad); }), "'cosin'"));
-}

@@ -389,13 +389,44 @@ Config Config::parse(std::string_view text, const std::string& source, const Sch
   return Config(b.finish());
 }
 
-Config Config::load(const std::string& path, const Schema& schema,
-                    const std::vector<std::string>& overrides) {
+std::string Config::read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("config: cannot open '" + path + "'");
   std::ostringstream text;
   text << in.rdbuf();
-  return parse(text.str(), path, schema, overrides);
+  return text.str();
+}
+
+Config Config::load(const std::string& path, const Schema& schema,
+                    const std::vector<std::string>& overrides) {
+  return parse(read_text(path), path, schema, overrides);
+}
+
+std::string Config::peek_string(std::string_view text, const std::string& source,
+                                const std::string& key, const std::vector<std::string>& overrides,
+                                const std::string& fallback) {
+  for (auto o = overrides.rbegin(); o != overrides.rend(); ++o) {
+    if (o->rfind(key + "=", 0) != 0) continue;
+    const std::string value = o->substr(key.size() + 1);
+    try {  // a TOML string, or the unquoted text a string field also takes
+      const toml::table v = toml::parse("v = " + value, "--set " + key);
+      if (const auto s = v["v"].value<std::string>()) return *s;
+    } catch (const toml::parse_error&) {
+    }
+    return value;
+  }
+  toml::table doc;
+  try {
+    doc = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    throw Error(where(source, e.source()) + ": TOML syntax error: " + std::string(e.description()));
+  }
+  const toml::node_view<toml::node> node = doc.at_path(key);
+  if (!node) return fallback;
+  const auto s = node.value<std::string>();
+  XOMNI_CHECK(s.has_value(), where(source, node.node()->source()), ": '", key,
+              "' has the wrong type: expected string, found ", node_type_name(*node.node()));
+  return *s;
 }
 
 namespace {

@@ -50,8 +50,8 @@ xomni::plugins::Component* create(const xomni::plugins::ComponentContext& contex
       xomni::bpe::train_bpe(texts, cfg.at("vocab_size").get<size_t>(), special));
 }
 
-const XomniComponentPlugin kPlugin = {XOMNI_COMPONENT_ABI_VERSION, "text_tokenizer", "bpe", "1.0",
-                                      XOMNI_BUILD_FINGERPRINT,     &create};
+const XomniComponentPlugin kPlugin = {XOMNI_COMPONENT_ABI_VERSION, "text_tokenizer", "bpe",  "1.0",
+                                      XOMNI_BUILD_FINGERPRINT,     &create,          nullptr};
 
 }  // namespace
 

@@ -1,5 +1,5 @@
 // The Qwen2 backbone as a component plugin: kind "backbone", name "qwen2". Settings are the
-// fields of a Hugging Face Qwen2 config.json.
+// fields of a Hugging Face Qwen2 config.json; the plugin declares them for job files.
 #include "xomni/plugins/component_abi.h"
 #include "xomni/plugins/components.h"
 #include "xomni/qwen2/model.h"
@@ -13,8 +13,9 @@ xomni::plugins::Component* create(const xomni::plugins::ComponentContext& contex
   return new xomni::qwen2::CausalLM(cfg, context.seed, placement);
 }
 
-const XomniComponentPlugin kPlugin = {XOMNI_COMPONENT_ABI_VERSION, "backbone", "qwen2", "1.0",
-                                      XOMNI_BUILD_FINGERPRINT,     &create};
+const XomniComponentPlugin kPlugin = {
+    XOMNI_COMPONENT_ABI_VERSION,      "backbone", "qwen2", "1.0", XOMNI_BUILD_FINGERPRINT, &create,
+    &xomni::qwen2::Config::job_fields};
 
 }  // namespace
 

@@ -63,6 +63,21 @@ Config Config::from_json_text(const std::string& text, const std::string& where)
   return c;
 }
 
+std::vector<FieldSpec> Config::job_fields() {
+  return {
+      required_field("vocab_size", FieldType::integer, "vocabulary size"),
+      int_field("hidden_size", 64, "model width"),
+      int_field("intermediate_size", 176, "SwiGLU MLP width"),
+      int_field("num_hidden_layers", 2, "decoder layers"),
+      int_field("num_attention_heads", 4, "query heads"),
+      int_field("num_key_value_heads", 2, "key/value heads (grouped-query attention)"),
+      int_field("max_position_embeddings", 4096, "longest position"),
+      float_field("rope_theta", 10000.0, "RoPE base"),
+      float_field("rms_norm_eps", 1e-6, "RMSNorm epsilon"),
+      bool_field("tie_word_embeddings", true, "share the input embedding with the LM head"),
+  };
+}
+
 Config Config::from_json_file(const std::string& path) {
   std::ifstream in(path);
   XOMNI_CHECK(in, "cannot open config ", path);

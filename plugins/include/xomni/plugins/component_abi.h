@@ -11,8 +11,9 @@
 // the plain C ABI in rewards/include/xomni/reward.h instead.
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
-#define XOMNI_COMPONENT_ABI_VERSION 1
+#define XOMNI_COMPONENT_ABI_VERSION 2
 // Compiler and xomni version; a plugin built elsewhere is refused with both strings shown.
 #define XOMNI_STRINGIFY_(x) #x
 #define XOMNI_STRINGIFY(x) XOMNI_STRINGIFY_(x)
@@ -23,6 +24,9 @@
 #define XOMNI_VERSION_STRING "0.1.0"
 #endif
 
+namespace xomni {
+struct FieldSpec;
+}
 namespace xomni::plugins {
 class Component;
 struct ComponentContext;
@@ -39,6 +43,10 @@ struct XomniComponentPlugin {
   // Makes a component from its context (config text and more, see components.h). May throw a
   // std::exception; the registry adds the plugin's name and file to the message.
   xomni::plugins::Component* (*create)(const xomni::plugins::ComponentContext& context);
+  // The settings of the component's job-file section (xomni/core/config/config.h field specs,
+  // keys without the section prefix), so that a job checks them with its other fields, or null
+  // when the plugin declares none. Added in ABI version 2.
+  std::vector<xomni::FieldSpec> (*settings_fields)(void);
 };
 
 typedef const XomniComponentPlugin* (*XomniComponentEntry)(void);

@@ -4,7 +4,9 @@
 // Loaded libraries stay loaded for the life of the process (components' code lives in them).
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "xomni/core/config/config.h"
 #include "xomni/plugins/components.h"
 
 namespace xomni::plugins {
@@ -24,6 +26,11 @@ ComponentPluginInfo describe_component_plugin(const std::string& path);
 // plugin, its file and what to do.
 std::unique_ptr<Component> create_component(const std::string& kind, const std::string& name,
                                             const ComponentContext& context);
+
+// The settings the plugin declares for its job-file section (e.g. a backbone's hyper-parameters,
+// keys without the section prefix, with defaults and docs), checked like create_component; empty
+// when it declares none (its section is then passed on unchecked).
+std::vector<FieldSpec> component_settings_fields(const std::string& kind, const std::string& name);
 
 std::unique_ptr<TextTokenizer> create_text_tokenizer(const std::string& name,
                                                      const ComponentContext& context);

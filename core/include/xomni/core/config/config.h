@@ -7,9 +7,6 @@
 #include <string_view>
 #include <vector>
 
-#include "xomni/core/nn/lr_schedule.h"
-#include "xomni/core/nn/optim.h"
-
 namespace xomni {
 
 enum class FieldType { integer, floating, boolean, string, string_list, table };
@@ -78,6 +75,15 @@ class Config {
   static Config parse(std::string_view text, const std::string& source, const Schema& schema,
                       const std::vector<std::string>& overrides = {});
 
+  // A file's text ("config: cannot open ..." when it cannot be read).
+  static std::string read_text(const std::string& path);
+  // One string field read before the whole file is checked, for a schema that depends on it (a
+  // stage's [model] fields are declared by the plugin that `model.backbone` names): the last
+  // --set override of `key`, else the file's value, else `fallback`.
+  static std::string peek_string(std::string_view text, const std::string& source,
+                                 const std::string& key, const std::vector<std::string>& overrides,
+                                 const std::string& fallback);
+
   int64_t get_int(std::string_view key) const;
   double get_float(std::string_view key) const;
   bool get_bool(std::string_view key) const;
@@ -99,12 +105,5 @@ class Config {
   explicit Config(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
   std::shared_ptr<const Impl> impl_;
 };
-
-// ---- the language-model training job ----
-// The schema of `xomni train` job files: sections run, model, data, train, optimizer, schedule.
-const Schema& lm_job_schema();
-// Options read from a config checked against lm_job_schema().
-AdamWOptions adamw_options(const Config& config);
-LrScheduleOptions lr_schedule_options(const Config& config);
 
 }  // namespace xomni

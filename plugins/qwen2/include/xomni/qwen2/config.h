@@ -2,6 +2,9 @@
 // Qwen2 hyper-parameters, with the field names of a Hugging Face Qwen2 config.json.
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include "xomni/core/config/config.h"
 
 namespace xomni::qwen2 {
 
@@ -22,6 +25,10 @@ struct Config {
   void validate(const std::string& where) const;
   static Config from_json_text(const std::string& text, const std::string& where);
   static Config from_json_file(const std::string& path);
+  // The fields of a job file's [model] section for this backbone (keys without "model."). Their
+  // defaults are a small model's, for jobs; a config.json read by from_json_text keeps Hugging
+  // Face's defaults for the fields it leaves out.
+  static std::vector<FieldSpec> job_fields();
 };
 
 }  // namespace xomni::qwen2

@@ -4,7 +4,7 @@
 // parallelism), and the 1F1B pipeline schedule when there are several stages.
 #include <vector>
 
-#include "lm_parallel.h"
+#include "train/parallel_setup.h"
 #include "xomni/core/data/token_data.h"
 #include "xomni/parallel/pipeline.h"
 #include "xomni/plugins/components.h"

@@ -1,4 +1,4 @@
-#include "lm_checkpoint.h"
+#include "train/checkpoint.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -88,10 +88,11 @@ std::vector<ParamMeta> all_stage_params(const std::vector<nn::ParamInfo>& params
 
 }  // namespace
 
-void save_training_checkpoint(const std::string& dir, int64_t step, const Config& cfg,
+void save_training_checkpoint(const std::string& dir, int64_t step, const std::string& config_toml,
                               const std::vector<nn::ParamInfo>& params,
-                              const parallel::DistributedOptimizer& opt, const PackedLoader& loader,
-                              const ParallelSetup& par, int64_t keep) {
+                              const parallel::DistributedOptimizer& opt,
+                              const DataPositions& positions, const ParallelSetup& par,
+                              int64_t keep) {
   CheckpointWriter w(dir, step, par.world->checkpoint_comm());
   std::map<std::string, size_t> local;
   for (size_t i = 0; i < params.size(); ++i) local[params[i].name] = i;
@@ -132,19 +133,21 @@ void save_training_checkpoint(const std::string& dir, int64_t step, const Config
                  here && replica_writer && par.tp.rank() == 0);
   }
   write_scalar(w, "optimizer/step", opt.steps(), par.is_rank0());
-  w.set_data_position("train_loader", loader.state());
+  for (const auto& [name, position] : positions) w.set_data_position(name, position);
   w.set_metadata("layout", par.layout().str());
-  w.set_config(cfg.to_toml());
+  w.set_config(config_toml);
   w.commit();
   if (par.is_rank0()) prune_checkpoints(dir, int(keep));
   par.world->barrier();
 }
 
-int64_t restore_training_checkpoint(const std::string& path,
-                                    const std::vector<nn::ParamInfo>& params,
-                                    parallel::DistributedOptimizer& opt, PackedLoader& loader,
-                                    const ParallelSetup& par) {
-  CheckpointReader r(path, par.world->checkpoint_comm(), CheckpointVerify::structure);
+namespace {
+
+// Copies this rank's piece of model/<name> of every parameter from `r`; calls `also(i)` after
+// parameter i.
+template <typename Also>
+void read_params(CheckpointReader& r, const std::string& path,
+                 const std::vector<nn::ParamInfo>& params, Also also) {
   NoGradGuard no_grad;
   for (size_t i = 0; i < params.size(); ++i) {
     const nn::ParamInfo& p = params[i];
@@ -157,18 +160,37 @@ int64_t restore_training_checkpoint(const std::string& path,
                 shape_str(r.tensor_info(name).shape), " but the model's is ", shape_str(global));
     Tensor dst = p.tensor;
     dst.copy_(r.read_slice(name, offset, local));
+    also(i, offset, local);
+  }
+}
+
+}  // namespace
+
+int64_t restore_training_checkpoint(const std::string& path,
+                                    const std::vector<nn::ParamInfo>& params,
+                                    parallel::DistributedOptimizer& opt, DataPositions& positions,
+                                    const ParallelSetup& par) {
+  CheckpointReader r(path, par.world->checkpoint_comm(), CheckpointVerify::structure);
+  read_params(r, path, params, [&](size_t i, const Shape& offset, const Shape& local) {
+    const nn::ParamInfo& p = params[i];
     opt.set_param_steps(i, int64_t(r.read_tensor("optimizer/" + p.name + ".step").item()));
     const int64_t k = owned_range_of(opt, i);
-    if (k < 0) continue;
+    if (k < 0) return;
     const auto& range = opt.owned_ranges()[size_t(k)];
     const std::string base = "optimizer/" + p.name;
     opt.set_moments(size_t(k),
                     r.read_box_range(base + ".exp_avg", offset, local, range.begin, range.end),
                     r.read_box_range(base + ".exp_avg_sq", offset, local, range.begin, range.end));
-  }
+  });
   opt.set_steps(int64_t(r.read_tensor("optimizer/step").item()));
-  loader.restore(r.data_position("train_loader"));
+  for (auto& [name, position] : positions) position = r.data_position(name);
   return r.step();
+}
+
+void load_model_weights(const std::string& path, const std::vector<nn::ParamInfo>& params,
+                        const ParallelSetup& par) {
+  CheckpointReader r(path, par.world->checkpoint_comm(), CheckpointVerify::structure);
+  read_params(r, path, params, [](size_t, const Shape&, const Shape&) {});
 }
 
 std::string agreed_latest_checkpoint(const std::string& dir, const ParallelSetup& par) {

@@ -1,4 +1,4 @@
-#include "lm_parallel.h"
+#include "train/parallel_setup.h"
 
 #include <cmath>
 #include <string>
@@ -8,30 +8,27 @@
 
 namespace xomni::train {
 
-ParallelSetup setup_parallel(const Config& cfg, const parallel::ModelDims& dims,
-                             const parallel::MpiCommunicator* world) {
+ParallelSetup setup_parallel(const ParallelOptions& options, const parallel::ModelDims& dims,
+                             const std::string& where, const parallel::MpiCommunicator* world) {
   parallel::ensure_mpi_initialized();
-  parallel::CommOptions options;
-  options.timeout_s = cfg.get_float("parallel.timeout_s");
+  parallel::CommOptions comm_options;
+  comm_options.timeout_s = options.timeout_s;
   ParallelSetup par;
   if (world) {
     MPI_Comm dup = MPI_COMM_NULL;
     XOMNI_CHECK(MPI_Comm_dup(world->handle(), &dup) == MPI_SUCCESS, "MPI_Comm_dup failed");
-    par.world = std::make_unique<parallel::MpiCommunicator>(dup, "world", options);
+    par.world = std::make_unique<parallel::MpiCommunicator>(dup, "world", comm_options);
   } else {
-    par.world = parallel::mpi_world(options);
+    par.world = parallel::mpi_world(comm_options);
   }
-  const std::string where = cfg.source() + " [parallel]";
-  parallel::Layout requested;
-  requested.tp = int(cfg.get_int("parallel.tp"));
-  requested.cp = int(cfg.get_int("parallel.cp"));
-  requested.pp = int(cfg.get_int("parallel.pp"));
-  requested.dp = int(cfg.get_int("parallel.dp"));
-  const parallel::Layout layout = parallel::resolve_layout(requested, par.world->size(), where);
+  const parallel::Layout layout =
+      parallel::resolve_layout(options.requested, par.world->size(), where);
   parallel::check_model_fits(layout, dims, where);
   par.groups = std::make_unique<parallel::ProcessGroups>(*par.world, layout);
   par.tp.comm = &par.groups->tp();
-  par.tp.sequence_parallel = cfg.get_bool("parallel.sequence_parallel") && layout.tp > 1;
+  par.tp.sequence_parallel = options.sequence_parallel && layout.tp > 1;
+  par.pp_layers = options.pp_layers;
+  par.where = where;
   return par;
 }
 
@@ -71,25 +68,8 @@ double sum_over_data(double value, const ParallelSetup& par) {
   return t.item();
 }
 
-std::pair<int64_t, int64_t> stage_layers(const Config& cfg, int64_t n_layers,
-                                         const ParallelSetup& par) {
-  std::vector<int64_t> sizes;
-  const std::string text = cfg.get_string("parallel.pp_layers");
-  size_t pos = 0;
-  while (pos < text.size()) {
-    const size_t comma = text.find(',', pos);
-    const std::string item = text.substr(pos, comma == std::string::npos ? comma : comma - pos);
-    try {
-      sizes.push_back(std::stoll(item));
-    } catch (const std::logic_error&) {
-      throw Error(cfg.source() + " [parallel]: pp_layers = \"" + text +
-                  "\" is not a comma-separated list of layer counts");
-    }
-    if (comma == std::string::npos) break;
-    pos = comma + 1;
-  }
-  const auto ranges =
-      parallel::split_layers(n_layers, par.layout().pp, sizes, cfg.source() + " [parallel]");
+std::pair<int64_t, int64_t> stage_layers(int64_t n_layers, const ParallelSetup& par) {
+  const auto ranges = parallel::split_layers(n_layers, par.layout().pp, par.pp_layers, par.where);
   return ranges[size_t(par.coord().pp)];
 }
 

@@ -1,10 +1,11 @@
 #pragma once
-// The parallel side of the LM training stage: the process groups a job's [parallel] section asks
-// for, and the gradient bookkeeping that tensor and data parallelism add to a step.
+// The parallel side of a training stage: the process groups a job's [parallel] options ask for,
+// and the gradient bookkeeping that tensor, context and data parallelism add to a step.
 #include <memory>
+#include <utility>
 #include <vector>
 
-#include "xomni/core/config/config.h"
+#include "train/options.h"
 #include "xomni/core/nn/nn.h"
 #include "xomni/parallel/distributed_optimizer.h"
 #include "xomni/parallel/mpi_comm.h"
@@ -17,16 +18,19 @@ struct ParallelSetup {
   std::unique_ptr<parallel::MpiCommunicator> world;
   std::unique_ptr<parallel::ProcessGroups> groups;
   parallel::TensorParallel tp;
+  std::vector<int64_t> pp_layers;  // as in ParallelOptions
+  std::string where;               // "<job file> [parallel]", for messages
 
   const parallel::Layout& layout() const { return groups->layout(); }
   const parallel::Coord& coord() const { return groups->coord(); }
   bool is_rank0() const { return world->rank() == 0; }
 };
 
-// Initialises MPI if needed (a plain process is a one-rank world), resolves the layout in the
-// job's [parallel] section against the size of `world` (default: the MPI world) and the model,
-// and builds the groups. Throws naming the number that is wrong.
-ParallelSetup setup_parallel(const Config& cfg, const parallel::ModelDims& model,
+// Initialises MPI if needed (a plain process is a one-rank world), resolves the requested layout
+// against the size of `world` (default: the MPI world) and the model, and builds the groups.
+// Throws naming the number that is wrong; `where` prefixes messages ("job.toml [parallel]").
+ParallelSetup setup_parallel(const ParallelOptions& options, const parallel::ModelDims& model,
+                             const std::string& where,
                              const parallel::MpiCommunicator* world = nullptr);
 
 // Sums the gradients that each tensor-parallel rank computed from part of the data (norm weights
@@ -45,9 +49,8 @@ double global_grad_norm(const parallel::DistributedOptimizer& opt, const std::ve
 // The sum of `value` over the ranks that split the data (dp x cp; every rank gets it).
 double sum_over_data(double value, const ParallelSetup& par);
 
-// This rank's pipeline stage: its blocks [first, last) of `n_layers` (parallel.pp_layers, or an
-// even split).
-std::pair<int64_t, int64_t> stage_layers(const Config& cfg, int64_t n_layers,
-                                         const ParallelSetup& par);
+// This rank's pipeline stage: its blocks [first, last) of `n_layers` (the pp_layers option, or
+// an even split).
+std::pair<int64_t, int64_t> stage_layers(int64_t n_layers, const ParallelSetup& par);
 
 }  // namespace xomni::train

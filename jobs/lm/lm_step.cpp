@@ -1,4 +1,4 @@
-#include "lm_step.h"
+#include "lm/lm_step.h"
 
 #include "xomni/core/tensor/autograd.h"
 #include "xomni/parallel/context_parallel.h"

@@ -1,0 +1,35 @@
+#include "lm/lm_components.h"
+
+#include <tuple>
+
+#include "xomni/core/io/checkpoint.h"
+#include "xomni/core/tensor/autograd.h"
+#include "xomni/plugins/component_registry.h"
+
+namespace xomni::train {
+
+std::unique_ptr<plugins::Backbone> make_backbone(const LmModelOptions& model, uint64_t seed,
+                                                 const ParallelSetup* par) {
+  plugins::ComponentContext ctx;
+  ctx.config_json = model.settings_json;
+  ctx.where = model.where;
+  ctx.seed = seed;
+  if (par) {
+    ctx.tp = par->tp;
+    ctx.cp = &par->groups->cp();
+    std::tie(ctx.first_layer, ctx.last_layer) = stage_layers(model.dims.num_hidden_layers, *par);
+  }
+  return plugins::create_backbone(model.backbone, ctx);
+}
+
+std::unique_ptr<plugins::Backbone> load_checkpoint_model(const std::string& path) {
+  CheckpointReader r(path);
+  XOMNI_CHECK(r.has_config(), path, ": the checkpoint holds no job config");
+  const LmJob job = parse_lm_job(parse_lm_config(r.config(), path + " (saved job config)"));
+  auto lm = make_backbone(job.model, job.trainer.run.seed);
+  NoGradGuard no_grad;
+  for (auto& [name, t] : lm->named_parameters()) r.read_into("model/" + name, t);
+  return lm;
+}
+
+}  // namespace xomni::train

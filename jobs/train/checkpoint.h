@@ -1,0 +1,45 @@
+#pragma once
+// Layout-free training checkpoints for any stage: every parameter and every AdamW moment is
+// stored at its global shape, each rank writing only its own piece (its tensor-parallel shard,
+// its ZeRO-1 range, its pipeline stage's parameters), so a checkpoint saved under one layout
+// resumes under any other. Names: model/<param>, optimizer/<param>.{exp_avg,exp_avg_sq,step},
+// optimizer/step, and the stage's data positions (e.g. "train_loader").
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "train/parallel_setup.h"
+#include "xomni/core/nn/nn.h"
+#include "xomni/parallel/distributed_optimizer.h"
+
+namespace xomni::train {
+
+// Named int64 vectors that say where a stage's data streams stand (PackedLoader::state()).
+using DataPositions = std::map<std::string, std::vector<int64_t>>;
+
+// Collective over the world. Writes <dir>/ckpt-<step>.h5 atomically (with the job's effective
+// config text), then keeps the newest `keep`.
+void save_training_checkpoint(const std::string& dir, int64_t step, const std::string& config_toml,
+                              const std::vector<nn::ParamInfo>& params,
+                              const parallel::DistributedOptimizer& opt,
+                              const DataPositions& positions, const ParallelSetup& par,
+                              int64_t keep);
+
+// Collective over the world. Loads this rank's pieces of `path` and the data positions named in
+// `positions` (filled in); returns the checkpoint's step.
+int64_t restore_training_checkpoint(const std::string& path,
+                                    const std::vector<nn::ParamInfo>& params,
+                                    parallel::DistributedOptimizer& opt, DataPositions& positions,
+                                    const ParallelSetup& par);
+
+// Collective over the world. Copies this rank's pieces of the weights model/<param> of another
+// run's checkpoint (any layout) into `params`: a stage that starts from an earlier stage. Throws
+// naming the checkpoint and the parameter that is missing or mis-shaped.
+void load_model_weights(const std::string& path, const std::vector<nn::ParamInfo>& params,
+                        const ParallelSetup& par);
+
+// The newest valid checkpoint in `dir` as rank 0 sees it, agreed by every rank ("" if none).
+std::string agreed_latest_checkpoint(const std::string& dir, const ParallelSetup& par);
+
+}  // namespace xomni::train

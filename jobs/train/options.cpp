@@ -1,0 +1,119 @@
+// The shared job-file sections of a training stage.
+#include "train/options.h"
+
+#include <stdexcept>
+
+#include "xomni/core/tensor/error.h"
+
+namespace xomni::train {
+namespace {
+
+std::vector<FieldSpec> run_fields() {
+  return {
+      string_field("run.name", "run", "run name, used in the run directory"),
+      string_field("run.dir", "runs", "folder that holds run directories"),
+      int_field("run.seed", 0, "seed for initialisation and data order"),
+  };
+}
+
+std::vector<FieldSpec> loop_fields() {
+  return {
+      required_field("train.steps", FieldType::integer, "optimizer steps"),
+      int_field("train.batch_size", 8,
+                "sequences per micro-batch, summed over the data-parallel ranks"),
+      int_field("train.seq_len", 128, "tokens per sequence"),
+      int_field("train.grad_accum", 1, "micro-batches per optimizer step"),
+      float_field("train.grad_clip", 1.0, "global gradient-norm clip (0: off)"),
+      int_field("train.log_every", 10, "steps between metric lines"),
+      int_field("train.eval_every", 0, "steps between evaluations (0: off)"),
+      int_field("train.checkpoint_every", 0, "steps between checkpoints (0: off)"),
+      int_field("train.keep_checkpoints", 3, "checkpoints kept in the run directory"),
+  };
+}
+
+// The layout: world = tp x cp x dp x pp.
+std::vector<FieldSpec> parallel_fields() {
+  return {
+      int_field("parallel.tp", 1, "tensor-parallel size"),
+      int_field("parallel.cp", 1, "context-parallel size"),
+      int_field("parallel.pp", 1, "pipeline-parallel size"),
+      int_field("parallel.dp", 0, "data-parallel size (0: the world size / (tp*cp*pp))"),
+      bool_field("parallel.sequence_parallel", false,
+                 "split norm/residual activations along the sequence over the tp group"),
+      bool_field("parallel.distributed_optimizer", false,
+                 "ZeRO-1: shard optimizer state and update over the dp group"),
+      float_field("parallel.bucket_mb", 25.0, "gradient all-reduce bucket size (MB)"),
+      string_field("parallel.pp_layers", "",
+                   "blocks per pipeline stage, e.g. \"3,5\" (empty: an even split)"),
+      int_field("parallel.timeline_step", 0,
+                "write each rank's pipeline schedule of this step to <run>/timeline/ (0: off)"),
+      float_field("parallel.timeout_s", 600.0,
+                  "seconds a rank waits in one communication before it stops the job"),
+  };
+}
+
+// "3,5" -> {3, 5}; "" -> {}.
+std::vector<int64_t> parse_layer_counts(const std::string& text, const std::string& where) {
+  std::vector<int64_t> sizes;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    const size_t comma = text.find(',', pos);
+    const std::string item = text.substr(pos, comma == std::string::npos ? comma : comma - pos);
+    try {
+      sizes.push_back(std::stoll(item));
+    } catch (const std::logic_error&) {
+      throw Error(where + ": pp_layers = \"" + text +
+                  "\" is not a comma-separated list of layer counts");
+    }
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return sizes;
+}
+
+}  // namespace
+
+std::vector<FieldSpec> stage_common_fields() {
+  std::vector<FieldSpec> fields;
+  for (auto part :
+       {run_fields(), loop_fields(), parallel_fields(), optimizer_fields(), schedule_fields()})
+    fields.insert(fields.end(), part.begin(), part.end());
+  return fields;
+}
+
+TrainerOptions parse_trainer_options(const Config& c) {
+  TrainerOptions o;
+  o.source = c.source();
+  o.config_toml = c.to_toml();
+  o.run.name = c.get_string("run.name");
+  o.run.dir = c.get_string("run.dir");
+  o.run.seed = uint64_t(c.get_int("run.seed"));
+
+  o.loop.steps = c.get_int("train.steps");
+  o.loop.batch_size = c.get_int("train.batch_size");
+  o.loop.seq_len = c.get_int("train.seq_len");
+  o.loop.grad_accum = c.get_int("train.grad_accum");
+  o.loop.grad_clip = c.get_float("train.grad_clip");
+  o.loop.log_every = c.get_int("train.log_every");
+  o.loop.eval_every = c.get_int("train.eval_every");
+  o.loop.checkpoint_every = c.get_int("train.checkpoint_every");
+  o.loop.keep_checkpoints = c.get_int("train.keep_checkpoints");
+
+  o.parallel.requested.tp = int(c.get_int("parallel.tp"));
+  o.parallel.requested.cp = int(c.get_int("parallel.cp"));
+  o.parallel.requested.pp = int(c.get_int("parallel.pp"));
+  o.parallel.requested.dp = int(c.get_int("parallel.dp"));
+  o.parallel.sequence_parallel = c.get_bool("parallel.sequence_parallel");
+  o.parallel.distributed_optimizer = c.get_bool("parallel.distributed_optimizer");
+  o.parallel.bucket_mb = c.get_float("parallel.bucket_mb");
+  o.parallel.pp_layers =
+      parse_layer_counts(c.get_string("parallel.pp_layers"), c.source() + " [parallel]");
+  o.parallel.timeline_step = c.get_int("parallel.timeline_step");
+  o.parallel.timeout_s = c.get_float("parallel.timeout_s");
+
+  o.optimizer = parse_optimizer_options(c);
+  o.schedule = parse_schedule_options(c, o.optimizer.adamw.lr, o.loop.steps);
+  return o;
+}
+
+}  // namespace xomni::train

@@ -1,0 +1,60 @@
+#pragma once
+// The job-file sections every training stage shares, parsed once into values: [run] (where the
+// run lives, its seed), [train] (the step loop's counts and cadences), [parallel] (the layout and
+// its knobs), plus the optimizer and schedule sections from core. A stage adds its own sections
+// (model, data) and builds its schema from stage_common_fields() and those.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "xomni/core/config/config.h"
+#include "xomni/core/nn/optim_options.h"
+#include "xomni/parallel/topology.h"
+
+namespace xomni::train {
+
+struct RunOptions {
+  std::string name = "run";
+  std::string dir = "runs";
+  uint64_t seed = 0;
+};
+
+struct LoopOptions {
+  int64_t steps = 0;
+  int64_t batch_size = 8;  // sequences per micro-batch, summed over the data-parallel ranks
+  int64_t seq_len = 128;
+  int64_t grad_accum = 1;
+  double grad_clip = 1.0;  // 0: off
+  int64_t log_every = 10;
+  int64_t eval_every = 0;        // 0: off
+  int64_t checkpoint_every = 0;  // 0: off
+  int64_t keep_checkpoints = 3;
+};
+
+struct ParallelOptions {
+  parallel::Layout requested{1, 1, 0, 1};  // dp 0: the world size / (tp*cp*pp)
+  bool sequence_parallel = false;
+  bool distributed_optimizer = false;  // ZeRO-1
+  double bucket_mb = 25.0;
+  std::vector<int64_t> pp_layers;  // blocks per pipeline stage; empty: an even split
+  int64_t timeline_step = 0;       // 0: off
+  double timeout_s = 600.0;
+};
+
+// Everything the generic trainer needs, with where it came from for messages.
+struct TrainerOptions {
+  RunOptions run;
+  LoopOptions loop;
+  ParallelOptions parallel;
+  OptimizerOptions optimizer;
+  LrScheduleOptions schedule;
+  std::string source;       // the job file (or "<test>"), for error messages
+  std::string config_toml;  // the effective job file, saved in the run and in checkpoints
+};
+
+// [run], [train], [parallel], [optimizer] and [schedule].
+std::vector<FieldSpec> stage_common_fields();
+// Parses those sections of a config whose schema holds stage_common_fields().
+TrainerOptions parse_trainer_options(const Config& config);
+
+}  // namespace xomni::train

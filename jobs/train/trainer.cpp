@@ -1,0 +1,192 @@
+#include "train/trainer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+
+#include "train/signals.h"
+#include "xomni/core/nn/lr_schedule.h"
+
+namespace xomni::train {
+namespace fs = std::filesystem;
+namespace {
+using Clock = std::chrono::steady_clock;
+
+struct Progress {
+  bool tty = isatty(fileno(stderr));
+  void line(int64_t step, int64_t total, double loss, double lr, double items_s,
+            double eta_s) const {
+    std::fprintf(stderr, "%sstep %lld/%lld  loss %.4f  lr %.3g  %.0f tok/s  ETA %.0fs%s",
+                 tty ? "\r" : "", static_cast<long long>(step), static_cast<long long>(total), loss,
+                 lr, items_s, eta_s, tty ? "   " : "\n");
+    std::fflush(stderr);
+  }
+  void end() const {
+    if (tty) std::fprintf(stderr, "\n");
+  }
+};
+
+// This rank's schedule events of one step: <run>/timeline/rank-<world rank>.jsonl (replaced).
+void write_timeline(const fs::path& run_dir, std::vector<parallel::TimelineEvent> events,
+                    int64_t step, const ParallelSetup& par) {
+  for (parallel::TimelineEvent& e : events) {  // one row per world rank in the picture
+    e.rank = par.world->rank();
+    e.step = step;
+  }
+  const fs::path dir = run_dir / "timeline";
+  fs::create_directories(dir);
+  char name[32];
+  std::snprintf(name, sizeof name, "rank-%05d.jsonl", par.world->rank());
+  fs::remove(dir / name);
+  parallel::append_timeline_jsonl((dir / name).string(), events);
+}
+
+// Whether any rank was asked to stop (signals may reach only some ranks).
+bool any_rank_stopping(const ParallelSetup& par) {
+  Tensor flag = Tensor::full({1}, stop_requested().load() ? 1.0 : 0.0, DType::i32);
+  par.world->all_reduce(flag, parallel::ReduceOp::max);
+  return flag.item() > 0;
+}
+
+std::vector<NamedParam> named(const std::vector<nn::ParamInfo>& infos) {
+  std::vector<NamedParam> out;
+  for (const nn::ParamInfo& p : infos) out.push_back({p.name, p.tensor});
+  return out;
+}
+
+// The optimizer, the schedule and what a step needs to reduce and clip gradients.
+struct Optimization {
+  Optimization(const std::vector<nn::ParamInfo>& params, const TrainerOptions& o,
+               const ParallelSetup& par)
+      : opt(named(params), o.optimizer.adamw, par.groups->dp_cp(), dp_options(o.parallel)),
+        counted(counted_in_norm(params, par)),
+        schedule(o.schedule) {
+    if (!o.optimizer.freeze.empty()) opt.freeze(o.optimizer.freeze);
+  }
+  static parallel::DataParallelOptions dp_options(const ParallelOptions& p) {
+    parallel::DataParallelOptions dpo;
+    dpo.bucket_mb = p.bucket_mb;
+    dpo.distributed_optimizer = p.distributed_optimizer;
+    return dpo;
+  }
+  // Context-parallel ranks hold the same parameters and see other tokens: they reduce gradients
+  // together with the data-parallel ranks.
+  parallel::DistributedOptimizer opt;
+  std::vector<bool> counted;
+  LrSchedule schedule;
+};
+
+// One metrics.jsonl line.
+void write_step_metrics(std::ofstream& out, int64_t step, const StepOutput& s, double lr,
+                        double gnorm, double items_s, double flops_s) {
+  out << std::setprecision(9) << "{\"step\": " << step << ", \"loss\": " << s.loss
+      << ", \"lr\": " << lr << ", \"grad_norm\": " << gnorm << ", \"tokens_per_s\": " << items_s
+      << ", \"flops_per_s\": " << flops_s;
+  for (const auto& [name, value] : s.metrics) out << ", \"" << name << "\": " << value;
+  out << "}\n";
+  out.flush();
+}
+
+}  // namespace
+
+TrainResult run_training(Stage& stage, const TrainerOptions& o, const StartOptions& start,
+                         const ParallelSetup& par, int64_t max_steps_this_run) {
+  TrainResult result;
+  const bool rank0 = par.is_rank0();
+  const fs::path run_dir = fs::path(o.run.dir) / o.run.name;
+  const fs::path ckpt_dir = run_dir / "checkpoints";
+  result.run_dir = run_dir.string();
+  if (rank0) {
+    fs::create_directories(ckpt_dir);
+    std::ofstream(run_dir / "config.toml") << o.config_toml;
+  }
+  const std::vector<nn::ParamInfo> params = stage.parameters();
+  Optimization optim(params, o, par);
+  parallel::DistributedOptimizer& opt = optim.opt;
+
+  int64_t step = 0;
+  const std::string latest = agreed_latest_checkpoint(ckpt_dir.string(), par);
+  if (!latest.empty()) {
+    DataPositions positions = stage.data_positions();
+    step = restore_training_checkpoint(latest, params, opt, positions, par);
+    stage.restore_data_positions(positions);
+    if (rank0)
+      std::fprintf(stderr, "resuming from %s (step %lld)\n", latest.c_str(),
+                   static_cast<long long>(step));
+  } else if (!start.init_checkpoint.empty()) {
+    load_model_weights(start.init_checkpoint, params, par);
+    if (rank0)
+      std::fprintf(stderr, "starting from the weights of %s\n", start.init_checkpoint.c_str());
+  }
+  auto save = [&] {
+    save_training_checkpoint(ckpt_dir.string(), step, o.config_toml, params, opt,
+                             stage.data_positions(), par, o.loop.keep_checkpoints);
+  };
+
+  std::ofstream metrics;
+  if (rank0) metrics.open(run_dir / "metrics.jsonl", std::ios::app);
+  const Progress progress;
+  const int64_t total = o.loop.steps;
+  const int64_t log_every = std::max<int64_t>(1, o.loop.log_every);
+  const double items = stage.items_per_step(), flops = stage.flops_per_step();
+  const auto start_time = Clock::now();
+  int64_t steps_this_run = 0;
+  while (step < total && (max_steps_this_run < 0 || steps_this_run < max_steps_this_run)) {
+    const auto t0 = Clock::now();
+    const double lr = optim.schedule.lr_at(step);
+    opt.set_lr(lr);
+    opt.zero_grad();
+    const bool record = o.parallel.timeline_step > 0 && step + 1 == o.parallel.timeline_step;
+    std::vector<parallel::TimelineEvent> events;
+    const StepOutput out = stage.forward_backward(record ? &events : nullptr);
+    if (record) write_timeline(run_dir, events, step + 1, par);
+    reduce_partial_grads(params, par);
+    opt.reduce_gradients();
+    const double gnorm = global_grad_norm(opt, optim.counted, par);
+    XOMNI_CHECK(std::isfinite(out.loss) && std::isfinite(gnorm), "step ", step,
+                ": the loss or gradient norm is not finite (loss ", out.loss, ", grad norm ", gnorm,
+                "); the last checkpoint is intact in ", ckpt_dir.string());
+    if (o.loop.grad_clip > 0 && gnorm > o.loop.grad_clip)
+      opt.scale_gradients(o.loop.grad_clip / (gnorm + 1e-6));
+    opt.step();
+    ++step;
+    ++steps_this_run;
+    const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    result.last_loss = out.loss;
+    result.losses.push_back(out.loss);
+    if (rank0) {
+      write_step_metrics(metrics, step, out, lr, gnorm, items / secs, flops / secs);
+      if (step % log_every == 0 || step == total) {
+        const double elapsed = std::chrono::duration<double>(Clock::now() - start_time).count();
+        const double eta = elapsed / double(steps_this_run) * double(total - step);
+        progress.line(step, total, out.loss, lr, items / secs, eta);
+      }
+    }
+    const bool eval_due = (o.loop.eval_every > 0 && step % o.loop.eval_every == 0) || step == total;
+    if (stage.has_evaluation() && eval_due) {
+      result.last_eval_loss = stage.evaluate();
+      if (rank0) {
+        metrics << "{\"step\": " << step << ", \"eval_loss\": " << result.last_eval_loss << "}\n";
+        metrics.flush();
+        std::fprintf(stderr, "%sstep %lld  eval loss %.4f\n", progress.tty ? "\n" : "",
+                     static_cast<long long>(step), result.last_eval_loss);
+      }
+    }
+    if (o.loop.checkpoint_every > 0 && step % o.loop.checkpoint_every == 0 && step < total) save();
+    if (any_rank_stopping(par)) {
+      result.stopped_by_signal = true;
+      break;
+    }
+  }
+  if (rank0) progress.end();
+  save();
+  result.steps_done = step;
+  return result;
+}
+
+}  // namespace xomni::train
