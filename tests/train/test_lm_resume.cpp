@@ -97,3 +97,42 @@ TEST(LmTraining, DamagedNewestCheckpointFallsBackToThePreviousOne) {
   EXPECT_NE(err.find("step 8"), std::string::npos) << err;  // and resumed from step 8
   EXPECT_EQ(r.steps_done, 12);
 }
+
+// A stage that starts from another run's weights (model.init_checkpoint): with no checkpoint of
+// its own it loads them (its step-0 checkpoint holds exactly those weights, and a fresh optimizer
+// state); once it has its own, resuming wins over the initial weights.
+TEST(LmTraining, InitCheckpointLoadsAnotherRunsWeightsOnlyOnAFreshStart) {
+  const fs::path root = fresh_dir("init");
+  const std::string shards = make_shards(root);
+  train::run_lm_training(job(root, shards, "earlier", 6, 0));
+  const std::string earlier = checkpoint_path((root / "earlier" / "checkpoints").string(), 6);
+
+  Config later = Config::parse(
+      "[run]\nname = \"later\"\ndir = \"" + root.string() +
+          "\"\nseed = 9\n[model]\nvocab_size = 48\nhidden_size = 32\nintermediate_size = 64\n"
+          "num_hidden_layers = 2\nnum_attention_heads = 4\nnum_key_value_heads = 2\n"
+          "init_checkpoint = \"" +
+          earlier + "\"\n[data]\ntrain = \"" + shards +
+          "\"\n[train]\nsteps = 2\nbatch_size = 4\nseq_len = 32\nlog_every = 1000\n"
+          "[schedule]\nkind = \"constant\"\n",
+      "<later job>", train::lm_job_schema());
+  EXPECT_EQ(train::run_lm_training(later, 0).steps_done, 0);
+  CheckpointReader from(earlier);
+  CheckpointReader got(checkpoint_path((root / "later" / "checkpoints").string(), 0));
+  int compared = 0;
+  for (const std::string& name : from.tensor_names()) {
+    if (name.rfind("model/", 0) != 0) continue;
+    EXPECT_EQ(from.read_tensor(name).to_vector<float>(), got.read_tensor(name).to_vector<float>())
+        << name;
+    ++compared;
+  }
+  EXPECT_GT(compared, 5);
+  EXPECT_EQ(got.read_tensor("optimizer/step").item(), 0.0);
+
+  // The next run resumes from its own step-0 checkpoint, not from the init weights.
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(train::run_lm_training(later).steps_done, 2);
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("resuming from"), std::string::npos) << err;
+  EXPECT_EQ(err.find("starting from the weights"), std::string::npos) << err;
+}
