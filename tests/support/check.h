@@ -41,13 +41,14 @@ Tensor swap_last2(const Tensor& x);
 // The message of the Error that fn throws, or "no error" when it returns.
 std::string error_message(const std::function<void()>& fn);
 
-// Golden fixtures written by tests/golden/make_fixtures.py: name -> tensor.
+// Golden fixtures written by tests/fixtures/golden/make_fixtures.py: name -> tensor.
 using Fixture = std::map<std::string, Tensor>;
 Fixture load_fixture(const std::string& name);  // reads $XOMNI_FIXTURES/<name>.xtf
 // fx[key], or an Error naming the missing key.
 const Tensor& fixture_get(const Fixture& fx, const std::string& key);
 
-// One golden case (see tests/golden/README.md): fn runs the xomni op on the fixture tensors
+// One golden case (see tests/fixtures/golden/README.md): fn runs the xomni op on the fixture
+// tensors
 // "<name>.<input>" and its result is compared with "<name>.out"; when the fixture holds
 // "<name>.gout" the result is backpropagated with it and every floating input's gradient is
 // compared with "<name>.g<input>".

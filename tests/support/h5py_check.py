@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Reads an xomni checkpoint with h5py, independently of the C++ reader (used by
-tests/unit/test_checkpoint.cpp).
+tests/core/io/test_checkpoint.cpp).
 
   h5py_check.py check FILE             checks the file written by the test
                                        H5pyReadsShapesValuesDtypeAttributeAndChecksums

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Reads an xomni image dataset with h5py, independently of the C++ reader (used by
-tests/unit/test_image_data.cpp).
+tests/core/data/test_image_data.cpp).
 
   h5py_image_check.py DIR   checks the dataset written by ImageData.H5pyReadsPixelsAndStrings:
                             sample i is (2 + i % 3) x (3 + i) pixels (height x width) with

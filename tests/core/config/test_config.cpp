@@ -1,0 +1,210 @@
+// Job config: schema checks with positioned messages, defaults, --set overrides, TOML round trip.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "check.h"
+#include "xomni/core/config/config.h"
+
+using namespace xomni;
+
+namespace {
+
+const Schema& schema() {
+  static const Schema s({
+      string_field("note", "", "free text (a top-level key)"),
+      string_field("run.name", "run", "run name"),
+      int_field("run.seed", 7, "seed"),
+      required_field("model.vocab_size", FieldType::integer, "vocabulary size"),
+      bool_field("model.tie_embeddings", true, "tie input and output embeddings"),
+      float_field("optimizer.learning_rate", 3e-4, "peak learning rate"),
+      float_field("optimizer.weight_decay", 0.1, "weight decay"),
+      int_field("optimizer.warmup_steps", 0, "warmup"),
+      strings_field("optimizer.no_decay", {"*.bias", "*norm*"}, "no-decay globs"),
+      bool_field("plugins.enabled", false, "a scalar next to a free-form table"),
+      table_field("plugins.reward", "free-form reward settings"),
+  });
+  return s;
+}
+
+const char* kGood = R"(# a tiny job
+[run]
+name = "tiny"
+
+[model]
+vocab_size = 512
+
+[optimizer]
+learning_rate = 1e-3
+no_decay = ["*.bias"]
+
+[plugins.reward]
+kind = "ocr"
+weights = [0.5, 0.25]
+)";
+
+std::string message_of(std::string_view text, const std::vector<std::string>& overrides = {}) {
+  return test::error_message([&] { Config::parse(text, "jobs/tiny.toml", schema(), overrides); });
+}
+
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+}  // namespace
+
+TEST(Config, ValuesAndDefaults) {
+  Config c = Config::parse(kGood, "jobs/tiny.toml", schema());
+  EXPECT_EQ(c.get_string("run.name"), "tiny");
+  EXPECT_EQ(c.get_int("run.seed"), 7);  // default
+  EXPECT_FALSE(c.is_set("run.seed"));
+  EXPECT_TRUE(c.is_set("run.name"));
+  EXPECT_EQ(c.get_int("model.vocab_size"), 512);
+  EXPECT_TRUE(c.get_bool("model.tie_embeddings"));
+  EXPECT_EQ(c.get_float("optimizer.learning_rate"), 1e-3);
+  EXPECT_EQ(c.get_float("optimizer.weight_decay"), 0.1);
+  EXPECT_EQ(c.get_strings("optimizer.no_decay"), (std::vector<std::string>{"*.bias"}));
+  // The free-form table comes back as TOML text that parses to the same content.
+  const std::string reward = c.get_table("plugins.reward");
+  EXPECT_TRUE(contains(reward, "kind = 'ocr'") || contains(reward, "kind = \"ocr\"")) << reward;
+  EXPECT_TRUE(contains(reward, "weights = [ 0.5, 0.25 ]")) << reward;
+  // An int is accepted for a float field.
+  Config d = Config::parse("[model]\nvocab_size = 4\n[optimizer]\nlearning_rate = 1\n", "x.toml",
+                           schema());
+  EXPECT_EQ(d.get_float("optimizer.learning_rate"), 1.0);
+  EXPECT_EQ(d.get_strings("optimizer.no_decay"), (std::vector<std::string>{"*.bias", "*norm*"}));
+  EXPECT_EQ(d.get_table("plugins.reward"), "");
+  // Getters check the key and the type.
+  EXPECT_TRUE(contains(test::error_message([&] { c.get_int("optimizer.learning_rate"); }),
+                       "'optimizer.learning_rate' is a float field, read as int"));
+  EXPECT_TRUE(contains(test::error_message([&] { c.get_int("optimizer.warmup_step"); }),
+                       "did you mean 'optimizer.warmup_steps'?"));
+}
+
+TEST(Config, UnknownKeyNamesPositionAndNearestKey) {
+  std::string text = kGood;
+  text.insert(text.find("no_decay"), "learning_rat = 3e-4\n");  // line 10
+  const std::string m = message_of(text);
+  EXPECT_TRUE(contains(m,
+                       "jobs/tiny.toml:10:1: unknown key 'optimizer.learning_rat'; did you "
+                       "mean 'optimizer.learning_rate'?"))
+      << m;
+  // A misspelt section.
+  const std::string s = message_of("[optimiser]\nlearning_rate = 1.0\n");
+  EXPECT_TRUE(contains(s, "jobs/tiny.toml:1:2: unknown key 'optimiser'; did you mean 'optimizer'?"))
+      << s;
+  // Nothing close: the valid keys of the section are listed.
+  const std::string f = message_of("[model]\nvocab_size = 3\nflux_capacitor = 1\n");
+  EXPECT_TRUE(contains(f,
+                       "jobs/tiny.toml:3:1: unknown key 'model.flux_capacitor'; valid keys in "
+                       "[model]: tie_embeddings vocab_size"))
+      << f;
+}
+
+TEST(Config, WrongTypeNamesExpectedAndFound) {
+  const std::string m = message_of("[model]\nvocab_size = \"big\"\n");
+  EXPECT_TRUE(contains(m,
+                       "jobs/tiny.toml:2:1: 'model.vocab_size' has the wrong type: expected "
+                       "int, found string"))
+      << m;
+  const std::string l = message_of("[model]\nvocab_size = 1\n[optimizer]\nno_decay = [\"a\", 3]\n");
+  EXPECT_TRUE(contains(l,
+                       "jobs/tiny.toml:4:1: 'optimizer.no_decay' has the wrong type: expected "
+                       "list of strings, found array whose element 1 is int"))
+      << l;
+  const std::string t = message_of("model = 3\n");
+  EXPECT_TRUE(contains(t,
+                       "jobs/tiny.toml:1:1: 'model' has the wrong type: expected table, found "
+                       "int"))
+      << t;
+}
+
+TEST(Config, MissingRequiredKey) {
+  const std::string m = message_of("[run]\nname = \"x\"\n\n[model]\ntie_embeddings = false\n");
+  EXPECT_TRUE(contains(m,
+                       "jobs/tiny.toml:4:1: missing required key 'model.vocab_size' "
+                       "(vocabulary size)"))
+      << m;
+  // Without the section at all the file is still named.
+  const std::string n = message_of("");
+  EXPECT_TRUE(contains(n, "jobs/tiny.toml: missing required key 'model.vocab_size'")) << n;
+}
+
+TEST(Config, SyntaxErrorHasPosition) {
+  const std::string m = message_of("[model]\nvocab_size = = 3\n");
+  EXPECT_TRUE(contains(m, "jobs/tiny.toml:2:")) << m;
+  EXPECT_TRUE(contains(m, "TOML syntax error")) << m;
+}
+
+TEST(Config, OverridesApplyAndAreChecked) {
+  Config c = Config::parse(kGood, "jobs/tiny.toml", schema(),
+                           {"optimizer.learning_rate=2e-3", "run.name=unquoted",
+                            "optimizer.no_decay=[\"*.b\", \"*ln*\"]", "model.vocab_size = 1024",
+                            "plugins.reward={kind=\"geneval\"}"});
+  EXPECT_EQ(c.get_float("optimizer.learning_rate"), 2e-3);
+  EXPECT_EQ(c.get_string("run.name"), "unquoted");
+  EXPECT_EQ(c.get_strings("optimizer.no_decay"), (std::vector<std::string>{"*.b", "*ln*"}));
+  EXPECT_EQ(c.get_int("model.vocab_size"), 1024);
+  EXPECT_TRUE(contains(c.get_table("plugins.reward"), "geneval"));
+  // An override can supply a required key the file lacks.
+  Config d = Config::parse("", "empty.toml", schema(), {"model.vocab_size=9"});
+  EXPECT_EQ(d.get_int("model.vocab_size"), 9);
+}
+
+TEST(Config, BadOverrideKey) {
+  const std::string m = message_of(kGood, {"optimizer.learning_rat=1e-3"});
+  EXPECT_TRUE(contains(m,
+                       "--set optimizer.learning_rat=1e-3: unknown key "
+                       "'optimizer.learning_rat'; did you mean 'optimizer.learning_rate'?"))
+      << m;
+  EXPECT_TRUE(contains(message_of(kGood, {"run.seed"}), "--set run.seed: expected key=value"));
+  EXPECT_TRUE(contains(message_of(kGood, {"plugins.reward.kind=\"x\""}),
+                       "'plugins.reward' is a free-form table"));
+}
+
+TEST(Config, BadOverrideValue) {
+  const std::string m = message_of(kGood, {"optimizer.warmup_steps=ten"});
+  EXPECT_TRUE(contains(m, "--set optimizer.warmup_steps=ten: cannot parse 'ten' as a TOML value"))
+      << m;
+  EXPECT_TRUE(contains(m, "expected int")) << m;
+  const std::string t = message_of(kGood, {"optimizer.warmup_steps=1.5"});
+  EXPECT_TRUE(contains(t,
+                       "--set optimizer.warmup_steps=1.5: 'optimizer.warmup_steps' has the "
+                       "wrong type: expected int, found float"))
+      << t;
+}
+
+TEST(Config, RenderParsesBackIdentically) {
+  Config c =
+      Config::parse(kGood, "jobs/tiny.toml", schema(),
+                    {"optimizer.weight_decay=0.123456789012345678", "run.seed=-3",
+                     "note=\"quote \\\" backslash \\\\ tab \\t é\"", "plugins.enabled=true"});
+  const std::string text = c.to_toml();
+  EXPECT_TRUE(contains(text, "learning_rate = 0.001  # peak learning rate\n")) << text;
+  Config back = Config::parse(text, "rendered.toml", schema());
+  EXPECT_EQ(back.to_toml(), text);
+  EXPECT_EQ(back.get_string("run.name"), "tiny");
+  EXPECT_EQ(back.get_string("note"), "quote \" backslash \\ tab \t é");
+  EXPECT_TRUE(back.get_bool("plugins.enabled"));
+  EXPECT_EQ(back.get_int("run.seed"), -3);
+  EXPECT_EQ(back.get_int("model.vocab_size"), 512);
+  EXPECT_EQ(back.get_bool("model.tie_embeddings"), true);
+  EXPECT_EQ(back.get_float("optimizer.learning_rate"), 1e-3);
+  EXPECT_EQ(back.get_float("optimizer.weight_decay"), 0.123456789012345678);  // bit exact
+  EXPECT_EQ(back.get_int("optimizer.warmup_steps"), 0);
+  EXPECT_EQ(back.get_strings("optimizer.no_decay"), (std::vector<std::string>{"*.bias"}));
+  EXPECT_EQ(back.get_table("plugins.reward"), c.get_table("plugins.reward"));
+  // Every field is written, defaults included.
+  EXPECT_TRUE(back.is_set("optimizer.warmup_steps"));
+  // Through a file as well (Config::load names the path in errors).
+  const std::string path = ::testing::TempDir() + "xomni_config_roundtrip.toml";
+  {
+    std::ofstream out(path);
+    out << text;
+  }
+  EXPECT_EQ(Config::load(path, schema()).to_toml(), text);
+  std::remove(path.c_str());
+  EXPECT_TRUE(contains(test::error_message([] { Config::load("/nonexistent/j.toml", schema()); }),
+                       "'/nonexistent/j.toml'"));
+}

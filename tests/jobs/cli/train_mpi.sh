@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# `mpirun -np 2 xomni train`: tensor parallelism (tp=2) and data parallelism with ZeRO-1 print
+# the same final loss as one process started without a launcher (singleton MPI); a layout that
+# does not fit stops every rank with a message naming the wrong number.
+#   tests/jobs/cli/train_mpi.sh XOMNI MPIEXEC
+set -euo pipefail
+xomni="$1"
+mpiexec="$2"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+"$xomni" prepare-text --input /usr/share/common-licenses/GPL-3 --out "$work/data" --vocab-size 320 > /dev/null
+cat > "$work/job.toml" <<TOML
+[run]
+dir = "$work/runs"
+[model]
+vocab_size = 320
+hidden_size = 32
+intermediate_size = 64
+num_hidden_layers = 2
+num_attention_heads = 4
+num_key_value_heads = 2
+[data]
+train = "$work/data/train"
+[train]
+steps = 8
+batch_size = 4
+seq_len = 32
+log_every = 1000
+[schedule]
+warmup_steps = 2
+TOML
+final_loss() { grep -o 'final training loss [0-9.]*' "$1" | awk '{print $4}'; }
+
+"$xomni" train "$work/job.toml" --set run.name=single > "$work/single" 2>&1
+"$mpiexec" -np 2 "$xomni" train "$work/job.toml" --set run.name=tp2 --set parallel.tp=2 \
+  > "$work/tp2" 2>&1
+"$mpiexec" -np 2 "$xomni" train "$work/job.toml" --set run.name=dp2 \
+  --set parallel.distributed_optimizer=true > "$work/dp2" 2>&1
+want=$(final_loss "$work/single")
+[[ -n "$want" ]] || { echo "single process: no final loss" >&2; cat "$work/single" >&2; exit 1; }
+for run in tp2 dp2; do
+  got=$(final_loss "$work/$run")
+  [[ "$got" == "$want" ]] || {
+    echo "$run: final loss '$got', single process '$want'" >&2; cat "$work/$run" >&2; exit 1; }
+  # Only rank 0 reports.
+  [[ $(grep -c 'final training loss' "$work/$run") -eq 1 ]] || {
+    echo "$run: expected one summary line" >&2; cat "$work/$run" >&2; exit 1; }
+done
+
+status=0
+"$mpiexec" -np 2 "$xomni" train "$work/job.toml" --set run.name=bad --set parallel.tp=3 \
+  > "$work/bad" 2>&1 || status=$?
+[[ $status -ne 0 ]] || { echo "tp=3 on 2 ranks should fail" >&2; exit 1; }
+grep -q 'tp\*cp\*pp = 3\*1\*1 = 3 does not divide the world size 2' "$work/bad" || { echo "the error does not name tp=3:" >&2; cat "$work/bad" >&2; exit 1; }
+status=0
+"$mpiexec" -np 2 "$xomni" train "$work/job.toml" --set run.name=bad2 --set parallel.tp=2 \
+  --set model.num_key_value_heads=1 > "$work/bad2" 2>&1 || status=$?
+[[ $status -ne 0 ]] || { echo "tp=2 with one KV head should fail" >&2; exit 1; }
+grep -q 'num_key_value_heads' "$work/bad2" || {
+  echo "the error does not name num_key_value_heads:" >&2; cat "$work/bad2" >&2; exit 1; }
+echo "ok: tp=2 and dp=2 (ZeRO-1) match one process (final loss $want); bad layouts stop with a message"
