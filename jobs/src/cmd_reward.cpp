@@ -11,7 +11,7 @@
 
 #include "cli.h"
 #include "xomni/core/tensor/error.h"
-#include "xomni/plugins/reward.h"
+#include "xomni/plugins/reward_set.h"
 
 namespace xomni::cli {
 namespace {
