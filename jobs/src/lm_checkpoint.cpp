@@ -6,6 +6,7 @@
 
 #include "xomni/core/io/checkpoint.h"
 #include "xomni/core/tensor/autograd.h"
+#include "xomni/parallel/comm_checkpoint_group.h"
 
 namespace xomni::train {
 namespace {
@@ -92,7 +93,8 @@ void save_training_checkpoint(const std::string& dir, int64_t step, const Config
                               const std::vector<nn::ParamInfo>& params,
                               const parallel::DistributedOptimizer& opt, const PackedLoader& loader,
                               const ParallelSetup& par, int64_t keep) {
-  CheckpointWriter w(dir, step, par.world->checkpoint_comm());
+  parallel::CommCheckpointGroup group(*par.world);
+  CheckpointWriter w(dir, step, group);
   std::map<std::string, size_t> local;
   for (size_t i = 0; i < params.size(); ++i) local[params[i].name] = i;
   const bool replica_writer = par.coord().dp == 0 && par.coord().cp == 0;
@@ -144,7 +146,8 @@ int64_t restore_training_checkpoint(const std::string& path,
                                     const std::vector<nn::ParamInfo>& params,
                                     parallel::DistributedOptimizer& opt, PackedLoader& loader,
                                     const ParallelSetup& par) {
-  CheckpointReader r(path, par.world->checkpoint_comm(), CheckpointVerify::structure);
+  parallel::CommCheckpointGroup group(*par.world);
+  CheckpointReader r(path, group, CheckpointVerify::structure);
   NoGradGuard no_grad;
   for (size_t i = 0; i < params.size(); ++i) {
     const nn::ParamInfo& p = params[i];
