@@ -17,20 +17,13 @@ foreach(dir ${XOMNI_INCLUDE_DIRS})
   endif()
 endforeach()
 
-# Libraries exported as xomni::<name>; the model libraries only while they are linkable libraries
-# (a component turned into a MODULE plugin is installed by xomni_add_plugin instead).
+# Libraries exported as xomni::<name> (the component plugins' MODULE libraries install themselves).
 set(XOMNI_EXPORTED xomni_core core xomni_parallel parallel xomni_plugins plugins
     xomni_reward_abi reward_abi xomni_qwen2 qwen2 xomni_bpe_tokenizer bpe_tokenizer)
 set(XOMNI_EXPORT_TARGETS)
 while(XOMNI_EXPORTED)
   list(POP_FRONT XOMNI_EXPORTED target name)
-  if(NOT TARGET ${target})
-    continue()
-  endif()
   get_target_property(type ${target} TYPE)
-  if(type STREQUAL "MODULE_LIBRARY")
-    continue()
-  endif()
   set_target_properties(${target} PROPERTIES EXPORT_NAME ${name})
   if(NOT type STREQUAL "INTERFACE_LIBRARY")
     # Installed libraries find each other next to themselves.
@@ -44,10 +37,8 @@ install(TARGETS ${XOMNI_EXPORT_TARGETS} EXPORT xomniTargets
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 
-if(TARGET xomni)
-  set_target_properties(xomni PROPERTIES INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}")
-  install(TARGETS xomni RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-endif()
+set_target_properties(xomni PROPERTIES INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}")
+install(TARGETS xomni RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
 install(EXPORT xomniTargets NAMESPACE xomni:: DESTINATION ${XOMNI_INSTALL_CMAKEDIR})
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/xomniConfig.cmake.in

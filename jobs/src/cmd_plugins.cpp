@@ -6,7 +6,7 @@
 #include "cli.h"
 #include "xomni/core/tensor/error.h"
 #include "xomni/plugins/component_abi.h"
-#include "xomni/plugins/reward.h"
+#include "xomni/plugins/reward_plugin.h"
 #include "xomni/plugins/shared_library.h"
 
 namespace xomni::cli {

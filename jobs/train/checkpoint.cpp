@@ -6,6 +6,7 @@
 
 #include "xomni/core/io/checkpoint.h"
 #include "xomni/core/tensor/autograd.h"
+#include "xomni/parallel/comm_checkpoint_group.h"
 
 namespace xomni::train {
 namespace {
@@ -93,7 +94,8 @@ void save_training_checkpoint(const std::string& dir, int64_t step, const std::s
                               const parallel::DistributedOptimizer& opt,
                               const DataPositions& positions, const ParallelSetup& par,
                               int64_t keep) {
-  CheckpointWriter w(dir, step, par.world->checkpoint_comm());
+  parallel::CommCheckpointGroup group(*par.world);
+  CheckpointWriter w(dir, step, group);
   std::map<std::string, size_t> local;
   for (size_t i = 0; i < params.size(); ++i) local[params[i].name] = i;
   const bool replica_writer = par.coord().dp == 0 && par.coord().cp == 0;
@@ -170,7 +172,8 @@ int64_t restore_training_checkpoint(const std::string& path,
                                     const std::vector<nn::ParamInfo>& params,
                                     parallel::DistributedOptimizer& opt, DataPositions& positions,
                                     const ParallelSetup& par) {
-  CheckpointReader r(path, par.world->checkpoint_comm(), CheckpointVerify::structure);
+  parallel::CommCheckpointGroup group(*par.world);
+  CheckpointReader r(path, group, CheckpointVerify::structure);
   read_params(r, path, params, [&](size_t i, const Shape& offset, const Shape& local) {
     const nn::ParamInfo& p = params[i];
     opt.set_param_steps(i, int64_t(r.read_tensor("optimizer/" + p.name + ".step").item()));
@@ -189,7 +192,8 @@ int64_t restore_training_checkpoint(const std::string& path,
 
 void load_model_weights(const std::string& path, const std::vector<nn::ParamInfo>& params,
                         const ParallelSetup& par) {
-  CheckpointReader r(path, par.world->checkpoint_comm(), CheckpointVerify::structure);
+  parallel::CommCheckpointGroup group(*par.world);
+  CheckpointReader r(path, group, CheckpointVerify::structure);
   read_params(r, path, params, [](size_t, const Shape&, const Shape&) {});
 }
 

@@ -285,33 +285,11 @@ void DistributedOptimizer::set_lr_scale(const std::string& group, double scale) 
   lr_scale_[group == "decay" ? 0 : 1] = scale;
 }
 
-namespace {
-size_t set_frozen(std::vector<NamedParam>& params, const std::vector<std::string>& patterns,
-                  bool frozen, const char* what) {
-  std::vector<bool> hit(params.size(), false);
-  for (const std::string& pat : patterns) {
-    bool any = false;
-    for (size_t i = 0; i < params.size(); ++i)
-      if (glob_match(pat, params[i].name)) hit[i] = any = true;
-    XOMNI_CHECK(any, "DistributedOptimizer::", what, ": pattern '", pat,
-                "' matches no parameter name");
-  }
-  size_t count = 0;
-  for (size_t i = 0; i < params.size(); ++i) {
-    if (!hit[i]) continue;
-    params[i].tensor.set_requires_grad(!frozen);
-    if (frozen) params[i].tensor.zero_grad();
-    ++count;
-  }
-  return count;
-}
-}  // namespace
-
 size_t DistributedOptimizer::freeze(const std::vector<std::string>& patterns) {
-  return set_frozen(params_, patterns, true, "freeze");
+  return set_frozen_by_glob(params_, patterns, true, "DistributedOptimizer::freeze");
 }
 size_t DistributedOptimizer::unfreeze(const std::vector<std::string>& patterns) {
-  return set_frozen(params_, patterns, false, "unfreeze");
+  return set_frozen_by_glob(params_, patterns, false, "DistributedOptimizer::unfreeze");
 }
 
 void DistributedOptimizer::check_range(size_t range, const char* what) const {

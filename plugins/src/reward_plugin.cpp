@@ -1,10 +1,11 @@
 // Loading reward plugins and calling them through the C ABI with errors that name the plugin.
+#include "xomni/plugins/reward_plugin.h"
+
 #include <algorithm>
 #include <cmath>
 #include <exception>
 
 #include "xomni/core/tensor/error.h"
-#include "xomni/plugins/reward.h"
 #include "xomni/plugins/shared_library.h"
 
 namespace xomni::plugins {

@@ -1,4 +1,6 @@
 // Reward job files ([[rewards]] entries in TOML) and the weighted sum of several rewards.
+#include "xomni/plugins/reward_set.h"
+
 #include <toml++/toml.h>
 
 #include <cmath>
@@ -8,7 +10,6 @@
 #include <sstream>
 
 #include "xomni/core/tensor/error.h"
-#include "xomni/plugins/reward.h"
 
 namespace xomni::plugins {
 namespace fs = std::filesystem;

@@ -10,7 +10,7 @@
 
 #include "check.h"
 #include "xomni/core/tensor/error.h"
-#include "xomni/plugins/reward.h"
+#include "xomni/plugins/reward_set.h"
 
 namespace xomni::plugins {
 namespace {

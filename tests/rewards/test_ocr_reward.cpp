@@ -13,7 +13,7 @@
 
 #include "check.h"
 #include "text_metrics.h"
-#include "xomni/plugins/reward.h"
+#include "xomni/plugins/reward_plugin.h"
 
 namespace {
 

@@ -396,13 +396,6 @@ void check_tensor_name(const std::string& name, const std::string& file) {
               first, "' (config, rng, data_position and meta are reserved)");
 }
 
-bool mpi_active() {
-  int initialized = 0, finalized = 0;
-  MPI_Initialized(&initialized);
-  MPI_Finalized(&finalized);
-  return initialized && !finalized;
-}
-
 void fsync_path(const std::string& path, bool directory) {
   int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
   XOMNI_CHECK(fd >= 0, "checkpoint: cannot open ", path, " to fsync it: ", std::strerror(errno));

@@ -8,6 +8,7 @@
 
 #include "io/checkpoint_box_range.h"
 #include "io/hdf5.h"
+#include "xomni/core/io/checkpoint_group.h"
 
 namespace xomni {
 
@@ -26,7 +27,7 @@ struct CheckpointReader::Impl {
   std::vector<std::string> tensors;
 
   std::string where() const { return "checkpoint " + path; }
-  void open(const std::string& p, const MpiComm* comm, CheckpointVerify verify);
+  void open(const std::string& p, CheckpointGroup* group, CheckpointVerify verify);
   Id open_dataset(const std::string& p, const std::string& what) const {
     return Id(
         h5_check(H5Dopen2(file.get(), p.c_str(), H5P_DEFAULT), where() + ": cannot open " + what),
@@ -56,7 +57,7 @@ struct CheckpointReader::Impl {
   }
 };
 
-void CheckpointReader::Impl::open(const std::string& p, const MpiComm* comm,
+void CheckpointReader::Impl::open(const std::string& p, CheckpointGroup* group,
                                   CheckpointVerify verify) {
   ckpt::QuietErrors quiet;
   path = p;
@@ -64,8 +65,8 @@ void CheckpointReader::Impl::open(const std::string& p, const MpiComm* comm,
   XOMNI_CHECK(std::filesystem::is_regular_file(p, ec), "checkpoint ", p,
               " does not exist or is not a regular file");
   Id fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
-  if (comm != nullptr && ckpt::mpi_active())
-    h5_check(H5Pset_fapl_mpio(fapl.get(), comm->comm, MPI_INFO_NULL), where());
+  if (group != nullptr)
+    h5_check(H5Pset_fapl_mpio(fapl.get(), group->mpi_comm(), MPI_INFO_NULL), where());
   file = Id(h5_check(H5Fopen(p.c_str(), H5F_ACC_RDONLY, fapl.get()),
                      where() + " is unreadable: cannot open it as an HDF5 file"),
             H5Fclose);
@@ -101,10 +102,10 @@ CheckpointReader::CheckpointReader(const std::string& path, CheckpointVerify ver
   impl_->open(path, nullptr, verify);
 }
 
-CheckpointReader::CheckpointReader(const std::string& path, const MpiComm& comm,
+CheckpointReader::CheckpointReader(const std::string& path, CheckpointGroup& group,
                                    CheckpointVerify verify)
     : impl_(std::make_unique<Impl>()) {
-  impl_->open(path, &comm, verify);
+  impl_->open(path, &group, verify);
 }
 
 CheckpointReader::~CheckpointReader() {

@@ -1,5 +1,5 @@
 // CheckpointWriter: tensors as hyperslabs of their global shape into `<final>.tmp` (MPI-IO when
-// a communicator is given and MPI is initialised), then one process finishes the file serially:
+// a process group is given), then one process finishes the file serially:
 // metadata, dtype attributes, per-dataset CRC-32, the completion marker, fsync and rename.
 #include <cstdio>
 #include <filesystem>
@@ -7,6 +7,7 @@
 
 #include "io/checkpoint_box_range.h"
 #include "io/hdf5.h"
+#include "xomni/core/io/checkpoint_group.h"
 
 namespace xomni {
 
@@ -16,8 +17,7 @@ using ckpt::Id;
 struct CheckpointWriter::Impl {
   std::string dir, path, tmp;
   int64_t step = 0;
-  bool parallel = false;
-  MPI_Comm comm = MPI_COMM_NULL;
+  CheckpointGroup* group = nullptr;  // null: one process, HDF5's default driver
   int rank = 0;
   Id file;
   struct Entry {
@@ -37,31 +37,28 @@ struct CheckpointWriter::Impl {
   Entry& entry_for_write(const std::string& name, const Tensor& data, const char* op);
   void write_selection(hid_t dset, hid_t fspace, const Tensor& data, DType dtype, bool scalar,
                        const std::string& what);
-  void open(const std::string& d, int64_t s, const MpiComm* c);
+  void open(const std::string& d, int64_t s, CheckpointGroup* g);
   void finish_serially();
 };
 
-void CheckpointWriter::Impl::open(const std::string& d, int64_t s, const MpiComm* c) {
+void CheckpointWriter::Impl::open(const std::string& d, int64_t s, CheckpointGroup* g) {
   ckpt::QuietErrors quiet;
   XOMNI_CHECK(s >= 0, "CheckpointWriter: step must be >= 0, got ", s);
   dir = d;
   step = s;
   path = checkpoint_path(dir, step);
   tmp = path + ".tmp";
-  parallel = c != nullptr && ckpt::mpi_active();
-  if (parallel) {
-    comm = c->comm;
-    MPI_Comm_rank(comm, &rank);
-  }
+  group = g;
+  if (group) rank = group->rank();
   std::string err;
   if (rank == 0) {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     if (ec) err = "checkpoint: cannot create directory " + dir + ": " + ec.message();
   }
-  if (parallel) {  // every rank learns whether rank 0 could create the directory
+  if (group) {  // every rank learns whether rank 0 could create the directory
     int failed = err.empty() ? 0 : 1;
-    MPI_Bcast(&failed, 1, MPI_INT, 0, comm);
+    group->broadcast(&failed, sizeof failed, 0);
     if (failed && err.empty()) err = "checkpoint: rank 0 could not create directory " + dir;
   }
   if (!err.empty()) throw Error(err);
@@ -69,7 +66,7 @@ void CheckpointWriter::Impl::open(const std::string& d, int64_t s, const MpiComm
   Id fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
   // Format of HDF5 1.8+ (checksummed metadata); readable by h5py and HDF5 >= 1.10.
   h5_check(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_V110), where());
-  if (parallel) h5_check(H5Pset_fapl_mpio(fapl.get(), comm, MPI_INFO_NULL), where());
+  if (group) h5_check(H5Pset_fapl_mpio(fapl.get(), group->mpi_comm(), MPI_INFO_NULL), where());
   file = Id(h5_check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()),
                      "checkpoint: cannot create " + tmp),
             H5Fclose);
@@ -85,9 +82,9 @@ CheckpointWriter::CheckpointWriter(const std::string& dir, int64_t step)
   impl_->open(dir, step, nullptr);
 }
 
-CheckpointWriter::CheckpointWriter(const std::string& dir, int64_t step, const MpiComm& comm)
+CheckpointWriter::CheckpointWriter(const std::string& dir, int64_t step, CheckpointGroup& group)
     : impl_(std::make_unique<Impl>()) {
-  impl_->open(dir, step, &comm);
+  impl_->open(dir, step, &group);
 }
 
 CheckpointWriter::~CheckpointWriter() {
@@ -179,7 +176,7 @@ void CheckpointWriter::Impl::write_selection(hid_t dset, hid_t fspace, const Ten
                     : Id(H5Screate_simple(1, &count, nullptr), H5Sclose);
   }
   Id dxpl(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
-  if (parallel) h5_check(H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE), what);
+  if (group) h5_check(H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE), what);
   h5_check(H5Dwrite(dset, ckpt::memory_type(dtype), mspace.get(), fspace, dxpl.get(), buf), what);
 }
 
@@ -313,8 +310,7 @@ std::string CheckpointWriter::commit() {
   // Every tensor must be covered: sum the elements written over all ranks.
   std::vector<int64_t> written;
   for (const auto& [name, e] : m.tensors) written.push_back(e.written);
-  if (m.parallel && !written.empty())
-    MPI_Allreduce(MPI_IN_PLACE, written.data(), int(written.size()), MPI_INT64_T, MPI_SUM, m.comm);
+  if (m.group && !written.empty()) m.group->sum(written.data(), int64_t(written.size()));
   size_t i = 0;
   for (const auto& [name, e] : m.tensors) {
     XOMNI_CHECK(written[i] == shape_numel(e.shape), "checkpoint ", m.tmp, ": tensor '", name,
@@ -331,11 +327,11 @@ std::string CheckpointWriter::commit() {
       err = ex.what();
     }
   }
-  if (m.parallel) {
+  if (m.group) {
     int len = int(err.size());
-    MPI_Bcast(&len, 1, MPI_INT, 0, m.comm);
+    m.group->broadcast(&len, sizeof len, 0);
     err.resize(size_t(len));
-    if (len > 0) MPI_Bcast(err.data(), len, MPI_CHAR, 0, m.comm);
+    if (len > 0) m.group->broadcast(err.data(), len, 0);
   }
   if (!err.empty()) throw Error(err);
   m.committed = true;

@@ -1,13 +1,12 @@
 #pragma once
 // Internal helpers shared by the checkpoint writer, reader and directory code.
 #include <hdf5.h>
-#include <mpi.h>
 
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "xomni/core/io/checkpoint_mpi.h"
+#include "xomni/core/io/checkpoint.h"
 
 namespace xomni::ckpt {
 
@@ -116,9 +115,6 @@ void scatter_bytes(const void* src, const Tensor& t);
 void check_tensor_name(const std::string& name, const std::string& file);
 // Throws unless `name` is one non-empty path component.
 void check_key(const std::string& name, const char* kind, const std::string& file);
-
-// True when MPI_Init has run and MPI_Finalize has not.
-bool mpi_active();
 
 // fsync of a file or a directory; throws naming it on failure.
 void fsync_path(const std::string& path, bool directory);

@@ -1,6 +1,7 @@
-// PNG (libpng) and JPEG (libjpeg) reading, PNG writing, and separable area/bilinear resizing.
-// Both libraries report errors through longjmp; the setjmp frames below hold no C++ objects whose
-// destructors a longjmp would skip (buffers are allocated before setjmp, files closed after).
+// PNG (libpng), JPEG (libjpeg) and binary PPM reading, PNG writing, and separable area/bilinear
+// resizing. Both libraries report errors through longjmp; the setjmp frames below hold no C++
+// objects whose destructors a longjmp would skip (buffers are allocated before setjmp, files closed
+// after).
 #include "xomni/core/io/image_io.h"
 
 // clang-format off
@@ -10,6 +11,7 @@
 #include <png.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <csetjmp>
 #include <cstdio>
@@ -137,6 +139,33 @@ Image read_jpeg(std::FILE* f, const std::string& path) {
   return out;
 }
 
+// Binary PPM (P6, maxval 255): "P6", width, height and maxval as decimal numbers separated by
+// whitespace and '#' comments, one whitespace byte, then the pixels.
+Image read_ppm(std::FILE* f, const std::string& path) {
+  std::fseek(f, 2, SEEK_SET);  // past "P6"
+  auto number = [f] {
+    int c = std::fgetc(f);
+    while (std::isspace(c) || c == '#') {
+      if (c == '#')
+        while (c != EOF && c != '\n') c = std::fgetc(f);
+      c = std::fgetc(f);
+    }
+    int64_t v = -1;
+    for (; c >= '0' && c <= '9' && v < (int64_t(1) << 31); c = std::fgetc(f))
+      v = std::max<int64_t>(v, 0) * 10 + (c - '0');
+    std::ungetc(c, f);
+    return v;
+  };
+  const int64_t width = number(), height = number(), maxval = number();
+  XOMNI_CHECK(width > 0 && height > 0 && width < (1 << 20) && height < (1 << 20) && maxval == 255 &&
+                  std::isspace(std::fgetc(f)),
+              "read_image ", path, ": not a binary PPM (P6, maxval 255)");
+  Image out(width, height);
+  XOMNI_CHECK(std::fread(out.rgb.data(), 1, out.rgb.size(), f) == out.rgb.size(), "read_image ",
+              path, ": the PPM pixel data is truncated");
+  return out;
+}
+
 // Per output index along one axis: the source indices and weights (summing to 1).
 struct Taps {
   std::vector<int64_t> first;  // first source index of output i
@@ -182,7 +211,9 @@ Image read_image(const std::string& path) {
   if (got == 8 && png_sig_cmp(sig, 0, 8) == 0) return read_png(file.f, path);
   if (got >= 3 && sig[0] == 0xFF && sig[1] == 0xD8 && sig[2] == 0xFF)
     return read_jpeg(file.f, path);
-  throw Error("read_image " + path + ": not a PNG or JPEG file (unknown signature)");
+  if (got >= 2 && sig[0] == 'P' && sig[1] == '6') return read_ppm(file.f, path);
+  throw Error("read_image " + path +
+              ": not a PNG or JPEG file, nor a binary PPM (unknown signature)");
 }
 
 void write_png(const Image& image, const std::string& path) {

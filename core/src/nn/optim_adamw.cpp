@@ -9,24 +9,6 @@
 
 namespace xomni {
 
-bool glob_match(std::string_view pattern, std::string_view name) {
-  // Iterative matcher with backtracking to the last '*'.
-  size_t p = 0, n = 0, star = std::string_view::npos, mark = 0;
-  while (n < name.size()) {
-    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == name[n])) {
-      ++p, ++n;
-    } else if (p < pattern.size() && pattern[p] == '*') {
-      star = p++, mark = n;
-    } else if (star != std::string_view::npos) {
-      p = star + 1, n = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
-}
-
 namespace {
 
 bool matches_any(const std::vector<std::string>& patterns, const std::string& name) {
@@ -143,29 +125,11 @@ void AdamW::zero_grad() {
   for (NamedParam& np : params_) np.tensor.zero_grad();
 }
 
-size_t AdamW::set_frozen(const std::vector<std::string>& patterns, bool frozen, const char* what) {
-  std::vector<bool> hit(params_.size(), false);
-  for (const std::string& pat : patterns) {
-    bool any = false;
-    for (size_t i = 0; i < params_.size(); ++i)
-      if (glob_match(pat, params_[i].name)) hit[i] = any = true;
-    XOMNI_CHECK(any, "AdamW::", what, ": pattern '", pat, "' matches no parameter name");
-  }
-  size_t count = 0;
-  for (size_t i = 0; i < params_.size(); ++i) {
-    if (!hit[i]) continue;
-    params_[i].tensor.set_requires_grad(!frozen);
-    if (frozen) params_[i].tensor.zero_grad();
-    ++count;
-  }
-  return count;
-}
-
 size_t AdamW::freeze(const std::vector<std::string>& patterns) {
-  return set_frozen(patterns, true, "freeze");
+  return set_frozen_by_glob(params_, patterns, true, "AdamW::freeze");
 }
 size_t AdamW::unfreeze(const std::vector<std::string>& patterns) {
-  return set_frozen(patterns, false, "unfreeze");
+  return set_frozen_by_glob(params_, patterns, false, "AdamW::unfreeze");
 }
 
 std::vector<NamedParam> AdamW::state() const {

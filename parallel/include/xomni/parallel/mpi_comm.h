@@ -4,7 +4,6 @@
 // which operation this rank is in.
 #include <mpi.h>
 
-#include "xomni/core/io/checkpoint_mpi.h"
 #include "xomni/parallel/comm.h"
 
 namespace xomni::parallel {
@@ -20,8 +19,6 @@ class MpiCommunicator final : public Communicator {
   ~MpiCommunicator() override;
 
   MPI_Comm handle() const { return comm_; }
-  // For the parallel checkpoint writer and reader.
-  MpiComm checkpoint_comm() const { return MpiComm{comm_}; }
   // A sub-communicator (MPI_Comm_split; collective over this one, blocking without timeout) with
   // this one's options; nullptr on ranks that pass a negative colour.
   std::unique_ptr<MpiCommunicator> split(int color, int key, std::string name) const;

@@ -45,20 +45,20 @@ struct TensorInfo {
   DType dtype = DType::f32;
 };
 
-// An MPI communicator for the parallel constructors, defined in xomni/core/io/checkpoint_mpi.h
+// The process group of the parallel constructors, defined in xomni/core/io/checkpoint_group.h
 // (which includes mpi.h), so that code without MPI need not see mpi.h.
-struct MpiComm;
+class CheckpointGroup;
 
 class CheckpointWriter {
  public:
   // One process, HDF5's default driver; MPI need not be initialised. Creates `dir` if missing
   // and `<dir>/ckpt-<step>.h5.tmp` (replacing a stale one).
   CheckpointWriter(const std::string& dir, int64_t step);
-  // Every rank of `comm` constructs one with the same arguments. When MPI is initialised the file
-  // is opened with MPI-IO and every call below is collective (same names, shapes and metadata on
-  // every rank; write_slice with each rank's own piece, an empty one where a rank has none).
-  // When MPI is not initialised this is the single-process writer.
-  CheckpointWriter(const std::string& dir, int64_t step, const MpiComm& comm);
+  // Every rank of `group` constructs one with the same arguments; `group` must outlive it. The
+  // file is opened with MPI-IO and every call below is collective (same names, shapes and
+  // metadata on every rank; write_slice with each rank's own piece, an empty one where a rank has
+  // none).
+  CheckpointWriter(const std::string& dir, int64_t step, CheckpointGroup& group);
   // Without a successful commit() the temporary file is removed.
   ~CheckpointWriter();
   CheckpointWriter(const CheckpointWriter&) = delete;
@@ -110,8 +110,9 @@ class CheckpointReader {
   // incomplete, damaged or of a newer format version.
   explicit CheckpointReader(const std::string& path,
                             CheckpointVerify verify = CheckpointVerify::checksums);
-  // MPI-IO reads when MPI is initialised (collective open, independent reads).
-  CheckpointReader(const std::string& path, const MpiComm& comm,
+  // MPI-IO reads by every rank of `group` (collective open, independent reads); `group` must
+  // outlive the reader.
+  CheckpointReader(const std::string& path, CheckpointGroup& group,
                    CheckpointVerify verify = CheckpointVerify::checksums);
   ~CheckpointReader();
   CheckpointReader(const CheckpointReader&) = delete;

@@ -1,5 +1,5 @@
 #pragma once
-// Image files and resampling: PNG and JPEG in, PNG out, resize, and X-Omni style fitting.
+// Image files and resampling: PNG, JPEG and PPM in, PNG out, resize, and X-Omni style fitting.
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -9,10 +9,10 @@
 namespace xomni {
 
 // Reads a PNG (any bit depth and colour type: grey, grey+alpha, palette, RGB, RGBA, 16-bit,
-// interlaced) or a JPEG (greyscale or colour) as 8-bit RGB; the format is taken from the file's
-// signature, not its name. 16-bit samples are scaled to 8 bits with rounding (v * 255 / 65535);
-// an alpha channel (or palette/tRNS transparency) is composited over white. Throws Error naming
-// the file when it is missing, not a PNG/JPEG, or damaged.
+// interlaced), a JPEG (greyscale or colour) or a binary PPM (P6, maxval 255) as 8-bit RGB; the
+// format is taken from the file's signature, not its name. 16-bit samples are scaled to 8 bits with
+// rounding (v * 255 / 65535); an alpha channel (or palette/tRNS transparency) is composited over
+// white. Throws Error naming the file when it is missing, not a PNG/JPEG, or damaged.
 Image read_image(const std::string& path);
 
 // Writes an 8-bit RGB PNG (via "<path>.tmp" and a rename, so a reader never sees half a file).

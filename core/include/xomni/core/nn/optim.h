@@ -16,6 +16,12 @@ struct NamedParam {
 
 // Shell-style glob on whole names: '*' matches any run of characters (dots included), '?' one.
 bool glob_match(std::string_view pattern, std::string_view name);
+// Freezing by name, for optimizers: sets requires_grad off (`frozen`; the gradient is dropped too)
+// or on for every parameter whose name matches one of the globs, and returns how many matched. A
+// pattern that matches no name throws an Error prefixed with `who` (a typo would otherwise
+// silently train everything).
+size_t set_frozen_by_glob(std::vector<NamedParam>& params, const std::vector<std::string>& patterns,
+                          bool frozen, const char* who);
 
 struct AdamWOptions {
   double lr = 1e-3;  // base learning rate; each group scales it by its lr_scale
@@ -93,8 +99,6 @@ class AdamW {
   void load_state(const std::vector<NamedParam>& state);
 
  private:
-  size_t set_frozen(const std::vector<std::string>& patterns, bool frozen, const char* what);
-
   struct Slot {
     Tensor exp_avg, exp_avg_sq;
     int64_t step = 0;

@@ -1,0 +1,49 @@
+#pragma once
+// Several reward plugins combined by a weighted sum, configured by a reward job file (TOML).
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "xomni/plugins/reward_plugin.h"
+
+namespace xomni::plugins {
+
+// One entry of a reward job file.
+struct RewardSpec {
+  std::string plugin;  // name or path (a relative path is taken from the job file's folder)
+  std::string label;   // names its scores in logs; default: the plugin's name
+  double weight = 1.0;
+  std::string config;  // text handed to create()
+};
+
+// Rewards combined by a weighted sum, configured by a TOML file:
+//
+//   [[rewards]]
+//   plugin = "ocr"              # name on the plugin search path, or a path to the .so
+//   weight = 1.0                # default 1
+//   label = "ocr"               # default: the plugin's name; must be unique
+//   config = "psm = 7"          # text for the plugin's create(); or a [rewards.config] table,
+//                               # handed over as TOML text
+class RewardSet {
+ public:
+  static std::vector<RewardSpec> parse(const std::string& toml_text, const std::string& source);
+  static RewardSet load(const std::string& path);  // parse + resolve relative plugin paths
+  explicit RewardSet(const std::vector<RewardSpec>& specs);
+
+  size_t size() const { return rewards_.size(); }
+  const Reward& reward(size_t i) const { return *rewards_[i]; }
+  double weight(size_t i) const { return weights_[i]; }
+  const std::string& label(size_t i) const { return labels_[i]; }
+
+  // scores = the weighted sum; sub_score_names = "<label>" (each reward's own score) and
+  // "<label>.<sub-score>" for each reward in order, every one logged.
+  RewardScores score(const std::vector<XomniImage>& images, const std::vector<std::string>& prompts,
+                     const std::vector<std::string>& metadata) const;
+
+ private:
+  std::vector<std::unique_ptr<Reward>> rewards_;
+  std::vector<double> weights_;
+  std::vector<std::string> labels_;
+};
+
+}  // namespace xomni::plugins
