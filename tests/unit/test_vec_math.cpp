@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "../../core/src/ops/vec_math.h"
+#include "../../core/src/ops/cpu/vec_math.h"
 
 TEST(VecMath, ExpApproxRelativeError) {
   double worst = 0;
