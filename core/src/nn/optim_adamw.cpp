@@ -56,8 +56,14 @@ void adamw_update_elements(Device device, DType dtype, void* param, const void* 
   const double bc1 = 1.0 - std::pow(options.beta1, double(step));
   const double bc2 = 1.0 - std::pow(options.beta2, double(step));
   const double step_size = lr / bc1;
-  const AdamWScalars s{1.0 - lr * weight_decay, options.beta1,  1.0 - options.beta1, options.beta2,
-                       1.0 - options.beta2,     std::sqrt(bc2), options.eps,         -step_size};
+  const AdamWScalars s{.decay = 1.0 - lr * weight_decay,
+                       .beta1 = options.beta1,
+                       .one_minus_beta1 = 1.0 - options.beta1,
+                       .beta2 = options.beta2,
+                       .one_minus_beta2 = 1.0 - options.beta2,
+                       .bc2_sqrt = std::sqrt(bc2),
+                       .eps = options.eps,
+                       .neg_step_size = -step_size};
   kernels_for(device).adamw_update(dtype, param, grad, exp_avg, exp_avg_sq, n, s);
 }
 
