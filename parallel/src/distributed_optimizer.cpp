@@ -236,7 +236,7 @@ void DistributedOptimizer::step() {
     if (!np.tensor.requires_grad() || r.end == r.begin) continue;
     const int64_t pos = range_pos_[k];
     const bool decay = decays_[r.param];
-    adamw_update_elements(dtype_, byte_ptr(np.tensor, r.begin, elem_size_),
+    adamw_update_elements(np.tensor.device(), dtype_, byte_ptr(np.tensor, r.begin, elem_size_),
                           byte_ptr(g, pos, elem_size_), byte_ptr(exp_avg_, pos, elem_size_),
                           byte_ptr(exp_avg_sq_, pos, elem_size_), r.end - r.begin, adam_,
                           adam_.lr * lr_scale_[decay ? 0 : 1], decay ? adam_.weight_decay : 0.0,

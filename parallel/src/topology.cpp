@@ -156,32 +156,35 @@ ProcessGroups::ProcessGroups(const MpiCommunicator& world, const Layout& layout)
 
 ProcessGroups::~ProcessGroups() = default;
 
-MpiCommunicator& ProcessGroups::world() const {
+Communicator& ProcessGroups::world() const {
   return *world_;
 }
-MpiCommunicator& ProcessGroups::tp() const {
+MpiCommunicator& ProcessGroups::mpi_world() const {
+  return *world_;
+}
+Communicator& ProcessGroups::tp() const {
   return group("tp");
 }
-MpiCommunicator& ProcessGroups::cp() const {
+Communicator& ProcessGroups::cp() const {
   return group("cp");
 }
-MpiCommunicator& ProcessGroups::dp() const {
+Communicator& ProcessGroups::dp() const {
   return group("dp");
 }
-MpiCommunicator& ProcessGroups::pp() const {
+Communicator& ProcessGroups::pp() const {
   return group("pp");
 }
-MpiCommunicator& ProcessGroups::dp_cp() const {
+Communicator& ProcessGroups::dp_cp() const {
   return group("dp+cp");
 }
-MpiCommunicator& ProcessGroups::tp_cp() const {
+Communicator& ProcessGroups::tp_cp() const {
   return group("tp+cp");
 }
-MpiCommunicator& ProcessGroups::model_parallel() const {
+Communicator& ProcessGroups::model_parallel() const {
   return group("tp+pp");
 }
 
-MpiCommunicator& ProcessGroups::group(std::string_view dims) const {
+Communicator& ProcessGroups::group(std::string_view dims) const {
   const unsigned mask = parse_dims(dims);
   if (mask == (1u << kDims) - 1) return *world_;
   for (const auto& [name, comm] : groups_)

@@ -3,7 +3,7 @@
 #include <map>
 #include <set>
 
-#include "tensor/threading.h"
+#include "ops/kernels.h"
 #include "xomni/core/nn/optim.h"
 #include "xomni/core/tensor/autograd.h"
 
@@ -15,24 +15,6 @@ bool matches_any(const std::vector<std::string>& patterns, const std::string& na
   for (const std::string& pat : patterns)
     if (glob_match(pat, name)) return true;
   return false;
-}
-
-// One AdamW update of n contiguous elements; the operation order follows torch's
-// single-tensor AdamW (each line below is one torch in-place op).
-template <typename T>
-void adamw_update(T* p, const T* g, T* m, T* v, int64_t n, T decay, T b1, T one_minus_b1, T b2,
-                  T one_minus_b2, T bc2_sqrt, T eps, T neg_step_size) {
-  parallel_for(n, 1 << 14, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      T pi = p[i] * decay;                            // param.mul_(1 - lr * wd)
-      T mi = m[i] * b1 + one_minus_b1 * g[i];         // exp_avg.mul_(b1).add_(g, 1 - b1)
-      T vi = v[i] * b2 + one_minus_b2 * g[i] * g[i];  // exp_avg_sq.mul_(b2).addcmul_(g, g)
-      T denom = std::sqrt(vi) / bc2_sqrt + eps;       // (v.sqrt() / bc2_sqrt).add_(eps)
-      p[i] = pi + neg_step_size * (mi / denom);       // param.addcdiv_(m, denom, -step_size)
-      m[i] = mi;
-      v[i] = vi;
-    }
-  });
 }
 
 }  // namespace
@@ -49,19 +31,22 @@ bool adamw_decays(const AdamWOptions& options, const std::string& name, const Sh
   return !(matches_any(options.no_decay, name) || (options.no_decay_1d && shape.size() == 1));
 }
 
-void adamw_update_elements(DType dtype, void* param, const void* grad, void* exp_avg,
+void adamw_update_elements(Device device, DType dtype, void* param, const void* grad, void* exp_avg,
                            void* exp_avg_sq, int64_t n, const AdamWOptions& options, double lr,
                            double weight_decay, int64_t step) {
   // Scalars in double like torch's Python floats; the kernel sees them in the tensor dtype.
   const double bc1 = 1.0 - std::pow(options.beta1, double(step));
   const double bc2 = 1.0 - std::pow(options.beta2, double(step));
   const double step_size = lr / bc1;
-  dispatch_float("AdamW", dtype, [&]<typename T>() {
-    adamw_update<T>(static_cast<T*>(param), static_cast<const T*>(grad), static_cast<T*>(exp_avg),
-                    static_cast<T*>(exp_avg_sq), n, T(1.0 - lr * weight_decay), T(options.beta1),
-                    T(1.0 - options.beta1), T(options.beta2), T(1.0 - options.beta2),
-                    T(std::sqrt(bc2)), T(options.eps), T(-step_size));
-  });
+  const AdamWScalars s{.decay = 1.0 - lr * weight_decay,
+                       .beta1 = options.beta1,
+                       .one_minus_beta1 = 1.0 - options.beta1,
+                       .beta2 = options.beta2,
+                       .one_minus_beta2 = 1.0 - options.beta2,
+                       .bc2_sqrt = std::sqrt(bc2),
+                       .eps = options.eps,
+                       .neg_step_size = -step_size};
+  kernels_for(device).adamw_update(dtype, param, grad, exp_avg, exp_avg_sq, n, s);
 }
 
 AdamW::AdamW(std::vector<NamedParam> params, AdamWOptions options)
@@ -115,7 +100,7 @@ void AdamW::step() {
     Slot& s = slots_[i];
     const ParamGroup& grp = groups_[s.group];
     s.step += 1;
-    adamw_update_elements(np.tensor.dtype(), np.tensor.raw_data(), g.raw_data(),
+    adamw_update_elements(np.tensor.device(), np.tensor.dtype(), np.tensor.raw_data(), g.raw_data(),
                           s.exp_avg.raw_data(), s.exp_avg_sq.raw_data(), np.tensor.numel(),
                           options_, options_.lr * grp.lr_scale, grp.weight_decay, s.step);
   }

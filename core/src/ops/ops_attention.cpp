@@ -1,11 +1,11 @@
 // scaled_dot_product_attention: argument checks, mask preparation and autograd wiring around
-// the tiled kernels in ops_attention_forward.cpp and ops_attention_backward.cpp; and the same
-// kernels without autograd (attention_forward_lse / attention_backward_lse) for callers that
-// split the keys into blocks and merge the results themselves (ring attention).
+// the tiled kernels (cpu/attention*.cpp); and the same kernels without autograd
+// (attention_forward_lse / attention_backward_lse) for callers that split the keys into blocks and
+// merge the results themselves (ring attention).
 #include <cmath>
 #include <limits>
 
-#include "ops/attention_tiles.h"
+#include "ops/kernels.h"
 #include "xomni/core/ops/ops.h"
 #include "xomni/core/tensor/autograd.h"
 
@@ -13,37 +13,13 @@ namespace xomni {
 namespace {
 constexpr const char* kOp = "scaled_dot_product_attention";
 
-// Contiguous inputs plus the masks in the kernels' formats (i64 ids, u8 padding).
-struct Inputs {
-  Tensor q, k, v, q_seg, k_seg, pad;
-  bool causal = false;
-  double scale = 1.0;
-
-  attn::Problem problem() const {
-    attn::Problem p;
-    p.B = q.size(0);
-    p.Hq = q.size(1);
-    p.Tq = q.size(2);
-    p.D = q.size(3);
-    p.Hkv = k.size(1);
-    p.Tk = k.size(2);
-    p.scale = scale;
-    p.causal = causal;
-    if (q_seg.defined()) {
-      p.q_seg = q_seg.data<int64_t>();
-      p.k_seg = k_seg.data<int64_t>();
-    }
-    if (pad.defined()) p.pad = pad.data<uint8_t>();
-    return p;
-  }
-};
-
 std::string qkv_str(const Tensor& q, const Tensor& k, const Tensor& v) {
   return detail::concat("q ", shape_str(q.shape()), ", k ", shape_str(k.shape()), ", v ",
                         shape_str(v.shape()));
 }
 
-Inputs prepare(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opt) {
+AttentionInputs prepare(const Tensor& q, const Tensor& k, const Tensor& v,
+                        const AttentionOptions& opt) {
   check_dtype(kOp, q, {DType::f32, DType::f64});
   check_same_dtype(kOp, q, k);
   check_same_dtype(kOp, q, v);
@@ -58,7 +34,7 @@ Inputs prepare(const Tensor& q, const Tensor& k, const Tensor& v, const Attentio
   XOMNI_CHECK(k.size(1) > 0 && q.size(1) % k.size(1) == 0, kOp,
               ": query heads must be a multiple of kv heads (Hq % Hkv == 0), got ", shapes);
   const int64_t B = q.size(0), Tq = q.size(2), Tk = k.size(2);
-  Inputs in;
+  AttentionInputs in;
   in.q = q.contiguous();
   in.k = k.contiguous();
   in.v = v.contiguous();
@@ -87,7 +63,7 @@ Inputs prepare(const Tensor& q, const Tensor& k, const Tensor& v, const Attentio
   return in;
 }
 
-bool empty_problem(const Inputs& in) {
+bool empty_problem(const AttentionInputs& in) {
   return in.q.numel() == 0 || in.k.numel() == 0;
 }
 
@@ -95,13 +71,7 @@ bool empty_problem(const Inputs& in) {
 // backward); the public functions use the logsumexp of nothing, -inf. Swaps one for the other
 // in a copy.
 Tensor flip_empty_rows(const Tensor& lse, double from, double to) {
-  Tensor r = lse.contiguous().clone();
-  dispatch_float(kOp, r.dtype(), [&]<typename T>() {
-    T* x = r.data<T>();
-    for (int64_t i = 0; i < r.numel(); ++i)
-      if (x[i] == T(from)) x[i] = T(to);
-  });
-  return r;
+  return kernels_for(lse.device()).replace_value(lse, from, to);
 }
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
@@ -110,47 +80,34 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const AttentionOptions& opt) {
-  const Inputs in = prepare(q, k, v, opt);
+  const AttentionInputs in = prepare(q, k, v, opt);
   // The kernel writes every element; only an empty problem leaves the zeros.
-  Tensor out = empty_problem(in) ? Tensor::zeros(in.q.shape(), in.q.dtype())
-                                 : Tensor::empty(in.q.shape(), in.q.dtype());
+  Tensor out = empty_problem(in) ? Tensor::zeros(in.q.shape(), in.q.dtype(), in.q.device())
+                                 : Tensor::empty(in.q.shape(), in.q.dtype(), in.q.device());
   Tensor lse = Tensor::full({in.q.size(0), in.q.size(1), in.q.size(2)},
-                            std::numeric_limits<double>::infinity(), in.q.dtype());
-  if (!empty_problem(in))
-    dispatch_float(kOp, in.q.dtype(), [&]<typename T>() {
-      attn::forward<T>(in.problem(), in.q.data<T>(), in.k.data<T>(), in.v.data<T>(), out.data<T>(),
-                       lse.data<T>());
-    });
+                            std::numeric_limits<double>::infinity(), in.q.dtype(), in.q.device());
+  if (!empty_problem(in)) kernels_for(in.q.device()).attention_forward(in, out, lse);
   return record(out, kOp, {q, k, v},
                 [in, lse, o = out.detach()](const Tensor& g_in, const std::vector<bool>& needs) {
                   Tensor dq, dk, dv;
-                  if (needs[0]) dq = Tensor::zeros(in.q.shape(), in.q.dtype());
-                  if (needs[1]) dk = Tensor::zeros(in.k.shape(), in.k.dtype());
-                  if (needs[2]) dv = Tensor::zeros(in.v.shape(), in.v.dtype());
+                  if (needs[0]) dq = Tensor::zeros(in.q.shape(), in.q.dtype(), in.q.device());
+                  if (needs[1]) dk = Tensor::zeros(in.k.shape(), in.k.dtype(), in.q.device());
+                  if (needs[2]) dv = Tensor::zeros(in.v.shape(), in.v.dtype(), in.q.device());
                   if (empty_problem(in)) return std::vector<Tensor>{dq, dk, dv};
                   const Tensor g = g_in.contiguous();
-                  dispatch_float(kOp, in.q.dtype(), [&]<typename T>() {
-                    attn::backward<T>(in.problem(), in.q.data<T>(), in.k.data<T>(), in.v.data<T>(),
-                                      o.data<T>(), lse.data<T>(), g.data<T>(),
-                                      dq.defined() ? dq.data<T>() : nullptr,
-                                      dk.defined() ? dk.data<T>() : nullptr,
-                                      dv.defined() ? dv.data<T>() : nullptr);
-                  });
+                  kernels_for(in.q.device()).attention_backward(in, o, lse, g, dq, dk, dv);
                   return std::vector<Tensor>{dq, dk, dv};
                 });
 }
 
 AttentionWithLse attention_forward_lse(const Tensor& q, const Tensor& k, const Tensor& v,
                                        const AttentionOptions& opt) {
-  const Inputs in = prepare(q, k, v, opt);
-  Tensor out = empty_problem(in) ? Tensor::zeros(in.q.shape(), in.q.dtype())
-                                 : Tensor::empty(in.q.shape(), in.q.dtype());
-  Tensor lse = Tensor::full({in.q.size(0), in.q.size(1), in.q.size(2)}, kInf, in.q.dtype());
-  if (!empty_problem(in))
-    dispatch_float(kOp, in.q.dtype(), [&]<typename T>() {
-      attn::forward<T>(in.problem(), in.q.data<T>(), in.k.data<T>(), in.v.data<T>(), out.data<T>(),
-                       lse.data<T>());
-    });
+  const AttentionInputs in = prepare(q, k, v, opt);
+  Tensor out = empty_problem(in) ? Tensor::zeros(in.q.shape(), in.q.dtype(), in.q.device())
+                                 : Tensor::empty(in.q.shape(), in.q.dtype(), in.q.device());
+  Tensor lse =
+      Tensor::full({in.q.size(0), in.q.size(1), in.q.size(2)}, kInf, in.q.dtype(), in.q.device());
+  if (!empty_problem(in)) kernels_for(in.q.device()).attention_forward(in, out, lse);
   return {out, flip_empty_rows(lse, kInf, -kInf)};
 }
 
@@ -158,7 +115,7 @@ std::vector<Tensor> attention_backward_lse(const Tensor& q, const Tensor& k, con
                                            const Tensor& out, const Tensor& lse, const Tensor& dout,
                                            const AttentionOptions& opt) {
   constexpr const char* op = "attention_backward_lse";
-  const Inputs in = prepare(q, k, v, opt);
+  const AttentionInputs in = prepare(q, k, v, opt);
   const Shape rows{in.q.size(0), in.q.size(1), in.q.size(2)};
   for (const Tensor* t : {&out, &lse, &dout}) {
     XOMNI_CHECK(t->defined(), op, ": out, lse and dout must be defined");
@@ -169,16 +126,13 @@ std::vector<Tensor> attention_backward_lse(const Tensor& q, const Tensor& k, con
               op, ": expected out and dout ", shape_str(in.q.shape()), " and lse ", shape_str(rows),
               ", got out ", shape_str(out.shape()), ", dout ", shape_str(dout.shape()), ", lse ",
               shape_str(lse.shape()));
-  Tensor dq = Tensor::zeros(in.q.shape(), in.q.dtype());
-  Tensor dk = Tensor::zeros(in.k.shape(), in.k.dtype());
-  Tensor dv = Tensor::zeros(in.v.shape(), in.v.dtype());
+  Tensor dq = Tensor::zeros(in.q.shape(), in.q.dtype(), in.q.device());
+  Tensor dk = Tensor::zeros(in.k.shape(), in.k.dtype(), in.q.device());
+  Tensor dv = Tensor::zeros(in.v.shape(), in.v.dtype(), in.q.device());
   if (empty_problem(in)) return {dq, dk, dv};
   const Tensor o = out.contiguous(), g = dout.contiguous();
   const Tensor l = flip_empty_rows(lse, -kInf, kInf);
-  dispatch_float(kOp, in.q.dtype(), [&]<typename T>() {
-    attn::backward<T>(in.problem(), in.q.data<T>(), in.k.data<T>(), in.v.data<T>(), o.data<T>(),
-                      l.data<T>(), g.data<T>(), dq.data<T>(), dk.data<T>(), dv.data<T>());
-  });
+  kernels_for(in.q.device()).attention_backward(in, o, l, g, dq, dk, dv);
   return {dq, dk, dv};
 }
 

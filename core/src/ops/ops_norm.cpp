@@ -1,43 +1,14 @@
-// layer_norm and rms_norm over the last dimension, with fused forward and backward kernels.
-// Row statistics are accumulated in double (also for f32 inputs) with vectorised reductions,
-// whose lane order is fixed at compile time, so results stay deterministic.
+// layer_norm and rms_norm over the last dimension: argument checks and autograd around the fused
+// forward and backward kernels (cpu/norm.cpp).
 #include <cmath>
 
-#include "tensor/threading.h"
+#include "ops/kernels.h"
 #include "xomni/core/ops/ops.h"
 #include "xomni/core/tensor/autograd.h"
 
 namespace xomni {
 namespace {
 using Grads = std::vector<Tensor>;
-
-int64_t row_grain(int64_t n) {
-  return std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1));
-}
-
-// Per-thread partial sums of dW/dB over rows, combined in thread order (deterministic at a
-// fixed thread count).
-class ParamGradPartials {
- public:
-  explicit ParamGradPartials(int64_t size)
-      : n_(size), parts_(size_t(omp_get_max_threads()) * size_t(size) * 2, 0.0) {}
-  double* w(int slot) { return parts_.data() + size_t(slot) * size_t(n_) * 2; }
-  double* b(int slot) { return w(slot) + n_; }
-  template <typename T>
-  void reduce(T* dw, T* db) {
-    const int slots = int(parts_.size() / size_t(2 * n_));
-    for (int64_t i = 0; i < n_; ++i) {
-      double sw = 0, sb = 0;
-      for (int s = 0; s < slots; ++s) sw += w(s)[i], sb += b(s)[i];
-      if (dw) dw[i] = T(sw);
-      if (db) db[i] = T(sb);
-    }
-  }
-
- private:
-  int64_t n_;
-  std::vector<double> parts_;
-};
 
 void check_norm_args(const char* op, const Tensor& x, const Tensor& w, const Tensor& b) {
   check_dtype(op, x, {DType::f32, DType::f64});
@@ -54,183 +25,39 @@ void check_norm_args(const char* op, const Tensor& x, const Tensor& w, const Ten
 
 // Kernels always read a weight and a bias (ones / zeros when absent): a pointer that may be null
 // would stop the compiler from vectorising the loads.
-Tensor param_or(const Tensor& p, int64_t n, DType dtype, double fill) {
-  return p.defined() ? p.contiguous() : Tensor::full({n}, fill, dtype);
+Tensor param_or(const Tensor& p, const Tensor& x, double fill) {
+  return p.defined() ? p.contiguous()
+                     : Tensor::full({x.shape().back()}, fill, x.dtype(), x.device());
 }
 
-// ---- layer norm ----
-
-template <typename T>
-void layer_norm_forward(const T* x, const T* w, const T* b, T* y, double* mean, double* rstd,
-                        int64_t rows, int64_t n, double eps) {
-  parallel_for(rows, row_grain(n), [&](int64_t lo, int64_t hi) {
-    for (int64_t r = lo; r < hi; ++r) {
-      const T* xr = x + r * n;
-      double s = 0;
-#pragma omp simd reduction(+ : s)
-      for (int64_t i = 0; i < n; ++i) s += double(xr[i]);
-      const double mu = s / double(n);
-      double v = 0;  // second pass: no cancellation for rows with a large mean
-#pragma omp simd reduction(+ : v)
-      for (int64_t i = 0; i < n; ++i) v += (double(xr[i]) - mu) * (double(xr[i]) - mu);
-      const double rs = 1.0 / std::sqrt(v / double(n) + eps);
-      mean[r] = mu;
-      rstd[r] = rs;
-      const T tm = T(mu), tr = T(rs);
-      T* yr = y + r * n;
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) {
-        const T xh = (xr[i] - tm) * tr;
-        yr[i] = xh * w[i] + b[i];
-      }
-    }
-  });
-}
-
-// Rows summed in T before a partial is flushed into the double per-thread sums: short float
-// sums stay accurate (32 terms) and the hot loop keeps f32's full vector width.
-constexpr int kRowsPerFlush = 32;
-
-// gx = rstd * (gxh - mean(gxh) - xh * mean(gxh * xh)) with xh normalised x and gxh = g * w.
-template <typename T>
-void layer_norm_backward(const T* x, const T* w, const T* g, const double* mean, const double* rstd,
-                         T* gx, T* gw, T* gb, int64_t rows, int64_t n) {
-  ParamGradPartials partials(n);
-  parallel_for(rows, row_grain(n), [&](int64_t lo, int64_t hi) {
-    double* pw = partials.w(omp_get_thread_num());
-    double* pb = partials.b(omp_get_thread_num());
-    std::vector<T> bw(static_cast<size_t>(n), T(0)), bb(static_cast<size_t>(n), T(0));
-    for (int64_t r = lo; r < hi; ++r) {
-      const T* xr = x + r * n;
-      const T* gr = g + r * n;
-      const T mu = T(mean[r]), rs = T(rstd[r]);
-      T s1 = 0, s2 = 0;
-#pragma omp simd reduction(+ : s1, s2)
-      for (int64_t i = 0; i < n; ++i) {
-        const T gxh = gr[i] * w[i];
-        s1 += gxh;
-        s2 += gxh * ((xr[i] - mu) * rs);
-      }
-      const T m1 = s1 / T(n), m2 = s2 / T(n);
-      T* gxr = gx + r * n;
-      T* bwp = bw.data();
-      T* bbp = bb.data();
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) {
-        const T xh = (xr[i] - mu) * rs;
-        gxr[i] = rs * (gr[i] * w[i] - m1 - xh * m2);
-        bwp[i] += gr[i] * xh;
-        bbp[i] += gr[i];
-      }
-      if ((r - lo + 1) % kRowsPerFlush == 0 || r + 1 == hi) {
-        for (int64_t i = 0; i < n; ++i) {
-          pw[i] += double(bwp[i]);
-          pb[i] += double(bbp[i]);
-          bwp[i] = T(0);
-          bbp[i] = T(0);
-        }
-      }
-    }
-  });
-  partials.reduce(gw, gb);
-}
-
-// ---- RMS norm ----
-
-template <typename T>
-void rms_norm_forward(const T* x, const T* w, T* y, double* rstd, int64_t rows, int64_t n,
-                      double eps) {
-  parallel_for(rows, row_grain(n), [&](int64_t lo, int64_t hi) {
-    for (int64_t r = lo; r < hi; ++r) {
-      const T* xr = x + r * n;
-      double ss = 0;
-#pragma omp simd reduction(+ : ss)
-      for (int64_t i = 0; i < n; ++i) ss += double(xr[i]) * double(xr[i]);
-      const double rs = 1.0 / std::sqrt(ss / double(n) + eps);
-      rstd[r] = rs;
-      const T tr = T(rs);
-      T* yr = y + r * n;
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) yr[i] = xr[i] * tr * w[i];
-    }
-  });
-}
-
-// gx = rstd * (gxh - xh * mean(gxh * xh)) with xh = x * rstd and gxh = g * w.
-template <typename T>
-void rms_norm_backward(const T* x, const T* w, const T* g, const double* rstd, T* gx, T* gw,
-                       int64_t rows, int64_t n) {
-  ParamGradPartials partials(n);
-  parallel_for(rows, row_grain(n), [&](int64_t lo, int64_t hi) {
-    double* pw = partials.w(omp_get_thread_num());
-    for (int64_t r = lo; r < hi; ++r) {
-      const T* xr = x + r * n;
-      const T* gr = g + r * n;
-      const double rs = rstd[r];
-      double s = 0;
-#pragma omp simd reduction(+ : s)
-      for (int64_t i = 0; i < n; ++i) s += double(gr[i]) * double(w[i]) * (double(xr[i]) * rs);
-      const double m = s / double(n);
-      const T trs = T(rs), tm = T(m);
-      T* gxr = gx + r * n;
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) {
-        const T xh = xr[i] * trs;
-        gxr[i] = trs * (gr[i] * w[i] - xh * tm);
-        pw[i] += double(gr[i] * xh);
-      }
-    }
-  });
-  partials.reduce<T>(gw, nullptr);
-}
 }  // namespace
 
 Tensor layer_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias, double eps) {
   check_norm_args("layer_norm", x_in, weight, bias);
   const Tensor x = x_in.contiguous();
-  const int64_t n = x.shape().back(), rows = n ? x.numel() / n : 0;
-  const Tensor w = param_or(weight, n, x.dtype(), 1.0), b = param_or(bias, n, x.dtype(), 0.0);
-  Tensor out = Tensor::empty(x.shape(), x.dtype());
-  Tensor mean = Tensor::empty({rows}, DType::f64), rstd = Tensor::empty({rows}, DType::f64);
-  dispatch_float("layer_norm", x.dtype(), [&]<typename T>() {
-    layer_norm_forward<T>(x.data<T>(), w.data<T>(), b.data<T>(), out.data<T>(), mean.data<double>(),
-                          rstd.data<double>(), rows, n, eps);
-  });
-  auto backward = [x, w, mean, rstd, n, rows](const Tensor& g_in, const std::vector<bool>& need) {
-    const Tensor g = g_in.contiguous();
-    Tensor gx = Tensor::empty(x.shape(), x.dtype());
-    Tensor gw = Tensor::empty({n}, x.dtype()), gb = Tensor::empty({n}, x.dtype());
-    dispatch_float("layer_norm_backward", x.dtype(), [&]<typename T>() {
-      layer_norm_backward<T>(x.data<T>(), w.data<T>(), g.data<T>(), mean.data<double>(),
-                             rstd.data<double>(), gx.data<T>(), gw.data<T>(), gb.data<T>(), rows,
-                             n);
-    });
-    return Grads{gx, need[1] ? gw : Tensor(), need[2] ? gb : Tensor()};
+  const Tensor w = param_or(weight, x, 1.0), b = param_or(bias, x, 0.0);
+  const NormForward f = kernels_for(x.device()).layer_norm(x, w, b, eps);
+  auto backward = [x, w, mean = f.mean, rstd = f.rstd](const Tensor& g_in,
+                                                       const std::vector<bool>& need) {
+    Grads grads = kernels_for(x.device()).layer_norm_backward(x, w, g_in.contiguous(), mean, rstd);
+    if (!need[1]) grads[1] = Tensor();
+    if (!need[2]) grads[2] = Tensor();
+    return grads;
   };
-  return record(out, "layer_norm", {x_in, weight, bias}, backward);
+  return record(f.out, "layer_norm", {x_in, weight, bias}, backward);
 }
 
 Tensor rms_norm(const Tensor& x_in, const Tensor& weight, double eps) {
   check_norm_args("rms_norm", x_in, weight, Tensor());
   const Tensor x = x_in.contiguous();
-  const int64_t n = x.shape().back(), rows = n ? x.numel() / n : 0;
-  const Tensor w = param_or(weight, n, x.dtype(), 1.0);
-  Tensor out = Tensor::empty(x.shape(), x.dtype());
-  Tensor rstd = Tensor::empty({rows}, DType::f64);
-  dispatch_float("rms_norm", x.dtype(), [&]<typename T>() {
-    rms_norm_forward<T>(x.data<T>(), w.data<T>(), out.data<T>(), rstd.data<double>(), rows, n, eps);
-  });
-  auto backward = [x, w, rstd, n, rows](const Tensor& g_in, const std::vector<bool>& need) {
-    const Tensor g = g_in.contiguous();
-    Tensor gx = Tensor::empty(x.shape(), x.dtype());
-    Tensor gw = Tensor::empty({n}, x.dtype());
-    dispatch_float("rms_norm_backward", x.dtype(), [&]<typename T>() {
-      rms_norm_backward<T>(x.data<T>(), w.data<T>(), g.data<T>(), rstd.data<double>(), gx.data<T>(),
-                           gw.data<T>(), rows, n);
-    });
-    return Grads{gx, need[1] ? gw : Tensor()};
+  const Tensor w = param_or(weight, x, 1.0);
+  const NormForward f = kernels_for(x.device()).rms_norm(x, w, eps);
+  auto backward = [x, w, rstd = f.rstd](const Tensor& g_in, const std::vector<bool>& need) {
+    Grads grads = kernels_for(x.device()).rms_norm_backward(x, w, g_in.contiguous(), rstd);
+    if (!need[1]) grads[1] = Tensor();
+    return grads;
   };
-  return record(out, "rms_norm", {x_in, weight}, backward);
+  return record(f.out, "rms_norm", {x_in, weight}, backward);
 }
 
 }  // namespace xomni

@@ -1,9 +1,8 @@
-// Reductions: sum, mean, var, max/argmax. Every sum runs in a fixed order, so results do not
-// depend on the thread count.
+// Reductions: sum, mean, var, max/argmax; the kernels are in cpu/reduce.cpp.
 #include <cmath>
 #include <numeric>
 
-#include "tensor/threading.h"
+#include "ops/kernels.h"
 #include "xomni/core/ops/ops.h"
 #include "xomni/core/tensor/autograd.h"
 
@@ -32,43 +31,6 @@ Shape reduced_shape(const Shape& in, const std::vector<int64_t>& dims, bool keep
   return out;
 }
 
-// Sums a contiguous [A, R, B] buffer over R into [A, B].
-template <typename T>
-void sum_middle(const T* x, T* y, int64_t A, int64_t R, int64_t B) {
-  if (B == 1) {
-    parallel_for(A, std::max<int64_t>(1, 16384 / std::max<int64_t>(R, 1)),
-                 [&](int64_t lo, int64_t hi) {
-                   for (int64_t a = lo; a < hi; ++a) {
-                     const T* row = x + a * R;
-                     constexpr int kLanes = 16;
-                     T lanes[kLanes] = {};
-                     int64_t r = 0;
-                     for (; r + kLanes <= R; r += kLanes)
-#pragma omp simd
-                       for (int l = 0; l < kLanes; ++l) lanes[l] += row[r + l];
-                     T acc = 0;
-                     for (; r < R; ++r) acc += row[r];
-                     for (int l = 0; l < kLanes; ++l) acc += lanes[l];
-                     y[a] = acc;
-                   }
-                 });
-    return;
-  }
-  parallel_for(A * B, 4096, [&](int64_t lo, int64_t hi) {
-    // [lo, hi) indexes the flattened [A, B] output; walk it in pieces that stay within one a.
-    for (int64_t i = lo; i < hi;) {
-      const int64_t a = i / B, b0 = i % B, b1 = std::min(B, b0 + (hi - i));
-      T* out = y + a * B;
-      for (int64_t b = b0; b < b1; ++b) out[b] = 0;
-      for (int64_t r = 0; r < R; ++r) {
-        const T* row = x + (a * R + r) * B;
-#pragma omp simd
-        for (int64_t b = b0; b < b1; ++b) out[b] += row[b];
-      }
-      i += b1 - b0;
-    }
-  });
-}
 }  // namespace
 
 Tensor sum(const Tensor& a, const std::vector<int64_t>& dims_in, bool keepdim) {
@@ -97,9 +59,7 @@ Tensor sum(const Tensor& a, const std::vector<int64_t>& dims_in, bool keepdim) {
     else
       B *= x.shape()[d];
   }
-  Tensor out = Tensor::empty(out_shape, a.dtype());
-  dispatch_float("sum", a.dtype(),
-                 [&]<typename T>() { sum_middle<T>(x.data<T>(), out.data<T>(), A, R, B); });
+  Tensor out = kernels_for(a.device()).sum(x, out_shape, A, R, B);
   return record(out, "sum", {a},
                 [in_shape = a.shape(), dims, keepdim](const Tensor& g, const std::vector<bool>&) {
                   Tensor gk = keepdim ? g : reshape(g, reduced_shape(in_shape, dims, true));
@@ -141,31 +101,7 @@ Tensor argmax(const Tensor& a_in, int64_t dim, bool keepdim) {
   const int64_t d = wrap_dim(dim, a_in.dim(), "argmax");
   XOMNI_CHECK(a_in.dim() == 0 || a_in.shape()[d] > 0, "argmax: empty dimension ", d);
   const Tensor a = a_in.contiguous();
-  int64_t A = 1, R = a.dim() ? a.shape()[d] : 1, B = 1;
-  for (int64_t i = 0; i < a.dim(); ++i) {
-    if (i < d) A *= a.shape()[i];
-    if (i > d) B *= a.shape()[i];
-  }
-  Tensor out = Tensor::empty(reduced_shape(a.shape(), {d}, keepdim), DType::i64);
-  int64_t* idx = out.data<int64_t>();
-  dispatch_float("argmax", a.dtype(), [&]<typename T>() {
-    const T* x = a.data<T>();
-    parallel_for(A * B, 1024, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) {
-        const int64_t oa = i / B, ob = i % B;
-        const T* p = x + oa * R * B + ob;
-        int64_t best = 0;
-        T bv = p[0];
-        for (int64_t r = 1; r < R; ++r) {
-          const T v = p[r * B];
-          if (std::isnan(bv)) break;  // NaN is the maximum, as in PyTorch
-          if (v > bv || std::isnan(v)) bv = v, best = r;
-        }
-        idx[i] = best;
-      }
-    });
-  });
-  return out;
+  return kernels_for(a.device()).argmax(a, d, reduced_shape(a.shape(), {d}, keepdim));
 }
 
 MaxResult max(const Tensor& a, int64_t dim, bool keepdim) {

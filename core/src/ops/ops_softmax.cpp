@@ -1,9 +1,8 @@
 // softmax and log_softmax over one dimension; rows along the last dimension are processed by a
-// fused kernel, other dimensions are moved last by a (view) transpose.
+// fused kernel (cpu/softmax.cpp), other dimensions are moved last by a (view) transpose.
 #include <cmath>
 
-#include "ops/vec_math.h"
-#include "tensor/threading.h"
+#include "ops/kernels.h"
 #include "xomni/core/ops/ops.h"
 #include "xomni/core/tensor/autograd.h"
 
@@ -11,91 +10,14 @@ namespace xomni {
 namespace {
 using Grads = std::vector<Tensor>;
 
-template <typename T>
-T row_max(const T* x, int64_t n) {
-  T m = -INFINITY;
-#pragma omp simd reduction(max : m)
-  for (int64_t i = 0; i < n; ++i) m = x[i] > m ? x[i] : m;
-  return m;
-}
-
-// y = softmax(x) (log_space=false) or log_softmax(x) over rows of length n.
-template <typename T>
-void softmax_rows(const T* x, T* y, int64_t rows, int64_t n, bool log_space) {
-  parallel_for(rows, std::max<int64_t>(1, 8192 / std::max<int64_t>(n, 1)),
-               [&](int64_t lo, int64_t hi) {
-                 for (int64_t r = lo; r < hi; ++r) {
-                   const T* xr = x + r * n;
-                   T* yr = y + r * n;
-                   const T m = row_max(xr, n);
-                   if (std::isinf(m) && m < 0) {  // every entry -inf: no mass anywhere
-                     for (int64_t i = 0; i < n; ++i) yr[i] = log_space ? T(-INFINITY) : T(NAN);
-                     continue;
-                   }
-                   T s = 0;
-#pragma omp simd reduction(+ : s)
-                   for (int64_t i = 0; i < n; ++i) {
-                     const T e = fast_exp(xr[i] - m);
-                     yr[i] = e;
-                     s += e;
-                   }
-                   if (log_space) {
-                     const T lse = m + std::log(s);
-#pragma omp simd
-                     for (int64_t i = 0; i < n; ++i) yr[i] = xr[i] - lse;
-                   } else {
-                     const T inv = T(1) / s;
-#pragma omp simd
-                     for (int64_t i = 0; i < n; ++i) yr[i] *= inv;
-                   }
-                 }
-               });
-}
-
-// softmax: gx = y * (g - sum(g * y)); log_softmax: gx = g - exp(y) * sum(g).
-template <typename T>
-void softmax_backward_rows(const T* g, const T* y, T* gx, int64_t rows, int64_t n, bool log_space) {
-  parallel_for(rows, std::max<int64_t>(1, 8192 / std::max<int64_t>(n, 1)),
-               [&](int64_t lo, int64_t hi) {
-                 for (int64_t r = lo; r < hi; ++r) {
-                   const T* gr = g + r * n;
-                   const T* yr = y + r * n;
-                   T* out = gx + r * n;
-                   T s = 0;
-                   if (log_space) {
-#pragma omp simd reduction(+ : s)
-                     for (int64_t i = 0; i < n; ++i) s += gr[i];
-#pragma omp simd
-                     for (int64_t i = 0; i < n; ++i) out[i] = gr[i] - fast_exp(yr[i]) * s;
-                   } else {
-#pragma omp simd reduction(+ : s)
-                     for (int64_t i = 0; i < n; ++i) s += gr[i] * yr[i];
-#pragma omp simd
-                     for (int64_t i = 0; i < n; ++i) out[i] = yr[i] * (gr[i] - s);
-                   }
-                 }
-               });
-}
-
 Tensor softmax_last(const Tensor& a, bool log_space) {
   const char* name = log_space ? "log_softmax" : "softmax";
   check_dtype(name, a, {DType::f32, DType::f64});
   const Tensor x = a.contiguous();
-  const int64_t n = x.dim() ? x.shape().back() : 1;
-  const int64_t rows = n ? x.numel() / n : 0;
-  Tensor out = Tensor::empty(x.shape(), x.dtype());
-  dispatch_float(name, x.dtype(), [&]<typename T>() {
-    softmax_rows<T>(x.data<T>(), out.data<T>(), rows, n, log_space);
-  });
+  Tensor out = kernels_for(x.device()).softmax(x, log_space);
   return record(
-      out, name, {a},
-      [y = out.detach(), rows, n, log_space](const Tensor& g_in, const std::vector<bool>&) {
-        const Tensor g = g_in.contiguous();
-        Tensor gx = Tensor::empty(y.shape(), y.dtype());
-        dispatch_float("softmax_backward", y.dtype(), [&]<typename T>() {
-          softmax_backward_rows<T>(g.data<T>(), y.data<T>(), gx.data<T>(), rows, n, log_space);
-        });
-        return Grads{gx};
+      out, name, {a}, [y = out.detach(), log_space](const Tensor& g, const std::vector<bool>&) {
+        return Grads{kernels_for(y.device()).softmax_backward(g.contiguous(), y, log_space)};
       });
 }
 

@@ -7,6 +7,8 @@
 #include <mutex>
 #include <new>
 
+#include "tensor/device_allocator.h"
+#include "tensor/device_registry.h"
 #include "xomni/core/tensor/error.h"
 
 namespace xomni {
@@ -93,14 +95,32 @@ size_t cached_bytes() {
 
 }  // namespace cpu_allocator
 
-Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
-  XOMNI_CHECK(device.is_cpu(), "Storage: device ", device.str(),
-              " is not available in this build (CPU only)");
-  data_ = cpu_allocator::allocate(nbytes);
+namespace {
+const DeviceAllocator kCpuAllocator{
+    [](size_t nbytes, int) { return cpu_allocator::allocate(nbytes); },
+    [](void* ptr, size_t nbytes, int) { cpu_allocator::release(ptr, nbytes); }};
+
+DeviceRegistry<DeviceAllocator>& allocators() {
+  static DeviceRegistry<DeviceAllocator> r("allocator", &kCpuAllocator);
+  return r;
+}
+}  // namespace
+
+const DeviceAllocator* register_allocator(Device::Kind kind, const DeviceAllocator* allocator) {
+  return allocators().set(kind, allocator);
+}
+
+const DeviceAllocator& allocator_for(Device device) {
+  return allocators().get(device);
+}
+
+Storage::Storage(size_t nbytes, Device device)
+    : nbytes_(nbytes), device_(device), allocator_(&allocator_for(device)) {
+  data_ = allocator_->allocate(nbytes, device.index);
 }
 
 Storage::~Storage() {
-  cpu_allocator::release(data_, nbytes_);
+  allocator_->release(data_, nbytes_, device_.index);
 }
 
 }  // namespace xomni

@@ -2,78 +2,11 @@
 
 #include <cmath>
 
-#include "tensor/strided.h"
-#include "tensor/threading.h"
+#include "ops/kernels.h"
 #include "xomni/core/ops/ops.h"
 #include "xomni/core/tensor/autograd.h"
 
 namespace xomni {
-namespace {
-
-template <typename To, typename From>
-inline To convert(From v) {
-  if constexpr (std::is_same_v<To, From>) {
-    return v;
-  } else if constexpr (std::is_same_v<From, bf16>) {
-    return convert<To>(bf16_to_float(v));
-  } else if constexpr (std::is_same_v<From, f16>) {
-    return convert<To>(f16_to_float(v));
-  } else if constexpr (std::is_same_v<To, bf16>) {
-    return float_to_bf16(float(v));
-  } else if constexpr (std::is_same_v<To, f16>) {
-    return float_to_f16(float(v));
-  } else {
-    return static_cast<To>(v);
-  }
-}
-
-template <typename Fn>
-decltype(auto) dispatch_all(DType t, Fn&& fn) {
-  switch (t) {
-    case DType::f32:
-      return fn.template operator()<float>();
-    case DType::f64:
-      return fn.template operator()<double>();
-    case DType::bf16:
-      return fn.template operator()<bf16>();
-    case DType::f16:
-      return fn.template operator()<f16>();
-    case DType::i32:
-      return fn.template operator()<int32_t>();
-    case DType::i64:
-      return fn.template operator()<int64_t>();
-    case DType::u8:
-      return fn.template operator()<uint8_t>();
-  }
-  throw Error("unknown dtype");
-}
-
-// dst[i] = convert(src[i]) over dst's shape, src broadcast to it.
-void strided_copy(const Tensor& dst, const Tensor& src) {
-  const Shape& shape = dst.shape();
-  const Shape sst = broadcast_strides(src.shape(), src.strides(), shape);
-  dispatch_all(dst.dtype(), [&]<typename D>() {
-    dispatch_all(src.dtype(), [&]<typename S>() {
-      D* d = static_cast<D*>(dst.raw_data());
-      const S* s = static_cast<const S*>(src.raw_data());
-      parallel_for(dst.numel(), 1 << 16, [&](int64_t b, int64_t e) {
-        for_each_run<2>(shape, {&dst.strides(), &sst}, b, e, [&](const StridedRun<2>& r) {
-          D* dp = d + r.offset[0];
-          const S* sp = s + r.offset[1];
-          if (r.stride[0] == 1 && r.stride[1] == 1) {
-            for (int64_t i = 0; i < r.length; ++i) dp[i] = convert<D>(sp[i]);
-          } else {
-            for (int64_t i = 0; i < r.length; ++i)
-              dp[i * r.stride[0]] = convert<D>(sp[i * r.stride[1]]);
-          }
-        });
-      });
-    });
-  });
-}
-
-}  // namespace
-
 Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset) {
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = base.impl().storage;
@@ -97,20 +30,16 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
 
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
   Tensor t = empty(shape, dtype, device);
-  char* p = static_cast<char*>(t.raw_data());
-  const int64_t esz = int64_t(dtype_size(dtype));
-  parallel_for(t.numel(), 1 << 16,
-               [&](int64_t b, int64_t e) { std::memset(p + b * esz, 0, size_t((e - b) * esz)); });
+  kernels_for(device).zero(t);
   return t;
 }
 
 Tensor Tensor::ones(const Shape& shape, DType dtype, Device device) {
-  XOMNI_CHECK(device.is_cpu(), "Tensor::ones: only cpu tensors in this build");
-  return full(shape, 1.0, dtype);
+  return full(shape, 1.0, dtype, device);
 }
 
-Tensor Tensor::full(const Shape& shape, double value, DType dtype) {
-  Tensor t = empty(shape, dtype);
+Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device) {
+  Tensor t = empty(shape, dtype, device);
   t.fill_(value);
   return t;
 }
@@ -186,7 +115,7 @@ Tensor Tensor::contiguous() const {
 
 Tensor Tensor::clone() const {
   Tensor out = empty(shape(), dtype(), device());
-  strided_copy(out, *this);
+  kernels_for(device()).copy(out, *this);
   if (is_floating(dtype()))
     return record(out, "clone", {*this},
                   [](const Tensor& g, const std::vector<bool>&) { return std::vector<Tensor>{g}; });
@@ -196,7 +125,7 @@ Tensor Tensor::clone() const {
 Tensor Tensor::to(DType target) const {
   if (target == dtype()) return *this;
   Tensor out = empty(shape(), target, device());
-  strided_copy(out, *this);
+  kernels_for(device()).copy(out, *this);
   if (is_floating(dtype()) && is_floating(target)) {
     const DType src = dtype();
     return record(out, "to", {*this}, [src](const Tensor& g, const std::vector<bool>&) {
@@ -250,20 +179,7 @@ void Tensor::backward(const Tensor& grad) const {
 }
 
 Tensor& Tensor::fill_(double value) {
-  dispatch_all(dtype(), [&]<typename T>() {
-    const T v = convert<T>(value);
-    T* p = static_cast<T*>(raw_data());
-    if (is_contiguous()) {
-      parallel_for(numel(), 1 << 16, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) p[i] = v;
-      });
-    } else {
-      Shape st = strides();
-      for_each_run<1>(shape(), {&st}, 0, numel(), [&](const StridedRun<1>& r) {
-        for (int64_t i = 0; i < r.length; ++i) p[r.offset[0] + i * r.stride[0]] = v;
-      });
-    }
-  });
+  kernels_for(device()).fill(*this, value);
   return *this;
 }
 
@@ -272,14 +188,12 @@ Tensor& Tensor::copy_(const Tensor& src) {
               shape_str(src.shape()), " does not broadcast to ", shape_str(shape()));
   // Copy through a temporary when the two views overlap in memory.
   Tensor s = same_storage(src) ? src.clone().detach() : src;
-  strided_copy(*this, s);
+  kernels_for(device()).copy(*this, s);
   return *this;
 }
 
 void check_dtype(const char* op, const Tensor& t, std::initializer_list<DType> allowed) {
   XOMNI_CHECK(t.defined(), op, ": got an undefined tensor");
-  XOMNI_CHECK(t.device().is_cpu(), op, ": tensor of shape ", shape_str(t.shape()), " is on ",
-              t.device().str(), ", expected cpu");
   for (DType d : allowed)
     if (d == t.dtype()) return;
   std::string names;

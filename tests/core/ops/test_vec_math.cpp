@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "ops/vec_math.h"
+#include "ops/cpu/vec_math.h"
 
 TEST(VecMath, ExpApproxRelativeError) {
   double worst = 0;

@@ -32,11 +32,11 @@ void check_groups(const MpiCommunicator& world, const Layout& layout) {
   EXPECT_EQ(pg.coord(), coord_of(layout, me));
   EXPECT_EQ(pg.world().size(), world.size());
   EXPECT_EQ(pg.world().rank(), me);
-  EXPECT_NE(pg.world().handle(), world.handle());
+  EXPECT_NE(pg.mpi_world().handle(), world.handle());
 
   struct Named {
     const char* dims;
-    MpiCommunicator* comm;
+    Communicator* comm;
   };
   const Named groups[] = {{"tp", &pg.tp()},
                           {"cp", &pg.cp()},
@@ -48,7 +48,7 @@ void check_groups(const MpiCommunicator& world, const Layout& layout) {
   for (const Named& g : groups) {
     SCOPED_TRACE(g.dims);
     const std::vector<int> want = group_ranks(layout, me, g.dims);
-    MpiCommunicator& c = *g.comm;
+    Communicator& c = *g.comm;
     EXPECT_EQ(c.name(), g.dims);
     EXPECT_EQ(c.world_ranks(), want);
     ASSERT_EQ(c.size(), int(want.size()));

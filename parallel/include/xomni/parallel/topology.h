@@ -47,7 +47,8 @@ std::vector<int> group_ranks(const Layout& layout, int rank, std::string_view di
 
 class MpiCommunicator;
 
-// This rank's communicators for every group the engine uses.
+// This rank's communicators for every group the engine uses. Callers see each group as a
+// Communicator; the groups are MPI communicators split from the world given here.
 class ProcessGroups {
  public:
   // Collective over `world`, which must have layout.world() ranks; world() is a duplicate of it.
@@ -59,16 +60,19 @@ class ProcessGroups {
   const Coord& coord() const { return coord_; }
   int world_rank() const { return world_rank_; }
 
-  MpiCommunicator& world() const;
-  MpiCommunicator& tp() const;
-  MpiCommunicator& cp() const;
-  MpiCommunicator& dp() const;
-  MpiCommunicator& pp() const;
-  MpiCommunicator& dp_cp() const;  // gradient reduction when CP > 1
-  MpiCommunicator& tp_cp() const;
-  MpiCommunicator& model_parallel() const;  // tp+pp
+  Communicator& world() const;
+  // The world group as the MPI communicator it is (a duplicate of the one given), for callers
+  // that need its MPI handle.
+  MpiCommunicator& mpi_world() const;
+  Communicator& tp() const;
+  Communicator& cp() const;
+  Communicator& dp() const;
+  Communicator& pp() const;
+  Communicator& dp_cp() const;  // gradient reduction when CP > 1
+  Communicator& tp_cp() const;
+  Communicator& model_parallel() const;  // tp+pp
   // One of the groups above by its dims string, in any order ("cp+dp" is dp_cp()).
-  MpiCommunicator& group(std::string_view dims) const;
+  Communicator& group(std::string_view dims) const;
 
  private:
   Layout layout_;

@@ -46,10 +46,11 @@ void check_adamw_options(const AdamWOptions& options, const char* who);
 bool adamw_decays(const AdamWOptions& options, const std::string& name, const Shape& shape);
 
 // The AdamW update (formulas below) of n contiguous elements: the kernel AdamW::step runs, for
-// optimizers that hold the state of a slice of a parameter. `dtype` is f32 or f64 (all four
-// buffers); `lr` includes the group's lr_scale; `step` is the parameter's step count after this
-// update. Elementwise, so a slice gets bitwise the values the whole-tensor update gives it.
-void adamw_update_elements(DType dtype, void* param, const void* grad, void* exp_avg,
+// optimizers that hold the state of a slice of a parameter. The four buffers live on `device`
+// and have `dtype` f32 or f64; `lr` includes the group's lr_scale; `step` is the parameter's step
+// count after this update. Elementwise, so a slice gets bitwise the values the whole-tensor
+// update gives it.
+void adamw_update_elements(Device device, DType dtype, void* param, const void* grad, void* exp_avg,
                            void* exp_avg_sq, int64_t n, const AdamWOptions& options, double lr,
                            double weight_decay, int64_t step);
 

@@ -1,5 +1,5 @@
 #pragma once
-// Reference-counted byte buffers and the caching CPU allocator behind them.
+// Reference-counted byte buffers on a device, and the caching CPU allocator.
 #include <cstddef>
 #include <memory>
 
@@ -7,6 +7,10 @@
 
 namespace xomni {
 
+struct DeviceAllocator;
+
+// Memory comes from the allocator registered for the device's kind (the caching CPU allocator
+// below for cpu); a device without one is refused with a clear error.
 class Storage {
  public:
   Storage(size_t nbytes, Device device);
@@ -22,6 +26,7 @@ class Storage {
   void* data_ = nullptr;
   size_t nbytes_ = 0;
   Device device_;
+  const DeviceAllocator* allocator_;  // the one that allocated, so release goes back to it
 };
 
 // Fresh pages are slow to fault in on small VMs, so freed CPU blocks are kept per size class

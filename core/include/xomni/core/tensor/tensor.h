@@ -40,7 +40,8 @@ class Tensor {
   static Tensor empty(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
   static Tensor zeros(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
   static Tensor ones(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
-  static Tensor full(const Shape& shape, double value, DType dtype = DType::f32);
+  static Tensor full(const Shape& shape, double value, DType dtype = DType::f32,
+                     Device device = Device::cpu());
   static Tensor arange(int64_t n, DType dtype = DType::i64);
   template <typename T>
   static Tensor from_vector(const std::vector<T>& values, const Shape& shape);
@@ -103,7 +104,8 @@ class Tensor {
 // A view sharing `base`'s storage with new geometry; no autograd.
 Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset);
 
-// Throws a clear error unless `t` is a CPU tensor of one of the given dtypes.
+// Throws a clear error unless `t` is defined and has one of the given dtypes (whether its device
+// can run the op is the kernel table's answer: ops/kernels.h).
 void check_dtype(const char* op, const Tensor& t, std::initializer_list<DType> allowed);
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b);
 void check_same_device(const char* op, const Tensor& a, const Tensor& b);

@@ -1,6 +1,6 @@
 #pragma once
-// Internal: pieces shared by the tiled attention kernels (ops_attention_forward.cpp and
-// ops_attention_backward.cpp): problem geometry, the masking rules applied per tile, row
+// Internal: pieces shared by the tiled attention kernels (attention_forward.cpp and
+// attention_backward.cpp): problem geometry, the masking rules applied per tile, row
 // kernels (max, exp with an AVX2 path for f32), and BLAS wrappers for both float types.
 #include <cblas.h>
 #if defined(__AVX2__) && defined(__FMA__)

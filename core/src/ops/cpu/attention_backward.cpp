@@ -4,7 +4,7 @@
 // accumulates dQ into its own buffer, so nothing needs atomics and results are repeatable.
 #include <vector>
 
-#include "ops/attention_tiles.h"
+#include "ops/cpu/attention_tiles.h"
 #include "tensor/threading.h"
 
 namespace xomni::attn {

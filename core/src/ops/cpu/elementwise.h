@@ -1,11 +1,11 @@
 #pragma once
-// Internal: elementwise kernel templates shared by the op files. `op` is a generic lambda
+// Internal: elementwise kernel templates shared by the CPU kernel files. `op` is a generic lambda
 // instantiated for the compute type T (float or double).
 #include "tensor/strided.h"
 #include "tensor/threading.h"
 #include "xomni/core/tensor/tensor.h"
 
-namespace xomni {
+namespace xomni::cpu {
 
 constexpr int64_t kElementwiseGrain = 1 << 15;
 
@@ -74,4 +74,4 @@ Tensor map_binary(const char* name, const Tensor& a, const Tensor& b, Op op) {
   return out;
 }
 
-}  // namespace xomni
+}  // namespace xomni::cpu

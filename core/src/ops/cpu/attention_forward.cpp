@@ -4,7 +4,7 @@
 #include <memory>
 #include <vector>
 
-#include "ops/attention_tiles.h"
+#include "ops/cpu/attention_tiles.h"
 #include "tensor/threading.h"
 
 namespace xomni::attn {

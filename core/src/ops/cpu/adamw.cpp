@@ -1,0 +1,39 @@
+// CPU AdamW element update.
+#include <cmath>
+
+#include "ops/cpu/cpu_kernels.h"
+#include "tensor/threading.h"
+
+namespace xomni::cpu {
+namespace {
+
+// One AdamW update of n contiguous elements; the operation order follows torch's
+// single-tensor AdamW (each line below is one torch in-place op).
+template <typename T>
+void adamw_step(T* p, const T* g, T* m, T* v, int64_t n, T decay, T b1, T one_minus_b1, T b2,
+                T one_minus_b2, T bc2_sqrt, T eps, T neg_step_size) {
+  parallel_for(n, 1 << 14, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      T pi = p[i] * decay;                            // param.mul_(1 - lr * wd)
+      T mi = m[i] * b1 + one_minus_b1 * g[i];         // exp_avg.mul_(b1).add_(g, 1 - b1)
+      T vi = v[i] * b2 + one_minus_b2 * g[i] * g[i];  // exp_avg_sq.mul_(b2).addcmul_(g, g)
+      T denom = std::sqrt(vi) / bc2_sqrt + eps;       // (v.sqrt() / bc2_sqrt).add_(eps)
+      p[i] = pi + neg_step_size * (mi / denom);       // param.addcdiv_(m, denom, -step_size)
+      m[i] = mi;
+      v[i] = vi;
+    }
+  });
+}
+
+}  // namespace
+
+void adamw_update(DType dtype, void* param, const void* grad, void* exp_avg, void* exp_avg_sq,
+                  int64_t n, const AdamWScalars& s) {
+  dispatch_float("AdamW", dtype, [&]<typename T>() {
+    adamw_step<T>(static_cast<T*>(param), static_cast<const T*>(grad), static_cast<T*>(exp_avg),
+                  static_cast<T*>(exp_avg_sq), n, T(s.decay), T(s.beta1), T(s.one_minus_beta1),
+                  T(s.beta2), T(s.one_minus_beta2), T(s.bc2_sqrt), T(s.eps), T(s.neg_step_size));
+  });
+}
+
+}  // namespace xomni::cpu

@@ -1,0 +1,91 @@
+// The device seam: ops find their kernels in the table of their inputs' device, and a device
+// without a table or an allocator is refused with a clear error.
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+// A white-box test of core's private seam (as test_vec_math.cpp is of its private header).
+#include "ops/kernels.h"
+#include "xomni/core/ops/ops.h"
+
+namespace xomni {
+namespace {
+
+template <typename Fn>
+void expect_error_containing(Fn fn, const std::string& text) {
+  try {
+    fn();
+    FAIL() << "no error; expected one containing: " << text;
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+  }
+}
+
+TEST(KernelTable, CpuTableIsFoundForCpu) {
+  const Kernels& k = kernels_for(Device::cpu());
+  EXPECT_NE(k.binary, nullptr);
+  EXPECT_NE(k.matmul, nullptr);
+  EXPECT_NE(k.attention_forward, nullptr);
+}
+
+TEST(KernelTable, CudaWithoutTableIsRefusedClearly) {
+  expect_error_containing([] { kernels_for(Device::cuda(0)); },
+                          "no kernels for device cuda:0 in this build (built without CUDA)");
+}
+
+TEST(KernelTable, CudaStorageWithoutAllocatorIsRefusedClearly) {
+  expect_error_containing(
+      [] {
+        Tensor::empty({2, 3}, DType::f32, Device::cuda(0));
+      },
+      "no allocator for device cuda:0 in this build (built without CUDA)");
+  expect_error_containing([] { Storage(16, Device::cuda(0)); }, "no allocator for device cuda:0");
+}
+
+// Swaps the CPU table for a copy whose binary kernel counts its calls before running the real
+// one; restores the real table when it goes out of scope.
+class CountingCpuTable {
+ public:
+  CountingCpuTable() : real_(&kernels_for(Device::cpu())), counting_(*real_) {
+    real_binary = real_->binary;
+    calls = 0;
+    counting_.binary = [](BinaryOp op, const Tensor& a, const Tensor& b) {
+      ++calls;
+      return real_binary(op, a, b);
+    };
+    register_kernels(Device::Kind::cpu, &counting_);
+  }
+  ~CountingCpuTable() { register_kernels(Device::Kind::cpu, real_); }
+  CountingCpuTable(const CountingCpuTable&) = delete;
+  CountingCpuTable& operator=(const CountingCpuTable&) = delete;
+
+  static inline Tensor (*real_binary)(BinaryOp, const Tensor&, const Tensor&) = nullptr;
+  static inline std::atomic<int> calls{0};
+
+ private:
+  const Kernels* real_;
+  Kernels counting_;
+};
+
+TEST(KernelTable, OpsRunTheKernelsOfTheRegisteredTable) {
+  const Tensor a = Tensor::from_vector<float>({1, 2, 3}, {3}).set_requires_grad();
+  const Tensor b = Tensor::from_vector<float>({4, 5, 6}, {3});
+  const Kernels* before = &kernels_for(Device::cpu());
+  {
+    CountingCpuTable counting;
+    Tensor y = add(a, b);
+    EXPECT_EQ(CountingCpuTable::calls, 1);
+    EXPECT_EQ(y.to_vector<float>(), (std::vector<float>{5, 7, 9}));
+    Tensor z = mul(a, b);
+    EXPECT_EQ(CountingCpuTable::calls, 2);
+    sum(z).backward();  // mul's backward multiplies g by b: one more binary kernel
+    EXPECT_EQ(CountingCpuTable::calls, 3);
+    EXPECT_EQ(a.grad().to_vector<float>(), (std::vector<float>{4, 5, 6}));
+  }
+  EXPECT_EQ(&kernels_for(Device::cpu()), before);
+  add(a, b);
+  EXPECT_EQ(CountingCpuTable::calls, 3);  // the real table is back
+}
+
+}  // namespace
+}  // namespace xomni
