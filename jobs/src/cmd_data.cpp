@@ -12,6 +12,7 @@
 #include <string>
 
 #include "cli.h"
+#include "staged_folder.h"
 #include "synth_options.h"
 #include "xomni/core/data/image_data.h"
 #include "xomni/core/tensor/error.h"
@@ -36,8 +37,9 @@ int64_t positive(const std::string& flag, const std::string& v) {
 int synth(std::vector<std::string> args) {
   std::vector<std::string> overrides;
   for (std::string s; !(s = take_option(args, "--set")).empty();) overrides.push_back(s);
+  const bool overwrite = take_flag(args, "--overwrite");
   XOMNI_CHECK(args.size() == 1 && args[0].rfind("--", 0) != 0,
-              "usage: xomni data synth JOB.toml [--set key=value]...");
+              "usage: xomni data synth JOB.toml [--set key=value]... [--overwrite]");
   const SynthOptions o = load_synth_options(args[0], overrides);
   const uint64_t seed = o.seed;
   const int64_t counts[3] = {o.scenes, o.text_short, o.text_long};
@@ -49,7 +51,8 @@ int synth(std::vector<std::string> args) {
   text[0].bucket = "short", text[1].bucket = "long";
   for (auto& t : text) t.textured_background = scene.textured_background;
 
-  ImageShardWriter writer(o.out, o.samples_per_shard);
+  StagedFolder staged(o.out, overwrite, "--overwrite");  // the old dataset stays until done
+  ImageShardWriter writer(staged.path(), o.samples_per_shard);
   // Kinds interleave in proportion to their counts (the kind whose share is furthest behind goes
   // next), so any prefix of the dataset is a fair mix; sample k of a kind is (seed, k).
   int64_t done[3] = {0, 0, 0};
@@ -65,6 +68,7 @@ int synth(std::vector<std::string> args) {
                          : world::generate_text_image(seed, i, text[kind - 1]));
   }
   const int64_t written = writer.finish();
+  staged.commit();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("%s: %lld samples (%lld scenes, %lld short text, %lld long text) in %.2f s\n",
               o.out.c_str(), (long long)written, (long long)counts[0], (long long)counts[1],
@@ -190,16 +194,18 @@ int run(const std::vector<std::string>& argv) {
 
 const Register reg(
     {"data", "image datasets: synthesise, import, look at; write prompt sets",
-     "usage: xomni data synth JOB.toml [--set key=value]...\n"
+     "usage: xomni data synth JOB.toml [--set key=value]... [--overwrite]\n"
      "       xomni data sheet DATASET_DIR --out sheet.png [--count N] [--columns C]\n"
      "       xomni data prompts --out DIR [--train-seed S] [--train-count N]\n"
-     "       xomni data import --images DIR --captions FILE.jsonl --out DIR [...]\n"
+     "       xomni data import --images DIR --captions FILE.jsonl --out DIR [...] [--overwrite]\n"
      "       xomni data check DATASET_DIR\n\n"
      "synth: writes scenes (GenEval categories in turn, image_size square) and text images\n"
      "(short 256x64, long 512x256) as image shards; keys of the [synth] table: seed, out,\n"
      "samples_per_shard, scenes, text_short, text_long, image_size, textured_background (see\n"
      "jobs/tiny/synth.toml). Sample k of each kind is a function of (seed, k): the same job\n"
      "writes the same bytes.\n"
+     "synth and import refuse a non-empty output folder without --overwrite; they write beside\n"
+     "it and replace it only when the new dataset is complete.\n"
      "sheet: draws the first N samples (default 16) in a grid with their first caption.\n"
      "prompts: writes the fixed evaluation prompt sets (geneval, text_short, text_long,\n"
      "vqa_text, vqa_scene) and a training pool train.jsonl (N prompts, default 10000) as JSONL.\n"

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "cmd_data.h"
+#include "staged_folder.h"
 #include "xomni/core/data/image_data.h"
 #include "xomni/core/io/image_io.h"
 #include "xomni/core/tensor/error.h"
@@ -38,6 +39,7 @@ int import(std::vector<std::string> args) {
   const int64_t short_edge = int_option(args, "--short-edge", 0, 1);
   const int64_t max_long = int_option(args, "--max-long-edge", 0, 1);
   const int64_t per_shard = int_option(args, "--samples-per-shard", 1000, 1);
+  const bool overwrite = take_flag(args, "--overwrite");
   XOMNI_CHECK(args.empty(), "unexpected argument '", args.empty() ? "" : args[0], "'");
   XOMNI_CHECK(!images.empty() && !captions.empty() && !out.empty(),
               "--images DIR, --captions FILE.jsonl and --out DIR are required");
@@ -45,8 +47,10 @@ int import(std::vector<std::string> args) {
   std::ifstream in(captions, std::ios::binary);
   XOMNI_CHECK(in, "cannot open the caption file ", captions);
 
-  // Without finish() (an error below) the writer leaves no manifest: no partial dataset.
-  ImageShardWriter writer(out, per_shard);
+  // Written beside `out` and moved into its place when complete: an error below leaves `out`
+  // as it was.
+  StagedFolder staged(out, overwrite, "--overwrite");
+  ImageShardWriter writer(staged.path(), per_shard);
   std::string line;
   int64_t line_no = 0;
   while (std::getline(in, line)) {
@@ -92,6 +96,7 @@ int import(std::vector<std::string> args) {
   }
   XOMNI_CHECK(!in.bad(), "cannot read the caption file ", captions);
   const int64_t n = writer.finish();
+  staged.commit();
   std::printf("imported %lld images into %s\n", static_cast<long long>(n), out.c_str());
   return 0;
 }
@@ -101,7 +106,8 @@ int import(std::vector<std::string> args) {
 // Called by `xomni data` (cmd_data.cpp) for `xomni data import ...`; the usage text is there.
 // Each non-empty JSONL line is {"file": "a.png", "caption": "..."} or {"file": ...,
 // "captions": [...]}; errors name the line. Shards hold --samples-per-shard samples (default
-// 1000); the manifest is written last, so a failed import leaves no dataset.
+// 1000). A non-empty --out is refused without --overwrite; the shards are written beside it and
+// take its place only when complete, so a failed import leaves the old folder as it was.
 int data_import_main(const std::vector<std::string>& args) {
   return import(args);
 }

@@ -197,16 +197,24 @@ void load_model_weights(const std::string& path, const std::vector<nn::ParamInfo
   read_params(r, path, params, [](size_t, const Shape&, const Shape&) {});
 }
 
-std::string agreed_latest_checkpoint(const std::string& dir, const ParallelSetup& par) {
-  int64_t step = -1;
+std::string agreed_latest_checkpoint(const std::string& dir, const ParallelSetup& par,
+                                     bool ignore_unreadable) {
+  constexpr int64_t kNone = -1, kAllUnreadable = -2;
+  int64_t step = kNone;
   if (par.is_rank0()) {
     if (auto latest = latest_valid_checkpoint(
             dir, [](const std::string& w) { std::fprintf(stderr, "warning: %s\n", w.c_str()); }))
       step = latest->step;
+    else if (!list_checkpoints(dir).empty() && !ignore_unreadable)
+      step = kAllUnreadable;
   }
   Tensor t = Tensor::full({1}, double(step), DType::i64);
   par.world->broadcast(t, 0);
   step = int64_t(t.item());
+  XOMNI_CHECK(step != kAllUnreadable, "none of the checkpoints in ", dir,
+              " can be read (see the warnings above); starting over from step 0 would overwrite "
+              "them. Move them away, or set train.ignore_unreadable_checkpoints = true to start "
+              "from step 0 anyway");
   return step < 0 ? std::string() : checkpoint_path(dir, step);
 }
 

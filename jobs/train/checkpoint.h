@@ -40,6 +40,9 @@ void load_model_weights(const std::string& path, const std::vector<nn::ParamInfo
                         const ParallelSetup& par);
 
 // The newest valid checkpoint in `dir` as rank 0 sees it, agreed by every rank ("" if none).
-std::string agreed_latest_checkpoint(const std::string& dir, const ParallelSetup& par);
+// When `dir` holds checkpoints and none of them can be read, every rank throws (starting over
+// would overwrite them) unless `ignore_unreadable` is set.
+std::string agreed_latest_checkpoint(const std::string& dir, const ParallelSetup& par,
+                                     bool ignore_unreadable);
 
 }  // namespace xomni::train

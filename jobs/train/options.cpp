@@ -28,6 +28,8 @@ std::vector<FieldSpec> loop_fields() {
       int_field("train.eval_every", 0, "steps between evaluations (0: off)"),
       int_field("train.checkpoint_every", 0, "steps between checkpoints (0: off)"),
       int_field("train.keep_checkpoints", 3, "checkpoints kept in the run directory"),
+      bool_field("train.ignore_unreadable_checkpoints", false,
+                 "start from step 0 when no checkpoint of the run can be read (else: refuse)"),
   };
 }
 
@@ -98,6 +100,9 @@ TrainerOptions parse_trainer_options(const Config& c) {
   o.loop.eval_every = c.get_int("train.eval_every");
   o.loop.checkpoint_every = c.get_int("train.checkpoint_every");
   o.loop.keep_checkpoints = c.get_int("train.keep_checkpoints");
+  XOMNI_CHECK(o.loop.keep_checkpoints >= 1, c.source(),
+              ": train.keep_checkpoints must be at least 1, got ", o.loop.keep_checkpoints);
+  o.loop.ignore_unreadable_checkpoints = c.get_bool("train.ignore_unreadable_checkpoints");
 
   o.parallel.requested.tp = int(c.get_int("parallel.tp"));
   o.parallel.requested.cp = int(c.get_int("parallel.cp"));

@@ -29,6 +29,9 @@ struct LoopOptions {
   int64_t eval_every = 0;        // 0: off
   int64_t checkpoint_every = 0;  // 0: off
   int64_t keep_checkpoints = 3;
+  // Start from step 0 when the run's checkpoint folder holds checkpoints none of which can be
+  // read (they are left in place); otherwise such a run is refused.
+  bool ignore_unreadable_checkpoints = false;
 };
 
 struct ParallelOptions {

@@ -2,12 +2,15 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <iterator>
 
 #include "train/signals.h"
 #include "xomni/core/nn/lr_schedule.h"
@@ -46,11 +49,57 @@ void write_timeline(const fs::path& run_dir, std::vector<parallel::TimelineEvent
   parallel::append_timeline_jsonl((dir / name).string(), events);
 }
 
-// Whether any rank was asked to stop (signals may reach only some ranks).
-bool any_rank_stopping(const ParallelSetup& par) {
-  Tensor flag = Tensor::full({1}, stop_requested().load() ? 1.0 : 0.0, DType::i32);
-  par.world->all_reduce(flag, parallel::ReduceOp::max);
-  return flag.item() > 0;
+// What every rank must agree on after a step: whether any was asked to stop (signals may reach
+// only some ranks), and whether writing the metrics failed (only rank 0 writes them).
+struct EndOfStep {
+  bool stop = false;
+  bool metrics_failed = false;
+};
+EndOfStep end_of_step_vote(bool metrics_failed, const ParallelSetup& par) {
+  Tensor flags = Tensor::zeros({2}, DType::i32);
+  flags.data<int32_t>()[0] = stop_requested().load() ? 1 : 0;
+  flags.data<int32_t>()[1] = metrics_failed ? 1 : 0;
+  par.world->all_reduce(flags, parallel::ReduceOp::max);
+  return {flags.data<int32_t>()[0] > 0, flags.data<int32_t>()[1] > 0};
+}
+
+// Keeps the complete lines of an existing metrics file that belong to steps up to `step` (where
+// the run resumes), so a resumed run neither appends after a line cut short by a crash or a full
+// disk nor repeats steps. Rewritten through a temporary file and a rename.
+void trim_metrics(const fs::path& path, int64_t step) {
+  if (!fs::is_regular_file(path)) return;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return;
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string kept;
+  size_t dropped = 0, pos = 0;
+  while (pos < text.size()) {
+    const size_t end = text.find('\n', pos);
+    if (end == std::string::npos) {  // a partial last line
+      ++dropped;
+      break;
+    }
+    const std::string line = text.substr(pos, end - pos);
+    pos = end + 1;
+    long long line_step = -1;
+    if (std::sscanf(line.c_str(), "{\"step\": %lld,", &line_step) == 1 && line_step <= step)
+      kept += line + "\n";
+    else
+      ++dropped;
+  }
+  if (dropped == 0) return;
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << kept;
+    out.flush();
+    XOMNI_CHECK(out.good(), "cannot write ", tmp.string(), ": ", std::strerror(errno));
+  }
+  fs::rename(tmp, path);
+  std::fprintf(stderr,
+               "%s: dropped %zu line(s) after step %lld (cut short, or from steps the run "
+               "now repeats)\n",
+               path.c_str(), dropped, static_cast<long long>(step));
 }
 
 std::vector<NamedParam> named(const std::vector<nn::ParamInfo>& infos) {
@@ -110,7 +159,8 @@ TrainResult run_training(Stage& stage, const TrainerOptions& o, const StartOptio
   parallel::DistributedOptimizer& opt = optim.opt;
 
   int64_t step = 0;
-  const std::string latest = agreed_latest_checkpoint(ckpt_dir.string(), par);
+  const std::string latest =
+      agreed_latest_checkpoint(ckpt_dir.string(), par, o.loop.ignore_unreadable_checkpoints);
   if (!latest.empty()) {
     DataPositions positions = stage.data_positions();
     step = restore_training_checkpoint(latest, params, opt, positions, par);
@@ -128,8 +178,19 @@ TrainResult run_training(Stage& stage, const TrainerOptions& o, const StartOptio
                              stage.data_positions(), par, o.loop.keep_checkpoints);
   };
 
+  const fs::path metrics_path = run_dir / "metrics.jsonl";
   std::ofstream metrics;
-  if (rank0) metrics.open(run_dir / "metrics.jsonl", std::ios::app);
+  if (rank0) {
+    trim_metrics(metrics_path, step);
+    metrics.open(metrics_path, std::ios::app);
+  }
+  // The first failed write of metrics, with the system's reason ("" while none failed).
+  std::string metrics_error;
+  auto check_metrics = [&] {
+    if (rank0 && metrics_error.empty() && !metrics.good())
+      metrics_error = errno != 0 ? std::strerror(errno) : "write failed";
+  };
+  check_metrics();
   const Progress progress;
   const int64_t total = o.loop.steps;
   const int64_t log_every = std::max<int64_t>(1, o.loop.log_every);
@@ -161,6 +222,7 @@ TrainResult run_training(Stage& stage, const TrainerOptions& o, const StartOptio
     result.losses.push_back(out.loss);
     if (rank0) {
       write_step_metrics(metrics, step, out, lr, gnorm, items / secs, flops / secs);
+      check_metrics();
       if (step % log_every == 0 || step == total) {
         const double elapsed = std::chrono::duration<double>(Clock::now() - start_time).count();
         const double eta = elapsed / double(steps_this_run) * double(total - step);
@@ -173,12 +235,20 @@ TrainResult run_training(Stage& stage, const TrainerOptions& o, const StartOptio
       if (rank0) {
         metrics << "{\"step\": " << step << ", \"eval_loss\": " << result.last_eval_loss << "}\n";
         metrics.flush();
+        check_metrics();
         std::fprintf(stderr, "%sstep %lld  eval loss %.4f\n", progress.tty ? "\n" : "",
                      static_cast<long long>(step), result.last_eval_loss);
       }
     }
+    // A run whose metrics cannot be written stops before its next checkpoint: the last one and
+    // the metrics up to it stay consistent, and rerunning resumes from there.
+    const EndOfStep vote = end_of_step_vote(!metrics_error.empty(), par);
+    XOMNI_CHECK(!vote.metrics_failed, "step ", step, ": cannot write ", metrics_path.string(),
+                rank0 ? " (" + metrics_error + ")" : std::string(),
+                "; stopping. The last checkpoint in ", ckpt_dir.string(),
+                " is intact: free space (or fix permissions) and rerun the same command to resume");
     if (o.loop.checkpoint_every > 0 && step % o.loop.checkpoint_every == 0 && step < total) save();
-    if (any_rank_stopping(par)) {
+    if (vote.stop) {
       result.stopped_by_signal = true;
       break;
     }

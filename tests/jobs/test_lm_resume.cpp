@@ -5,7 +5,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <regex>
+#include <sstream>
 
 #include "check.h"
 #include "lm/lm_stage.h"
@@ -135,4 +137,79 @@ TEST(LmTraining, InitCheckpointLoadsAnotherRunsWeightsOnlyOnAFreshStart) {
   const std::string err = testing::internal::GetCapturedStderr();
   EXPECT_NE(err.find("resuming from"), std::string::npos) << err;
   EXPECT_EQ(err.find("starting from the weights"), std::string::npos) << err;
+}
+
+namespace {
+std::vector<long long> metric_steps(const fs::path& run_dir) {
+  std::ifstream in(run_dir / "metrics.jsonl", std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(text.empty() || text.back() == '\n') << "a partial last line";
+  std::vector<long long> steps;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    long long s = -1;
+    EXPECT_EQ(std::sscanf(line.c_str(), "{\"step\": %lld,", &s), 1) << line;
+    steps.push_back(s);
+  }
+  return steps;
+}
+}  // namespace
+
+// A run that died after writing metrics past its last checkpoint (and a line cut short by a full
+// disk) resumes with exactly one complete line per step.
+TEST(LmTraining, ResumedMetricsHaveEachStepOnceAndNoPartialLine) {
+  const fs::path root = fresh_dir("metrics");
+  const std::string shards = make_shards(root);
+  train::run_lm_training(job(root, shards, "run", 10, 4));  // checkpoints at 4, 8, 10
+  fs::remove(checkpoint_path((root / "run" / "checkpoints").string(), 10));
+  std::ofstream(root / "run" / "metrics.jsonl", std::ios::app) << "{\"step\": 11, \"lo";
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(train::run_lm_training(job(root, shards, "run", 12, 4)).steps_done, 12);
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("dropped 3 line(s) after step 8"), std::string::npos) << err;
+  std::vector<long long> expected;
+  for (long long s = 1; s <= 12; ++s) expected.push_back(s);
+  EXPECT_EQ(metric_steps(root / "run"), expected);
+}
+
+// Metrics that cannot be written (a full disk: /dev/full) stop the run with an error naming the
+// file and the reason, before it writes a checkpoint the metrics do not cover.
+TEST(LmTraining, MetricsWriteFailureStopsTheRunNamingTheFile) {
+  const fs::path root = fresh_dir("full");
+  const std::string shards = make_shards(root);
+  fs::create_directories(root / "run");
+  fs::create_symlink("/dev/full", root / "run" / "metrics.jsonl");
+  const std::string err =
+      test::error_message([&] { train::run_lm_training(job(root, shards, "run", 6, 2)); });
+  EXPECT_NE(err.find("metrics.jsonl"), std::string::npos) << err;
+  EXPECT_NE(err.find("No space left on device"), std::string::npos) << err;
+  EXPECT_TRUE(list_checkpoints((root / "run" / "checkpoints").string()).empty());
+}
+
+// When every checkpoint of a run is unreadable the run is refused rather than restarted over
+// them; train.ignore_unreadable_checkpoints starts from step 0 and leaves them in place.
+TEST(LmTraining, AllCheckpointsUnreadableIsRefusedUnlessAskedToStartOver) {
+  const fs::path root = fresh_dir("unreadable");
+  const std::string shards = make_shards(root);
+  const fs::path ckpts = root / "run" / "checkpoints";
+  fs::create_directories(ckpts);
+  for (int64_t s : {100, 200}) std::ofstream(checkpoint_path(ckpts.string(), s)) << "junk";
+  testing::internal::CaptureStderr();
+  const std::string err =
+      test::error_message([&] { train::run_lm_training(job(root, shards, "run", 6, 0)); });
+  testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("none of the checkpoints in " + ckpts.string() + " can be read"),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("train.ignore_unreadable_checkpoints"), std::string::npos) << err;
+
+  Config again = job(root, shards, "run", 6, 0);
+  again = Config::parse(again.to_toml(), "<again>", train::lm_job_schema(),
+                        {"train.ignore_unreadable_checkpoints=true"});
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(train::run_lm_training(again).steps_done, 6);
+  testing::internal::GetCapturedStderr();
+  std::vector<int64_t> steps;
+  for (const CheckpointFile& f : list_checkpoints(ckpts.string())) steps.push_back(f.step);
+  EXPECT_EQ(steps, (std::vector<int64_t>{6, 100, 200}));  // the junk is still there
 }

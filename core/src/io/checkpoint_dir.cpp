@@ -59,9 +59,9 @@ std::vector<CheckpointFile> list_checkpoints(const std::string& dir) {
   return out;
 }
 
-std::string checkpoint_problem(const std::string& path) {
+std::string checkpoint_problem(const std::string& path, CheckpointVerify verify) {
   try {
-    CheckpointReader reader(path, CheckpointVerify::checksums);
+    CheckpointReader reader(path, verify);
     const int64_t named = step_of(fs::path(path).filename().string());
     if (named >= 0 && named != reader.step())
       return "checkpoint " + path + " holds step " + std::to_string(reader.step()) +
@@ -99,17 +99,27 @@ std::vector<std::string> prune_checkpoints(const std::string& dir, int keep_last
   XOMNI_CHECK(keep_last >= 1, "prune_checkpoints: keep_last must be >= 1, got ", keep_last);
   const std::vector<CheckpointFile> files = list_checkpoints(dir);
   if (files.size() <= size_t(keep_last)) return {};
-  const int64_t valid = newest_valid(files, warn);
-  if (valid < 0) {
+  // Only checkpoints that open as complete xomni checkpoints of the step in their name count
+  // toward keep_last, and only those may go: a file that does not open may be someone's data.
+  // (The structure check reads no tensor data, so pruning stays cheap for large files.)
+  std::vector<size_t> valid;  // newest first
+  for (size_t i = files.size(); i-- > 0;) {
+    const std::string why = checkpoint_problem(files[i].path, CheckpointVerify::structure);
+    if (why.empty()) {
+      valid.push_back(i);
+    } else {
+      (warn ? warn : default_warning)("prune_checkpoints: leaving " + files[i].path +
+                                      " alone (it is not a readable checkpoint, so it neither "
+                                      "counts toward the kept ones nor is deleted): " +
+                                      why);
+    }
+  }
+  if (valid.empty())
     (warn ? warn : default_warning)("prune_checkpoints: no valid checkpoint in " + dir +
                                     "; deleting nothing");
-    return {};
-  }
   std::vector<std::string> removed;
-  const int64_t first_kept = int64_t(files.size()) - keep_last;
-  for (int64_t i = 0; i < first_kept; ++i) {
-    if (i == valid) continue;
-    const std::string& p = files[size_t(i)].path;
+  for (size_t k = size_t(keep_last); k < valid.size(); ++k) {
+    const std::string& p = files[valid[k]].path;
     std::error_code ec;
     if (fs::remove(p, ec)) {
       removed.push_back(p);
@@ -118,6 +128,7 @@ std::vector<std::string> prune_checkpoints(const std::string& dir, int keep_last
             : default_warning)("prune_checkpoints: cannot delete " + p + ": " + ec.message());
     }
   }
+  std::reverse(removed.begin(), removed.end());  // oldest first
   return removed;
 }
 

@@ -427,29 +427,46 @@ TEST_F(Checkpoint, KeepLastKPrunesOnlyOwnFilesAndKeepsNewestValid) {
   for (const CheckpointFile& f : list_checkpoints(dir_)) steps.push_back(f.step);
   EXPECT_EQ(steps, (std::vector<int64_t>{4, 5}));
 
-  // Newest two damaged: keep-last-1 keeps step 7 (the newest) and step 5 (the newest valid).
+  // Newest two damaged: they neither count toward keep-last-1 nor go; of the valid ones (4, 5)
+  // only step 5 stays.
   write_simple(dir_, 6);
   write_simple(dir_, 7);
   for (int64_t s : {6, 7}) fs::resize_file(checkpoint_path(dir_, s), 100);
   std::vector<std::string> warnings;
   removed = prune_checkpoints(dir_, 1, [&](const std::string& m) { warnings.push_back(m); });
-  EXPECT_EQ(removed,
-            (std::vector<std::string>{checkpoint_path(dir_, 4), checkpoint_path(dir_, 6)}));
+  EXPECT_EQ(removed, (std::vector<std::string>{checkpoint_path(dir_, 4)}));
   EXPECT_EQ(warnings.size(), 2u);
   steps.clear();
   for (const CheckpointFile& f : list_checkpoints(dir_)) steps.push_back(f.step);
-  EXPECT_EQ(steps, (std::vector<int64_t>{5, 7}));
+  EXPECT_EQ(steps, (std::vector<int64_t>{5, 6, 7}));
 
   // No valid checkpoint at all: nothing is deleted.
   fs::resize_file(checkpoint_path(dir_, 5), 100);
   warnings.clear();
   removed = prune_checkpoints(dir_, 1, [&](const std::string& m) { warnings.push_back(m); });
   EXPECT_TRUE(removed.empty());
-  EXPECT_EQ(list_checkpoints(dir_).size(), 2u);
+  EXPECT_EQ(list_checkpoints(dir_).size(), 3u);
   EXPECT_TRUE(contains(warnings.back(), "deleting nothing"));
   EXPECT_TRUE(contains(error_message([&] { prune_checkpoints(dir_, 0); }), "keep_last"));
   EXPECT_TRUE(list_checkpoints(dir_ + "/missing").empty());
   EXPECT_FALSE(latest_valid_checkpoint(dir_ + "/missing").has_value());
+}
+
+// Files named like newer checkpoints that are not checkpoints (an audit planted ckpt-100, -200
+// and -300 beside valid 10, 15, 20) must not push the valid ones out: keep-3 after step 30
+// keeps 15, 20, 30 and deletes only 10; the junk stays where it is.
+TEST_F(Checkpoint, UnreadableFilesNeverCountTowardKeepNorGetDeleted) {
+  for (int64_t s : {10, 15, 20}) write_simple(dir_, s);
+  for (int64_t s : {100, 200, 300}) write_file(checkpoint_path(dir_, s), {'j', 'u', 'n', 'k'});
+  write_simple(dir_, 30);
+  std::vector<std::string> warnings;
+  const std::vector<std::string> removed =
+      prune_checkpoints(dir_, 3, [&](const std::string& m) { warnings.push_back(m); });
+  EXPECT_EQ(removed, (std::vector<std::string>{checkpoint_path(dir_, 10)}));
+  EXPECT_EQ(warnings.size(), 3u);
+  std::vector<int64_t> steps;
+  for (const CheckpointFile& f : list_checkpoints(dir_)) steps.push_back(f.step);
+  EXPECT_EQ(steps, (std::vector<int64_t>{15, 20, 30, 100, 200, 300}));
 }
 
 TEST_F(Checkpoint, ErrorMessagesNameFileAndTensor) {

@@ -84,4 +84,21 @@ if "$xomni" data import --images "$work/img" --captions "$work/json.jsonl" --out
   echo "bad JSON was accepted" >&2; exit 1
 fi
 grep -q 'json.jsonl line 1: not valid JSON' "$work/err" || { cat "$work/err" >&2; exit 1; }
+# An existing dataset is never lost: a non-empty --out is refused without --overwrite, and a
+# failed import with --overwrite leaves the old dataset (manifest included) as it was.
+before=$(cat "$work/orig/manifest.json")
+if "$xomni" data import --images "$work/img" --captions "$work/captions.jsonl" --out "$work/orig" 2> "$work/err"; then
+  echo "a non-empty --out was replaced without --overwrite" >&2; exit 1
+fi
+grep -q "orig is not empty; give --overwrite" "$work/err" || { cat "$work/err" >&2; exit 1; }
+if "$xomni" data import --images "$work/img" --captions "$work/missing.jsonl" --out "$work/orig" --overwrite 2> "$work/err"; then
+  echo "a failing import succeeded" >&2; exit 1
+fi
+[[ "$(cat "$work/orig/manifest.json")" == "$before" ]] || { echo "a failed import changed the old dataset" >&2; exit 1; }
+ls "$work" | grep -q "staging" && { echo "a failed import left its staging folder" >&2; exit 1; }
+# With --overwrite a complete import replaces it (now resized: 3 samples of the fit sizes).
+"$xomni" data import --images "$work/img" --captions "$work/captions.jsonl" --out "$work/orig" \
+  --short-edge 8 --max-long-edge 12 --overwrite | grep -q "imported 3 images"
+/usr/bin/python3 -c 'import h5py, json, sys; m = json.load(open(sys.argv[1] + "/manifest.json")); f = h5py.File(sys.argv[1] + "/" + m["shards"][0]["file"]); assert [list(s) for s in f["sizes"][()]] == [[6, 12], [12, 4], [8, 12]], f["sizes"][()]' "$work/orig"
+ls "$work" | grep -q "replaced\|staging" && { echo "a stale folder was left beside the dataset" >&2; exit 1; }
 echo "data import: all checks passed"

@@ -44,4 +44,12 @@ if "$xomni" data synth "$job" --set synth.scene=3 2> "$out/err"; then
   exit 1
 fi
 grep -q "synth.scenes" "$out/err"
+# An existing dataset is replaced only when asked, and then with identical bytes for the same job.
+if "$xomni" data synth "$job" "${small[@]}" --set synth.out="$out/a" 2> "$out/err"; then
+  echo "synth replaced a dataset without --overwrite" >&2
+  exit 1
+fi
+grep -q "is not empty; give --overwrite" "$out/err"
+"$xomni" data synth "$job" "${small[@]}" --set synth.out="$out/a" --overwrite > /dev/null
+for f in "$out"/a/*; do cmp "$f" "$out/b/$(basename "$f")"; done
 echo "1 passed, 0 failed"

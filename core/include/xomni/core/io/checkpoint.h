@@ -167,15 +167,18 @@ std::string checkpoint_path(const std::string& dir, int64_t step);
 // Files named exactly like checkpoint_path(), oldest step first; .tmp files and every other name
 // are ignored. A missing directory holds no checkpoints.
 std::vector<CheckpointFile> list_checkpoints(const std::string& dir);
-// Why `path` is not a usable checkpoint (opened with full checksum verification), or "" if it is.
-std::string checkpoint_problem(const std::string& path);
+// Why `path` is not a usable checkpoint (opened with `verify`, by default full checksum
+// verification), or "" if it is.
+std::string checkpoint_problem(const std::string& path,
+                               CheckpointVerify verify = CheckpointVerify::checksums);
 // The newest checkpoint that opens and verifies. Each newer one that does not is reported
 // through `warn` (default: a line on stderr) with its path and the reason.
 std::optional<CheckpointFile> latest_valid_checkpoint(const std::string& dir,
                                                       const CheckpointWarning& warn = nullptr);
-// Deletes checkpoints older than the newest `keep_last` (>= 1), but never the newest valid one
-// and never a file whose name list_checkpoints() would not list. Nothing is deleted when no
-// checkpoint is valid. Returns the removed paths.
+// Deletes the valid checkpoints older than the newest `keep_last` (>= 1) valid ones. A file that
+// does not open as a complete checkpoint of the step in its name is never deleted and does not
+// count toward keep_last (each is reported through `warn`), and neither is a file whose name
+// list_checkpoints() would not list. Returns the removed paths, oldest first.
 std::vector<std::string> prune_checkpoints(const std::string& dir, int keep_last,
                                            const CheckpointWarning& warn = nullptr);
 
