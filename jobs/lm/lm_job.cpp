@@ -18,34 +18,29 @@ std::vector<FieldSpec> backbone_fields(const std::string& backbone) {
   return fields;
 }
 
-bool is_backbone_setting(const FieldSpec& f) {
-  return f.key.rfind("model.", 0) == 0 && f.key != kBackboneKey &&
-         f.key != "model.checkpoint_layers" && f.key != "model.init_checkpoint";
-}
-
-std::string settings_json(const Config& c) {
+// The backbone plugin's [model] fields as a JSON object under the plugin's own names.
+std::string settings_json(const Config& c, const std::string& backbone) {
   nlohmann::json j = nlohmann::json::object();
-  for (const FieldSpec& f : c.schema().fields()) {
-    if (!is_backbone_setting(f)) continue;
-    const std::string name = f.key.substr(6);
+  for (const FieldSpec& f : plugins::component_settings_fields("backbone", backbone)) {
+    const std::string key = "model." + f.key;
     switch (f.type) {
       case FieldType::integer:
-        j[name] = c.get_int(f.key);
+        j[f.key] = c.get_int(key);
         break;
       case FieldType::floating:
-        j[name] = c.get_float(f.key);
+        j[f.key] = c.get_float(key);
         break;
       case FieldType::boolean:
-        j[name] = c.get_bool(f.key);
+        j[f.key] = c.get_bool(key);
         break;
       case FieldType::string:
-        j[name] = c.get_string(f.key);
+        j[f.key] = c.get_string(key);
         break;
       case FieldType::string_list:
-        j[name] = c.get_strings(f.key);
+        j[f.key] = c.get_strings(key);
         break;
       case FieldType::table:
-        j[name] = c.get_table(f.key);
+        j[f.key] = c.get_table(key);
         break;
     }
   }
@@ -111,7 +106,7 @@ LmJob parse_lm_job(const Config& c) {
   job.trainer = parse_trainer_options(c);
   job.model.backbone = c.get_string(kBackboneKey);
   job.model.where = c.source() + " [model]";
-  job.model.settings_json = settings_json(c);
+  job.model.settings_json = settings_json(c, job.model.backbone);
   job.model.dims = dims_of(job.model.settings_json, job.model.where);
   job.model.checkpoint_layers = c.get_bool("model.checkpoint_layers");
   job.model.init_checkpoint = c.get_string("model.init_checkpoint");

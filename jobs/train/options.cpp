@@ -109,8 +109,8 @@ TrainerOptions parse_trainer_options(const Config& c) {
   o.parallel.requested.pp = int(c.get_int("parallel.pp"));
   o.parallel.requested.dp = int(c.get_int("parallel.dp"));
   o.parallel.sequence_parallel = c.get_bool("parallel.sequence_parallel");
-  o.parallel.distributed_optimizer = c.get_bool("parallel.distributed_optimizer");
-  o.parallel.bucket_mb = c.get_float("parallel.bucket_mb");
+  o.parallel.data_parallel.distributed_optimizer = c.get_bool("parallel.distributed_optimizer");
+  o.parallel.data_parallel.bucket_mb = c.get_float("parallel.bucket_mb");
   o.parallel.pp_layers =
       parse_layer_counts(c.get_string("parallel.pp_layers"), c.source() + " [parallel]");
   o.parallel.timeline_step = c.get_int("parallel.timeline_step");

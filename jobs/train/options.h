@@ -9,6 +9,7 @@
 
 #include "xomni/core/config/config.h"
 #include "xomni/core/nn/optim_options.h"
+#include "xomni/parallel/distributed_optimizer.h"
 #include "xomni/parallel/topology.h"
 
 namespace xomni::train {
@@ -37,10 +38,9 @@ struct LoopOptions {
 struct ParallelOptions {
   parallel::Layout requested{1, 1, 0, 1};  // dp 0: the world size / (tp*cp*pp)
   bool sequence_parallel = false;
-  bool distributed_optimizer = false;  // ZeRO-1
-  double bucket_mb = 25.0;
-  std::vector<int64_t> pp_layers;  // blocks per pipeline stage; empty: an even split
-  int64_t timeline_step = 0;       // 0: off
+  parallel::DataParallelOptions data_parallel;  // bucket size and ZeRO-1
+  std::vector<int64_t> pp_layers;               // blocks per pipeline stage; empty: an even split
+  int64_t timeline_step = 0;                    // 0: off
   double timeout_s = 600.0;
 };
 

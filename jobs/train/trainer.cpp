@@ -112,16 +112,10 @@ std::vector<NamedParam> named(const std::vector<nn::ParamInfo>& infos) {
 struct Optimization {
   Optimization(const std::vector<nn::ParamInfo>& params, const TrainerOptions& o,
                const ParallelSetup& par)
-      : opt(named(params), o.optimizer.adamw, par.groups->dp_cp(), dp_options(o.parallel)),
+      : opt(named(params), o.optimizer.adamw, par.groups->dp_cp(), o.parallel.data_parallel),
         counted(counted_in_norm(params, par)),
         schedule(o.schedule) {
     if (!o.optimizer.freeze.empty()) opt.freeze(o.optimizer.freeze);
-  }
-  static parallel::DataParallelOptions dp_options(const ParallelOptions& p) {
-    parallel::DataParallelOptions dpo;
-    dpo.bucket_mb = p.bucket_mb;
-    dpo.distributed_optimizer = p.distributed_optimizer;
-    return dpo;
   }
   // Context-parallel ranks hold the same parameters and see other tokens: they reduce gradients
   // together with the data-parallel ranks.

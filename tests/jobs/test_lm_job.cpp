@@ -10,9 +10,7 @@ using namespace xomni;
 
 namespace {
 
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
+using xomni::test::contains;
 
 TEST(LmJob, SchemaFeedsOptimizerAndSchedule) {
   Config c = Config::parse(

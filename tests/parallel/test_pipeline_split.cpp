@@ -15,9 +15,7 @@ using xomni::test::error_message;
 
 namespace {
 using Ranges = std::vector<std::pair<int64_t, int64_t>>;
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
+using xomni::test::contains;
 }  // namespace
 
 TEST(PipelineSplit, EvenSplitGivesExtrasToStagesAfterTheFirst) {

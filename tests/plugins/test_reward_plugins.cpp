@@ -34,9 +34,7 @@ struct HalfImage {
   XomniImage view() const { return {rgb.data(), w, h, int64_t(w) * 3}; }
 };
 
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
+using xomni::test::contains;
 
 TEST(RewardPlugin, ContrastByPathMatchesClosedForm) {
   const auto plugin = RewardPlugin::load(kContrast);

@@ -59,6 +59,10 @@ std::string error_message(const std::function<void()>& fn) {
   return std::string("no error");
 }
 
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
 double gradcheck(const Fn& fn, std::vector<Tensor> inputs, double eps) {
   for (Tensor& t : inputs) EXPECT_EQ(t.dtype(), DType::f64) << "gradcheck needs f64 inputs";
   Tensor out = fn(inputs);

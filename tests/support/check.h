@@ -40,6 +40,8 @@ Tensor swap_last2(const Tensor& x);
 
 // The message of the Error that fn throws, or "no error" when it returns.
 std::string error_message(const std::function<void()>& fn);
+// Whether `part` occurs in `text` (for checking messages).
+bool contains(const std::string& text, const std::string& part);
 
 // Golden fixtures written by tests/fixtures/golden/make_fixtures.py: name -> tensor.
 using Fixture = std::map<std::string, Tensor>;

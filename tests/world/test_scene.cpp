@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 
+#include "check.h"
 #include "xomni/core/tensor/error.h"
 #include "xomni/world/scene.h"
 #include "xomni/world/scene_checker.h"
@@ -15,9 +16,7 @@
 namespace xomni::world {
 namespace {
 
-bool contains(const std::string& text, const std::string& word) {
-  return text.find(word) != std::string::npos;
-}
+using xomni::test::contains;
 
 TEST(Scene, DeterministicFromSeedAndIndex) {
   for (int i = 0; i < 12; ++i) {

@@ -48,9 +48,7 @@ std::string message_of(std::string_view text, const std::vector<std::string>& ov
   return test::error_message([&] { Config::parse(text, "jobs/tiny.toml", schema(), overrides); });
 }
 
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
+using xomni::test::contains;
 
 }  // namespace
 

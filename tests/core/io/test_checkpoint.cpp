@@ -49,9 +49,7 @@ std::vector<uint8_t> bytes_of(const Tensor& t) {
   return out;
 }
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using xomni::test::contains;
 
 // A [6, 8] f32 tensor with value 100 * i + j.
 Tensor grid_6x8() {

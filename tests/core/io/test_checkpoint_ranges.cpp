@@ -21,9 +21,7 @@ namespace {
 
 class CheckpointRanges : public xomni::test::TempDirTest {};
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using xomni::test::contains;
 
 // Row-major flat index of `idx` in `shape`.
 int64_t flat_index(const Shape& shape, const Shape& idx) {
