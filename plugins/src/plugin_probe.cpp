@@ -153,10 +153,11 @@ PluginDescription probe_plugin_library(const std::string& path, double timeout_s
   ::close(fds[1]);
 
   using clock = std::chrono::steady_clock;
-  const auto deadline =
-      clock::now() + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(timeout_s));
+  const auto deadline = clock::now() + std::chrono::duration_cast<clock::duration>(
+                                           std::chrono::duration<double>(timeout_s));
   auto ms_left = [&] {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
     return int(std::max<int64_t>(0, left.count()));
   };
   // Read until the answer is complete, the pipe closes (the child ended) or time is up.

@@ -13,9 +13,17 @@ namespace xomni::plugins {
 namespace fs = std::filesystem;
 
 SharedLibrary::SharedLibrary(const std::string& path) : path_(path) {
-  XOMNI_CHECK(fs::exists(path), "plugin library ", path,
+  // A relative path is named with the absolute one it stands for, so the user sees where it
+  // was looked for.
+  const std::string looked_at = fs::path(path).is_relative()
+                                    ? " (" + fs::absolute(path).lexically_normal().string() + ")"
+                                    : "";
+  XOMNI_CHECK(fs::exists(path), "plugin library ", path, looked_at,
               " does not exist; check the path in the job file or build the plugin");
-  handle_ = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  // dlopen() searches LD_LIBRARY_PATH and the system folders for a name without '/', never the
+  // working directory: "red.so" must be opened as "./red.so" to be the file that was checked.
+  const std::string file = path.find('/') == std::string::npos ? "./" + path : path;
+  handle_ = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!handle_) {
     const char* why = dlerror();
     throw Error("cannot load plugin library " + path + ": " + (why ? why : "unknown error") +

@@ -171,6 +171,37 @@ TEST(RewardSet, DotSlashAndBareFileNamesAreTakenFromTheJobFilesFolder) {
   fs::remove_all(dir);
 }
 
+TEST(RewardPlugin, ABareFileNameIsTheFileInTheWorkingDirectory) {
+  // The loader must open the red.so it checked, relative job files included. (dlopen("red.so")
+  // searches the library folders, not the working directory; in this build tree the libraries'
+  // RUNPATH ends in an empty entry, which stands for the working directory and hides that, so
+  // tests/rewards/out_of_tree.sh checks the same against the installed tree.)
+  const fs::path dir =
+      fs::temp_directory_path() / ("xomni_reward_cwd_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  fs::copy_file(kContrast, dir / "red.so", fs::copy_options::overwrite_existing);
+  std::ofstream(dir / "rewards.toml") << "[[rewards]]\nplugin = \"red.so\"\n";
+  const fs::path old_cwd = fs::current_path();
+  fs::current_path(dir);
+  std::string name, missing;
+  double score = 0;
+  try {
+    name = RewardPlugin::load("red.so")->name();
+    const HalfImage im(4, 2);
+    score = RewardSet::load("rewards.toml").score({im.view()}, {"x"}, {}).scores[0];
+    missing = test::error_message([] { RewardPlugin::load("blue.so"); });
+  } catch (const std::exception& e) {
+    name = e.what();
+  }
+  fs::current_path(old_cwd);
+  fs::remove_all(dir);
+  EXPECT_EQ(name, "contrast");
+  EXPECT_NEAR(score, 0.5, 1e-6);
+  EXPECT_TRUE(contains(
+      missing, "plugin library blue.so (" + (dir / "blue.so").string() + ") does not exist"))
+      << missing;
+}
+
 TEST(RewardSet, JobFileErrorsNameThePlace) {
   const std::string unknown = test::error_message(
       [] { RewardSet::parse("[[rewards]]\nplugin = \"ocr\"\nwieght = 1\n", "job.toml"); });

@@ -70,6 +70,17 @@ weight = 1.0
 config = "scale = 2"
 TOML
 run "$tmp/jobs/by_path.toml" 0.185
+# A bare file name beside the job file, from a relative job path in the working directory:
+# dlopen() never searches the working directory for a name without '/', so it must be opened as
+# "./red.so" (the installed libraries' RUNPATH has no empty entry to hide that).
+cp "$plugin" "$tmp/jobs/red.so"
+cat > "$tmp/jobs/bare.toml" <<TOML
+[[rewards]]
+plugin = "red.so"
+label = "contrast"
+config = "scale = 2"
+TOML
+(cd "$tmp/jobs" && run bare.toml 0.185)
 # By name through XOMNI_PLUGIN_PATH, which comes first on the search path.
 cat > "$tmp/jobs/by_name.toml" <<TOML
 [[rewards]]
