@@ -1,6 +1,7 @@
 // xomni plugins: every libxomni_*.so on the plugin search path with its kind, name, version and
 // file; a library that cannot be loaded is listed with the reason. Each library is loaded in a
 // child process, so one that crashes or hangs while loading is named and listing goes on.
+#include <cmath>
 #include <cstdio>
 #include <string>
 
@@ -17,7 +18,8 @@ constexpr double kDefaultTimeoutS = 10;
 int run(std::vector<std::string> argv) {
   const double timeout_s =
       parse_number(take_option(argv, "--timeout"), "--timeout", kDefaultTimeoutS);
-  XOMNI_CHECK(timeout_s > 0, "--timeout must be a positive number of seconds, not ", timeout_s);
+  XOMNI_CHECK(std::isfinite(timeout_s) && timeout_s > 0,
+              "--timeout must be a positive number of seconds, not ", timeout_s);
   XOMNI_CHECK(argv.empty(), "unexpected argument '", argv.empty() ? "" : argv[0], "'");
   std::printf("search path:\n");
   const std::vector<plugins::PluginFolder> folders = plugins::plugin_search_folders();

@@ -51,7 +51,9 @@ std::vector<PluginFolder> plugin_search_folders() {
   std::vector<PluginFolder> folders;
   auto add = [&](const std::string& d, const char* origin) {
     if (d.empty()) return;
-    const std::string abs = fs::absolute(d).lexically_normal().string();
+    fs::path p = fs::absolute(d).lexically_normal();
+    if (!p.has_filename()) p = p.parent_path();  // "/opt/p/" and "/opt/p" are one folder
+    const std::string abs = p.string();
     for (const PluginFolder& f : folders)
       if (f.path == abs) return;
     folders.push_back({abs, origin, fs::is_directory(abs)});

@@ -29,4 +29,11 @@ fi
   { echo "FAIL: output printed before a child's exit() was printed again"; exit 1; }
 # Only the hanging library waits for the timeout.
 [ "$took" -lt 10 ] || { echo "FAIL: listing took ${took}s"; exit 1; }
+# A timeout that is not a positive number is refused, naming the flag.
+for bad_timeout in 0 -1 nan inf; do
+  if err=$("$xomni" plugins --timeout "$bad_timeout" 2>&1); then
+    echo "FAIL: --timeout $bad_timeout was accepted"; exit 1
+  fi
+  grep -qF -- "--timeout" <<< "$err" || { echo "FAIL: the error does not name --timeout: $err"; exit 1; }
+done
 echo "PASS"

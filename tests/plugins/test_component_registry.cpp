@@ -121,7 +121,9 @@ TEST(ComponentRegistry, SearchPathComesFromTheEnvironmentFirst) {
 TEST(ComponentRegistry, SearchPathIsTheEnvironmentThenBesideTheLoaderOnly) {
   // No folder is compiled in: a build-tree xomni finds <build>/lib/xomni/plugins because
   // libxomni_plugins.so is built into <build>/lib, exactly as an installed one finds its own.
-  ::setenv("XOMNI_PLUGIN_PATH", XOMNI_FAKE_PLUGIN_DIR ":/no/such/folder", 1);
+  // A trailing '/' and a repeat name the same folder once.
+  ::setenv("XOMNI_PLUGIN_PATH", XOMNI_FAKE_PLUGIN_DIR ":/no/such/folder:" XOMNI_FAKE_PLUGIN_DIR "/",
+           1);
   const std::vector<PluginFolder> folders = plugin_search_folders();
   const std::vector<std::string> dirs = plugin_search_path();
   ::unsetenv("XOMNI_PLUGIN_PATH");
