@@ -23,7 +23,10 @@ PluginDescription describe_plugin_library(const std::string& path);
 // describe_plugin_library() in a forked child, the answer sent back over a pipe. A child that
 // dies by a signal is reported as "<path>: crashed while loading (signal N, ...)", one that has
 // not answered after `timeout_s` seconds is killed and reported as still loading, one that exits
-// without answering with its exit status. Never throws for anything the library does.
+// without answering with its exit status. Never throws for anything the library does. It forks,
+// so call it from a command that has not started MPI (Open MPI warns about fork()), as
+// `xomni plugins` does; a child that deadlocks on a lock another thread held at fork() time is
+// caught by the timeout like any hang.
 PluginDescription probe_plugin_library(const std::string& path, double timeout_s);
 
 }  // namespace xomni::plugins
