@@ -102,11 +102,48 @@ mk_run() {  # DIR NODES TASKS "tokens flops" ...
 mk_run "$work/r1" 1 4 "1 1" "5 5" "100 1e14" "110 1.1e14" "90 0.9e14"
 mk_run "$work/r2" 2 8 "1 1" "5 5" "180 1.8e14" "170 1.7e14" "190 1.9e14" "185 1.85e14"
 "$xomni" report scaling "$work/r2" "$work/r1" --png "$work/s.png" --csv "$work/s.csv" > "$work/table"
-grep -q "| 1 | 4 | tp=1 cp=1 pp=1 | strong | 3 | 100.0 | 100 | 1.000 | 0.2500 |" "$work/table" ||
+grep -q "| 1 | 4 | tp=1 cp=1 pp=1 | strong | 3 | 100.0 | 100 | 1.000 | 100 | 25.00 |" "$work/table" ||
   fail "report row 1: $(cat "$work/table")"
-grep -q "| 2 | 8 | tp=1 cp=1 pp=1 | strong | 4 | 182.5 | 182.5 | 0.912 | 0.2281 |" "$work/table" ||
+grep -q "| 2 | 8 | tp=1 cp=1 pp=1 | strong | 4 | 182.5 | 182.5 | 0.912 | 100 | 22.81 |" "$work/table" ||
   fail "report row 2: $(cat "$work/table")"
+grep -q '^peak FLOP/s per device: launch.env$' "$work/table" || fail "peak source: $(cat "$work/table")"
 [[ "$(head -c 8 "$work/s.png" | od -An -tx1 | tr -d ' \n')" == 89504e470d0a1a0a ]] || fail "no PNG"
-grep -q '^2,8,tp=1 cp=1 pp=1,strong,4,182.5,1.825e+14,1e+14,0.9125,0.228125,' "$work/s.csv" || fail "csv"
-"$xomni" report scaling "$work/r1" --peak-flops 5e13 | grep -q '| 0.5000 |' || fail "--peak-flops"
+grep -q '^2,8,tp=1 cp=1 pp=1,strong,4,182.5,1.825e+14,1e+14,0.9125,22.8125,' "$work/s.csv" || fail "csv"
+"$xomni" report scaling "$work/r1" --peak-flops 5e13 | grep -q '| 50 | 50.00 |' || fail "--peak-flops"
+"$xomni" report scaling "$work/r1" --peak-tflops 50 | grep -q '| 50 | 50.00 |' || fail "--peak-tflops"
+if err=$("$xomni" report scaling "$work/r1" --peak-tflops -1 2>&1); then fail "negative peak accepted"; fi
+grep -q 'must be a positive number' <<< "$err" || fail "negative peak: $err"
+# A failed array element (no metrics.jsonl, or no step after the warm-up) is skipped with a
+# warning naming it; the others are still reported. Nothing readable at all is an error.
+mkdir -p "$work/r3"
+cp "$work/r1/launch.env" "$work/r3/"
+mk_run "$work/r4" 1 2 "1 1"
+"$xomni" report scaling "$work/r1" "$work/r3" "$work/r4" > "$work/table" 2> "$work/err" ||
+  fail "one failed element failed the report: $(cat "$work/err")"
+grep -q "warning: skipping $work/r3: $work/r3/metrics.jsonl not found" "$work/err" || fail "r3: $(cat "$work/err")"
+grep -q "warning: skipping $work/r4: $work/r4/metrics.jsonl has 1 step lines, none left" "$work/err" ||
+  fail "r4: $(cat "$work/err")"
+grep -q "| 1 | 4 | tp=1 cp=1 pp=1 | strong | 3 | 100.0 |" "$work/table" || fail "r1 lost: $(cat "$work/table")"
+grep -q "skipped 2 run(s) that could not be read: $work/r3 $work/r4" "$work/table" || fail "$(cat "$work/table")"
+if err=$("$xomni" report scaling "$work/r3" 2>&1); then fail "no readable run accepted"; fi
+grep -q 'none of the 1 run directories could be read' <<< "$err" || fail "$err"
+# A CPU run (gpus_per_node=0, 2 threads a task) whose launch.env carries the GPU default peak
+# that older site files wrote: MFU is against the CPU peak (2 x 210 GFLOP/s per task), never
+# 0.0000 against 989 TFLOP/s. A run without launch.env has no peak: MFU "-", not 0.
+mk_run "$work/c1" 1 2 "1 1" "5 5" "100 2.1e11" "100 2.1e11"
+printf 'gpus_per_node=0\nthreads=2\npeak_flops_per_device=989e12\n' >> "$work/c1/launch.env"
+sed -i '/^peak_flops_per_device=1e14$/d' "$work/c1/launch.env"
+"$xomni" report scaling "$work/c1" > "$work/table" 2> "$work/err"
+grep -q "| 1 | 2 | tp=1 cp=1 pp=1 | strong | 2 | 100.0 | 0.21 | 1.000 | 0.42 | 25.00 |" "$work/table" ||
+  fail "CPU run: $(cat "$work/table")"
+grep -q "peak FLOP/s per device: CPU default: 2 core(s) x 210 GFLOP/s FP32" "$work/table" || fail "$(cat "$work/table")"
+grep -q "is a GPU's but the run was on CPUs" "$work/err" || fail "no warning: $(cat "$work/err")"
+mk_run "$work/c2" 1 1 "1 1" "5 5" "100 2.1e9"
+rm "$work/c2/launch.env"
+"$xomni" report scaling "$work/c2" > "$work/table"
+grep -q "| 1 | 1 | tp=1 cp=1 pp=1 | - | 1 | 100.0 | 0.0021 | 1.000 | - | - |" "$work/table" ||
+  fail "no launch.env: $(cat "$work/table")"
+grep -q "unknown (no launch.env): MFU not shown; give --peak-tflops" "$work/table" || fail "$(cat "$work/table")"
+# Small MFU keeps its digits.
+"$xomni" report scaling "$work/c2" --peak-tflops 100 | grep -q '| 100 | 0.0021 |' || fail "small MFU"
 echo "report scaling ok"
