@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Slurm scripts against a real one-node Slurm (tests/slurm/cluster.sh starts it under a temp
+# The Slurm scripts against a real one-node Slurm (slurm/lib/cluster.sh starts it under a temp
 # folder): the tiny pipeline (tokenizer -> lm on 2 tasks via srun --mpi=pmix -> eval) runs in
 # dependency order and the 2-task loss equals one process without Slurm; a layout that cannot fit
 # fails before launching; a job signalled with USR1 mid-run checkpoints, requeues itself and ends
@@ -8,9 +8,8 @@
 set -euo pipefail
 xomni="$(realpath "$1")"
 repo="$(realpath "$2")"
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=cluster.sh
-source "$here/cluster.sh"
+# shellcheck source=../../slurm/lib/cluster.sh
+source "$repo/slurm/lib/cluster.sh"
 work=$(mktemp -d /tmp/xomni-slurm-test.XXXXXX)
 chmod 755 "$work"  # munged (user munge) must reach its folder inside
 cleanup() {
