@@ -30,6 +30,8 @@
 # OpenBLAS follows too) as it has CPUs, SLURM_CPUS_PER_TASK; XOMNI_THREADS_PER_TASK forces a
 # number instead. An OMP_NUM_THREADS from the submitting shell is not used: it knows nothing of
 # the allocation, and more threads than CPUs makes every step wait on the slowest core.
+# On a GPU site give each task its share of the node's cores (e.g. 12 for 8 GPUs on 96 cores):
+# one CPU per task also means one thread for everything a task does on the CPU.
 : "${XOMNI_CPUS_PER_TASK:=}"
 : "${XOMNI_THREADS_PER_TASK:=}"
 # srun --cpu-bind: pin each task to its own CPUs ("cores"); "none" leaves placement to the OS.

@@ -194,6 +194,15 @@ if (($(nproc --all) > 1)); then
   unbound=$(env -u OMP_PROC_BIND -u OMP_PLACES taskset -c "0-$(($(nproc --all) - 1))" slurm/lib/task.sh env | grep -c '^OMP_P' || true)
   [[ "$unbound" == 0 ]] || fail "an unpinned task's threads were pinned"
 fi
+
+# The sandbox's commands without starting it (the Slurm test starts the same cluster for real).
+export XOMNI_DEV_CLUSTER_DIR="$work/sandbox"
+if out=$(slurm/dev_cluster.sh status 2>&1); then fail "status of a sandbox never started: $out"; fi
+[[ "$out" == "not running (folder $work/sandbox)" ]] || fail "status: $out"
+[[ "$(slurm/dev_cluster.sh env)" == "export SLURM_CONF=$work/sandbox/slurm.conf" ]] || fail "env"
+slurm/dev_cluster.sh --help | grep -q 'slurm/dev_cluster.sh start' || fail "--help"
+if slurm/dev_cluster.sh launch > /dev/null 2>&1; then fail "unknown command accepted"; fi
+unset XOMNI_DEV_CLUSTER_DIR
 echo "dry runs ok"
 
 # xomni report scaling: medians after the warm-up steps, efficiency against the smallest run,
