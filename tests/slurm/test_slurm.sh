@@ -79,7 +79,7 @@ grep -q '### prompt: This License applies to' "$eval_dir/samples.txt" || fail "e
 echo "pipeline ok: jobs $tok_id -> $lm_id -> $eval_id"
 
 # The same job in one process, without Slurm.
-OMP_NUM_THREADS=1 "$xomni" train jobs/tiny/lm_slurm.toml --set "data.train=$tok_dir/train" --set "data.valid=$tok_dir/valid" \
+OMP_NUM_THREADS=1 "$xomni" train jobs/tiny/lm_slurm.toml --set "data.train=$tok_dir/text/train" --set "data.valid=$tok_dir/text/valid" \
   --set "run.dir=$work/runs" --set run.name=single > "$work/single.out" 2>&1 || fail "single run failed"
 want=$(final_loss "$work/single.out")
 got=$(final_loss "$lm_log")
