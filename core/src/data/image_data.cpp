@@ -366,8 +366,11 @@ struct ImageDataset::Impl {
                 ": offsets must run from 0 to ", num_bytes, " (", mpath, ")");
     for (int64_t i = 0; i < num_samples; ++i) {
       const int64_t h = s.sizes[size_t(2 * i)], w = s.sizes[size_t(2 * i + 1)];
-      XOMNI_CHECK(h >= 1 && w >= 1 && s.offsets[size_t(i + 1)] - s.offsets[size_t(i)] == 3 * h * w,
-                  where, ": sample ", i, " has size ", h, "x", w, " but ",
+      int64_t bytes = 0;  // 3 * h * w, refused when it overflows
+      const bool fits = h >= 1 && w >= 1 && !__builtin_mul_overflow(h, w, &bytes) &&
+                        !__builtin_mul_overflow(bytes, int64_t(3), &bytes);
+      XOMNI_CHECK(fits && s.offsets[size_t(i + 1)] - s.offsets[size_t(i)] == bytes, where,
+                  ": sample ", i, " has size ", h, "x", w, " but ",
                   s.offsets[size_t(i + 1)] - s.offsets[size_t(i)], " pixel bytes");
     }
     Id pixels = open_dataset(file.get(), "pixels", 1, dims, where);
