@@ -45,6 +45,8 @@ const char* dtype_tag(DType t) {
 
 namespace {
 
+constexpr uint64_t kMaxHeaderBytes = uint64_t(100) << 20;
+
 // One header entry, checked: what it says and where its bytes lie in the data section.
 struct EntryInfo {
   std::string name;
@@ -129,6 +131,9 @@ TensorMap load_safetensors(const std::string& path) {
   XOMNI_CHECK(in && file_size >= 8 && header_len <= file_size - 8, path,
               ": not a safetensors file (header length ", header_len, " for a file of ", file_size,
               " bytes)");
+  // Real headers are kilobytes to a few megabytes; a larger claim is damage, not a header to load.
+  XOMNI_CHECK(header_len <= kMaxHeaderBytes, path, ": the safetensors header claims ", header_len,
+              " bytes, more than the ", kMaxHeaderBytes, " a header may have (damaged file?)");
   std::string header(header_len, '\0');
   in.read(header.data(), std::streamsize(header_len));
   XOMNI_CHECK(in, path, ": short read of the safetensors header");

@@ -141,6 +141,17 @@ TEST(Safetensors, HeaderOfTheWrongShapeIsRefusedNamingFileAndTensor) {
     EXPECT_TRUE(test::contains(msg, path)) << c.name << ": " << msg;
     EXPECT_TRUE(test::contains(msg, c.expect)) << c.name << ": " << msg;
   }
+  // A header length of 200 MiB in a file that really is that long: refused before reading it.
+  const std::string long_header = (d / "long_header.safetensors").string();
+  {
+    std::ofstream out(long_header, std::ios::binary);
+    const uint64_t len = uint64_t(200) << 20;
+    out.write(reinterpret_cast<const char*>(&len), 8);
+  }
+  fs::resize_file(long_header, 8 + (uint64_t(200) << 20));  // sparse: no disk used
+  std::string msg = load_error(long_header);
+  EXPECT_TRUE(test::contains(msg, long_header)) << msg;
+  EXPECT_TRUE(test::contains(msg, "header claims 209715200 bytes")) << msg;
   // Shorter than the 8-byte length field.
   const std::string tiny = (d / "tiny.safetensors").string();
   std::ofstream(tiny, std::ios::binary) << "abc";
