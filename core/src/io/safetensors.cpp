@@ -189,6 +189,11 @@ TensorMap load_safetensors_any(const std::string& path) {
   for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
     XOMNI_CHECK(it.value().is_string(), index.string(), ": weight_map maps '", it.key(), "' to ",
                 it.value().dump(), ", not a file name");
+    const std::string file = it.value().get<std::string>();
+    // Shards sit beside the index; a path elsewhere is a damaged or hostile index.
+    XOMNI_CHECK(!file.empty() && file.find('/') == std::string::npos && file != "." && file != "..",
+                index.string(), ": weight_map maps '", it.key(), "' to '", file,
+                "', not a file name in this folder");
     by_file[it.value().get<std::string>()].push_back(it.key());
   }
   TensorMap out;

@@ -176,7 +176,12 @@ TEST(Safetensors, ValidLayoutsInAnyHeaderOrderLoad) {
 TEST(Safetensors, IndexWithNonStringFileIsRefused) {
   const fs::path d = temp_dir("index_types");
   std::ofstream(d / "model.safetensors.index.json") << R"({"weight_map": {"w": 3}})";
-  const std::string msg = test::error_message([&] { load_safetensors_any(d.string()); });
+  std::string msg = test::error_message([&] { load_safetensors_any(d.string()); });
   EXPECT_TRUE(test::contains(msg, "model.safetensors.index.json")) << msg;
   EXPECT_TRUE(test::contains(msg, "'w'")) << msg;
+  // Shards live beside the index: a path that leaves the folder is refused.
+  std::ofstream(d / "model.safetensors.index.json", std::ios::trunc)
+      << R"({"weight_map": {"w": "../other/model.safetensors"}})";
+  msg = test::error_message([&] { load_safetensors_any(d.string()); });
+  EXPECT_TRUE(test::contains(msg, "not a file name in this folder")) << msg;
 }
