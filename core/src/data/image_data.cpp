@@ -431,6 +431,8 @@ ImageDataset ImageDataset::open(const std::string& dir) {
     s.path = (fs::path(dir) / name).string();
     s.first = impl->total;
     const int64_t n = json_int(js, "num_samples", swhere);
+    XOMNI_CHECK(n < (int64_t(1) << 62), swhere, ": num_samples ", n,
+                " is implausibly large (corrupt manifest?)");
     impl->load_shard(s, n, json_int(js, "num_pixel_bytes", swhere), mpath);
     impl->total += n;
     impl->shards.push_back(std::move(s));

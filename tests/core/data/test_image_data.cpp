@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -220,6 +221,15 @@ TEST_F(ImageData, MissingOrDamagedShardsAreErrorsNamingTheFile) {
   m = error_message([&] { ImageDataset::open(sub("ds")); });
   EXPECT_NE(m.find(sub("ds/shard-00000.h5")), std::string::npos) << m;
   EXPECT_NE(m.find("holds 4 offsets"), std::string::npos) << m;
+
+  // Counts no shard could hold (one more offset than samples would overflow).
+  for (const int64_t huge : {int64_t(1000000000000), std::numeric_limits<int64_t>::max()}) {
+    j["shards"][0]["num_samples"] = huge;
+    std::ofstream(sub("ds/manifest.json"), std::ios::trunc) << j.dump();
+    m = error_message([&] { ImageDataset::open(sub("ds")); });
+    EXPECT_NE(m.find(sub("ds/")), std::string::npos) << m;
+    EXPECT_NE(m.find(std::to_string(huge)), std::string::npos) << m;
+  }
 
   std::ofstream(sub("ds/manifest.json"), std::ios::trunc) << "{\"format\": \"xomni-token-shards\"}";
   m = error_message([&] { ImageDataset::open(sub("ds")); });
