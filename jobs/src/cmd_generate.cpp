@@ -176,8 +176,11 @@ int run(const std::vector<std::string>& argv) {
   }
   XOMNI_CHECK(!prompt.empty(), "the prompt holds no tokens");
   for (int64_t id : prompt)
-    XOMNI_CHECK(id >= 0 && id < lm->vocab_size(), "--prompt-ids: token id ", id,
-                " is outside the vocabulary [0, ", lm->vocab_size(), ")");
+    XOMNI_CHECK(
+        id >= 0 && id < lm->vocab_size(),
+        prompt_text.empty() ? "--prompt-ids: token id " : "--prompt: the tokenizer gave id ", id,
+        ", outside the model's vocabulary [0, ", lm->vocab_size(), ")",
+        prompt_text.empty() ? "" : " (is --tokenizer the model's own?)");
   NoGradGuard no_grad;
   std::vector<int64_t> feed = prompt, generated;
   std::unique_ptr<plugins::DecodeCache> cache;

@@ -50,7 +50,7 @@ if "$xomni" generate --model "$fixture" --prompt-ids "1 96" 2> "$err" > /dev/nul
   echo "a token id beyond the vocabulary was accepted" >&2
   exit 1
 fi
-grep -q -- "--prompt-ids: token id 96 is outside the vocabulary" "$err" || { cat "$err" >&2; exit 1; }
+grep -q -- "--prompt-ids: token id 96, outside the model's vocabulary" "$err" || { cat "$err" >&2; exit 1; }
 
 # A checkpoint written by xomni convert generates what the Hugging Face folder does.
 "$xomni" convert --from "$fixture" --to "$work/ckpt" > /dev/null
