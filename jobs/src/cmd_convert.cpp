@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "cli.h"
@@ -18,18 +19,31 @@ int run(const std::vector<std::string>& argv) {
   const std::string to = take_option(args, "--to");
   XOMNI_CHECK(args.empty(), "unexpected argument '", args.empty() ? "" : args[0], "'");
   XOMNI_CHECK(!from.empty() && !to.empty(), "both --from and --to are required");
+  // The folder's config.json travels with the weights (xomni generate --checkpoint builds the
+  // model from it), so it is checked here, before anything is written, not at generation time.
+  std::string config_text;
+  const std::filesystem::path config = std::filesystem::path(from) / "config.json";
+  if (std::filesystem::is_directory(from) && std::filesystem::exists(config)) {
+    std::ifstream in(config, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    XOMNI_CHECK(in && !in.bad(), "cannot read ", config.string());
+    config_text = ss.str();
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(config_text);
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(config.string() + ": malformed JSON: " + e.what());
+    }
+    XOMNI_CHECK(j.is_object(), config.string(), ": a model config is a JSON object, got ",
+                j.type_name());
+  }
   const TensorMap weights = load_safetensors_any(from);
   std::filesystem::create_directories(to);
   CheckpointWriter writer(to, 0);
   for (const auto& [name, t] : weights) writer.write_tensor("model/" + name, t);
   writer.set_metadata("source", from);
-  const std::filesystem::path config = std::filesystem::path(from) / "config.json";
-  if (std::filesystem::is_directory(from) && std::filesystem::exists(config)) {
-    std::ifstream in(config);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    writer.set_metadata("hf_config_json", ss.str());
-  }
+  if (!config_text.empty()) writer.set_metadata("hf_config_json", config_text);
   const std::string path = writer.commit();
   std::printf("wrote %zu tensors to %s\n", weights.size(), path.c_str());
   return 0;

@@ -1,5 +1,6 @@
 // xomni data import: a folder of PNG/JPEG images plus a JSONL caption file -> image shards
 // (samples of kind "imported", resized X-Omni style when --short-edge is given).
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -44,6 +45,15 @@ int import(std::vector<std::string> args) {
   XOMNI_CHECK(!images.empty() && !captions.empty() && !out.empty(),
               "--images DIR, --captions FILE.jsonl and --out DIR are required");
   XOMNI_CHECK(max_long == 0 || short_edge > 0, "--max-long-edge needs --short-edge");
+  // Every resized image has at least short_edge^2 pixels: refuse a size no image could take
+  // before reading any (the limit is the one read_image applies, XOMNI_MAX_IMAGE_PIXELS).
+  const int64_t limit = max_image_pixels();
+  XOMNI_CHECK(short_edge <= limit / std::max<int64_t>(short_edge, 1), "--short-edge ", short_edge,
+              " makes images of at least ", short_edge, "x", short_edge,
+              " pixels, above the limit of ", limit,
+              " pixels (set XOMNI_MAX_IMAGE_PIXELS to raise it)");
+  XOMNI_CHECK(max_long <= limit, "--max-long-edge ", max_long, " is above the image pixel limit ",
+              limit);
   std::ifstream in(captions, std::ios::binary);
   XOMNI_CHECK(in, "cannot open the caption file ", captions);
 
@@ -91,7 +101,12 @@ int import(std::vector<std::string> args) {
     }
     s.metadata_json =
         nlohmann::json{{"source", file}, {"original_size", {im.width, im.height}}}.dump();
-    s.image = short_edge > 0 ? fit_image(im, short_edge, max_long) : std::move(im);
+    try {
+      s.image = short_edge > 0 ? fit_image(im, short_edge, max_long) : std::move(im);
+    } catch (const Error& e) {
+      throw Error(where + ": " + path + " at --short-edge " + std::to_string(short_edge) + ": " +
+                  e.what());
+    }
     writer.add(s);
   }
   XOMNI_CHECK(!in.bad(), "cannot read the caption file ", captions);

@@ -12,7 +12,11 @@
 //       "qa"        string [n]           a JSON array of [question, answer] pairs per sample
 //       attribute "format_version" (int64)
 //   <dir>/manifest.json                  {"format": "xomni-image-shards", "format_version",
-//       "num_samples", "shards": [{"file", "num_samples", "num_pixel_bytes"}, ...]}
+//       "num_samples", "shards": [{"file", "num_samples", "num_pixel_bytes", "pixel_offset",
+//       "metadata_crc32"}, ...]}
+//   metadata_crc32 is the CRC-32 of the shard's bytes outside its pixels (pixel_offset,
+//   num_pixel_bytes): open() checks it before HDF5 parses the file, since libhdf5 can crash on
+//   a damaged string heap. Manifests without it (older datasets) are read unchecked.
 // Samples never straddle shards; global sample i is sample i - first(shard) of its shard.
 //
 // Why pixels are stored plain: this HDF5 build is not thread-safe, and the loader reads samples
@@ -39,6 +43,7 @@
 #include <sstream>
 
 #include "io/hdf5.h"
+#include "xomni/core/io/checkpoint.h"
 
 namespace xomni {
 
@@ -160,6 +165,47 @@ int64_t json_int(const json& j, const char* key, const std::string& where) {
   return x;
 }
 
+// CRC-32 of `path`'s bytes outside the pixel data [pixel_offset, pixel_offset + pixel_bytes):
+// everything HDF5 parses (superblock, object headers, the string heaps). The manifest keeps it so
+// that a damaged shard is refused before HDF5 reads it (libhdf5 can crash on a corrupt heap).
+uint32_t metadata_crc(const std::string& path, int64_t pixel_offset, int64_t pixel_bytes,
+                      const std::string& where) {
+  std::ifstream in(path, std::ios::binary);
+  XOMNI_CHECK(in, where, " cannot be opened to check it");
+  std::vector<char> buf(size_t(1) << 20);
+  uint32_t crc = 0;
+  int64_t pos = 0;
+  auto crc_until = [&](int64_t end) {  // end < 0: to the end of the file
+    while (end < 0 || pos < end) {
+      const int64_t want =
+          end < 0 ? int64_t(buf.size()) : std::min<int64_t>(int64_t(buf.size()), end - pos);
+      in.read(buf.data(), std::streamsize(want));
+      const auto got = int64_t(in.gcount());
+      crc = crc32(buf.data(), size_t(got), crc);
+      pos += got;
+      if (got < want) break;
+    }
+  };
+  crc_until(pixel_offset);
+  XOMNI_CHECK(pos == pixel_offset, where, " ends at byte ", pos, ", before its pixels at byte ",
+              pixel_offset, " (truncated)");
+  in.clear();
+  in.seekg(std::streamoff(pixel_offset + pixel_bytes));
+  pos = pixel_offset + pixel_bytes;
+  crc_until(-1);
+  return crc;
+}
+
+// The file offset of the contiguous "pixels" dataset (0 when it is empty and has no storage).
+int64_t pixel_offset_of(hid_t file, int64_t num_bytes, const std::string& where) {
+  std::vector<hsize_t> dims;
+  Id pixels = open_dataset(file, "pixels", 1, dims, where);
+  if (num_bytes == 0) return 0;
+  const haddr_t off = H5Dget_offset(pixels.get());
+  XOMNI_CHECK(off != HADDR_UNDEF, where, ": dataset 'pixels' has no storage");
+  return int64_t(off);
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -197,6 +243,8 @@ struct ImageShardWriter::Impl {
       for (const auto& [question, answer] : s.qa) q.push_back({question, answer});
       qa.push_back(q.dump());
     }
+    int64_t pixel_offset = 0;
+    uint32_t crc = 0;
     try {
       ckpt::QuietErrors quiet;
       Id file(h5_check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
@@ -213,14 +261,19 @@ struct ImageShardWriter::Impl {
       write_strings(file.get(), "metadata", metadata, where);
       write_strings(file.get(), "captions", captions, where);
       write_strings(file.get(), "qa", qa, where);
+      pixel_offset = pixel_offset_of(file.get(), offsets.back(), where);
       h5_check(file.close(), where + ": close failed");
+      crc = metadata_crc(tmp, pixel_offset, offsets.back(), where);
     } catch (...) {
       std::remove(tmp.c_str());
       throw;
     }
     commit(tmp, path);
-    shards.push_back(
-        {{"file", name}, {"num_samples", int64_t(n)}, {"num_pixel_bytes", offsets.back()}});
+    shards.push_back({{"file", name},
+                      {"num_samples", int64_t(n)},
+                      {"num_pixel_bytes", offsets.back()},
+                      {"pixel_offset", pixel_offset},
+                      {"metadata_crc32", crc}});
     total += int64_t(n);
     pending.clear();
   }
@@ -366,8 +419,11 @@ struct ImageDataset::Impl {
                 ": offsets must run from 0 to ", num_bytes, " (", mpath, ")");
     for (int64_t i = 0; i < num_samples; ++i) {
       const int64_t h = s.sizes[size_t(2 * i)], w = s.sizes[size_t(2 * i + 1)];
-      XOMNI_CHECK(h >= 1 && w >= 1 && s.offsets[size_t(i + 1)] - s.offsets[size_t(i)] == 3 * h * w,
-                  where, ": sample ", i, " has size ", h, "x", w, " but ",
+      int64_t bytes = 0;  // 3 * h * w, refused when it overflows
+      const bool fits = h >= 1 && w >= 1 && !__builtin_mul_overflow(h, w, &bytes) &&
+                        !__builtin_mul_overflow(bytes, int64_t(3), &bytes);
+      XOMNI_CHECK(fits && s.offsets[size_t(i + 1)] - s.offsets[size_t(i)] == bytes, where,
+                  ": sample ", i, " has size ", h, "x", w, " but ",
                   s.offsets[size_t(i + 1)] - s.offsets[size_t(i)], " pixel bytes");
     }
     Id pixels = open_dataset(file.get(), "pixels", 1, dims, where);
@@ -428,7 +484,33 @@ ImageDataset ImageDataset::open(const std::string& dir) {
     s.path = (fs::path(dir) / name).string();
     s.first = impl->total;
     const int64_t n = json_int(js, "num_samples", swhere);
-    impl->load_shard(s, n, json_int(js, "num_pixel_bytes", swhere), mpath);
+    XOMNI_CHECK(n < (int64_t(1) << 62), swhere, ": num_samples ", n,
+                " is implausibly large (corrupt manifest?)");
+    const int64_t num_bytes = json_int(js, "num_pixel_bytes", swhere);
+    int64_t pixel_offset = -1;
+    if (js.contains("metadata_crc32")) {  // datasets written before it had none
+      pixel_offset = json_int(js, "pixel_offset", swhere);
+      const int64_t want = json_int(js, "metadata_crc32", swhere);
+      std::error_code ec;
+      XOMNI_CHECK(fs::is_regular_file(s.path, ec), "image shard ", s.path, " (listed in ", mpath,
+                  ") is missing");
+      {  // our shards start with the HDF5 signature (no user block)
+        char sig[8] = {};
+        std::ifstream(s.path, std::ios::binary).read(sig, 8);
+        XOMNI_CHECK(std::memcmp(sig, "\x89HDF\r\n\x1a\n", 8) == 0, "image shard ", s.path,
+                    " is unreadable: cannot open it as an HDF5 file (no HDF5 signature)");
+      }
+      XOMNI_CHECK(pixel_offset <= (int64_t(1) << 62) && num_bytes <= (int64_t(1) << 62), swhere,
+                  ": pixel_offset or num_pixel_bytes is implausibly large (corrupt manifest?)");
+      const uint32_t got = metadata_crc(s.path, pixel_offset, num_bytes, "image shard " + s.path);
+      XOMNI_CHECK(int64_t(got) == want, "image shard ", s.path,
+                  " is damaged: the checksum of its metadata (", got, ") is not the ", want,
+                  " that ", mpath, " recorded; regenerate or re-import the dataset");
+    }
+    impl->load_shard(s, n, num_bytes, mpath);
+    XOMNI_CHECK(pixel_offset < 0 || num_bytes == 0 || s.pixel_offset == pixel_offset,
+                "image shard ", s.path, ": its pixels start at byte ", s.pixel_offset, ", not at ",
+                pixel_offset, " as ", mpath, " says");
     impl->total += n;
     impl->shards.push_back(std::move(s));
   }

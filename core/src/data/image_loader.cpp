@@ -29,6 +29,9 @@ ImageLoader::ImageLoader(std::vector<std::pair<ImageDataset, double>> datasets_w
       dp_size_(dp_size),
       prefetch_(prefetch) {
   XOMNI_CHECK(batch_size >= 1, "ImageLoader: batch_size must be >= 1 (got ", batch_size, ")");
+  // A batch's samples are drawn from batch_size x dp_size global ones; that count must not wrap.
+  checked_mul(batch_size, std::max<int64_t>(dp_size, 1),
+              detail::concat("ImageLoader: batch_size ", batch_size, " x dp_size ", dp_size));
   XOMNI_CHECK(dp_size >= 1 && dp_rank >= 0 && dp_rank < dp_size, "ImageLoader: dp_rank ", dp_rank,
               " is outside [0, dp_size = ", dp_size, ")");
   XOMNI_CHECK(prefetch >= 0, "ImageLoader: prefetch must be >= 0 (got ", prefetch, ")");

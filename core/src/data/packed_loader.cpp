@@ -14,6 +14,8 @@ constexpr size_t kStateSize = 9;
 constexpr int kEpochShift = 40;  // counters of epoch e are (e << 40) + k
 constexpr int64_t kMaxEpoch = int64_t(1) << 23;
 constexpr int64_t kIgnore = -100;
+// Far beyond any real batch of token ids (2^31 tokens); a bigger one is a typo in the job file.
+constexpr int64_t kMaxBatchBytes = int64_t(7 * 8) << 31;
 }  // namespace
 
 PackedLoader::PackedLoader(TokenDataset dataset, int64_t seq_len, int64_t batch_size, uint64_t seed,
@@ -28,6 +30,15 @@ PackedLoader::PackedLoader(TokenDataset dataset, int64_t seq_len, int64_t batch_
   XOMNI_CHECK(batch_size >= 1, "PackedLoader: batch_size must be >= 1 (got ", batch_size, ")");
   XOMNI_CHECK(dp_size >= 1 && dp_rank >= 0 && dp_rank < dp_size, "PackedLoader: dp_rank ", dp_rank,
               " is outside [0, dp_size = ", dp_size, ")");
+  // Seven int64 buffers of batch_size x (seq_len + 1) are made per batch: their size must fit in
+  // 64 bits and be allocatable (checked here, not at the first batch deep inside training).
+  const std::string sizes = detail::concat("PackedLoader: a batch of train.batch_size=", batch_size,
+                                           " x train.seq_len=", seq_len);
+  const int64_t batch_bytes =
+      checked_mul(checked_mul(batch_size, checked_add(seq_len, 1, sizes), sizes), 7 * 8, sizes);
+  XOMNI_CHECK(batch_bytes <= kMaxBatchBytes, sizes, " needs ", human_bytes(double(batch_bytes)),
+              " of host memory per batch, more than the ", human_bytes(double(kMaxBatchBytes)),
+              " a loader allows; lower them");
   XOMNI_CHECK(data_.num_tokens() > 0, "PackedLoader: token dataset ",
               data_.dir().empty() ? std::string("(in memory)") : data_.dir(), " holds no tokens");
   enter_epoch(0);

@@ -110,8 +110,10 @@ int64_t json_int(const nlohmann::json& j, const char* key, const std::string& wh
 }
 
 // A 1-D integer dataset of `file` read as T; `what` names it in errors.
+// `expected` >= 0: the length the manifest (`expected_from`) gives it, checked first.
 template <typename T>
-std::vector<T> read_1d(hid_t file, const char* name, hid_t mtype, const std::string& where) {
+std::vector<T> read_1d(hid_t file, const char* name, hid_t mtype, const std::string& where,
+                       int64_t expected = -1, const std::string& expected_from = "") {
   const std::string what = where + ": dataset '" + name + "'";
   XOMNI_CHECK(H5Lexists(file, name, H5P_DEFAULT) > 0, what, " is missing");
   Id dset(h5_check(H5Dopen2(file, name, H5P_DEFAULT), what + " cannot be opened"), H5Dclose);
@@ -121,7 +123,16 @@ std::vector<T> read_1d(hid_t file, const char* name, hid_t mtype, const std::str
   XOMNI_CHECK(H5Sget_simple_extent_ndims(space.get()) == 1, what, " is not one-dimensional");
   hsize_t n = 0;
   H5Sget_simple_extent_dims(space.get(), &n, nullptr);
-  std::vector<T> out(static_cast<size_t>(n));
+  if (expected >= 0)  // checked before anything is sized from the file's own claim
+    XOMNI_CHECK(n == hsize_t(expected), where, " holds ", n, " values in dataset '", name, "' but ",
+                expected_from, " says ", expected);
+  std::vector<T> out;
+  try {
+    out.resize(static_cast<size_t>(n));
+  } catch (const std::exception&) {  // bad_alloc, length_error
+    throw Error(detail::concat(what, ": out of memory reading ", n, " values (",
+                               human_bytes(double(n) * sizeof(T)), ")"));
+  }
   if (n > 0)
     h5_check(H5Dread(dset.get(), mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()),
              what + " cannot be read");
@@ -240,17 +251,33 @@ TokenDataset TokenDataset::open(const std::string& dir) {
     XOMNI_CHECK(!info.file.empty() && info.file.find('/') == std::string::npos &&
                     info.file != "." && info.file != "..",
                 swhere, ": file '", info.file, "' is not a plain file name");
+    XOMNI_CHECK(info.num_documents < (int64_t(1) << 62) && info.num_tokens < (int64_t(1) << 62),
+                swhere, ": num_documents ", info.num_documents, " or num_tokens ", info.num_tokens,
+                " is implausibly large (corrupt manifest?)");
     data->shards.push_back(info);
   }
   int64_t sum_docs = 0, sum_tokens = 0;
-  for (const TokenShardInfo& s : data->shards)
-    sum_docs += s.num_documents, sum_tokens += s.num_tokens;
+  for (const TokenShardInfo& s : data->shards) {
+    sum_docs = checked_add(sum_docs, s.num_documents, mwhere + ": num_documents of the shards");
+    sum_tokens = checked_add(sum_tokens, s.num_tokens, mwhere + ": num_tokens of the shards");
+  }
   XOMNI_CHECK(sum_docs == num_documents && sum_tokens == num_tokens, mwhere, ": its shards hold ",
               sum_docs, " documents and ", sum_tokens, " tokens but it declares ", num_documents,
               " and ", num_tokens);
 
-  data->tokens.reserve(size_t(num_tokens));
-  data->offsets.reserve(size_t(num_documents) + 1);
+  // The manifest's counts size the buffers only when the shard files are large enough to hold
+  // them (4 bytes a token, 8 an offset, uncompressed as written here); a manifest claiming more
+  // is caught shard by shard below, against each dataset's real length, before it is read.
+  uintmax_t shard_bytes = 0;
+  for (const TokenShardInfo& s : data->shards) {
+    std::error_code ec;
+    const uintmax_t n = fs::file_size(fs::path(dir) / s.file, ec);
+    if (!ec) shard_bytes += n;
+  }
+  if (double(num_tokens) * 4 + double(num_documents) * 8 <= double(shard_bytes)) {
+    data->tokens.reserve(size_t(num_tokens));
+    data->offsets.reserve(size_t(num_documents) + 1);
+  }
   data->offsets.push_back(0);
   ckpt::QuietErrors quiet;
   for (const TokenShardInfo& s : data->shards) {
@@ -269,8 +296,10 @@ TokenDataset TokenDataset::open(const std::string& dir) {
     const int64_t vocab = ckpt::read_attr_i64(file.get(), kAttrVocab, where);
     XOMNI_CHECK(vocab == data->vocab_size, where, " has vocab_size ", vocab, " but ", mpath,
                 " says ", data->vocab_size);
-    std::vector<int32_t> tokens = read_1d<int32_t>(file.get(), kTokens, H5T_NATIVE_INT32, where);
-    std::vector<int64_t> off = read_1d<int64_t>(file.get(), kDocOffsets, H5T_NATIVE_INT64, where);
+    std::vector<int32_t> tokens =
+        read_1d<int32_t>(file.get(), kTokens, H5T_NATIVE_INT32, where, s.num_tokens, mpath);
+    std::vector<int64_t> off = read_1d<int64_t>(file.get(), kDocOffsets, H5T_NATIVE_INT64, where,
+                                                s.num_documents + 1, mpath);
     XOMNI_CHECK(
         int64_t(tokens.size()) == s.num_tokens && int64_t(off.size()) == s.num_documents + 1, where,
         " holds ", tokens.size(), " tokens and ", off.size(), " document offsets but ", mpath,

@@ -169,7 +169,12 @@ Tensor CheckpointReader::read_slice(const std::string& name, const Shape& offset
     XOMNI_CHECK(offset[d] >= 0 && shape[d] >= 0 && offset[d] + shape[d] <= info.shape[d], w,
                 " has shape ", shape_str(info.shape), "; the slice of shape ", shape_str(shape),
                 " at offset ", shape_str(offset), " is out of bounds (dim ", d, ")");
-  Tensor out = Tensor::empty(shape, info.dtype);
+  Tensor out;
+  try {  // a damaged file's shape may overflow or exceed memory: name the file and tensor
+    out = Tensor::empty(shape, info.dtype);
+  } catch (const Error& e) {
+    throw Error(w + ": " + e.what());
+  }
   if (out.numel() == 0) return out;
   Id dset = m.open_dataset(name, "tensor '" + name + "'");
   Id fspace(h5_check(H5Dget_space(dset.get()), w), H5Sclose);

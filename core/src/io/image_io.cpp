@@ -7,6 +7,7 @@
 // clang-format off
 #include <cstdio>  // jpeglib.h needs size_t and FILE declared before it
 #include <jpeglib.h>
+#include <jerror.h>  // the JWRN_ warning codes
 // clang-format on
 #include <png.h>
 
@@ -18,6 +19,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <vector>
 
 #include "xomni/core/tensor/error.h"
 
@@ -56,7 +58,21 @@ void composite_over_white(const std::vector<uint8_t>& rgba, Image& out) {
   }
 }
 
+// The size in the IHDR chunk (always first: signature, length, "IHDR", width, height, all
+// big-endian), checked against the pixel limit before libpng reads further chunks or sizes buffers.
+void check_png_header_size(std::FILE* f, const std::string& path) {
+  unsigned char b[24];
+  const bool got = std::fread(b, 1, sizeof b, f) == sizeof b;
+  std::rewind(f);
+  if (!got || std::memcmp(b + 12, "IHDR", 4) != 0) return;  // libpng reports the damage
+  auto be32 = [](const unsigned char* p) {
+    return int64_t(p[0]) << 24 | int64_t(p[1]) << 16 | int64_t(p[2]) << 8 | int64_t(p[3]);
+  };
+  check_image_size(be32(b + 16), be32(b + 20), "read_image " + path + " (PNG header)");
+}
+
 Image read_png(std::FILE* f, const std::string& path) {
+  check_png_header_size(f, path);
   PngError err;
   png_structp png =
       png_create_read_struct(PNG_LIBPNG_VER_STRING, &err, png_error_fn, png_warning_fn);
@@ -67,11 +83,26 @@ Image read_png(std::FILE* f, const std::string& path) {
   Image out;
   if (setjmp(png_jmpbuf(png))) {
     png_destroy_read_struct(&png, &info, nullptr);
-    throw Error("read_image " + path + ": damaged PNG: " + err.message);
+    // libpng's default reader says only "Read Error" when the file ends early.
+    const bool short_read = std::strcmp(err.message, "Read Error") == 0;
+    throw Error("read_image " + path + ": damaged PNG: " +
+                (short_read ? std::string("the file ends early (truncated)") : err.message));
   }
   XOMNI_CHECK(info, "read_image ", path, ": cannot create a PNG reader");
   png_init_io(png, f);
+  // libpng's own cap (a million pixels a side) would report as a damaged file; the pixel limit
+  // below says what is wrong and how to raise it.
+  png_set_user_limits(png, 0x7fffffffu, 0x7fffffffu);
   png_read_info(png, info);
+  // Checked before png_read_update_info, which already sizes row buffers from the header.
+  try {
+    check_image_size(int64_t(png_get_image_width(png, info)),
+                     int64_t(png_get_image_height(png, info)),
+                     "read_image " + path + " (PNG header)");
+  } catch (const Error&) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    throw;
+  }
   // Everything becomes 8-bit RGBA: palettes and low bit depths expand, tRNS becomes alpha,
   // 16-bit scales with rounding, grey is copied to RGB, a missing alpha is filled opaque.
   png_set_expand(png);
@@ -97,6 +128,7 @@ struct JpegError {
   jpeg_error_mgr mgr;
   std::jmp_buf jump;
   char message[JMSG_LENGTH_MAX] = "";
+  char lost_data[JMSG_LENGTH_MAX] = "";  // the first warning after which pixels are made up
 };
 
 void jpeg_error_fn(j_common_ptr cinfo) {
@@ -104,38 +136,89 @@ void jpeg_error_fn(j_common_ptr cinfo) {
   (*cinfo->err->format_message)(cinfo, err->message);
   std::longjmp(err->jump, 1);
 }
-void jpeg_silent(j_common_ptr, int) {}
+
+// libjpeg only warns when the data ends early or is corrupt, and fills the missing rows with grey;
+// those warnings are kept so that the read fails instead. Harmless ones (extra bytes between
+// markers, an unknown JFIF revision) are ignored.
+void jpeg_warning_fn(j_common_ptr cinfo, int level) {
+  if (level >= 0) return;  // trace messages
+  auto* err = reinterpret_cast<JpegError*>(cinfo->err);
+  switch (cinfo->err->msg_code) {
+    case JWRN_JPEG_EOF:
+    case JWRN_HIT_MARKER:
+    case JWRN_MUST_RESYNC:
+    case JWRN_HUFF_BAD_CODE:
+    case JWRN_ARITH_BAD_CODE:
+    case JWRN_BOGUS_PROGRESSION:
+      if (!err->lost_data[0]) (*cinfo->err->format_message)(cinfo, err->lost_data);
+      break;
+    default:
+      break;
+  }
+}
+
+// CMYK (or YCCK, which libjpeg turns into CMYK) to RGB. Adobe's writers store the inks inverted
+// (255 = no ink), which their APP14 marker tells.
+void cmyk_to_rgb(const uint8_t* cmyk, uint8_t* rgb, int64_t n, bool inverted) {
+  for (int64_t i = 0; i < n; ++i, cmyk += 4, rgb += 3) {
+    const unsigned k = inverted ? cmyk[3] : 255u - cmyk[3];
+    for (int c = 0; c < 3; ++c) {
+      const unsigned v = inverted ? cmyk[c] : 255u - cmyk[c];
+      rgb[c] = uint8_t((v * k + 127u) / 255u);
+    }
+  }
+}
 
 Image read_jpeg(std::FILE* f, const std::string& path) {
   jpeg_decompress_struct cinfo;
   JpegError err;
   cinfo.err = jpeg_std_error(&err.mgr);
   err.mgr.error_exit = jpeg_error_fn;
-  err.mgr.emit_message = jpeg_silent;
+  err.mgr.emit_message = jpeg_warning_fn;
   Image out;
+  std::vector<uint8_t> cmyk_row;
   if (setjmp(err.jump)) {
     jpeg_destroy_decompress(&cinfo);
+    if (err.lost_data[0])
+      throw Error("read_image " + path + ": truncated or damaged JPEG (" + err.lost_data +
+                  "): " + err.message);
     throw Error("read_image " + path + ": damaged JPEG: " + err.message);
   }
   jpeg_create_decompress(&cinfo);
   jpeg_stdio_src(&cinfo, f);
   jpeg_read_header(&cinfo, TRUE);
-  cinfo.out_color_space = JCS_RGB;  // libjpeg converts greyscale and YCbCr; CMYK fails here
+  try {
+    check_image_size(int64_t(cinfo.image_width), int64_t(cinfo.image_height),
+                     "read_image " + path + " (JPEG header)");
+  } catch (const Error&) {
+    jpeg_destroy_decompress(&cinfo);
+    throw;
+  }
+  // libjpeg converts greyscale and YCbCr to RGB itself, but not CMYK/YCCK (print JPEGs, often
+  // from Photoshop): those come out as CMYK and are converted below.
+  const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+  cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
   jpeg_start_decompress(&cinfo);
-  if (cinfo.output_components != 3) {
-    std::snprintf(err.message, sizeof err.message, "%d output components, expected 3",
-                  cinfo.output_components);
+  if (cinfo.output_components != (cmyk ? 4 : 3)) {
+    std::snprintf(err.message, sizeof err.message, "%d output components, expected %d",
+                  cinfo.output_components, cmyk ? 4 : 3);
     std::longjmp(err.jump, 1);
   }
   out.width = cinfo.output_width;
   out.height = cinfo.output_height;
   out.rgb.resize(size_t(3 * out.width * out.height));
+  if (cmyk) cmyk_row.resize(size_t(4 * out.width));
   while (cinfo.output_scanline < cinfo.output_height) {
-    JSAMPROW row = out.rgb.data() + size_t(3 * out.width) * cinfo.output_scanline;
+    uint8_t* rgb = out.rgb.data() + size_t(3 * out.width) * cinfo.output_scanline;
+    JSAMPROW row = cmyk ? cmyk_row.data() : rgb;
     jpeg_read_scanlines(&cinfo, &row, 1);
+    if (cmyk) cmyk_to_rgb(cmyk_row.data(), rgb, out.width, cinfo.saw_Adobe_marker);
   }
   jpeg_finish_decompress(&cinfo);
   jpeg_destroy_decompress(&cinfo);
+  // A truncated or corrupt file decodes "successfully" with grey rows; refuse it.
+  XOMNI_CHECK(!err.lost_data[0], "read_image ", path, ": truncated or damaged JPEG (",
+              err.lost_data, "); libjpeg would fill the missing part with grey");
   return out;
 }
 
@@ -160,6 +243,7 @@ Image read_ppm(std::FILE* f, const std::string& path) {
   XOMNI_CHECK(width > 0 && height > 0 && width < (1 << 20) && height < (1 << 20) && maxval == 255 &&
                   std::isspace(std::fgetc(f)),
               "read_image ", path, ": not a binary PPM (P6, maxval 255)");
+  check_image_size(width, height, "read_image " + path + " (PPM header)");
   Image out(width, height);
   XOMNI_CHECK(std::fread(out.rgb.data(), 1, out.rgb.size(), f) == out.rgb.size(), "read_image ",
               path, ": the PPM pixel data is truncated");
@@ -217,6 +301,7 @@ Image read_image(const std::string& path) {
 }
 
 void write_png(const Image& image, const std::string& path) {
+  check_image_size(image.width, image.height, "write_png " + path);
   XOMNI_CHECK(image.width >= 1 && image.height >= 1 &&
                   image.rgb.size() == size_t(3 * image.width * image.height),
               "write_png ", path, ": invalid image ", image.width, "x", image.height, " with ",
@@ -256,10 +341,14 @@ void write_png(const Image& image, const std::string& path) {
 
 Image resize_image(const Image& image, int64_t w, int64_t h) {
   XOMNI_CHECK(w >= 1 && h >= 1, "resize_image: target size ", w, "x", h, " must be >= 1x1");
+  check_image_size(image.width, image.height, "resize_image: the source");  // 3wh cannot wrap
   XOMNI_CHECK(image.width >= 1 && image.height >= 1 &&
                   image.rgb.size() == size_t(3 * image.width * image.height),
               "resize_image: invalid source image ", image.width, "x", image.height);
   if (w == image.width && h == image.height) return image;
+  check_image_size(w, h, "resize_image: the target");
+  check_image_size(w, image.height,
+                   "resize_image: the intermediate (target width x source height)");
   const Taps tx = make_taps(image.width, w), ty = make_taps(image.height, h);
   // Horizontal pass into doubles (source rows x w), then vertical pass with rounding.
   std::vector<double> tmp(size_t(3 * w * image.height));
@@ -292,8 +381,16 @@ std::pair<int64_t, int64_t> fit_size(int64_t w, int64_t h, int64_t short_edge,
   XOMNI_CHECK(w >= 1 && h >= 1 && short_edge >= 1, "fit_size: image ", w, "x", h,
               " and short edge ", short_edge, " must be >= 1");
   const int64_t s = std::min(w, h), l = std::max(w, h);
-  // round(a * b / c) half up, in integers
-  auto scale = [](int64_t a, int64_t b, int64_t c) { return (2 * a * b + c) / (2 * c); };
+  // round(a * b / c) half up, in integers; refused where 2ab + c would overflow 64 bits (an edge
+  // that long is far beyond any pixel limit anyway)
+  auto scale = [&](int64_t a, int64_t b, int64_t c) {
+    int64_t n = 0;
+    XOMNI_CHECK(!__builtin_mul_overflow(a, b, &n) && !__builtin_mul_overflow(n, 2, &n) &&
+                    !__builtin_add_overflow(n, c, &n),
+                "fit_size: image ", w, "x", h, " at short edge ", short_edge,
+                " has an edge beyond 64 bits");
+    return n / (2 * c);
+  };
   int64_t ns = short_edge, nl = scale(l, short_edge, s);
   if (max_long_edge > 0 && nl > max_long_edge) {
     nl = max_long_edge;

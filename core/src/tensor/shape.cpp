@@ -1,13 +1,58 @@
 #include "xomni/core/tensor/shape.h"
 
+#include <cstdio>
+#include <limits>
+
 #include "xomni/core/tensor/error.h"
 
 namespace xomni {
 
 int64_t shape_numel(const Shape& s) {
   int64_t n = 1;
-  for (int64_t d : s) n *= d;
+  for (int64_t d : s)
+    if (__builtin_mul_overflow(n, d, &n))
+      throw Error("shape " + shape_str(s) + ": element count overflows 64 bits");
   return n;
+}
+
+int64_t checked_mul(int64_t a, int64_t b, const std::string& what) {
+  int64_t r = 0;
+  XOMNI_CHECK(!__builtin_mul_overflow(a, b, &r), what, ": ", a, " x ", b, " overflows 64 bits");
+  return r;
+}
+
+int64_t checked_add(int64_t a, int64_t b, const std::string& what) {
+  int64_t r = 0;
+  XOMNI_CHECK(!__builtin_add_overflow(a, b, &r), what, ": ", a, " + ", b, " overflows 64 bits");
+  return r;
+}
+
+int64_t checked_numel(const Shape& s, const std::string& what) {
+  int64_t n = 1;
+  for (int64_t d : s) {
+    XOMNI_CHECK(d >= 0, what, ": negative dimension in shape ", shape_str(s));
+    XOMNI_CHECK(!__builtin_mul_overflow(n, d, &n), what, ": shape ", shape_str(s),
+                " has more elements than fit in 64 bits");
+  }
+  return n;
+}
+
+int64_t checked_nbytes(const Shape& s, size_t elem_size, const std::string& what) {
+  int64_t n = 0;
+  XOMNI_CHECK(!__builtin_mul_overflow(checked_numel(s, what), int64_t(elem_size), &n), what,
+              ": shape ", shape_str(s), " of ", elem_size, "-byte elements needs more bytes than ",
+              "fit in 64 bits");
+  return n;
+}
+
+std::string human_bytes(double nbytes) {
+  if (nbytes < 1024) return std::to_string(int64_t(nbytes)) + " bytes";
+  const char* units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  int u = -1;
+  while (nbytes >= 1024 && u < 5) nbytes /= 1024, ++u;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f %s", nbytes, units[u]);
+  return buf;
 }
 
 Shape contiguous_strides(const Shape& s) {
@@ -15,7 +60,10 @@ Shape contiguous_strides(const Shape& s) {
   int64_t acc = 1;
   for (int64_t i = int64_t(s.size()) - 1; i >= 0; --i) {
     st[i] = acc;
-    acc *= std::max<int64_t>(s[i], 1);
+    // Saturates instead of overflowing: the strides of an empty tensor are never used, and any
+    // other shape whose product overflows is refused by shape_numel before it gets here.
+    if (__builtin_mul_overflow(acc, std::max<int64_t>(s[i], 1), &acc))
+      acc = std::numeric_limits<int64_t>::max();
   }
   return st;
 }

@@ -1,6 +1,7 @@
 #include "xomni/core/tensor/storage.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <map>
@@ -10,6 +11,7 @@
 #include "tensor/device_allocator.h"
 #include "tensor/device_registry.h"
 #include "xomni/core/tensor/error.h"
+#include "xomni/core/tensor/shape.h"
 
 namespace xomni {
 namespace cpu_allocator {
@@ -32,6 +34,14 @@ size_t size_class(size_t n) {
   return (n + step - 1) / step * step;
 }
 
+size_t physical_memory() {
+  static const size_t bytes = [] {
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? size_t(pages) * size_t(page) : size_t(1) << 60;
+  }();
+  return bytes;
+}
+
 struct Cache {
   std::mutex mu;
   std::multimap<size_t, void*> free_blocks;
@@ -46,6 +56,11 @@ Cache& cache() {
 
 void* allocate(size_t nbytes) {
   if (nbytes == 0) nbytes = 1;
+  // More than the machine's memory can never succeed: say so instead of asking the system (which
+  // may overcommit and fail later at first touch, or, under a sanitizer, abort).
+  XOMNI_CHECK(nbytes <= physical_memory(), "cpu allocator: out of memory: cannot allocate ",
+              human_bytes(double(nbytes)), " (", nbytes, " bytes), more than this machine's ",
+              human_bytes(double(physical_memory())), " of memory");
   const size_t cls = size_class(nbytes);
   {
     Cache& c = cache();
@@ -60,7 +75,8 @@ void* allocate(size_t nbytes) {
   }
   const size_t align = cls >= kHugePage ? kHugePage : 64;
   void* p = std::aligned_alloc(align, (cls + align - 1) / align * align);
-  if (!p) throw Error(detail::concat("cpu allocator: out of memory allocating ", cls, " bytes"));
+  XOMNI_CHECK(p, "cpu allocator: out of memory: cannot allocate ", human_bytes(double(cls)), " (",
+              cls, " bytes)");
   if (cls >= kHugePage) madvise(p, cls, MADV_HUGEPAGE);
   return p;
 }
@@ -116,7 +132,12 @@ const DeviceAllocator& allocator_for(Device device) {
 
 Storage::Storage(size_t nbytes, Device device)
     : nbytes_(nbytes), device_(device), allocator_(&allocator_for(device)) {
-  data_ = allocator_->allocate(nbytes, device.index);
+  try {
+    data_ = allocator_->allocate(nbytes, device.index);
+  } catch (const std::bad_alloc&) {  // an allocator that reports failure the standard way
+    throw Error(detail::concat("out of memory: cannot allocate ", human_bytes(double(nbytes)), " (",
+                               nbytes, " bytes) on ", device.str()));
+  }
 }
 
 Storage::~Storage() {

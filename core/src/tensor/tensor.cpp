@@ -18,10 +18,14 @@ Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset)
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
-  for (int64_t d : shape)
-    XOMNI_CHECK(d >= 0, "Tensor::empty: negative dimension in shape ", shape_str(shape));
+  const int64_t nbytes = checked_nbytes(shape, dtype_size(dtype), "Tensor::empty");
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(size_t(shape_numel(shape)) * dtype_size(dtype), device);
+  try {
+    impl->storage = std::make_shared<Storage>(size_t(nbytes), device);
+  } catch (const Error& e) {  // say which tensor; callers add the key or file that asked for it
+    throw Error(
+        detail::concat("tensor ", dtype_name(dtype), " ", shape_str(shape), ": ", e.what()));
+  }
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;

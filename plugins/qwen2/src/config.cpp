@@ -1,10 +1,13 @@
 #include "xomni/qwen2/config.h"
 
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <type_traits>
 
 #include "xomni/core/tensor/error.h"
+#include "xomni/core/tensor/shape.h"
 
 namespace xomni::qwen2 {
 
@@ -25,8 +28,51 @@ void Config::validate(const std::string& where) const {
               num_key_value_heads);
   XOMNI_CHECK(head_dim() % 2 == 0, where, ": head dimension ", head_dim(),
               " must be even for rotary embeddings");
-  XOMNI_CHECK(rope_theta > 0 && rms_norm_eps > 0, where,
-              ": rope_theta and rms_norm_eps must be positive");
+  positive("max_position_embeddings", max_position_embeddings);
+  XOMNI_CHECK(std::isfinite(rope_theta) && rope_theta > 0, where,
+              ": rope_theta must be a positive finite number, got ", rope_theta);
+  XOMNI_CHECK(std::isfinite(rms_norm_eps) && rms_norm_eps > 0, where,
+              ": rms_norm_eps must be a positive finite number, got ", rms_norm_eps);
+  try {
+    weight_dtype();
+  } catch (const Error& e) {
+    throw Error(where + ": " + e.what());
+  }
+  // Every weight's element count and the model's byte count must fit in 64 bits before anything
+  // is sized from them (a sum or product that wraps would allocate garbage).
+  parameter_count(where);
+}
+
+std::optional<DType> Config::weight_dtype() const {
+  if (torch_dtype.empty()) return std::nullopt;
+  if (torch_dtype == "float32") return DType::f32;
+  if (torch_dtype == "bfloat16") return DType::bf16;
+  if (torch_dtype == "float16") return DType::f16;
+  if (torch_dtype == "float64") return DType::f64;
+  throw Error("torch_dtype '" + torch_dtype +
+              "' is not one of float32, bfloat16, float16, float64");
+}
+
+int64_t Config::parameter_count(const std::string& where) const {
+  auto mul = [&](int64_t a, int64_t b, const char* what) {
+    return checked_mul(a, b, where + ": " + what);
+  };
+  auto add = [&](int64_t a, int64_t b) { return checked_add(a, b, where + ": parameter count"); };
+  const int64_t h = hidden_size, kv = mul(num_key_value_heads, head_dim(),
+                                          "num_key_value_heads x "
+                                          "head dimension");
+  const int64_t embed = mul(vocab_size, h, "vocab_size x hidden_size");
+  const int64_t mlp = mul(3, mul(intermediate_size, h, "intermediate_size x hidden_size"),
+                          "3 x intermediate_size x hidden_size");
+  const int64_t attn =
+      add(add(mul(2, mul(h, h, "hidden_size x hidden_size"), "2 x hidden_size^2"),
+              mul(2, mul(kv, h, "key/value width x hidden_size"), "2 x key/value width x hidden")),
+          add(h, 2 * kv));                           // q, o, k, v and the q/k/v biases
+  const int64_t layer = add(add(attn, mlp), 2 * h);  // + two RMSNorm weights
+  int64_t total = add(mul(num_hidden_layers, layer, "num_hidden_layers x layer parameters"), h);
+  total = add(total, tie_word_embeddings ? embed : mul(2, embed, "2 x vocab_size x hidden_size"));
+  mul(total, 8, "parameter bytes");  // f64 copies and optimizer state are sized from it too
+  return total;
 }
 
 Config Config::from_json_text(const std::string& text, const std::string& where) {
@@ -36,12 +82,20 @@ Config Config::from_json_text(const std::string& text, const std::string& where)
   } catch (const nlohmann::json::exception& e) {
     throw Error(where + ": malformed JSON: " + e.what());
   }
+  XOMNI_CHECK(j.is_object(), where, ": a Qwen2 config is a JSON object, got ", j.type_name());
   Config c;
   auto read = [&](const char* key, auto& field, bool required) {
     if (!j.contains(key) || j[key].is_null()) {
       XOMNI_CHECK(!required, where, ": required field '", key, "' is missing");
       return;
     }
+    using T = std::remove_reference_t<decltype(field)>;
+    if constexpr (std::is_same_v<T, int64_t>)  // nlohmann would truncate 64.5 to 64 silently
+      XOMNI_CHECK(j[key].is_number_integer(), where, ": field '", key, "' must be an integer, got ",
+                  j[key].dump());
+    if constexpr (std::is_same_v<T, double>)
+      XOMNI_CHECK(j[key].is_number(), where, ": field '", key, "' must be a number, got ",
+                  j[key].dump());
     try {
       j.at(key).get_to(field);
     } catch (const nlohmann::json::exception& e) {
@@ -59,6 +113,7 @@ Config Config::from_json_text(const std::string& text, const std::string& where)
   read("rope_theta", c.rope_theta, false);
   read("rms_norm_eps", c.rms_norm_eps, false);
   read("tie_word_embeddings", c.tie_word_embeddings, false);
+  read("torch_dtype", c.torch_dtype, false);
   c.validate(where);
   return c;
 }

@@ -1,5 +1,8 @@
 #include "xomni/qwen2/model.h"
 
+#include <cmath>
+#include <cstring>
+#include <optional>
 #include <set>
 
 #include "xomni/core/ops/sampling.h"
@@ -28,9 +31,25 @@ std::unique_ptr<nn::RMSNorm> norm(const Config& cfg, const TensorParallel& tp) {
 }  // namespace
 
 KVCache::KVCache(const Config& cfg, int64_t batch, int64_t cap) : capacity(cap) {
-  for (int64_t i = 0; i < cfg.num_hidden_layers; ++i) {
-    k.push_back(Tensor::zeros({batch, cfg.num_key_value_heads, cap, cfg.head_dim()}));
-    v.push_back(Tensor::zeros({batch, cfg.num_key_value_heads, cap, cfg.head_dim()}));
+  XOMNI_CHECK(batch >= 1 && cap >= 1, "qwen2: a KV cache needs batch >= 1 and capacity >= 1, got ",
+              batch, " and ", cap);
+  XOMNI_CHECK(cap <= cfg.max_position_embeddings, "qwen2: a KV cache of ", cap,
+              " tokens exceeds max_position_embeddings=", cfg.max_position_embeddings,
+              " (ask for fewer tokens)");
+  const Shape shape{batch, cfg.num_key_value_heads, cap, cfg.head_dim()};
+  // Both caches of every layer, checked as one product before the first allocation.
+  const std::string what =
+      detail::concat("qwen2: KV cache for batch ", batch, " x ", cap, " tokens");
+  const int64_t bytes = checked_nbytes(shape, dtype_size(DType::f32), what);
+  checked_mul(bytes, checked_mul(2, cfg.num_hidden_layers, what), what);
+  try {
+    for (int64_t i = 0; i < cfg.num_hidden_layers; ++i) {
+      k.push_back(Tensor::zeros(shape));
+      v.push_back(Tensor::zeros(shape));
+    }
+  } catch (const Error& e) {
+    throw Error(what + " (" + human_bytes(2.0 * double(cfg.num_hidden_layers) * double(bytes)) +
+                "): " + e.what());
   }
 }
 
@@ -129,19 +148,33 @@ CausalLM::CausalLM(const Config& cfg, uint64_t seed, const TensorParallel& tp)
 CausalLM::CausalLM(const Config& cfg, uint64_t seed, const Placement& placement)
     : cfg_(cfg), tp_(placement.tp), cp_(placement.cp) {
   cfg_.validate("qwen2 config");
-  const TensorParallel& tp = tp_;
-  XOMNI_CHECK(cfg_.vocab_size % tp.size() == 0 && cfg_.intermediate_size % tp.size() == 0,
-              "qwen2: tp=", tp.size(), " does not divide vocab_size=", cfg_.vocab_size,
+  XOMNI_CHECK(cfg_.vocab_size % tp_.size() == 0 && cfg_.intermediate_size % tp_.size() == 0,
+              "qwen2: tp=", tp_.size(), " does not divide vocab_size=", cfg_.vocab_size,
               " and intermediate_size=", cfg_.intermediate_size);
-  const int64_t L = cfg_.num_hidden_layers;
   first_layer_ = placement.first_layer;
-  last_layer_ = placement.last_layer < 0 ? L : placement.last_layer;
-  XOMNI_CHECK(0 <= first_layer_ && first_layer_ < last_layer_ && last_layer_ <= L,
-              "qwen2: pipeline stage with layers [", first_layer_, ", ", last_layer_, ") of a ", L,
-              "-layer model");
+  last_layer_ = placement.last_layer < 0 ? cfg_.num_hidden_layers : placement.last_layer;
+  XOMNI_CHECK(
+      0 <= first_layer_ && first_layer_ < last_layer_ && last_layer_ <= cfg_.num_hidden_layers,
+      "qwen2: pipeline stage with layers [", first_layer_, ", ", last_layer_, ") of a ",
+      cfg_.num_hidden_layers, "-layer model");
   XOMNI_CHECK(!cfg_.tie_word_embeddings || (is_first_stage() && is_last_stage()),
               "qwen2: with pipeline stages the input embedding (first stage) and the output head "
               "(last stage) cannot be tied; set tie_word_embeddings = false");
+  try {
+    build(seed, placement);
+  } catch (const Error& e) {  // out of memory: say which settings asked for it
+    const int64_t n = cfg_.parameter_count("qwen2 config");
+    throw Error(detail::concat(
+        "qwen2: cannot build the model (vocab_size=", cfg_.vocab_size,
+        ", hidden_size=", cfg_.hidden_size, ", intermediate_size=", cfg_.intermediate_size,
+        ", num_hidden_layers=", cfg_.num_hidden_layers, ": ", n, " parameters, ",
+        human_bytes(4.0 * double(n)), " in f32): ", e.what()));
+  }
+}
+
+void CausalLM::build(uint64_t seed, const Placement& placement) {
+  const TensorParallel& tp = tp_;
+  const int64_t L = cfg_.num_hidden_layers;
   // Every rank draws the generator in the same global order and skips what lives elsewhere, so
   // weights do not depend on the layout.
   Generator gen(seed);
@@ -215,9 +248,32 @@ Tensor CausalLM::operator()(const Tensor& input, const ForwardOptions& opt) cons
   return linear(x, embed_tokens_->weight());
 }
 
+namespace {
+
+// Whether two tensors hold the same values (compared in `a`'s dtype).
+bool same_values(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape()) return false;
+  const Tensor x = a.contiguous(), y = b.to(a.dtype()).contiguous();
+  return std::memcmp(x.raw_data(), y.raw_data(), size_t(x.numel()) * dtype_size(x.dtype())) == 0;
+}
+
+// The number of NaN or infinite values of an f32/f64 parameter.
+int64_t count_non_finite(const Tensor& t) {
+  const Tensor c = t.contiguous();
+  int64_t bad = 0;
+  dispatch_float("qwen2 load_weights", c.dtype(), [&]<typename T>() {
+    const T* p = c.data<T>();
+    for (int64_t i = 0, n = c.numel(); i < n; ++i) bad += !std::isfinite(p[i]);
+  });
+  return bad;
+}
+
+}  // namespace
+
 void CausalLM::load_weights(const TensorMap& weights) {
-  std::vector<std::string> missing, misshaped, unexpected;
+  std::vector<std::string> missing, misshaped, unexpected, wrong_dtype, non_finite;
   std::set<std::string> used;
+  const std::optional<DType> config_dtype = cfg_.weight_dtype();
   for (const nn::ParamInfo& p : parameter_infos()) {
     const std::string& name = p.name;
     auto it = weights.find(name);
@@ -232,6 +288,15 @@ void CausalLM::load_weights(const TensorMap& weights) {
                           shape_str(global) + ")");
       continue;
     }
+    const DType dt = it->second.dtype();
+    if (!is_floating(dt) || (config_dtype && dt != *config_dtype)) {
+      wrong_dtype.push_back(name + " (" + dtype_name(dt) + ", expected " +
+                            (config_dtype ? std::string(dtype_name(*config_dtype)) +
+                                                " from torch_dtype=" + cfg_.torch_dtype
+                                          : std::string("a floating-point dtype")) +
+                            ")");
+      continue;
+    }
     NoGradGuard no_grad;
     Tensor piece = it->second;
     if (p.sharding.sharded()) {
@@ -239,13 +304,27 @@ void CausalLM::load_weights(const TensorMap& weights) {
       piece = slice(piece, d, p.sharding.index * n, (p.sharding.index + 1) * n);
     }
     parameter(name).copy_(piece);
+    if (const int64_t bad = count_non_finite(parameter(name)))
+      non_finite.push_back(name + " (" + std::to_string(bad) + " NaN or infinite values)");
   }
   for (const auto& [name, t] : weights) {
-    // A tied model ignores a stored lm_head (some exporters write it anyway).
-    if (!used.count(name) && !(cfg_.tie_word_embeddings && name == "lm_head.weight"))
-      unexpected.push_back(name);
+    if (used.count(name)) continue;
+    // A tied model has no head of its own. Some exporters store a copy of the embedding as
+    // lm_head.weight anyway; a head that differs would be silently ignored, so it is refused.
+    if (cfg_.tie_word_embeddings && name == "lm_head.weight") {
+      auto embed = weights.find("model.embed_tokens.weight");
+      if (embed == weights.end() || same_values(embed->second, t)) continue;
+      throw Error(
+          "qwen2: the weights hold an lm_head.weight that differs from "
+          "model.embed_tokens.weight, but the config says tie_word_embeddings=true, so the "
+          "stored head would be ignored; set tie_word_embeddings to false in the config to use "
+          "it, or remove lm_head.weight");
+    }
+    unexpected.push_back(name);
   }
-  if (missing.empty() && misshaped.empty() && unexpected.empty()) return;
+  if (missing.empty() && misshaped.empty() && unexpected.empty() && wrong_dtype.empty() &&
+      non_finite.empty())
+    return;
   std::string msg = "qwen2: weights do not match the model:";
   auto list = [&](const char* what, const std::vector<std::string>& names) {
     if (names.empty()) return;
@@ -255,6 +334,8 @@ void CausalLM::load_weights(const TensorMap& weights) {
   list("missing", missing);
   list("mis-shaped", misshaped);
   list("unexpected", unexpected);
+  list("wrong dtype", wrong_dtype);
+  list("not finite", non_finite);
   throw Error(msg);
 }
 

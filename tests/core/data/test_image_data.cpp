@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -221,9 +222,41 @@ TEST_F(ImageData, MissingOrDamagedShardsAreErrorsNamingTheFile) {
   EXPECT_NE(m.find(sub("ds/shard-00000.h5")), std::string::npos) << m;
   EXPECT_NE(m.find("holds 4 offsets"), std::string::npos) << m;
 
+  // Counts no shard could hold (one more offset than samples would overflow).
+  for (const int64_t huge : {int64_t(1000000000000), std::numeric_limits<int64_t>::max()}) {
+    j["shards"][0]["num_samples"] = huge;
+    std::ofstream(sub("ds/manifest.json"), std::ios::trunc) << j.dump();
+    m = error_message([&] { ImageDataset::open(sub("ds")); });
+    EXPECT_NE(m.find(sub("ds/")), std::string::npos) << m;
+    EXPECT_NE(m.find(std::to_string(huge)), std::string::npos) << m;
+  }
+
   std::ofstream(sub("ds/manifest.json"), std::ios::trunc) << "{\"format\": \"xomni-token-shards\"}";
   m = error_message([&] { ImageDataset::open(sub("ds")); });
   EXPECT_NE(m.find("not an image dataset manifest"), std::string::npos) << m;
+
+  // A byte changed in the metadata HDF5 parses (here the file's last byte, after the pixels) is
+  // caught by the manifest's checksum before HDF5 reads the file; one changed in the pixels only
+  // changes that pixel.
+  write();
+  j = nlohmann::json::parse(read_text(sub("ds/manifest.json")));
+  const int64_t pix = j["shards"][1]["pixel_offset"], npix = j["shards"][1]["num_pixel_bytes"];
+  const auto size = int64_t(fs::file_size(shard));
+  ASSERT_GT(size, pix + npix);
+  auto flip = [&](int64_t at) {
+    std::fstream f(shard, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(at);
+    const char c = char(f.get());
+    f.seekp(at);
+    f.put(char(c ^ 0x5A));
+  };
+  flip(pix + 1);
+  const ImageDataset changed = ImageDataset::open(sub("ds"));
+  EXPECT_NE(changed.get(3).image.rgb[1], sample(3).image.rgb[1]);
+  flip(pix + 1);
+  flip(size - 1);
+  m = error_message([&] { ImageDataset::open(sub("ds")); });
+  EXPECT_NE(m.find(shard + " is damaged: the checksum of its metadata"), std::string::npos) << m;
 
   // A shard that shrinks after open(): get() names the file.
   write();

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <numeric>
 #include <set>
@@ -513,6 +514,48 @@ TEST(PackedLoader, RestoreContinuesExactlyMidEpochAndAcrossEpochs) {
   EXPECT_NE(msg.find("seq_len 6"), std::string::npos) << msg;
   msg = error_message([&] { run.restore({1, 2, 3}); });
   EXPECT_NE(msg.find("not a packed-loader state"), std::string::npos) << msg;
+}
+
+TEST_F(TokenData, ManifestClaimingATrillionTokensIsRefusedWithoutAllocating) {
+  const std::string dir = sub("ds");
+  write_token_shards(dir, make_docs(20, 10, 3, false), 1000, 1000);
+  const std::string manifest = (fs::path(dir) / "manifest.json").string();
+  std::string text = read_text(manifest);
+  // The totals and the one shard's entry both claim 10^12 tokens; the shard's dataset holds far
+  // fewer. The reader must compare before sizing anything from the claim.
+  size_t at = 0;
+  int replaced = 0;
+  while ((at = text.find("\"num_tokens\": ", at)) != std::string::npos) {
+    const size_t begin = at + 14, end = text.find_first_not_of("0123456789", begin);
+    text.replace(begin, end - begin, "1000000000000");
+    at = begin;
+    ++replaced;
+  }
+  ASSERT_EQ(replaced, 2);
+  write_text(manifest, text);
+  std::string msg = error_message([&] { TokenDataset::open(dir); });
+  EXPECT_TRUE(test::contains(msg, (fs::path(dir) / "shard-00000.h5").string())) << msg;
+  EXPECT_TRUE(test::contains(msg, "1000000000000")) << msg;
+  EXPECT_FALSE(test::contains(msg, "bad_alloc")) << msg;
+  // A total far beyond what the shards hold.
+  text = read_text(manifest);
+  const std::string one = "\"num_tokens\": 1000000000000";
+  text.replace(text.find(one), one.size(), "\"num_tokens\": 4611686018427387903");
+  write_text(manifest, text);
+  msg = error_message([&] { TokenDataset::open(dir); });
+  EXPECT_TRUE(test::contains(msg, manifest)) << msg;
+}
+
+TEST(PackedLoader, BatchTooLargeForMemoryNamesTheSettings) {
+  const TokenDataset ds = TokenDataset::from_documents({{1, 2, 3}}, 4);
+  for (const auto& [T, B] : {std::pair<int64_t, int64_t>{int64_t(1) << 40, 1 << 20},
+                             std::pair<int64_t, int64_t>{int64_t(1) << 62, 4},
+                             std::pair<int64_t, int64_t>{int64_t(1) << 30, 64},
+                             std::pair<int64_t, int64_t>{std::numeric_limits<int64_t>::max(), 1}}) {
+    const std::string msg = error_message([&] { PackedLoader(ds, T, B, 0); });
+    EXPECT_TRUE(test::contains(msg, "train.batch_size=" + std::to_string(B))) << msg;
+    EXPECT_TRUE(test::contains(msg, "train.seq_len=" + std::to_string(T))) << msg;
+  }
 }
 
 TEST(PackedLoader, RejectsBadArguments) {

@@ -13,8 +13,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <vector>
 
 #include "check.h"
+#include "xomni/core/io/checkpoint.h"  // crc32 for the crafted PNG chunk
 #include "xomni/core/io/image_io.h"
 
 using namespace xomni;
@@ -193,6 +196,7 @@ TEST_F(ImageIo, ErrorsNameTheFile) {
   m = error_message([&] { read_image(sub("t.png")); });
   EXPECT_NE(m.find(sub("t.png")), std::string::npos) << m;
   EXPECT_NE(m.find("damaged PNG"), std::string::npos) << m;
+  EXPECT_TRUE(test::contains(m, "truncated")) << m;
   std::ofstream(sub("t.jpg"), std::ios::binary) << std::string("\xFF\xD8\xFF\xE0garbage", 11);
   m = error_message([&] { read_image(sub("t.jpg")); });
   EXPECT_NE(m.find(sub("t.jpg")), std::string::npos) << m;
@@ -257,4 +261,158 @@ TEST(ImageResize, FitKeepsAspectAndCapsTheLongEdge) {
   const Image r = fit_image(gradient(90, 30), 16, 0);
   EXPECT_EQ(r.width, 48);
   EXPECT_EQ(r.height, 16);
+}
+
+namespace {
+
+// A PNG signature and IHDR chunk claiming w x h (8-bit RGB), then nothing: the reader must refuse
+// it from the header, before sizing any buffer.
+void write_png_header_only(const std::string& path, uint32_t w, uint32_t h) {
+  auto be32 = [](std::string& s, uint32_t v) {
+    for (int i = 3; i >= 0; --i) s.push_back(char((v >> (8 * i)) & 0xFF));
+  };
+  std::string chunk = "IHDR";
+  be32(chunk, w);
+  be32(chunk, h);
+  chunk += std::string("\x08\x02\x00\x00\x00", 5);
+  std::string file("\x89PNG\r\n\x1a\n", 8);
+  be32(file, 13);
+  file += chunk;
+  be32(file, crc32(chunk.data(), chunk.size()));
+  std::ofstream(path, std::ios::binary) << file;
+}
+
+// A CMYK JPEG as Adobe's writers store it (inks inverted: 255 = none), as libjpeg writes it with
+// the Adobe marker.
+void write_cmyk_jpeg(const std::string& path, int w, int h, const uint8_t inverted_cmyk[4]) {
+  jpeg_compress_struct c;
+  jpeg_error_mgr err;
+  c.err = jpeg_std_error(&err);
+  jpeg_create_compress(&c);
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  jpeg_stdio_dest(&c, f);
+  c.image_width = JDIMENSION(w);
+  c.image_height = JDIMENSION(h);
+  c.input_components = 4;
+  c.in_color_space = JCS_CMYK;
+  jpeg_set_defaults(&c);
+  jpeg_set_quality(&c, 95, TRUE);
+  jpeg_start_compress(&c, TRUE);
+  std::vector<uint8_t> row(size_t(4 * w));
+  for (int x = 0; x < w; ++x) std::copy(inverted_cmyk, inverted_cmyk + 4, row.begin() + 4 * x);
+  while (c.next_scanline < c.image_height) {
+    JSAMPROW r = row.data();
+    jpeg_write_scanlines(&c, &r, 1);
+  }
+  jpeg_finish_compress(&c);
+  jpeg_destroy_compress(&c);
+  std::fclose(f);
+}
+
+// Sets XOMNI_MAX_IMAGE_PIXELS for one scope.
+struct PixelLimit {
+  explicit PixelLimit(const char* v) { setenv("XOMNI_MAX_IMAGE_PIXELS", v, 1); }
+  ~PixelLimit() { unsetenv("XOMNI_MAX_IMAGE_PIXELS"); }
+};
+
+}  // namespace
+
+TEST_F(ImageIo, PngHeaderClaimingAHugeImageIsRefusedBeforeAllocating) {
+  for (const auto& [w, h] : {std::pair<uint32_t, uint32_t>{0x7fffffffu, 0x7fffffffu},
+                             std::pair<uint32_t, uint32_t>{999999u, 999999u},
+                             std::pair<uint32_t, uint32_t>{70000u, 70000u}}) {
+    write_png_header_only(sub("huge.png"), w, h);
+    const std::string m = error_message([&] { read_image(sub("huge.png")); });
+    EXPECT_TRUE(test::contains(m, sub("huge.png"))) << m;
+    EXPECT_TRUE(test::contains(m, std::to_string(w) + "x" + std::to_string(h))) << m;
+    EXPECT_TRUE(test::contains(m, "XOMNI_MAX_IMAGE_PIXELS")) << m;
+    EXPECT_FALSE(test::contains(m, "out of memory")) << m;
+  }
+}
+
+TEST_F(ImageIo, PixelLimitIsConfigurable) {
+  write_png(gradient(20, 10), sub("a.png"));
+  write_jpeg(sub("a.jpg"), gradient(20, 10), 90);
+  EXPECT_EQ(max_image_pixels(), kDefaultMaxImagePixels);
+  {
+    PixelLimit limit("199");
+    EXPECT_EQ(max_image_pixels(), 199);
+    for (const char* name : {"a.png", "a.jpg"}) {
+      const std::string m = error_message([&] { read_image(sub(name)); });
+      EXPECT_TRUE(test::contains(m, sub(name))) << m;
+      EXPECT_TRUE(test::contains(m, "20x10")) << m;
+      EXPECT_TRUE(test::contains(m, "limit of 199")) << m;
+    }
+    // Resizing and making images obey it too.
+    EXPECT_TRUE(test::contains(error_message([] { Image(20, 10); }), "limit of 199"));
+  }
+  {
+    PixelLimit limit("200");
+    EXPECT_EQ(read_image(sub("a.png")).width, 20);
+  }
+  {
+    PixelLimit limit("lots");
+    EXPECT_TRUE(
+        test::contains(error_message([] { max_image_pixels(); }), "XOMNI_MAX_IMAGE_PIXELS='lots'"));
+  }
+}
+
+TEST_F(ImageIo, JpegHeaderClaimingAHugeImageIsRefused) {
+  // A real 16x16 JPEG whose SOF0 claims 65000 x 65000 (4.2 gigapixels).
+  write_jpeg(sub("a.jpg"), gradient(16, 16), 90);
+  std::ifstream in(sub("a.jpg"), std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  const size_t sof = bytes.find("\xFF\xC0");
+  ASSERT_NE(sof, std::string::npos);
+  for (size_t i : {sof + 5, sof + 7}) bytes[i] = char(0xFD), bytes[i + 1] = char(0xE8);
+  std::ofstream(sub("huge.jpg"), std::ios::binary) << bytes;
+  const std::string m = error_message([&] { read_image(sub("huge.jpg")); });
+  EXPECT_TRUE(test::contains(m, sub("huge.jpg"))) << m;
+  EXPECT_TRUE(test::contains(m, "65000x65000")) << m;
+}
+
+TEST_F(ImageIo, TruncatedJpegIsAnErrorNotGreyRows) {
+  write_jpeg(sub("full.jpg"), gradient(64, 64), 90);
+  EXPECT_EQ(read_image(sub("full.jpg")).width, 64);  // the intact file reads
+  for (double keep : {0.3, 0.6, 0.9}) {
+    fs::copy_file(sub("full.jpg"), sub("cut.jpg"), fs::copy_options::overwrite_existing);
+    fs::resize_file(sub("cut.jpg"), uintmax_t(double(fs::file_size(sub("full.jpg"))) * keep));
+    const std::string m = error_message([&] { read_image(sub("cut.jpg")); });
+    EXPECT_TRUE(test::contains(m, sub("cut.jpg"))) << keep << ": " << m;
+    EXPECT_TRUE(test::contains(m, "truncated or damaged JPEG")) << keep << ": " << m;
+  }
+}
+
+TEST_F(ImageIo, CmykJpegIsConvertedToRgb) {
+  // Pure red in CMYK is C=0 M=255 Y=255 K=0; Adobe stores it inverted as 255 0 0 255.
+  const uint8_t red[4] = {255, 0, 0, 255};
+  write_cmyk_jpeg(sub("red.jpg"), 24, 16, red);
+  const Image im = read_image(sub("red.jpg"));
+  ASSERT_EQ(im.width, 24);
+  ASSERT_EQ(im.height, 16);
+  for (int64_t y = 0; y < im.height; ++y)
+    for (int64_t x = 0; x < im.width; ++x) {
+      const uint8_t* p = im.at(x, y);
+      ASSERT_GE(p[0], 245) << x << "," << y;
+      ASSERT_LE(p[1], 10) << x << "," << y;
+      ASSERT_LE(p[2], 10) << x << "," << y;
+    }
+  // 50% black (K=128 ink, stored 127) on no colour ink: a mid grey.
+  const uint8_t grey[4] = {255, 255, 255, 127};
+  write_cmyk_jpeg(sub("grey.jpg"), 8, 8, grey);
+  const uint8_t* g = read_image(sub("grey.jpg")).at(3, 3);
+  for (int c = 0; c < 3; ++c) EXPECT_NEAR(int(g[c]), 127, 4);
+}
+
+TEST(ImageResize, TargetsBeyondThePixelLimitAreRefused) {
+  // --short-edge 100000 on a 3:2 image: 150000 x 100000 pixels.
+  const auto [w, h] = fit_size(300, 200, 100000, 0);
+  EXPECT_EQ(w, 150000);
+  const std::string m = error_message([] { fit_image(gradient(30, 20), 100000, 0); });
+  EXPECT_TRUE(test::contains(m, "150000x100000")) << m;
+  EXPECT_TRUE(test::contains(m, "XOMNI_MAX_IMAGE_PIXELS")) << m;
+  // Edges whose product overflows 64 bits are refused, not wrapped.
+  EXPECT_TRUE(test::contains(
+      error_message([] { fit_size(int64_t(1) << 40, 1, int64_t(1) << 40, 0); }), "64 bits"));
 }

@@ -30,4 +30,14 @@ if "$xomni" convert --from "$out/none" --to "$out/x" 2> "$out/err"; then
   exit 1
 fi
 grep -q "none" "$out/err"
+# A folder whose config.json is not a JSON object is refused before anything is written.
+mkdir -p "$out/badcfg"
+cp "$fixture/model.safetensors" "$out/badcfg/"
+echo '{"vocab_size": 96,' > "$out/badcfg/config.json"
+if "$xomni" convert --from "$out/badcfg" --to "$out/y" 2> "$out/err"; then
+  echo "a malformed config.json was converted" >&2
+  exit 1
+fi
+grep -q "badcfg/config.json: malformed JSON" "$out/err" || { cat "$out/err" >&2; exit 1; }
+[[ ! -e "$out/y" ]] || { echo "a refused convert wrote $out/y" >&2; exit 1; }
 echo "1 passed, 0 failed"

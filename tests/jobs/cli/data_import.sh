@@ -101,4 +101,32 @@ ls "$work" | grep -q "staging" && { echo "a failed import left its staging folde
   --short-edge 8 --max-long-edge 12 --overwrite | grep -q "imported 3 images"
 /usr/bin/python3 -c 'import h5py, json, sys; m = json.load(open(sys.argv[1] + "/manifest.json")); f = h5py.File(sys.argv[1] + "/" + m["shards"][0]["file"]); assert [list(s) for s in f["sizes"][()]] == [[6, 12], [12, 4], [8, 12]], f["sizes"][()]' "$work/orig"
 ls "$work" | grep -q "replaced\|staging" && { echo "a stale folder was left beside the dataset" >&2; exit 1; }
+# Sizes no image could take are refused naming the flag (no std::bad_alloc), and a PNG whose
+# header claims 2^31-1 x 2^31-1 pixels names the file and the limit; neither touches the dataset.
+before=$(cat "$work/orig/manifest.json")
+if "$xomni" data import --images "$work/img" --captions "$work/captions.jsonl" --out "$work/orig" \
+    --short-edge 100000 --overwrite 2> "$work/err"; then
+  echo "--short-edge 100000 was accepted" >&2; exit 1
+fi
+grep -q -- "--short-edge 100000 makes images of at least 100000x100000 pixels" "$work/err" || { cat "$work/err" >&2; exit 1; }
+grep -q "XOMNI_MAX_IMAGE_PIXELS" "$work/err" || { cat "$work/err" >&2; exit 1; }
+# Below the up-front bound but too large for a wide image: the line and file are named.
+if XOMNI_MAX_IMAGE_PIXELS=1000 "$xomni" data import --images "$work/img" \
+    --captions "$work/captions.jsonl" --out "$work/big" --short-edge 30 2> "$work/err"; then
+  echo "a resize beyond the pixel limit was accepted" >&2; exit 1
+fi
+grep -q "captions.jsonl line 1: .*a.png at --short-edge 30: resize_image: the target: an image of 60x30" "$work/err" || { cat "$work/err" >&2; exit 1; }
+/usr/bin/python3 - "$work/img/huge.png" <<'PY'
+import struct, sys, zlib
+ihdr = b"IHDR" + struct.pack(">IIBBBBB", 2**31 - 1, 2**31 - 1, 8, 2, 0, 0, 0)
+open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + ihdr +
+                             struct.pack(">I", zlib.crc32(ihdr)))
+PY
+printf '{"file": "huge.png", "caption": "x"}\n' > "$work/huge.jsonl"
+if "$xomni" data import --images "$work/img" --captions "$work/huge.jsonl" --out "$work/orig" \
+    --overwrite 2> "$work/err"; then
+  echo "a PNG claiming 2^62 pixels was accepted" >&2; exit 1
+fi
+grep -q "huge.jsonl line 1: read_image .*huge.png (PNG header): an image of 2147483647x2147483647 pixels is larger than the limit" "$work/err" || { cat "$work/err" >&2; exit 1; }
+[[ "$(cat "$work/orig/manifest.json")" == "$before" ]] || { echo "a refused import changed the dataset" >&2; exit 1; }
 echo "data import: all checks passed"

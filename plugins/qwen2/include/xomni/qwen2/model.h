@@ -118,6 +118,8 @@ class CausalLM : public plugins::Backbone {
                                        bool use_cache) const;
 
  private:
+  void build(uint64_t seed, const Placement& placement);  // the modules, after the checks
+
   Config cfg_;
   TensorParallel tp_;
   parallel::Communicator* cp_ = nullptr;
