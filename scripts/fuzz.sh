@@ -30,6 +30,17 @@ export OMP_NUM_THREADS=1
 # Leaks count as findings; a loader that leaks on bad input leaks on every bad file it is given.
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:symbolize=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
+# A single allocation over 1 GiB is a finding (a size taken from the input before it was checked),
+# except in the HDF5 targets: HDF5 1.10 itself allocates what a damaged object header claims
+# (seen: 4 GiB, lazily mapped, then refused with an HDF5 error); there only resident memory counts.
+malloc_limit_mb() {
+  case "$1" in
+    checkpoint|token_shards|image_shards) echo 65536 ;;
+    *) echo 1024 ;;
+  esac
+}
+export -f malloc_limit_mb
 run_one() {
   local t="$1"
   local work="$build/fuzz-work/$t" findings="$build/findings/$t"
@@ -39,7 +50,7 @@ run_one() {
   [[ -d "tests/fuzz/regressions/$t" ]] && cp -r "tests/fuzz/regressions/$t/." "$work/"
   echo "fuzz: $t for ${seconds}s"
   if ! "$build/tests/fuzz/fuzz_$t" "$work" -max_total_time="$seconds" -timeout=10 \
-      -rss_limit_mb=2048 -malloc_limit_mb=1024 -max_len=65536 -print_final_stats=1 \
+      -rss_limit_mb=2048 -malloc_limit_mb="$(malloc_limit_mb "$t")" -max_len=65536 -print_final_stats=1 \
       -artifact_prefix="$findings/" > "$build/fuzz-work/$t.log" 2>&1; then
     tail -n 60 "$build/fuzz-work/$t.log"
     echo "fuzz: FINDING in $t; input saved under $findings/"

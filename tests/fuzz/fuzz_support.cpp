@@ -8,16 +8,28 @@
 
 namespace xomni::fuzz {
 
-std::string scratch_dir() {
-  static const std::string dir = [] {
+namespace {
+
+// Made on first use, removed at exit (by the destructor of the static that holds its name).
+struct ScratchDir {
+  std::string path;
+  ScratchDir() {
     const std::filesystem::path base =
         std::filesystem::exists("/dev/shm") ? "/dev/shm" : std::filesystem::temp_directory_path();
-    const std::filesystem::path d = base / ("xomni-fuzz-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(d);
-    std::atexit([] { std::filesystem::remove_all(scratch_dir()); });
-    return d.string();
-  }();
-  return dir;
+    path = (base / ("xomni-fuzz-" + std::to_string(::getpid()))).string();
+    std::filesystem::create_directories(path);
+  }
+  ~ScratchDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+};
+
+}  // namespace
+
+std::string scratch_dir() {
+  static const ScratchDir dir;
+  return dir.path;
 }
 
 std::string write_scratch(const std::string& name, std::string_view bytes) {
