@@ -23,7 +23,8 @@ if [[ ${#targets[@]} -eq 0 ]]; then
 fi
 
 cmake --preset fuzz > /dev/null
-cmake --build --preset fuzz
+mkdir -p build/fuzz
+cmake --build --preset fuzz > build/fuzz/build.log 2>&1 || { tail -n 40 build/fuzz/build.log; exit 1; }
 
 build=build/fuzz
 export OMP_NUM_THREADS=1

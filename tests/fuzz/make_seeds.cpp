@@ -1,11 +1,12 @@
 // Writes the seed corpus of every fuzz target into OUT/<target>/ (fuzz_<target>.cpp): small valid
 // inputs of each format (made by the project's own writers) and, for text formats, files from the
 // repository. Usage: fuzz_make_seeds OUT REPO_ROOT. The committed corpus (tests/fuzz/corpus) was
-// made with it. jpeglib.h needs size_t and FILE declared first.
-#include <jpeglib.h>
-
-#include <cstddef>
+// made with it.
+#include <cstddef>  // jpeglib.h needs size_t and FILE declared first
 #include <cstdio>
+// clang-format off
+#include <jpeglib.h>
+// clang-format on
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -85,8 +86,9 @@ int main(int argc, char** argv) {
   const fs::path out(argv[1]), repo(argv[2]);
   const fs::path tmp = out / ".work";
   fs::create_directories(tmp);
-  for (const char* target : {"checkpoint", "safetensors", "token_shards", "image_shards", "image",
-                             "tokenizer_json", "prompts", "captions", "job_toml", "reward_toml"})
+  for (const char* target :
+       {"checkpoint", "checkpoint_fields", "safetensors", "token_shards", "image_shards", "image",
+        "tokenizer_json", "prompts", "captions", "job_toml", "reward_toml"})
     fs::create_directories(out / target);
 
   // Checkpoint: a tensor of each stored kind plus every metadata group.
@@ -101,6 +103,16 @@ int main(int argc, char** argv) {
     w.set_metadata("stage", "lm");
     copy_text(w.commit(), out / "checkpoint" / "ckpt.h5");
   }
+  // checkpoint_fields: the choices that make a complete checkpoint with one f32 tensor
+  // (fuzz_checkpoint_fields.cpp): version 1, step 5, one dataset model/w f32 [2] with its dtype
+  // and a correct crc32, then the completion marker.
+  write_file(out / "checkpoint_fields" / "one_tensor", std::string("\x04\x00\x04\x00\x01"
+                                                                   "\x00\x01\x00\x01\x02"
+                                                                   "\x00\x00\x80\x3f"
+                                                                   "\x00\x00\x00\x40"
+                                                                   "\x04\x03"
+                                                                   "\x04\x00",
+                                                                   19));
   // safetensors: f32 and i64 tensors.
   save_safetensors((out / "safetensors" / "two.safetensors").string(),
                    {{"a.weight", Tensor::from_vector<float>({0, 1, 2, 3, 4, 5}, {3, 2})},
