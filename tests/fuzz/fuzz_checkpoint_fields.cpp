@@ -53,8 +53,10 @@ void string_attr(hid_t obj, const char* name, const char* value) {
 // An integer attribute, a string, a uint32 or nothing.
 void integer_attr(Draw& d, hid_t obj, const char* name, const int64_t* likely, int n_likely) {
   switch (d.pick(5)) {
-    case 0: return;
-    case 1: return string_attr(obj, name, "7");
+    case 0:
+      return;
+    case 1:
+      return string_attr(obj, name, "7");
     case 2: {
       const uint32_t v = d.u32();
       return attr(obj, name, H5T_NATIVE_UINT32, &v);
@@ -77,9 +79,9 @@ struct NumericType {
 };
 
 void dataset(Draw& d, hid_t file) {
-  static const char* const names[] = {"model/w",   "model/layers.0.b", "optimizer/w.exp_avg",
-                                      "config",    "rng/init",         "data_position/train",
-                                      "meta/stage", "stray"};
+  static const char* const names[] = {
+      "model/w",  "model/layers.0.b",    "optimizer/w.exp_avg", "config",
+      "rng/init", "data_position/train", "meta/stage",          "stray"};
   const char* name = names[d.pick(8)];
   const hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
   H5Pset_create_intermediate_group(lcpl, 1);
@@ -98,10 +100,11 @@ void dataset(Draw& d, hid_t file) {
     if (dset >= 0) H5Dwrite(dset, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &p);
     H5Sclose(space), H5Tclose(t);
   } else {
-    static const NumericType types[] = {{H5T_NATIVE_FLOAT, 4, "f32"},  {H5T_NATIVE_DOUBLE, 8, "f64"},
-                                        {H5T_NATIVE_INT32, 4, "i32"},  {H5T_NATIVE_INT64, 8, "i64"},
-                                        {H5T_NATIVE_UINT8, 1, "u8"},   {H5T_NATIVE_UINT16, 2, "bf16"},
-                                        {H5T_NATIVE_UINT64, 8, "u64"}, {H5T_NATIVE_INT8, 1, "i8"}};
+    static const NumericType types[] = {
+        {H5T_NATIVE_FLOAT, 4, "f32"},  {H5T_NATIVE_DOUBLE, 8, "f64"},
+        {H5T_NATIVE_INT32, 4, "i32"},  {H5T_NATIVE_INT64, 8, "i64"},
+        {H5T_NATIVE_UINT8, 1, "u8"},   {H5T_NATIVE_UINT16, 2, "bf16"},
+        {H5T_NATIVE_UINT64, 8, "u64"}, {H5T_NATIVE_INT8, 1, "i8"}};
     const NumericType& t = types[d.pick(8)];
     const int rank = d.pick(4);
     hsize_t dims[3] = {1, 1, 1};
@@ -110,22 +113,38 @@ void dataset(Draw& d, hid_t file) {
     const hid_t space = rank == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(rank, dims, nullptr);
     dset = H5Dcreate2(file, name, t.type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
     payload = d.bytes(count * t.size);
-    if (dset >= 0 && count > 0) H5Dwrite(dset, t.type, H5S_ALL, H5S_ALL, H5P_DEFAULT, payload.data());
+    if (dset >= 0 && count > 0)
+      H5Dwrite(dset, t.type, H5S_ALL, H5S_ALL, H5P_DEFAULT, payload.data());
     H5Sclose(space);
     switch (d.pick(5)) {  // the "dtype" attribute
-      case 0: break;
-      case 1: if (dset >= 0) string_attr(dset, "dtype", "bogus"); break;
-      case 2: if (dset >= 0) string_attr(dset, "dtype", "f16"); break;
-      case 3: { const int64_t v = 1; if (dset >= 0) attr(dset, "dtype", H5T_NATIVE_INT64, &v); } break;
-      default: if (dset >= 0) string_attr(dset, "dtype", t.xomni_name);
+      case 0:
+        break;
+      case 1:
+        if (dset >= 0) string_attr(dset, "dtype", "bogus");
+        break;
+      case 2:
+        if (dset >= 0) string_attr(dset, "dtype", "f16");
+        break;
+      case 3: {
+        const int64_t v = 1;
+        if (dset >= 0) attr(dset, "dtype", H5T_NATIVE_INT64, &v);
+      } break;
+      default:
+        if (dset >= 0) string_attr(dset, "dtype", t.xomni_name);
     }
   }
   H5Pclose(lcpl);
   if (dset < 0) return;
   switch (d.pick(4)) {  // the "crc32" attribute
-    case 0: break;
-    case 1: { const uint32_t v = d.u32(); attr(dset, "crc32", H5T_NATIVE_UINT32, &v); } break;
-    case 2: string_attr(dset, "crc32", "0"); break;
+    case 0:
+      break;
+    case 1: {
+      const uint32_t v = d.u32();
+      attr(dset, "crc32", H5T_NATIVE_UINT32, &v);
+    } break;
+    case 2:
+      string_attr(dset, "crc32", "0");
+      break;
     default: {
       const uint32_t v = xomni::crc32(payload.data(), payload.size());
       attr(dset, "crc32", H5T_NATIVE_UINT32, &v);

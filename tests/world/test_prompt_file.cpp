@@ -67,8 +67,9 @@ TEST(PromptFile, BadLinesNameFileLineAndKey) {
     EXPECT_TRUE(test::contains(m, path + " line 3: ")) << m;
     EXPECT_TRUE(test::contains(m, message)) << m;
   }
-  EXPECT_TRUE(test::contains(test::error_message([&] { read_prompt_file((dir / "none").string()); }),
-                             "cannot open the prompt file"));
+  EXPECT_TRUE(
+      test::contains(test::error_message([&] { read_prompt_file((dir / "none").string()); }),
+                     "cannot open the prompt file"));
   fs::remove_all(dir);
 }
 

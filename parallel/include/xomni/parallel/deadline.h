@@ -14,8 +14,9 @@ namespace xomni::parallel {
 
 class Deadline {
  public:
-  // `what` completes "did not finish within N s": e.g. "writing checkpoint runs/x/ckpt-00000100.h5".
-  // `setting` names the option that sets the limit. timeout_s <= 0 or a one-rank job: no timer.
+  // `what` completes "did not finish within N s": e.g. "writing checkpoint
+  // runs/x/ckpt-00000100.h5". `setting` names the option that sets the limit. timeout_s <= 0 or a
+  // one-rank job: no timer.
   Deadline(std::string what, double timeout_s, std::string setting);
   ~Deadline();  // disarms
   Deadline(const Deadline&) = delete;
