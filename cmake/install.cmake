@@ -1,7 +1,10 @@
 # `cmake --install`: headers, the libraries, the xomni executable and a CMake package so that
 # another project can find_package(xomni) and link xomni::core, xomni::parallel, xomni::plugins or
-# (for a reward plugin, which needs nothing else) xomni::reward_abi. The built-in plugins install
-# themselves (xomni_add_plugin) to lib/xomni/plugins.
+# (for a reward plugin, which needs nothing else) xomni::reward_abi. The package has two
+# components, exported separately so that one can be loaded without the other:
+#   abi        xomni::reward_abi, header only, no dependencies (find_package(xomni COMPONENTS abi))
+#   libraries  the C++ libraries, which bring OpenMP and MPI
+# The built-in plugins install themselves (xomni_add_plugin) to lib/xomni/plugins.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 set(XOMNI_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/xomni)
@@ -19,7 +22,7 @@ endforeach()
 
 # Libraries exported as xomni::<name> (the component plugins' MODULE libraries install themselves).
 set(XOMNI_EXPORTED xomni_core core xomni_parallel parallel xomni_plugins plugins
-    xomni_reward_abi reward_abi xomni_qwen2 qwen2 xomni_bpe_tokenizer bpe_tokenizer)
+    xomni_qwen2 qwen2 xomni_bpe_tokenizer bpe_tokenizer)
 set(XOMNI_EXPORT_TARGETS)
 while(XOMNI_EXPORTED)
   list(POP_FRONT XOMNI_EXPORTED target name)
@@ -40,6 +43,10 @@ install(TARGETS ${XOMNI_EXPORT_TARGETS} EXPORT xomniTargets
 set_target_properties(xomni PROPERTIES INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}")
 install(TARGETS xomni RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
+install(TARGETS xomni_reward_abi EXPORT xomniAbiTargets
+        INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+
+install(EXPORT xomniAbiTargets NAMESPACE xomni:: DESTINATION ${XOMNI_INSTALL_CMAKEDIR})
 install(EXPORT xomniTargets NAMESPACE xomni:: DESTINATION ${XOMNI_INSTALL_CMAKEDIR})
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/xomniConfig.cmake.in
   ${CMAKE_CURRENT_BINARY_DIR}/xomniConfig.cmake INSTALL_DESTINATION ${XOMNI_INSTALL_CMAKEDIR})

@@ -13,9 +13,10 @@
 # Accelerators: GPUs per node (0 = a CPU cluster: one task per core you ask for). With GPUs every
 # job runs one task per GPU and each task sees exactly one GPU (CUDA_VISIBLE_DEVICES).
 : "${XOMNI_GPUS_PER_NODE:=0}"
-# Peak dense FLOP/s of one device (one task), for MFU in `xomni report scaling`: H100/H200 SXM
-# BF16 dense is 989e12; one core of the 2-core AVX-512 development box is about 210e9 (FP32).
-: "${XOMNI_PEAK_FLOPS:=989e12}"
+# Peak dense FLOP/s of one device (one task), for MFU in `xomni report scaling`. Empty: the report
+# picks by the device the run used: a GPU task 989e12 (H100/H200 SXM dense BF16), a CPU task
+# 210e9 FP32 per thread (one core of the AVX-512 development box). Set it for other hardware.
+: "${XOMNI_PEAK_FLOPS:=}"
 # Environment modules to load in every job (space separated; empty: none).
 : "${XOMNI_MODULES:=}"
 # A command put in front of xomni on every task, e.g. "apptainer exec --nv /images/xomni.sif"
@@ -23,6 +24,27 @@
 : "${XOMNI_CONTAINER:=}"
 # MPI plugin for srun: pmix works with Open MPI (pmi2 does not).
 : "${XOMNI_SRUN_MPI:=pmix}"
+# CPUs and threads of every task (docs/SLURM.md, "Threads, binding and MPI"). XOMNI_CPUS_PER_TASK:
+# --cpus-per-task for every job that does not give its own (empty: Slurm's default, one CPU per
+# task). Each task runs as many OpenMP threads (OMP_NUM_THREADS, which the OpenMP build of
+# OpenBLAS follows too) as it has CPUs, SLURM_CPUS_PER_TASK; XOMNI_THREADS_PER_TASK forces a
+# number instead. An OMP_NUM_THREADS from the submitting shell is not used: it knows nothing of
+# the allocation, and more threads than CPUs makes every step wait on the slowest core.
+# On a GPU site give each task its share of the node's cores (e.g. 12 for 8 GPUs on 96 cores):
+# one CPU per task also means one thread for everything a task does on the CPU.
+: "${XOMNI_CPUS_PER_TASK:=}"
+: "${XOMNI_THREADS_PER_TASK:=}"
+# srun --cpu-bind: pin each task to its own CPUs ("cores"); "none" leaves placement to the OS.
+# When a task is pinned, its OpenMP threads are pinned inside its CPUs (OMP_PROC_BIND=close,
+# OMP_PLACES=cores) unless the environment sets those.
+: "${XOMNI_CPU_BIND:=cores}"
+# Open MPI settings for every task, as NAME=VALUE words, each exported as OMPI_MCA_NAME unless the
+# environment already sets that variable. The default suits any CPU cluster: the ob1 PML over
+# shared memory within a node and TCP between nodes, and ranks that yield their core while they
+# wait in a collective instead of spinning on it (spinning ranks steal the cores their
+# neighbours' threads compute on). On an InfiniBand or RoCE cluster use e.g.
+# "pml=ucx mpi_yield_when_idle=1"; empty: Open MPI's own defaults.
+: "${XOMNI_MPI_MCA:=pml=ob1 btl=self,vader,tcp mpi_yield_when_idle=1}"
 # Extra sbatch options for every job (space separated), e.g. "--constraint=h200 --exclusive".
 : "${XOMNI_SBATCH_EXTRA:=}"
 

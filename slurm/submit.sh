@@ -43,6 +43,7 @@ site=()
 [[ -n "$XOMNI_PARTITION" ]] && ! has --partition && site+=("--partition=$XOMNI_PARTITION")
 [[ -n "$XOMNI_QOS" ]] && ! has --qos && site+=("--qos=$XOMNI_QOS")
 has --time || site+=("--time=$XOMNI_TIME")
+[[ -n "$XOMNI_CPUS_PER_TASK" ]] && ! has --cpus-per-task && ! has -c && site+=("--cpus-per-task=$XOMNI_CPUS_PER_TASK")
 # One task per GPU; the stage script maps each task to its GPU.
 if ! grep -q '^#SBATCH --ntasks=1$' "$script"; then
   if ! has --nodes && ! has --ntasks; then
@@ -63,6 +64,44 @@ else
 fi
 # shellcheck disable=SC2206  # a list of options from the site file
 [[ -n "$XOMNI_SBATCH_EXTRA" ]] && site+=($XOMNI_SBATCH_EXTRA)
+
+# Check the job file and its layout now rather than after a wait in the queue.
+opt() { # opt LONG SHORT: the value of the last sbatch option --LONG=V or -SHORTV / -SHORT=V
+  local a v=""
+  for a in "${site[@]}" "${sbatch_args[@]}"; do
+    if [[ "$a" == "--$1="* ]]; then
+      v="${a#*=}"
+    elif [[ -n "$2" && "$a" == "-$2"?* ]]; then
+      v="${a#-"$2"}"
+      v="${v#=}"
+    fi
+  done
+  echo "$v"
+}
+(($# >= 1)) || xomni_die "usage: slurm/submit.sh [--dry-run] [sbatch options] STAGE JOB.toml [stage args]"
+[[ -f "$1" ]] || xomni_die "$stage: job file '$1' not found (from $PWD)"
+if ! grep -q '^#SBATCH --ntasks=1$' "$script"; then
+  nodes=$(opt nodes N)
+  tasks=$(opt ntasks n)
+  per_node=$(opt ntasks-per-node "")
+  ((XOMNI_GPUS_PER_NODE > 0)) && [[ -z "$per_node" ]] && per_node=$XOMNI_GPUS_PER_NODE
+  if [[ -z "$tasks" && "$nodes" =~ ^[0-9]+$ ]]; then
+    tasks=$((nodes * ${per_node:-1}))
+  fi
+  [[ -z "$tasks" || "$tasks" =~ ^[0-9]+$ ]] || xomni_die "--ntasks must be a number, got '$tasks'"
+  sets=()
+  for ((i = 2; i <= $#; i++)); do
+    a="${!i}"
+    if [[ "$a" == --set ]]; then
+      i=$((i + 1))
+      sets+=("${!i:-}")
+    elif [[ "$a" == --set=* ]]; then
+      sets+=("${a#--set=}")
+    fi
+  done
+  # A range (--nodes=2-4): the partition check takes the most nodes it may get.
+  xomni_check_submission "$1" "${nodes##*-}" "$tasks" "$(opt partition p)" "${sets[@]}"
+fi
 
 cmd=(sbatch --parsable --export=ALL "${site[@]}" "${sbatch_args[@]}" "$script" "$@")
 if ((dry_run)); then

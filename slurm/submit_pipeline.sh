@@ -50,13 +50,22 @@ for s in "${stages[@]}"; do
   if [[ ! -f "$XOMNI_SLURM_DIR/stages/$script.sbatch" ]]; then
     msg="stage '$s' does not exist yet (no slurm/stages/$script.sbatch)"
     ((skip_missing)) || xomni_die "$pipeline: $msg; remove it from pipeline.stages or pass --skip-missing"
-    echo "skipping $msg" >&2
+    [[ -n "${XOMNI_PIPELINE_PRECHECK:-}" ]] || echo "skipping $msg" >&2
     continue
   fi
   job=$(toml_get "$pipeline" "$s.job") || xomni_die "$pipeline: [$s] has no job file (job = \"...\")"
   [[ -f "$job" ]] || xomni_die "$pipeline: [$s] job file '$job' not found (from $PWD)"
   plan+=("$s:$script:$job")
 done
+
+# submit.sh checks each stage's job and layout; a dry run of the whole chain first, so that a
+# chain is submitted whole or not at all.
+if ((!dry_run)); then
+  args=(--dry-run)
+  ((skip_missing)) && args+=(--skip-missing)
+  XOMNI_PIPELINE_PRECHECK=1 "${BASH_SOURCE[0]}" "${args[@]}" "$pipeline" > /dev/null ||
+    xomni_die "$pipeline: a stage would be refused (above); nothing submitted"
+fi
 
 prev_id=""
 prev_dir=""

@@ -1,5 +1,6 @@
 #pragma once
 // Subcommands of the `xomni` CLI register themselves here; main() dispatches by name.
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -24,5 +25,9 @@ std::string take_option(std::vector<std::string>& args, const std::string& flag)
 bool take_flag(std::vector<std::string>& args, const std::string& flag);
 // `text` as a number (`fallback` when empty); throws naming `flag` when it is not one.
 double parse_number(const std::string& text, const char* flag, double fallback);
+// `text` as a whole integer in [min, max] (`fallback` when empty); throws naming `flag` and the
+// range otherwise (no silent truncation of "3.5", "12abc" or out-of-range values).
+int64_t parse_int(const std::string& text, const char* flag, int64_t fallback, int64_t min,
+                  int64_t max = INT64_MAX);
 
 }  // namespace xomni::cli

@@ -43,4 +43,20 @@ double parse_number(const std::string& text, const char* flag, double fallback) 
   throw Error(std::string(flag) + ": '" + text + "' is not a number");
 }
 
+int64_t parse_int(const std::string& text, const char* flag, int64_t fallback, int64_t min,
+                  int64_t max) {
+  if (text.empty()) return fallback;
+  int64_t v = 0;
+  bool whole = false;
+  try {
+    size_t used = 0;
+    v = std::stoll(text, &used);
+    whole = used == text.size();
+  } catch (const std::logic_error&) {
+  }
+  XOMNI_CHECK(whole, flag, ": '", text, "' is not an integer");
+  XOMNI_CHECK(v >= min && v <= max, flag, " must be in [", min, ", ", max, "], got ", v);
+  return v;
+}
+
 }  // namespace xomni::cli

@@ -1,65 +1,35 @@
 // xomni plugins: every libxomni_*.so on the plugin search path with its kind, name, version and
-// file; a library that cannot be loaded is listed with the reason.
+// file; a library that cannot be loaded is listed with the reason. Each library is loaded in a
+// child process, so one that crashes or hangs while loading is named and listing goes on.
+#include <cmath>
 #include <cstdio>
 #include <string>
 
 #include "cli.h"
 #include "xomni/core/tensor/error.h"
-#include "xomni/plugins/component_abi.h"
-#include "xomni/plugins/reward_plugin.h"
+#include "xomni/plugins/plugin_probe.h"
 #include "xomni/plugins/shared_library.h"
 
 namespace xomni::cli {
 namespace {
 
-struct Row {
-  std::string kind, name, version, file, note;
-};
+constexpr double kDefaultTimeoutS = 10;
 
-Row describe(const std::string& path) {
-  Row row{"?", "?", "?", path, ""};
-  try {
-    auto lib = std::make_unique<plugins::SharedLibrary>(path);
-    if (void* sym = lib->find(XOMNI_COMPONENT_ENTRY)) {
-      const XomniComponentPlugin* c = reinterpret_cast<XomniComponentEntry>(sym)();
-      XOMNI_CHECK(c, XOMNI_COMPONENT_ENTRY, "() returned NULL");
-      row.kind = c->kind ? c->kind : "?";
-      row.name = c->name ? c->name : "?";
-      row.version = c->version ? c->version : "?";
-      if (c->abi_version != XOMNI_COMPONENT_ABI_VERSION)
-        row.note = "unusable: component ABI version " + std::to_string(c->abi_version) +
-                   ", this xomni uses " + std::to_string(XOMNI_COMPONENT_ABI_VERSION) +
-                   "; rebuild it";
-      else if (!c->build_fingerprint ||
-               std::string(c->build_fingerprint) != XOMNI_BUILD_FINGERPRINT)
-        row.note = std::string("unusable: built with ") +
-                   (c->build_fingerprint ? c->build_fingerprint : "?") + ", this xomni is " +
-                   XOMNI_BUILD_FINGERPRINT + "; rebuild it";
-    } else if (lib->find(XOMNI_REWARD_ENTRY)) {
-      const plugins::RewardPlugin reward(std::move(lib));  // checks the ABI version and fields
-      row.kind = "reward";
-      row.name = reward.name();
-      row.version = reward.version();
-      row.note = reward.description();
-    } else {
-      row.note = std::string("not a plugin: exports neither ") + XOMNI_COMPONENT_ENTRY + " nor " +
-                 XOMNI_REWARD_ENTRY;
-    }
-  } catch (const std::exception& e) {
-    row.note = std::string("cannot load: ") + e.what();
-  }
-  return row;
-}
-
-int run(const std::vector<std::string>& argv) {
+int run(std::vector<std::string> argv) {
+  const double timeout_s =
+      parse_number(take_option(argv, "--timeout"), "--timeout", kDefaultTimeoutS);
+  XOMNI_CHECK(std::isfinite(timeout_s) && timeout_s > 0,
+              "--timeout must be a positive number of seconds, not ", timeout_s);
   XOMNI_CHECK(argv.empty(), "unexpected argument '", argv.empty() ? "" : argv[0], "'");
   std::printf("search path:\n");
-  const std::vector<std::string> dirs = plugins::plugin_search_path();
-  for (const std::string& d : dirs) std::printf("  %s\n", d.c_str());
-  if (dirs.empty()) std::printf("  (no plugin folder exists; set XOMNI_PLUGIN_PATH)\n");
+  const std::vector<plugins::PluginFolder> folders = plugins::plugin_search_folders();
+  for (const plugins::PluginFolder& f : folders)
+    std::printf("  %s (%s%s)\n", f.path.c_str(), f.origin.c_str(),
+                f.exists ? "" : ", does not exist");
+  if (folders.empty()) std::printf("  (no plugin folder; set XOMNI_PLUGIN_PATH)\n");
   std::printf("\n%-16s %-20s %-10s %s\n", "KIND", "NAME", "VERSION", "FILE");
   for (const std::string& path : plugins::list_plugin_libraries()) {
-    const Row r = describe(path);
+    const plugins::PluginDescription r = plugins::probe_plugin_library(path, timeout_s);
     std::printf("%-16s %-20s %-10s %s\n", r.kind.c_str(), r.name.c_str(), r.version.c_str(),
                 r.file.c_str());
     if (!r.note.empty()) std::printf("%-16s %s\n", "", r.note.c_str());
@@ -69,11 +39,14 @@ int run(const std::vector<std::string>& argv) {
 
 const Register reg(
     {"plugins", "list the plugins found on the plugin search path",
-     "usage: xomni plugins\n\n"
-     "Lists every libxomni_*.so in $XOMNI_PLUGIN_PATH (':'-separated), the build\n"
-     "tree's plugin folder and the install prefix's lib/xomni/plugins, with its kind\n"
-     "(a component kind or 'reward'), name, version and file. A library that cannot\n"
-     "be loaded is listed with the reason.",
+     "usage: xomni plugins [--timeout SECONDS]\n\n"
+     "Lists every libxomni_*.so on the plugin search path, with its kind (a component\n"
+     "kind or 'reward'), name, version and file. The search path is each folder of\n"
+     "$XOMNI_PLUGIN_PATH (':'-separated), then xomni/plugins beside the libxomni_plugins.so\n"
+     "this xomni runs with (<prefix>/lib/xomni/plugins once installed, the build tree's\n"
+     "lib/xomni/plugins in a build tree). Each library is loaded in a child process: one\n"
+     "that cannot be loaded, crashes while loading, or is still loading after --timeout\n"
+     "seconds (default 10) is listed with the reason, and listing goes on.",
      run});
 
 }  // namespace

@@ -9,51 +9,15 @@
 #include <limits>
 #include <map>
 
+#include "plot_png.h"
+
 namespace xomni::cli {
 
 namespace {
 
-// Owns a Cairo surface and context; throws with Cairo's reason when either failed.
-struct Canvas {
-  cairo_surface_t* surface;
-  cairo_t* cr;
-  Canvas(int w, int h)
-      : surface(cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h)), cr(cairo_create(surface)) {
-    XOMNI_CHECK(cairo_status(cr) == CAIRO_STATUS_SUCCESS, "timeline plot: cannot make a ", w, " x ",
-                h, " image: ", cairo_status_to_string(cairo_status(cr)));
-  }
-  ~Canvas() {
-    cairo_destroy(cr);
-    cairo_surface_destroy(surface);
-  }
-  Canvas(const Canvas&) = delete;
-  Canvas& operator=(const Canvas&) = delete;
-};
-
-void text_at(cairo_t* cr, double x, double y, const std::string& s, double size, bool centre) {
-  cairo_set_font_size(cr, size);
-  cairo_text_extents_t ext;
-  cairo_text_extents(cr, s.c_str(), &ext);
-  cairo_move_to(cr, centre ? x - ext.width / 2 - ext.x_bearing : x,
-                centre ? y - ext.height / 2 - ext.y_bearing : y);
-  cairo_show_text(cr, s.c_str());
-}
-
 // Box colours as 8-bit RGB, so a pixel of the PNG has exactly these values.
 constexpr unsigned kForward = 0x4682c8;   // blue
 constexpr unsigned kBackward = 0xf09632;  // orange
-void set_colour(cairo_t* cr, unsigned rgb) {
-  cairo_set_source_rgb(cr, ((rgb >> 16) & 255) / 255.0, ((rgb >> 8) & 255) / 255.0,
-                       (rgb & 255) / 255.0);
-}
-
-// A "nice" tick spacing (1, 2 or 5 x 10^k) giving about `want` ticks over `span`.
-double tick_step(double span, int want) {
-  const double raw = span / want, mag = std::pow(10.0, std::floor(std::log10(raw)));
-  for (double f : {1.0, 2.0, 5.0, 10.0})
-    if (raw <= f * mag) return f * mag;
-  return 10 * mag;
-}
 
 }  // namespace
 
@@ -77,11 +41,8 @@ double plot_timeline_png(const std::vector<parallel::TimelineEvent>& events,
   const int h = int(top + rows * options.row_height + axis + legend);
   const double plot_w = w - left - right;
   auto x_of = [&](double t) { return left + (t - t0) / (t1 - t0) * plot_w; };
-  Canvas c(w, h);
+  Canvas c(w, h, "timeline plot");
   cairo_t* cr = c.cr;
-  cairo_set_source_rgb(cr, 1, 1, 1);
-  cairo_paint(cr);
-  cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
 
   char line[256];
   std::snprintf(line, sizeof line,
@@ -151,10 +112,7 @@ double plot_timeline_png(const std::vector<parallel::TimelineEvent>& events,
   cairo_set_source_rgb(cr, 0, 0, 0);
   text_at(cr, left + 280, ly + 12, "backward", 12, false);
 
-  cairo_surface_flush(c.surface);
-  const cairo_status_t st = cairo_surface_write_to_png(c.surface, path.c_str());
-  XOMNI_CHECK(st == CAIRO_STATUS_SUCCESS, "timeline plot: cannot write ", path, ": ",
-              cairo_status_to_string(st));
+  c.write_png(path);
   return bubble;
 }
 

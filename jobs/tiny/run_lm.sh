@@ -11,8 +11,15 @@ if [[ ! -f "$data/train/manifest.json" ]]; then
   for l in "${licenses[@]}"; do inputs+=(--input "/usr/share/common-licenses/$l"); done
   "$xomni" prepare-text "${inputs[@]}" --out "$data" --vocab-size 1024
 fi
-"$xomni" train jobs/tiny/lm.toml "$@"
-last=$(find runs/tiny-lm/checkpoints -name "ckpt-*.h5" | sort | tail -n 1)
+# Sample from the run this training wrote (--set run.name/run.dir move it): xomni names it in its
+# last line, "run DIR: N steps, ...".
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+"$xomni" train jobs/tiny/lm.toml "$@" | tee "$log"
+run_dir=$(sed -n 's/^run \(.*\): [0-9]* steps.*/\1/p' "$log" | tail -n 1)
+[[ -n "$run_dir" ]] || { echo "run_lm.sh: xomni train did not name its run directory" >&2; exit 1; }
+last=$(find "$run_dir/checkpoints" -name "ckpt-*.h5" | sort | tail -n 1)
+[[ -n "$last" ]] || { echo "run_lm.sh: no checkpoint in $run_dir/checkpoints" >&2; exit 1; }
 echo "--- greedy sample from $last"
 "$xomni" generate --checkpoint "$last" --tokenizer "$data/tokenizer.json" \
   --prompt "This License applies to" --steps 48

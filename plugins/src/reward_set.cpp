@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "xomni/core/tensor/error.h"
+#include "xomni/plugins/shared_library.h"
 
 namespace xomni::plugins {
 namespace fs = std::filesystem;
@@ -91,10 +92,7 @@ RewardSet RewardSet::load(const std::string& path) {
   std::vector<RewardSpec> specs = parse(text.str(), path);
   const fs::path dir = fs::path(path).parent_path();
   for (RewardSpec& s : specs) {
-    const bool is_path =
-        s.plugin.find('/') != std::string::npos ||
-        (s.plugin.size() > 3 && s.plugin.compare(s.plugin.size() - 3, 3, ".so") == 0);
-    if (is_path && fs::path(s.plugin).is_relative())
+    if (is_plugin_path(s.plugin) && fs::path(s.plugin).is_relative())
       s.plugin = (dir / s.plugin).lexically_normal().string();
   }
   return RewardSet(specs);

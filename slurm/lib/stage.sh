@@ -73,6 +73,35 @@ stage_init() {
   echo "[$STAGE_NAME] job ${SLURM_JOB_ID:-none} (restart ${SLURM_RESTART_COUNT:-0})" \
     "on $STAGE_NODES node(s), $STAGE_NTASKS task(s): $STAGE_JOB ${STAGE_SETS[*]}"
   echo "[$STAGE_NAME] run directory $STAGE_RUN_DIR"
+  stage_runtime_env
+}
+
+# stage_runtime_env: the threads and MPI settings every task inherits (site.sh explains each):
+# OMP_NUM_THREADS from the job's CPUs per task, OMPI_MCA_* from XOMNI_MPI_MCA.
+stage_runtime_env() {
+  # Outside Slurm (a stage script run by hand) there is no allocation: keep the shell's threads.
+  local fallback=1
+  [[ -n "${SLURM_JOB_ID:-}" ]] || fallback="${OMP_NUM_THREADS:-$(nproc)}"
+  STAGE_THREADS="${XOMNI_THREADS_PER_TASK:-${SLURM_CPUS_PER_TASK:-$fallback}}"
+  [[ "$STAGE_THREADS" =~ ^[1-9][0-9]*$ ]] ||
+    xomni_die "threads per task must be a positive integer, got '$STAGE_THREADS' (XOMNI_THREADS_PER_TASK or --cpus-per-task)"
+  export OMP_NUM_THREADS="$STAGE_THREADS"
+  local kv var mca=""
+  for kv in $XOMNI_MPI_MCA; do
+    [[ "$kv" =~ ^[A-Za-z0-9_]+=.+$ ]] || xomni_die "XOMNI_MPI_MCA: '$kv' is not NAME=VALUE"
+    var="OMPI_MCA_${kv%%=*}"
+    [[ -n "${!var:-}" ]] || export "$var=${kv#*=}"
+    mca+=" $var=${!var}"
+  done
+  # A cluster without a task plugin that binds (TaskPlugin=task/none) cannot pin tasks; srun
+  # would only warn about --cpu-bind there.
+  STAGE_CPU_BIND="$XOMNI_CPU_BIND"
+  if [[ -n "${SLURM_JOB_ID:-}" && -n "$STAGE_CPU_BIND" ]] &&
+    scontrol show config 2> /dev/null | grep -Eq '^TaskPlugin +=.*task/none'; then
+    STAGE_CPU_BIND=""
+  fi
+  echo "[$STAGE_NAME] threads: OMP_NUM_THREADS=$STAGE_THREADS per task (cpus-per-task" \
+    "${SLURM_CPUS_PER_TASK:-not set}); cpu-bind ${STAGE_CPU_BIND:-none (TaskPlugin=task/none)}; MPI:${mca:- Open MPI defaults}"
 }
 
 # stage_get KEY DEFAULT: the job file's value after --set overrides.
@@ -89,46 +118,12 @@ stage_input() {
 }
 
 # stage_check_layout: derives dp from the job file and the allocation and stops before launching
-# when the layout cannot fit: tp*cp*pp must divide the task count, dp (if set) must match, the
-# global batch must split over dp, attention heads over tp, and with GPUs there must be one task
-# per GPU. Sets STAGE_TP STAGE_CP STAGE_PP STAGE_DP.
+# when the layout cannot fit (xomni_check_layout in common.sh; submit.sh runs the same check at
+# submission). Sets STAGE_TP STAGE_CP STAGE_PP STAGE_DP.
 stage_check_layout() {
-  local n="$STAGE_NTASKS" mp heads kv batch per_node
-  STAGE_TP=$(stage_get parallel.tp 1)
-  STAGE_CP=$(stage_get parallel.cp 1)
-  STAGE_PP=$(stage_get parallel.pp 1)
-  STAGE_DP=$(stage_get parallel.dp 0)
-  local v
-  for v in STAGE_TP STAGE_CP STAGE_PP STAGE_DP; do require_int "parallel.${v#STAGE_}" "${!v,,}"; done
-  mp=$((STAGE_TP * STAGE_CP * STAGE_PP))
-  ((mp > 0 && n % mp == 0)) ||
-    xomni_die "$STAGE_JOB: tp*cp*pp = $STAGE_TP*$STAGE_CP*$STAGE_PP = $mp does not divide the $n tasks of this job; ask for a multiple of $mp tasks or change [parallel]"
-  if ((STAGE_DP == 0)); then
-    STAGE_DP=$((n / mp))
-  elif ((STAGE_DP * mp != n)); then
-    xomni_die "$STAGE_JOB: tp*cp*pp*dp = $mp*$STAGE_DP = $((mp * STAGE_DP)) but the job has $n tasks; set parallel.dp=0 to derive dp"
-  fi
-  batch=$(stage_get train.batch_size "")
-  if [[ -n "$batch" ]] && ((batch % STAGE_DP != 0)); then
-    xomni_die "$STAGE_JOB: train.batch_size=$batch does not split over dp=$STAGE_DP ($n tasks / tp*cp*pp=$mp)"
-  fi
-  heads=$(stage_get model.num_attention_heads "")
-  kv=$(stage_get model.num_key_value_heads "")
-  for v in "$heads" "$kv"; do
-    if [[ -n "$v" ]] && ((v % STAGE_TP != 0)); then
-      xomni_die "$STAGE_JOB: tp=$STAGE_TP does not divide the attention heads (num_attention_heads=${heads:-?}, num_key_value_heads=${kv:-?})"
-    fi
-  done
-  if ((XOMNI_GPUS_PER_NODE > 0)); then
-    per_node=$((n / STAGE_NODES))
-    ((per_node == XOMNI_GPUS_PER_NODE)) ||
-      echo "[$STAGE_NAME] warning: $per_node tasks per node but XOMNI_GPUS_PER_NODE=$XOMNI_GPUS_PER_NODE; one task per GPU is intended" >&2
-    ((per_node <= XOMNI_GPUS_PER_NODE)) ||
-      xomni_die "$per_node tasks per node but only $XOMNI_GPUS_PER_NODE GPUs per node"
-    ((STAGE_TP <= XOMNI_GPUS_PER_NODE)) ||
-      echo "[$STAGE_NAME] warning: tp=$STAGE_TP spans nodes (GPUs per node: $XOMNI_GPUS_PER_NODE)" >&2
-  fi
-  echo "[$STAGE_NAME] layout: tp=$STAGE_TP cp=$STAGE_CP pp=$STAGE_PP dp=$STAGE_DP over $n tasks on $STAGE_NODES node(s)"
+  xomni_check_layout "$STAGE_JOB" "$STAGE_NTASKS" "$STAGE_NODES" "${STAGE_SETS[@]}"
+  STAGE_TP=$LAYOUT_TP STAGE_CP=$LAYOUT_CP STAGE_PP=$LAYOUT_PP STAGE_DP=$LAYOUT_DP
+  echo "[$STAGE_NAME] layout: tp=$STAGE_TP cp=$STAGE_CP pp=$STAGE_PP dp=$STAGE_DP over $STAGE_NTASKS tasks on $STAGE_NODES node(s)"
 }
 
 # Records the allocation and layout for `xomni report scaling` and for people.
@@ -142,6 +137,8 @@ stage_write_launch() {
     echo "nodes=$STAGE_NODES"
     echo "tasks=$STAGE_NTASKS"
     echo "gpus_per_node=$XOMNI_GPUS_PER_NODE"
+    echo "cpus_per_task=${SLURM_CPUS_PER_TASK:-}"
+    echo "threads=$STAGE_THREADS"
     echo "tp=${STAGE_TP:-1}"
     echo "cp=${STAGE_CP:-1}"
     echo "pp=${STAGE_PP:-1}"
@@ -181,7 +178,11 @@ stage_run() {
   [[ -n "$XOMNI_CONTAINER" ]] && wrap=($XOMNI_CONTAINER)
   local -a launch=("$XOMNI_SLURM_DIR/lib/task.sh" "${wrap[@]}" "$@")
   if [[ -n "${SLURM_JOB_ID:-}" ]]; then
-    launch=(srun --mpi="$XOMNI_SRUN_MPI" --ntasks="$tasks" --kill-on-bad-exit=1 "${launch[@]}")
+    local -a step=(srun --mpi="$XOMNI_SRUN_MPI" --ntasks="$tasks" --kill-on-bad-exit=1)
+    # Slurm 22.11 and later no longer pass the job's --cpus-per-task on to srun by themselves.
+    [[ -n "${SLURM_CPUS_PER_TASK:-}" ]] && step+=("--cpus-per-task=$SLURM_CPUS_PER_TASK")
+    [[ -n "$STAGE_CPU_BIND" ]] && step+=("--cpu-bind=$STAGE_CPU_BIND")
+    launch=("${step[@]}" "${launch[@]}")
   fi
   echo "[$STAGE_NAME] $(date -u +%FT%TZ) launching: ${launch[*]}" >&2
   STAGE_GOT_USR1=0

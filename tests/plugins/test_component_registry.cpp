@@ -10,6 +10,7 @@
 
 using namespace xomni;
 using namespace xomni::plugins;
+using xomni::test::contains;
 using xomni::test::error_message;
 
 namespace {
@@ -59,11 +60,17 @@ TEST(ComponentRegistry, AWorkingOutOfTreePluginLoadsByPath) {
   EXPECT_EQ(tok->encode("hi", true), (std::vector<int64_t>{'h', 'i'}));
 }
 
-TEST(ComponentRegistry, MissingPluginListsWhereItLooked) {
+TEST(ComponentRegistry, MissingPluginListsWhereItLookedAndHowToGiveAPath) {
+  ::setenv("XOMNI_PLUGIN_PATH", "/no/such/folder", 1);
   const std::string m = error_message([] { create_backbone("nosuch", {}); });
-  EXPECT_NE(m.find("no backbone plugin named 'nosuch'"), std::string::npos) << m;
-  EXPECT_NE(m.find("libxomni_backbone_nosuch.so"), std::string::npos) << m;
-  EXPECT_NE(m.find("XOMNI_PLUGIN_PATH"), std::string::npos) << m;
+  ::unsetenv("XOMNI_PLUGIN_PATH");
+  EXPECT_TRUE(contains(m, "no backbone plugin named 'nosuch'")) << m;
+  EXPECT_TRUE(contains(m, "libxomni_backbone_nosuch.so is not in")) << m;
+  EXPECT_TRUE(contains(m, "/no/such/folder (from XOMNI_PLUGIN_PATH, does not exist)")) << m;
+  EXPECT_TRUE(contains(m, std::string(XOMNI_BUILD_PLUGIN_DIR) + " (beside libxomni_plugins.so)"))
+      << m;
+  EXPECT_TRUE(contains(m, "add its folder to XOMNI_PLUGIN_PATH")) << m;
+  EXPECT_TRUE(contains(m, "e.g. \"./libxomni_backbone_nosuch.so\"")) << m;
 }
 
 TEST(ComponentRegistry, MissingFileIsNamed) {
@@ -109,6 +116,32 @@ TEST(ComponentRegistry, SearchPathComesFromTheEnvironmentFirst) {
   ::setenv("XOMNI_PLUGIN_PATH", XOMNI_FAKE_PLUGIN_DIR, 1);
   EXPECT_EQ(find_plugin_library("ok", "fake_", "test"), fake("ok"));
   ::unsetenv("XOMNI_PLUGIN_PATH");
+}
+
+TEST(ComponentRegistry, SearchPathIsTheEnvironmentThenBesideTheLoaderOnly) {
+  // No folder is compiled in: a build-tree xomni finds <build>/lib/xomni/plugins because
+  // libxomni_plugins.so is built into <build>/lib, exactly as an installed one finds its own.
+  // A trailing '/' and a repeat name the same folder once.
+  ::setenv("XOMNI_PLUGIN_PATH", XOMNI_FAKE_PLUGIN_DIR ":/no/such/folder:" XOMNI_FAKE_PLUGIN_DIR "/",
+           1);
+  const std::vector<PluginFolder> folders = plugin_search_folders();
+  const std::vector<std::string> dirs = plugin_search_path();
+  ::unsetenv("XOMNI_PLUGIN_PATH");
+  ASSERT_EQ(folders.size(), 3u);
+  EXPECT_EQ(folders[0].path, XOMNI_FAKE_PLUGIN_DIR);
+  EXPECT_EQ(folders[1].path, "/no/such/folder");
+  EXPECT_FALSE(folders[1].exists);
+  EXPECT_EQ(folders[2].path, XOMNI_BUILD_PLUGIN_DIR);
+  EXPECT_EQ(folders[2].origin, "beside libxomni_plugins.so");
+  EXPECT_EQ(dirs, (std::vector<std::string>{XOMNI_FAKE_PLUGIN_DIR, XOMNI_BUILD_PLUGIN_DIR}));
+}
+
+TEST(ComponentRegistry, ValuesWithASlashOrEndingInSoArePaths) {
+  for (const char* path : {"./red.so", "red.so", "plugins/red", "/abs/libxomni_backbone_x.so"})
+    EXPECT_TRUE(is_plugin_path(path)) << path;
+  for (const char* name : {"qwen2", "red", "so", ".so"}) EXPECT_FALSE(is_plugin_path(name)) << name;
+  // A path is opened as given, never looked up by name.
+  EXPECT_EQ(find_plugin_library("./red.so", "backbone_", "backbone"), "./red.so");
 }
 
 }  // namespace

@@ -2,9 +2,12 @@
 // every failure mode's message (missing file, missing symbol, wrong ABI version, error return,
 // exception, NaN/Inf), the batch-size hint, and RewardSet weighting and sub-score names.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -14,6 +17,7 @@
 
 namespace xomni::plugins {
 namespace {
+namespace fs = std::filesystem;
 
 const std::string kTestDir = XOMNI_TEST_PLUGIN_DIR;
 const std::string kContrast = std::string(XOMNI_BUILD_PLUGIN_DIR) + "/libxomni_reward_contrast.so";
@@ -150,6 +154,52 @@ TEST(RewardSet, WeightedSumAndEverySubScore) {
   EXPECT_NEAR(s.scores[0], 3.25, 1e-6);
   const std::vector<float> expected = {0.5f, 0.5f, 0.5f, 1.5f, 0.5f, 0.5f};
   for (size_t k = 0; k < expected.size(); ++k) EXPECT_NEAR(s.sub_scores[k], expected[k], 1e-6) << k;
+}
+
+TEST(RewardSet, DotSlashAndBareFileNamesAreTakenFromTheJobFilesFolder) {
+  // The working directory (the test's build folder) has no red.so; the job file's folder has.
+  const fs::path dir =
+      fs::temp_directory_path() / ("xomni_reward_paths_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  fs::copy_file(kContrast, dir / "red.so", fs::copy_options::overwrite_existing);
+  std::ofstream(dir / "rewards.toml") << "[[rewards]]\nplugin = \"./red.so\"\nlabel = \"a\"\n"
+                                         "[[rewards]]\nplugin = \"red.so\"\nlabel = \"b\"\n";
+  const RewardSet set = RewardSet::load((dir / "rewards.toml").string());
+  const HalfImage im(4, 2);
+  // Two contrast rewards of scale 1 on a half-black image: 0.5 each.
+  EXPECT_NEAR(set.score({im.view()}, {"x"}, {}).scores[0], 1.0, 1e-6);
+  fs::remove_all(dir);
+}
+
+TEST(RewardPlugin, ABareFileNameIsTheFileInTheWorkingDirectory) {
+  // The loader must open the red.so it checked, relative job files included. (dlopen("red.so")
+  // searches the library folders, not the working directory; in this build tree the libraries'
+  // RUNPATH ends in an empty entry, which stands for the working directory and hides that, so
+  // tests/rewards/out_of_tree.sh checks the same against the installed tree.)
+  const fs::path dir =
+      fs::temp_directory_path() / ("xomni_reward_cwd_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  fs::copy_file(kContrast, dir / "red.so", fs::copy_options::overwrite_existing);
+  std::ofstream(dir / "rewards.toml") << "[[rewards]]\nplugin = \"red.so\"\n";
+  const fs::path old_cwd = fs::current_path();
+  fs::current_path(dir);
+  std::string name, missing;
+  double score = 0;
+  try {
+    name = RewardPlugin::load("red.so")->name();
+    const HalfImage im(4, 2);
+    score = RewardSet::load("rewards.toml").score({im.view()}, {"x"}, {}).scores[0];
+    missing = test::error_message([] { RewardPlugin::load("blue.so"); });
+  } catch (const std::exception& e) {
+    name = e.what();
+  }
+  fs::current_path(old_cwd);
+  fs::remove_all(dir);
+  EXPECT_EQ(name, "contrast");
+  EXPECT_NEAR(score, 0.5, 1e-6);
+  EXPECT_TRUE(contains(
+      missing, "plugin library blue.so (" + (dir / "blue.so").string() + ") does not exist"))
+      << missing;
 }
 
 TEST(RewardSet, JobFileErrorsNameThePlace) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Slurm scripts against a real one-node Slurm (tests/slurm/cluster.sh starts it under a temp
+# The Slurm scripts against a real one-node Slurm (slurm/lib/cluster.sh starts it under a temp
 # folder): the tiny pipeline (tokenizer -> lm on 2 tasks via srun --mpi=pmix -> eval) runs in
 # dependency order and the 2-task loss equals one process without Slurm; a layout that cannot fit
 # fails before launching; a job signalled with USR1 mid-run checkpoints, requeues itself and ends
@@ -8,9 +8,8 @@
 set -euo pipefail
 xomni="$(realpath "$1")"
 repo="$(realpath "$2")"
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=cluster.sh
-source "$here/cluster.sh"
+# shellcheck source=../../slurm/lib/cluster.sh
+source "$repo/slurm/lib/cluster.sh"
 work=$(mktemp -d /tmp/xomni-slurm-test.XXXXXX)
 chmod 755 "$work"  # munged (user munge) must reach its folder inside
 cleanup() {
@@ -36,8 +35,9 @@ fail() {
 }
 export XOMNI_BIN="$xomni" XOMNI_RUN_ROOT="$work/runs" XOMNI_GPUS_PER_NODE=0 XOMNI_TIME=00:20:00
 export XOMNI_SITE="$repo/slurm/site.sh"
-# Open MPI under srun on a 2-core box: shared memory only, yield while waiting.
-export OMPI_MCA_btl=self,vader OMPI_MCA_pml=ob1 OMPI_MCA_mpi_yield_when_idle=1 OMP_NUM_THREADS=1
+# The jobs get their threads and Open MPI settings from the scripts (site.sh), as a user's would:
+# nothing of the kind comes from this shell.
+unset OMP_NUM_THREADS OMP_PROC_BIND OMP_PLACES OMPI_MCA_btl OMPI_MCA_pml OMPI_MCA_mpi_yield_when_idle
 cd "$repo"
 
 job_field() { scontrol show job "$1" | grep -o "$2=[^ ]*" | head -n 1 | cut -d= -f2; }
@@ -71,13 +71,15 @@ done
 )) || fail "the chain did not run in order"
 lm_log="$work/runs/logs/xomni-tiny-pretrain_s1-$lm_id.out"
 grep -q 'layout: tp=1 cp=1 pp=1 dp=2 over 2 tasks' "$lm_log" || fail "lm did not run dp=2 over 2 tasks"
+grep -q 'threads: OMP_NUM_THREADS=1 per task .*MPI: OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,vader,tcp OMPI_MCA_mpi_yield_when_idle=1' \
+  "$lm_log" || fail "lm ran without the site's threads and MPI settings"
 ckpt=$(grep '^checkpoint=' "$lm_dir/outputs.env" | cut -d= -f2)
 [[ "$ckpt" == "$lm_dir/checkpoints/ckpt-"*300.h5 && -f "$ckpt" ]] || fail "no final checkpoint: '$ckpt'"
 grep -q '### prompt: This License applies to' "$eval_dir/samples.txt" || fail "eval wrote no samples"
 echo "pipeline ok: jobs $tok_id -> $lm_id -> $eval_id"
 
 # The same job in one process, without Slurm.
-"$xomni" train jobs/tiny/lm_slurm.toml --set "data.train=$tok_dir/train" --set "data.valid=$tok_dir/valid" \
+OMP_NUM_THREADS=1 "$xomni" train jobs/tiny/lm_slurm.toml --set "data.train=$tok_dir/text/train" --set "data.valid=$tok_dir/text/valid" \
   --set "run.dir=$work/runs" --set run.name=single > "$work/single.out" 2>&1 || fail "single run failed"
 want=$(final_loss "$work/single.out")
 got=$(final_loss "$lm_log")
@@ -92,12 +94,19 @@ awk -v e="$early" -v f="$final" 'BEGIN {exit !(e <= 1e-5 && f <= 5e-3)}' ||
   fail "2 tasks vs one process: relative loss difference $early over steps 1-20, $final at step 300"
 echo "2 tasks under srun: final loss $got; one process: $want (relative difference: <= $early over steps 1-20, $final at step 300)"
 
-# 2. A layout that does not fit stops before launching, naming the numbers.
-bad_id=$(slurm/submit.sh --parsable --ntasks=2 lm jobs/tiny/lm_slurm.toml --from "$tok_dir" --set parallel.tp=3)
+# 2. A layout that does not fit: submit.sh refuses it before sbatch; submitted around submit.sh
+# (sbatch directly), the job stops before launching. Both name the numbers.
+if err=$(slurm/submit.sh --parsable --ntasks=2 lm jobs/tiny/lm_slurm.toml --from "$tok_dir" --set parallel.tp=3 2>&1); then
+  fail "submit.sh accepted tp=3 on 2 tasks"
+fi
+grep -q 'tp\*cp\*pp = 3\*1\*1 = 3 needs at least 3 tasks but the job has 2' <<< "$err" || fail "submit.sh: $err"
+bad_id=$(sbatch --parsable --ntasks=2 "--output=$work/runs/logs/xomni-lm-%j.out" slurm/stages/lm.sbatch \
+  jobs/tiny/lm_slurm.toml --from "$tok_dir" --set parallel.tp=3)
 wait_jobs 60 "$bad_id"
 [[ "$(job_field "$bad_id" JobState)" == FAILED ]] || fail "tp=3 on 2 tasks: $(job_field "$bad_id" JobState)"
-grep -q 'tp\*cp\*pp = 3\*1\*1 = 3 does not divide the 2 tasks' "$work/runs/logs/xomni-lm-$bad_id.out" ||
+grep -q 'tp\*cp\*pp = 3\*1\*1 = 3 needs at least 3 tasks but the job has 2' "$work/runs/logs/xomni-lm-$bad_id.out" ||
   fail "the tp=3 message is missing"
+grep -q 'launching' "$work/runs/logs/xomni-lm-$bad_id.out" && fail "the tp=3 job launched"
 echo "bad layout refused"
 
 # 3. Preemption: USR1 to the batch shell (what --signal=B:USR1@T sends) mid-run.

@@ -29,16 +29,30 @@ class SharedLibrary {
   void* handle_ = nullptr;
 };
 
+// A folder plugins are looked up in by name.
+struct PluginFolder {
+  std::string path;    // absolute
+  std::string origin;  // why it is searched: "from XOMNI_PLUGIN_PATH", "beside libxomni_plugins.so"
+  bool exists = false;
+};
+
 // Folders searched for plugins by name, in order: each entry of $XOMNI_PLUGIN_PATH (':'-separated),
-// xomni/plugins next to the loaded libxomni_plugins.so (an installed tree, wherever it was
-// installed), the plugin folder of this build tree (where the built-in plugins are built), and the
-// install prefix's lib/xomni/plugins. Folders that do not exist, and repeats, are left out.
+// then xomni/plugins beside the loaded libxomni_plugins.so: <prefix>/lib/xomni/plugins for an
+// installed tree (wherever it was installed), <build>/lib/xomni/plugins when running from a build
+// tree (the build lays out lib/ like an install). Nothing else, so an installed xomni never
+// searches its build tree. Repeats are left out; folders that do not exist are kept, marked.
+std::vector<PluginFolder> plugin_search_folders();
+// The folders of plugin_search_folders() that exist.
 std::vector<std::string> plugin_search_path();
 
-// The library file of a plugin named `name`: a path (containing '/' or ending in ".so") is used
-// as it is; otherwise "libxomni_<prefix><name>.so" is looked up along plugin_search_path(), e.g.
+// Whether a plugin value names a file rather than a plugin: it contains '/' ("./red.so",
+// "build/libx.so") or ends in ".so" ("red.so"). Such a value is opened as given.
+bool is_plugin_path(const std::string& name);
+
+// The library file of a plugin named `name`: a path (is_plugin_path) is returned as it is;
+// otherwise "libxomni_<prefix><name>.so" is looked up along plugin_search_path(), e.g.
 // prefix "reward_" and name "ocr" -> libxomni_reward_ocr.so. Throws, listing the folders searched
-// and how to add one, when nothing matches.
+// and how to add one or give a path, when nothing matches.
 std::string find_plugin_library(const std::string& name, const std::string& prefix,
                                 const std::string& what);
 

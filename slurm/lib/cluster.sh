@@ -1,10 +1,13 @@
-#!/usr/bin/env bash
-# A real one-node Slurm for tests: munged, slurmctld and slurmd run as root without systemd, with
-# every file (key, sockets, state, spool, logs, slurm.conf) under one temporary folder and ports
-# picked at run time, so a test never touches /etc/slurm or a system daemon.
-#   source tests/slurm/cluster.sh
-#   slurm_cluster_start DIR   exports SLURM_CONF; returns 1 (with a message) when Slurm cannot start
-#   slurm_cluster_stop DIR    stops what slurm_cluster_start started (safe to call twice)
+# shellcheck shell=bash
+# A real one-node Slurm on this machine: munged, slurmctld and slurmd run as root without systemd,
+# with every file (key, sockets, state, spool, logs, slurm.conf) under one folder and ports picked
+# at run time, so it never touches /etc/slurm or a system daemon. Used by the Slurm test
+# (tests/slurm/test_slurm.sh) and the sandbox (slurm/dev_cluster.sh).
+#   source slurm/lib/cluster.sh
+#   slurm_cluster_start DIR [NAME]  exports SLURM_CONF; returns 1 (with a message) when Slurm
+#                                   cannot start. NAME is the ClusterName (default xomnitest).
+#   slurm_cluster_running DIR       true when the daemons started from DIR are alive
+#   slurm_cluster_stop DIR          stops what slurm_cluster_start started (safe to call twice)
 
 # A TCP port nobody listens on (the range avoids the usual ephemeral ports); read from
 # /proc/net/tcp{,6} so that no networking tool needs to be installed.
@@ -22,7 +25,7 @@ _slurm_free_port() {
 }
 
 slurm_cluster_start() {
-  local dir="$1" tool
+  local dir="$1" name="${2:-xomnitest}" tool
   for tool in munged slurmctld slurmd sbatch squeue scontrol sinfo runuser; do
     if ! command -v "$tool" > /dev/null; then
       echo "slurm cluster: '$tool' is not installed (scripts/install_deps.sh installs munge," \
@@ -67,7 +70,7 @@ slurm_cluster_start() {
     return 1
   fi
   cat > "$dir/slurm.conf" <<CONF
-ClusterName=xomnitest
+ClusterName=$name
 SlurmctldHost=$host(127.0.0.1)
 SlurmctldPort=$ctld_port
 SlurmdPort=$slurmd_port
@@ -116,6 +119,14 @@ CONF
   sinfo >&2
   tail -n 20 "$dir"/log/*.log >&2 2>/dev/null
   return 1
+}
+
+# True when slurmctld, slurmd and munged started from DIR are all alive (by their pid files).
+slurm_cluster_running() {
+  local dir="$1" pidfile
+  for pidfile in "$dir/slurmd.pid" "$dir/slurmctld.pid" "$dir/munge/munged.pid"; do
+    [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2> /dev/null || return 1
+  done
 }
 
 # Stops the daemons by their pid files (never by name: other Slurm or munge instances may run).
