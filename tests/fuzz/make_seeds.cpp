@@ -18,6 +18,7 @@
 #include "xomni/core/io/checkpoint.h"
 #include "xomni/core/io/image_io.h"
 #include "xomni/core/io/safetensors.h"
+#include "xomni/parallel/pipeline.h"
 #include "xomni/world/prompt_sets.h"
 
 namespace fs = std::filesystem;
@@ -88,7 +89,7 @@ int main(int argc, char** argv) {
   fs::create_directories(tmp);
   for (const char* target :
        {"checkpoint", "checkpoint_fields", "safetensors", "token_shards", "image_shards", "image",
-        "tokenizer_json", "prompts", "captions", "job_toml", "reward_toml"})
+        "tokenizer_json", "prompts", "captions", "job_toml", "reward_toml", "timeline"})
     fs::create_directories(out / target);
 
   // Checkpoint: a tensor of each stored kind plus every metadata group.
@@ -113,6 +114,16 @@ int main(int argc, char** argv) {
                                                                    "\x04\x03"
                                                                    "\x04\x00",
                                                                    19));
+  // A two-stage 1F1B timeline with two micro-batches, as append_timeline_jsonl writes it.
+  {
+    std::vector<parallel::TimelineEvent> events;
+    for (int rank = 0; rank < 2; ++rank)
+      for (const auto& [phase, micro] : parallel::one_f_one_b_order(rank, 2, 2)) {
+        const double start = 0.001 * double(events.size());
+        events.push_back({rank, rank, micro, phase, start, start + 0.0008, 3});
+      }
+    parallel::append_timeline_jsonl((out / "timeline" / "two_stages.jsonl").string(), events);
+  }
   // safetensors: f32 and i64 tensors.
   save_safetensors((out / "safetensors" / "two.safetensors").string(),
                    {{"a.weight", Tensor::from_vector<float>({0, 1, 2, 3, 4, 5}, {3, 2})},
