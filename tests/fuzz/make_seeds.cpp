@@ -87,9 +87,9 @@ int main(int argc, char** argv) {
   const fs::path out(argv[1]), repo(argv[2]);
   const fs::path tmp = out / ".work";
   fs::create_directories(tmp);
-  for (const char* target :
-       {"checkpoint", "checkpoint_fields", "safetensors", "token_shards", "image_shards", "image",
-        "tokenizer_json", "prompts", "captions", "job_toml", "reward_toml", "timeline"})
+  for (const char* target : {"checkpoint", "checkpoint_fields", "safetensors", "token_shards",
+                             "image_shards", "image", "tokenizer_json", "prompts", "captions",
+                             "job_toml", "reward_toml", "timeline", "scene_metadata"})
     fs::create_directories(out / target);
 
   // Checkpoint: a tensor of each stored kind plus every metadata group.
@@ -114,6 +114,10 @@ int main(int argc, char** argv) {
                                                                    "\x04\x03"
                                                                    "\x04\x00",
                                                                    19));
+  // Scene metadata of one prompt of each GenEval category.
+  for (const auto& p : world::eval_set("geneval"))
+    if (p.task == "scene" && !fs::exists(out / "scene_metadata" / (p.category + ".json")))
+      write_file(out / "scene_metadata" / (p.category + ".json"), p.metadata_json);
   // A two-stage 1F1B timeline with two micro-batches, as append_timeline_jsonl writes it.
   {
     std::vector<parallel::TimelineEvent> events;
