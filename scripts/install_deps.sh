@@ -11,6 +11,7 @@ packages=(
   openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
   libtomlplusplus-dev nlohmann-json3-dev libpcre2-dev libutf8proc-dev
   clang-format shellcheck
+  clang libclang-rt-14-dev
   libtesseract-dev tesseract-ocr-eng libleptonica-dev libcairo2-dev fonts-dejavu-core zlib1g-dev
   libpng-dev libjpeg-dev
   munge slurmctld slurmd slurm-client

@@ -1,10 +1,12 @@
 // The schedule's timeline as JSONL (written by every rank, read back by `xomni timeline`) and the
 // measured bubble fraction.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <limits>
+#include <nlohmann/json.hpp>
 
 #include "xomni/parallel/pipeline.h"
 
@@ -25,11 +27,34 @@ void append_timeline_jsonl(const std::string& path, const std::vector<TimelineEv
 
 namespace {
 
-// The text after "key": in a one-line object we wrote ourselves; nullptr when the key is absent.
-const char* value_of(const std::string& line, const char* key) {
-  const std::string k = std::string("\"") + key + "\":";
-  const size_t at = line.find(k);
-  return at == std::string::npos ? nullptr : line.c_str() + at + k.size();
+// Bounds that keep a damaged or hostile file from reaching the plot as a billion-row picture or an
+// undefined float-to-int conversion.
+constexpr int64_t kMaxRank = 1 << 20;
+constexpr double kMaxSeconds = 1e9;
+
+int64_t integer(const nlohmann::json& j, const char* key, int64_t lo, int64_t hi, bool required,
+                int64_t fallback, const std::string& where) {
+  if (!j.contains(key)) {
+    XOMNI_CHECK(!required, where, ": no \"", key, "\"");
+    return fallback;
+  }
+  const nlohmann::json& v = j[key];
+  XOMNI_CHECK(v.is_number_integer(), where, ": \"", key, "\" is not an integer");
+  const int64_t x = v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX)
+                        ? INT64_MAX
+                        : v.get<int64_t>();
+  XOMNI_CHECK(x >= lo && x <= hi, where, ": \"", key, "\" = ", x, " is outside [", lo, ", ", hi,
+              "]");
+  return x;
+}
+
+double seconds(const nlohmann::json& j, const char* key, const std::string& where) {
+  XOMNI_CHECK(j.contains(key), where, ": no \"", key, "\"");
+  XOMNI_CHECK(j[key].is_number(), where, ": \"", key, "\" is not a number");
+  const double x = j[key].get<double>();
+  XOMNI_CHECK(std::isfinite(x) && std::fabs(x) <= kMaxSeconds, where, ": \"", key, "\" = ", x,
+              " is not a time in seconds");
+  return x;
 }
 
 }  // namespace
@@ -41,30 +66,30 @@ std::vector<TimelineEvent> read_timeline_jsonl(const std::string& path) {
   std::string line;
   for (int64_t lineno = 1; std::getline(in, line); ++lineno) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    auto number = [&](const char* key, bool required, double fallback) {
-      const char* v = value_of(line, key);
-      XOMNI_CHECK(v || !required, path, ":", lineno, ": no \"", key, "\" in '", line, "'");
-      if (!v) return fallback;
-      char* end = nullptr;
-      const double x = std::strtod(v, &end);
-      XOMNI_CHECK(end != v, path, ":", lineno, ": \"", key, "\" is not a number in '", line, "'");
-      return x;
-    };
+    const std::string where = path + ":" + std::to_string(lineno);
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(where + ": not valid JSON: " + e.what());
+    }
+    XOMNI_CHECK(j.is_object(), where, ": not a JSON object");
     TimelineEvent e;
-    e.rank = int(number("rank", true, 0));
-    e.stage = int(number("stage", false, e.rank));
-    e.micro = int64_t(number("micro", true, 0));
-    e.start = number("start", true, 0);
-    e.end = number("end", true, 0);
-    e.step = int64_t(number("step", false, 0));
-    const char* ph = value_of(line, "phase");
-    XOMNI_CHECK(ph && ph[0] == '"' && (ph[1] == 'F' || ph[1] == 'B') && ph[2] == '"', path, ":",
-                lineno, ": \"phase\" must be \"F\" or \"B\" in '", line, "'");
-    e.phase = ph[1];
-    XOMNI_CHECK(e.end >= e.start, path, ":", lineno, ": the event ends (", e.end,
-                ") before it starts (", e.start, ")");
+    e.rank = int(integer(j, "rank", 0, kMaxRank, true, 0, where));
+    e.stage = int(integer(j, "stage", 0, kMaxRank, false, e.rank, where));
+    e.micro = integer(j, "micro", 0, INT64_MAX, true, 0, where);
+    e.step = integer(j, "step", 0, INT64_MAX, false, 0, where);
+    e.start = seconds(j, "start", where);
+    e.end = seconds(j, "end", where);
+    XOMNI_CHECK(
+        j.contains("phase") && j["phase"].is_string() && (j["phase"] == "F" || j["phase"] == "B"),
+        where, ": \"phase\" must be \"F\" or \"B\"");
+    e.phase = j["phase"].get<std::string>()[0];
+    XOMNI_CHECK(e.end >= e.start, where, ": the event ends (", e.end, ") before it starts (",
+                e.start, ")");
     events.push_back(e);
   }
+  XOMNI_CHECK(!in.bad(), "cannot read the timeline file ", path);
   return events;
 }
 

@@ -124,6 +124,30 @@ std::string template_of(std::string text) {
   return text;
 }
 
+TEST(Scene, MetadataWithNonIntegerOrHugeNumbersIsRefused) {
+  const std::string base = R"({"include": [{"class": "square", "count": COUNT}],
+      "objects": [{"shape": "square", "color": "red", "box": [1, 2, BOX, 4]}]})";
+  auto with = [&](const std::string& count, const std::string& box) {
+    std::string s = base;
+    s.replace(s.find("COUNT"), 5, count);
+    s.replace(s.find("BOX"), 3, box);
+    return s;
+  };
+  EXPECT_EQ(parse_scene_metadata(with("2", "3")).include[0].count, 2);
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {with("2", "2488888888888888888888888"), "a box coordinate is not an integer"},
+      {with("2", "3.5"), "a box coordinate is not an integer"},
+      {with("2", "99999999"), "a box coordinate = 99999999 is outside"},
+      {with("1e30", "3"), "count is not an integer"},
+      {with("-1", "3"), "count = -1 is outside"},
+      {with("18446744073709551615", "3"), "count = 18446744073709551615 is outside"},
+  };
+  for (const auto& [json, message] : bad) {
+    const std::string m = test::error_message([&] { parse_scene_metadata(json); });
+    EXPECT_TRUE(test::contains(m, message)) << m;
+  }
+}
+
 TEST(Scene, CaptionVariety) {
   std::set<std::string> prompts, sentences, distinct_prompts;
   for (int i = 0; i < 600; ++i) {

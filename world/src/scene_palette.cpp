@@ -68,6 +68,22 @@ std::string scene_metadata_to_json(const SceneMetadata& m) {
   return j.dump();
 }
 
+namespace {
+
+// A JSON integer in [lo, hi]; a float or an out-of-range value is refused (nlohmann's get<int64_t>
+// would cast 2.5e24 with undefined behaviour).
+int64_t bounded_integer(const nlohmann::json& v, const char* what, int64_t lo, int64_t hi) {
+  XOMNI_CHECK(v.is_number_integer(), "scene metadata: ", what, " is not an integer: ", v.dump());
+  XOMNI_CHECK(!v.is_number_unsigned() || v.get<uint64_t>() <= uint64_t(hi),
+              "scene metadata: ", what, " = ", v.dump(), " is outside [", lo, ", ", hi, "]");
+  const int64_t x = v.get<int64_t>();
+  XOMNI_CHECK(x >= lo && x <= hi, "scene metadata: ", what, " = ", x, " is outside [", lo, ", ", hi,
+              "]");
+  return x;
+}
+
+}  // namespace
+
 SceneMetadata parse_scene_metadata(const std::string& text) {
   using nlohmann::json;
   SceneMetadata m;
@@ -83,18 +99,23 @@ SceneMetadata parse_scene_metadata(const std::string& text) {
         SceneObject so;
         so.shape = o.at("shape").get<std::string>();
         so.color = o.at("color").get<std::string>();
-        so.box = o.at("box").get<std::array<int64_t, 4>>();
+        const json& box = o.at("box");
+        XOMNI_CHECK(box.is_array() && box.size() == 4, "scene metadata: an object's box is not ",
+                    "four integers: ", box.dump());
+        for (size_t k = 0; k < 4; ++k)
+          so.box[k] =
+              bounded_integer(box[k], "a box coordinate", -(int64_t(1) << 20), int64_t(1) << 20);
         m.objects.push_back(so);
       }
     auto reqs = [](const json& a, std::vector<SceneRequirement>& out) {
       for (const auto& q : a) {
         SceneRequirement r;
         r.shape = q.at("class").get<std::string>();
-        r.count = q.value("count", int64_t(1));
+        r.count = q.contains("count") ? bounded_integer(q["count"], "count", 0, 1 << 20) : 1;
         r.color = q.value("color", std::string());
         if (q.contains("position")) {
           r.relation = q["position"].at(0).get<std::string>();
-          r.relative_to = q["position"].at(1).get<int64_t>();
+          r.relative_to = bounded_integer(q["position"].at(1), "position's index", 0, 1 << 20);
         }
         out.push_back(r);
       }

@@ -1,0 +1,56 @@
+# Shared by the fault tests: a tiny LM job in a scratch folder, and checks on what a run left.
+# Source after setting `xomni`; defines `work` (removed at exit) and writes $work/job.toml.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+"$xomni" prepare-text --input /usr/share/common-licenses/GPL-3 --out "$work/data" \
+  --vocab-size 300 > /dev/null
+cat > "$work/job.toml" <<TOML
+[run]
+name = "fault"
+dir = "$work/runs"
+[model]
+vocab_size = 300
+hidden_size = 32
+intermediate_size = 64
+num_hidden_layers = 2
+num_attention_heads = 2
+num_key_value_heads = 1
+[data]
+train = "$work/data/train"
+[train]
+steps = 40
+batch_size = 2
+seq_len = 32
+log_every = 1000
+checkpoint_every = 1
+keep_checkpoints = 3
+[parallel]
+timeout_s = 5
+TOML
+run_dir="$work/runs/fault"
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# The newest checkpoint's step, or 0.
+newest_step() {
+  local last
+  last=$(find "$run_dir/checkpoints" -name 'ckpt-*.h5' 2> /dev/null | sort | tail -n 1)
+  [[ -n "$last" ]] || { echo 0; return; }
+  basename "$last" .h5 | sed 's/ckpt-0*//; s/^$/0/'
+}
+
+# metrics.jsonl holds steps 1..N, each exactly once, in order, every line complete JSON.
+check_metrics_complete() {
+  local n="$1"
+  python3 - "$run_dir/metrics.jsonl" "$n" <<'PY' || fail "metrics.jsonl is not steps 1..$n once each"
+import json, sys
+steps = [json.loads(line)["step"] for line in open(sys.argv[1])]
+want = list(range(1, int(sys.argv[2]) + 1))
+if steps != want:
+    print(f"steps {steps[:5]}...{steps[-5:]} ({len(steps)}), want 1..{sys.argv[2]}", file=sys.stderr)
+    sys.exit(1)
+PY
+}
+
+# The training process ids of an mpiexec launch (its direct children running xomni).
+rank_pids() { pgrep -P "$1" -f "xomni train" || true; }
