@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "io/checkpoint_box_range.h"
@@ -66,10 +68,41 @@ herr_t collect_error(unsigned, const H5E_error2_t* err, void* out) {
 }
 }  // namespace
 
+namespace {
+// The errno a file driver quotes in its message ("..., errno = 28, error message = ..."), or 0.
+// The MPI-IO driver quotes MPI's error string instead; its class for a full disk is NO_SPACE.
+int quoted_errno(const std::vector<std::string>& lines) {
+  for (const std::string& line : lines) {
+    const size_t at = line.find("errno = ");
+    if (at != std::string::npos) {
+      const int e = std::atoi(line.c_str() + at + 8);
+      if (e > 0) return e;
+    }
+    std::string lower(line);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return char(std::tolower(c)); });
+    if (lower.find("no space") != std::string::npos || lower.find("no_space") != std::string::npos)
+      return ENOSPC;
+    if (lower.find("quota") != std::string::npos) return EDQUOT;
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::string system_error_text(int e) {
+  std::string text = std::strerror(e);
+  if (!text.empty()) text[0] = char(std::tolower(static_cast<unsigned char>(text[0])));
+  if (e == ENOSPC || e == EDQUOT || e == EFBIG)
+    text += " (free space, or raise the quota or file-size limit, and rerun)";
+  return text;
+}
+
 std::string h5_error_text() {
   std::vector<std::string> lines;
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_error, &lines);
   H5Eclear2(H5E_DEFAULT);
+  if (const int e = quoted_errno(lines)) return system_error_text(e);
   // The innermost entries say what actually failed; keep the last two, distinct.
   std::string text;
   size_t first = lines.size() > 2 ? lines.size() - 2 : 0;
@@ -77,13 +110,13 @@ std::string h5_error_text() {
     if (i > first && lines[i] == lines[i - 1]) continue;
     text += (text.empty() ? "" : "; ") + lines[i];
   }
-  return text;
+  return text.empty() ? text : "HDF5: " + text;
 }
 
 hid_t h5_check(hid_t status, const std::string& what) {
   if (status < 0) {
     std::string detail = h5_error_text();
-    throw Error(what + (detail.empty() ? "" : " (HDF5: " + detail + ")"));
+    throw Error(what + (detail.empty() ? "" : ": " + detail));
   }
   return status;
 }
