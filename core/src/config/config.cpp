@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -107,6 +108,10 @@ FieldValue read_value(const FieldSpec& f, const toml::node& n, const std::string
   if (!ok)
     throw Error(at + ": '" + f.key + "' has the wrong type: expected " + field_type_name(f.type) +
                 ", found " + node_type_name(n));
+  if (f.type == FieldType::integer || f.type == FieldType::floating) {
+    const std::string why = f.range_problem(f.type == FieldType::integer ? double(v.i) : v.f);
+    if (!why.empty()) throw Error(at + ": '" + f.key + "' " + why);
+  }
   return v;
 }
 
@@ -390,6 +395,9 @@ Config Config::parse(std::string_view text, const std::string& source, const Sch
 }
 
 std::string Config::read_text(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw Error("config: '" + path + "' is a directory; give the job file (a .toml file) in it");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("config: cannot open '" + path + "'");
   std::ostringstream text;
@@ -427,6 +435,15 @@ std::string Config::peek_string(std::string_view text, const std::string& source
   XOMNI_CHECK(s.has_value(), where(source, node.node()->source()), ": '", key,
               "' has the wrong type: expected string, found ", node_type_name(*node.node()));
   return *s;
+}
+
+std::optional<int64_t> Config::peek_saved_int(std::string_view text, const std::string& key) {
+  try {
+    const toml::table doc = toml::parse(text, std::string_view("<saved config>"));
+    return doc.at_path(key).value<int64_t>();
+  } catch (const toml::parse_error&) {
+    return std::nullopt;
+  }
 }
 
 namespace {

@@ -1,6 +1,8 @@
 // Schema declarations and key suggestions.
 #include <algorithm>
+#include <cmath>
 #include <set>
+#include <sstream>
 
 #include "xomni/core/config/config.h"
 #include "xomni/core/tensor/error.h"
@@ -39,6 +41,20 @@ FieldSpec required_field(std::string key, FieldType type, std::string doc) {
   return FieldSpec{std::move(key), type, true, {}, std::move(doc)};
 }
 
+std::string FieldSpec::range_problem(double v) const {
+  auto text = [](double x) {
+    std::ostringstream os;
+    os << x;
+    return os.str();
+  };
+  if (std::isnan(v)) return "must be a number, got nan";
+  if (min_exclusive ? !(v > min) : v < min)
+    return (min_exclusive ? "must be greater than " : "must be at least ") + text(min) + ", got " +
+           text(v);
+  if (v > max) return "must be at most " + text(max) + ", got " + text(v);
+  return "";
+}
+
 Schema::Schema(std::vector<FieldSpec> fields) : fields_(std::move(fields)) {
   std::set<std::string> keys;
   for (const FieldSpec& f : fields_) {
@@ -46,6 +62,15 @@ Schema::Schema(std::vector<FieldSpec> fields) : fields_(std::move(fields)) {
                     f.key.find("..") == std::string::npos,
                 "Schema: invalid key '", f.key, "'");
     XOMNI_CHECK(keys.insert(f.key).second, "Schema: duplicate key '", f.key, "'");
+    const bool numeric = f.type == FieldType::integer || f.type == FieldType::floating;
+    XOMNI_CHECK(numeric || (std::isinf(f.min) && std::isinf(f.max)), "Schema: '", f.key, "' is a ",
+                field_type_name(f.type), " field and cannot have a range");
+    if (numeric && !f.required) {
+      const double def =
+          f.type == FieldType::integer ? double(f.default_value.i) : f.default_value.f;
+      const std::string why = f.range_problem(def);
+      XOMNI_CHECK(why.empty(), "Schema: the default of '", f.key, "' ", why);
+    }
   }
   for (const FieldSpec& f : fields_)
     XOMNI_CHECK(!is_section(f.key), "Schema: '", f.key,

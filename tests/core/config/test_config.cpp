@@ -206,3 +206,59 @@ TEST(Config, RenderParsesBackIdentically) {
   EXPECT_TRUE(contains(test::error_message([] { Config::load("/nonexistent/j.toml", schema()); }),
                        "'/nonexistent/j.toml'"));
 }
+
+// A field's declared range is checked where its value is read (the file, with its position, or a
+// --set override), so no value outside it reaches the code; NaN never passes a float field.
+TEST(Config, RangesAreCheckedWhereTheValueIsRead) {
+  const Schema ranged({
+      int_field("train.seq_len", 128, "tokens per sequence").at_least(1),
+      float_field("parallel.timeout_s", 600.0, "watchdog").greater_than(0).at_most(3600),
+      float_field("train.grad_clip", 1.0, "clip (0: off)").at_least(0),
+  });
+  auto error = [&](std::string_view text, const std::vector<std::string>& overrides = {}) {
+    return test::error_message([&] { Config::parse(text, "job.toml", ranged, overrides); });
+  };
+  std::string e = error("[train]\nseq_len = 0\n");
+  EXPECT_TRUE(contains(e, "job.toml:2:")) << e;
+  EXPECT_TRUE(contains(e, "'train.seq_len' must be at least 1, got 0")) << e;
+  e = error("[train]\nseq_len = -5\n");
+  EXPECT_TRUE(contains(e, "'train.seq_len' must be at least 1, got -5")) << e;
+  e = error("", {"parallel.timeout_s=0"});
+  EXPECT_TRUE(
+      contains(e, "--set parallel.timeout_s=0: 'parallel.timeout_s' must be greater than 0"))
+      << e;
+  e = error("[parallel]\ntimeout_s = nan\n");
+  EXPECT_TRUE(contains(e, "'parallel.timeout_s' must be a number, got nan")) << e;
+  e = error("[parallel]\ntimeout_s = -inf\n");
+  EXPECT_TRUE(contains(e, "'parallel.timeout_s' must be greater than 0")) << e;
+  e = error("", {"parallel.timeout_s=inf"});
+  EXPECT_TRUE(contains(e, "'parallel.timeout_s' must be at most 3600, got inf")) << e;
+  e = error("[train]\ngrad_clip = -0.5\n");
+  EXPECT_TRUE(contains(e, "'train.grad_clip' must be at least 0, got -0.5")) << e;
+  // The bounds themselves pass.
+  const Config ok = Config::parse("[train]\nseq_len = 1\ngrad_clip = 0\n", "job.toml", ranged,
+                                  {"parallel.timeout_s=3600"});
+  EXPECT_EQ(ok.get_int("train.seq_len"), 1);
+  EXPECT_EQ(ok.get_float("parallel.timeout_s"), 3600.0);
+  // A declaration whose default is out of range, or a range on a non-number, is a bug.
+  EXPECT_TRUE(contains(test::error_message([] { Schema({int_field("a.b", 0, "").at_least(1)}); }),
+                       "the default of 'a.b' must be at least 1"));
+  EXPECT_TRUE(
+      contains(test::error_message([] { Schema({string_field("a.s", "", "").at_least(1)}); }),
+               "cannot have a range"));
+}
+
+// A directory given as the job file is named as such (it used to read as an empty file).
+TEST(Config, DirectoryAsJobFileIsRefused) {
+  const std::string e = test::error_message([] { Config::load(::testing::TempDir(), schema()); });
+  EXPECT_TRUE(contains(e, "is a directory")) << e;
+  EXPECT_TRUE(contains(e, ::testing::TempDir())) << e;
+}
+
+// A checkpoint's saved config yields its ints; anything else gives nothing (never an error).
+TEST(Config, PeekSavedInt) {
+  EXPECT_EQ(Config::peek_saved_int("[train]\nsteps = 40\n", "train.steps"), 40);
+  EXPECT_EQ(Config::peek_saved_int("[train]\nsteps = \"x\"\n", "train.steps"), std::nullopt);
+  EXPECT_EQ(Config::peek_saved_int("[train\n", "train.steps"), std::nullopt);
+  EXPECT_EQ(Config::peek_saved_int("", "train.steps"), std::nullopt);
+}

@@ -2,7 +2,9 @@
 // Job configuration: a TOML file checked against a schema declared in C++, with --set overrides,
 // defaults filled in, typed getters, and a TOML rendering that parses back to the same config.
 #include <cstdint>
+#include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +30,30 @@ struct FieldSpec {
   bool required = false;
   FieldValue default_value;  // unused when required
   std::string doc;
+  // The values an int or float field accepts: [min, max], or (min, max] when min_exclusive. Checked
+  // where a value is read (the file or --set), so no value outside reaches the code that uses it.
+  // A float field never accepts NaN.
+  double min = -std::numeric_limits<double>::infinity();
+  double max = std::numeric_limits<double>::infinity();
+  bool min_exclusive = false;
+
+  // Range declarations, chained on a builder: int_field("train.seq_len", 128, "...").at_least(1).
+  FieldSpec at_least(double v) && {
+    min = v;
+    min_exclusive = false;
+    return std::move(*this);
+  }
+  FieldSpec greater_than(double v) && {
+    min = v;
+    min_exclusive = true;
+    return std::move(*this);
+  }
+  FieldSpec at_most(double v) && {
+    max = v;
+    return std::move(*this);
+  }
+  // "" when `v` is in range, else why not ("must be at least 1, got 0").
+  std::string range_problem(double v) const;
 };
 
 // Builders for schema declarations. An int value is accepted for a float field.
@@ -83,6 +109,10 @@ class Config {
   static std::string peek_string(std::string_view text, const std::string& source,
                                  const std::string& key, const std::vector<std::string>& overrides,
                                  const std::string& fallback);
+
+  // An int field of a configuration saved earlier (a checkpoint's): its value, or nullopt when the
+  // text does not parse or holds no such int.
+  static std::optional<int64_t> peek_saved_int(std::string_view text, const std::string& key);
 
   int64_t get_int(std::string_view key) const;
   double get_float(std::string_view key) const;
