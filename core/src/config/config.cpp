@@ -261,7 +261,8 @@ std::string render_effective(const Schema& schema,
 
 class Builder {
  public:
-  Builder(const Schema& schema, std::string source) : schema_(schema), source_(std::move(source)) {}
+  Builder(const Schema& schema, std::string source, std::string base_dir)
+      : schema_(schema), source_(std::move(source)), base_dir_(std::move(base_dir)) {}
 
   void walk(const toml::table& t, const std::string& prefix) {
     for (auto&& [k, v] : t) {
@@ -270,6 +271,7 @@ class Builder {
       const toml::source_region& r = k.source().begin.line ? k.source() : v.source();
       if (const FieldSpec* f = schema_.find(path)) {
         values_[path] = read_value(*f, v, where(source_, r));
+        values_[path].text = resolve_path(values_[path].text, base_dir_, f->path_kind);
         set_keys_.insert(path);
       } else if (schema_.is_section(path)) {
         if (!v.is_table())
@@ -355,6 +357,7 @@ class Builder {
  private:
   const Schema& schema_;
   std::string source_;
+  std::string base_dir_;  // what relative paths in the file are relative to ("": left as given)
   std::map<std::string, FieldValue, std::less<>> values_;
   std::set<std::string, std::less<>> set_keys_;
   std::map<std::string, toml::source_region> sections_;
@@ -381,14 +384,14 @@ const char* field_type_name(FieldType t) {
 }
 
 Config Config::parse(std::string_view text, const std::string& source, const Schema& schema,
-                     const std::vector<std::string>& overrides) {
+                     const std::vector<std::string>& overrides, const std::string& base_dir) {
   toml::table doc;
   try {
     doc = toml::parse(text, source);
   } catch (const toml::parse_error& e) {
     throw Error(where(source, e.source()) + ": TOML syntax error: " + std::string(e.description()));
   }
-  Builder b(schema, source);
+  Builder b(schema, source, base_dir);
   b.walk(doc, "");
   for (const std::string& o : overrides) b.apply_override(o);
   return Config(b.finish());
@@ -407,7 +410,12 @@ std::string Config::read_text(const std::string& path) {
 
 Config Config::load(const std::string& path, const Schema& schema,
                     const std::vector<std::string>& overrides) {
-  return parse(read_text(path), path, schema, overrides);
+  return parse(read_text(path), path, schema, overrides, folder_of(path));
+}
+
+std::string Config::folder_of(const std::string& path) {
+  const std::string parent = std::filesystem::path(path).parent_path().string();
+  return parent.empty() ? "." : parent;
 }
 
 std::string Config::peek_string(std::string_view text, const std::string& source,

@@ -1,6 +1,7 @@
 // Schema declarations and key suggestions.
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <set>
 #include <sstream>
 
@@ -55,6 +56,14 @@ std::string FieldSpec::range_problem(double v) const {
   return "";
 }
 
+std::string resolve_path(const std::string& value, const std::string& base_dir, PathKind kind) {
+  if (kind == PathKind::none || base_dir.empty() || value.empty() || value.front() == '/')
+    return value;
+  const bool so = value.size() > 3 && value.compare(value.size() - 3, 3, ".so") == 0;
+  if (kind == PathKind::plugin && value.find('/') == std::string::npos && !so) return value;
+  return (std::filesystem::path(base_dir) / value).lexically_normal().string();
+}
+
 Schema::Schema(std::vector<FieldSpec> fields) : fields_(std::move(fields)) {
   std::set<std::string> keys;
   for (const FieldSpec& f : fields_) {
@@ -62,6 +71,8 @@ Schema::Schema(std::vector<FieldSpec> fields) : fields_(std::move(fields)) {
                     f.key.find("..") == std::string::npos,
                 "Schema: invalid key '", f.key, "'");
     XOMNI_CHECK(keys.insert(f.key).second, "Schema: duplicate key '", f.key, "'");
+    XOMNI_CHECK(f.path_kind == PathKind::none || f.type == FieldType::string, "Schema: '", f.key,
+                "' is a ", field_type_name(f.type), " field and cannot hold a path");
     const bool numeric = f.type == FieldType::integer || f.type == FieldType::floating;
     XOMNI_CHECK(numeric || (std::isinf(f.min) && std::isinf(f.max)), "Schema: '", f.key, "' is a ",
                 field_type_name(f.type), " field and cannot have a range");

@@ -24,6 +24,15 @@ struct FieldValue {
   std::vector<std::string> list;
 };
 
+// How a string field's relative value in a job file is read: not a path, a path (resolved against
+// the job file's folder), or a plugin (a bare name without '/' and without ".so" is a name looked
+// up on the plugin search path; anything else is a path, resolved as one).
+enum class PathKind { none, path, plugin };
+
+// `value` resolved against `base_dir` as `kind` says ("" base_dir, an empty or absolute value, or
+// a plugin name: unchanged).
+std::string resolve_path(const std::string& value, const std::string& base_dir, PathKind kind);
+
 struct FieldSpec {
   std::string key;  // dotted path, e.g. "optimizer.learning_rate"
   FieldType type = FieldType::integer;
@@ -36,6 +45,8 @@ struct FieldSpec {
   double min = -std::numeric_limits<double>::infinity();
   double max = std::numeric_limits<double>::infinity();
   bool min_exclusive = false;
+  // A string field that holds a path (see PathKind).
+  PathKind path_kind = PathKind::none;
 
   // Range declarations, chained on a builder: int_field("train.seq_len", 128, "...").at_least(1).
   FieldSpec at_least(double v) && {
@@ -50,6 +61,14 @@ struct FieldSpec {
   }
   FieldSpec at_most(double v) && {
     max = v;
+    return std::move(*this);
+  }
+  FieldSpec path() && {
+    path_kind = PathKind::path;
+    return std::move(*this);
+  }
+  FieldSpec plugin() && {
+    path_kind = PathKind::plugin;
     return std::move(*this);
   }
   // "" when `v` is in range, else why not ("must be at least 1, got 0").
@@ -94,12 +113,19 @@ size_t edit_distance(std::string_view a, std::string_view b);
 class Config {
  public:
   // Overrides are "key=value" strings; the value is a TOML value (a string field also takes
-  // unquoted text), checked against the field's type, and applied after the file.
+  // unquoted text), checked against the field's type, and applied after the file. Relative values
+  // of path fields in the file are resolved against the file's folder; those of overrides stay as
+  // given (relative to the working directory, like any command-line path).
   static Config load(const std::string& path, const Schema& schema,
                      const std::vector<std::string>& overrides = {});
-  // Same from text; `source` names it in errors (a path, or e.g. "<config>").
+  // Same from text; `source` names it in errors (a path, or e.g. "<config>"). Relative paths in
+  // the text are resolved against `base_dir` (none when empty).
   static Config parse(std::string_view text, const std::string& source, const Schema& schema,
-                      const std::vector<std::string>& overrides = {});
+                      const std::vector<std::string>& overrides = {},
+                      const std::string& base_dir = "");
+  // The folder a job file's relative paths are resolved against: the file's own ("." for a bare
+  // file name).
+  static std::string folder_of(const std::string& path);
 
   // A file's text ("config: cannot open ..." when it cannot be read).
   static std::string read_text(const std::string& path);
