@@ -23,16 +23,16 @@ void redirect_descriptors_to_memory(uint64_t device, uint64_t inode) noexcept {
   while (const dirent* e = ::readdir(fds)) {
     const int fd = std::atoi(e->d_name);
     if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd == listing || fd == memory) continue;
-    struct stat st{};
+    struct stat st {};
     if (::fstat(fd, &st) == 0 && uint64_t(st.st_dev) == device && uint64_t(st.st_ino) == inode)
-      ::dup2(memory, fd);  // keeps fd's number, which HDF5 (or MPI-IO) still holds  // keeps fd's number, which HDF5 (or MPI-IO) still holds
+      ::dup2(memory, fd);  // keeps fd's number, which HDF5 (or MPI-IO) still holds
   }
   ::closedir(fds);
   if (memory >= 0) ::close(memory);
 }
 
 WritableFile::WritableFile(hid_t id, const std::string& path) : id_(id, H5Fclose), path_(path) {
-  struct stat st{};
+  struct stat st {};
   if (::stat(path.c_str(), &st) == 0) device_ = uint64_t(st.st_dev), inode_ = uint64_t(st.st_ino);
 }
 
