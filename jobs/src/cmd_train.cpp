@@ -13,12 +13,19 @@ int run(const std::vector<std::string>& argv) {
   std::vector<std::string> overrides;
   for (std::string v = take_option(args, "--set"); !v.empty(); v = take_option(args, "--set"))
     overrides.push_back(v);
+  const bool print_config = take_flag(args, "--print-config");
   XOMNI_CHECK(args.size() == 1, "expected one job file, got ", args.size(), " arguments");
   const Config cfg = train::load_lm_config(args[0], overrides);
+  if (print_config) {          // the effective job: every field, defaults filled, overrides applied
+    train::parse_lm_job(cfg);  // the job-level checks too, so what prints would run
+    if (parallel::world_rank() == 0) std::printf("%s", cfg.to_toml().c_str());
+    return 0;
+  }
   train::install_stop_signal_handlers();
   const train::TrainResult r = train::run_lm_training(cfg);
   if (parallel::world_rank() != 0)
     return r.stopped_by_signal ? train::kExitStoppedWithCheckpoint : 0;
+  if (r.already_complete) return 0;  // the trainer said so; there is no loss to report
   std::printf("run %s: %lld steps, final training loss %.4f", r.run_dir.c_str(),
               static_cast<long long>(r.steps_done), r.last_loss);
   if (r.last_eval_loss >= 0) std::printf(", validation loss %.4f", r.last_eval_loss);
@@ -33,7 +40,9 @@ int run(const std::vector<std::string>& argv) {
 
 const Register reg(
     {"train", "train a Qwen2 language model from a TOML job file",
-     "usage: xomni train JOB.toml [--set key=value ...]\n\n"
+     "usage: xomni train JOB.toml [--set key=value ...] [--print-config]\n\n"
+     "--print-config prints the effective job (every field, defaults filled in, the\n"
+     "overrides applied, checked) as TOML and exits without training.\n\n"
      "Writes run.dir/run.name/{config.toml,metrics.jsonl,checkpoints/}. Rerunning the\n"
      "same job resumes from the newest valid checkpoint. SIGINT, SIGTERM or SIGUSR1\n"
      "save a checkpoint and exit with status 3.\n\n"
