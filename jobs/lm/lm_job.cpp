@@ -74,6 +74,16 @@ void check_fits_model(const LmJob& job, const std::string& source) {
                 " is longer than model.max_position_embeddings = ", max_pos,
                 "; lower train.seq_len or raise model.max_position_embeddings");
   }
+  // One micro-batch's logits (batch x seq_len x vocab floats) must at least be countable: a size
+  // that overflows 64 bits would wrap around where buffers are sized.
+  int64_t tokens = 0, logits = 0, bytes = 0;
+  XOMNI_CHECK(!__builtin_mul_overflow(job.trainer.loop.batch_size, seq_len, &tokens) &&
+                  !__builtin_mul_overflow(tokens, job.model.dims.vocab_size, &logits) &&
+                  !__builtin_mul_overflow(logits, int64_t(sizeof(float)), &bytes),
+              source, ": train.batch_size = ", job.trainer.loop.batch_size,
+              " x train.seq_len = ", seq_len, " x model.vocab_size = ", job.model.dims.vocab_size,
+              " logits per micro-batch is more than 64 bits can count; lower train.batch_size or "
+              "train.seq_len");
 }
 
 }  // namespace

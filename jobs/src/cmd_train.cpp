@@ -1,5 +1,6 @@
 // xomni train <job.toml> [--set key=value ...]: the language-model training stage.
 #include <cstdio>
+#include <new>
 
 #include "cli.h"
 #include "lm/lm_stage.h"
@@ -7,6 +8,23 @@
 
 namespace xomni::cli {
 namespace {
+
+// Runs the job; running out of memory names the keys that size what the job allocates.
+train::TrainResult run_naming_memory(const Config& cfg) {
+  try {
+    return train::run_lm_training(cfg);
+  } catch (const std::bad_alloc&) {
+    const train::LmJob job = train::parse_lm_job(cfg);
+    const train::LoopOptions& l = job.trainer.loop;
+    throw Error(cfg.source() + ": out of memory: the model and its batches do not fit (" +
+                "train.batch_size = " + std::to_string(l.batch_size) +
+                ", train.seq_len = " + std::to_string(l.seq_len) +
+                ", model.vocab_size = " + std::to_string(job.model.dims.vocab_size) +
+                ", model.num_hidden_layers = " + std::to_string(job.model.dims.num_hidden_layers) +
+                "); lower train.batch_size or train.seq_len (raising train.grad_accum keeps the "
+                "tokens per step), or spread the model over more ranks ([parallel])");
+  }
+}
 
 int run(const std::vector<std::string>& argv) {
   std::vector<std::string> args = argv;
@@ -22,7 +40,7 @@ int run(const std::vector<std::string>& argv) {
     return 0;
   }
   train::install_stop_signal_handlers();
-  const train::TrainResult r = train::run_lm_training(cfg);
+  const train::TrainResult r = run_naming_memory(cfg);
   if (parallel::world_rank() != 0)
     return r.stopped_by_signal ? train::kExitStoppedWithCheckpoint : 0;
   if (r.already_complete) return 0;  // the trainer said so; there is no loss to report

@@ -178,3 +178,16 @@ TEST(LmJob, RelativePathsInAJobFileAreRelativeToItsFolder) {
                        "dir = \"" + (root / "jobs" / "runs").string() + "\""));
   fs::remove_all(root);
 }
+
+// Sizes whose logits per micro-batch overflow 64 bits are refused naming the keys, before any
+// buffer is sized from them.
+TEST(LmJob, BatchSizesThatOverflowAreRefused) {
+  const std::string e = test::error_message([] {
+    train::parse_lm_job(train::parse_lm_config(
+        "[model]\nvocab_size = 1000000\nmax_position_embeddings = 1000000\n[train]\nsteps = 1\n"
+        "batch_size = 4611686018427387904\nseq_len = 1000\n",
+        "<job>"));
+  });
+  EXPECT_TRUE(contains(e, "train.batch_size = 4611686018427387904 x train.seq_len = 1000")) << e;
+  EXPECT_TRUE(contains(e, "more than 64 bits")) << e;
+}
