@@ -61,7 +61,11 @@ std::string resolve_path(const std::string& value, const std::string& base_dir, 
     return value;
   const bool so = value.size() > 3 && value.compare(value.size() - 3, 3, ".so") == 0;
   if (kind == PathKind::plugin && value.find('/') == std::string::npos && !so) return value;
-  return (std::filesystem::path(base_dir) / value).lexically_normal().string();
+  std::string resolved = (std::filesystem::path(base_dir) / value).lexically_normal().string();
+  // A library named without a '/' would be searched for on the loader's path, not here.
+  if (kind == PathKind::plugin && resolved.find('/') == std::string::npos)
+    resolved = "./" + resolved;
+  return resolved;
 }
 
 Schema::Schema(std::vector<FieldSpec> fields) : fields_(std::move(fields)) {

@@ -262,3 +262,21 @@ TEST(Config, PeekSavedInt) {
   EXPECT_EQ(Config::peek_saved_int("[train\n", "train.steps"), std::nullopt);
   EXPECT_EQ(Config::peek_saved_int("", "train.steps"), std::nullopt);
 }
+
+// How a relative value of a path field in a job file is resolved against the file's folder.
+TEST(Config, ResolvePath) {
+  EXPECT_EQ(resolve_path("shards/train", "jobs/tiny", PathKind::path), "jobs/tiny/shards/train");
+  EXPECT_EQ(resolve_path("../../runs", "jobs/tiny", PathKind::path), "runs");
+  EXPECT_EQ(resolve_path("x", ".", PathKind::path), "x");
+  EXPECT_EQ(resolve_path("/abs/x", "jobs", PathKind::path), "/abs/x");
+  EXPECT_EQ(resolve_path("", "jobs", PathKind::path), "");
+  EXPECT_EQ(resolve_path("x", "", PathKind::path), "x");      // no folder: as given
+  EXPECT_EQ(resolve_path("x", "jobs", PathKind::none), "x");  // not a path field
+  // Plugins: a bare name is a name; a file name or path is a library beside the job file, and
+  // keeps a '/' so that the loader does not search its own path for it.
+  EXPECT_EQ(resolve_path("qwen2", "jobs", PathKind::plugin), "qwen2");
+  EXPECT_EQ(resolve_path("red.so", "jobs", PathKind::plugin), "jobs/red.so");
+  EXPECT_EQ(resolve_path("./red.so", ".", PathKind::plugin), "./red.so");
+  EXPECT_EQ(resolve_path("red.so", ".", PathKind::plugin), "./red.so");
+  EXPECT_EQ(resolve_path("lib/red", "/j", PathKind::plugin), "/j/lib/red");
+}
