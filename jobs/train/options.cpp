@@ -57,7 +57,8 @@ std::vector<FieldSpec> parallel_fields() {
       bool_field("parallel.distributed_optimizer", false,
                  "ZeRO-1: shard optimizer state and update over the dp group"),
       float_field("parallel.bucket_mb", 25.0, "gradient all-reduce bucket size (MB)")
-          .greater_than(0),
+          .greater_than(0)
+          .at_most(1024 * 1024),  // 1 TB: anything larger is one bucket anyway (and inf overflows)
       string_field("parallel.pp_layers", "",
                    "blocks per pipeline stage, e.g. \"3,5\" (empty: an even split)"),
       int_field("parallel.timeline_step", 0,
