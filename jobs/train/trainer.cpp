@@ -152,6 +152,29 @@ void write_step_metrics(std::ofstream& out, int64_t step, const StepOutput& s, d
   out.flush();
 }
 
+// <run>/config.toml, replaced whole (through a temporary file) or not at all; a failed write (a
+// full disk) is an error naming the file.
+void write_run_config(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out.good()) {
+      const int err = errno;
+      out.close();
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      throw Error("cannot write " + path.string() + ": " +
+                  (err != 0 ? std::strerror(err) : "write failed") +
+                  "; free space (or fix permissions) and rerun");
+    }
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  XOMNI_CHECK(!ec, "cannot replace ", path.string(), ": ", ec.message());
+}
+
 // When the job's train.steps differs from the one the resumed checkpoint's job had, says what that
 // does: the run continues to the new count, and schedules that depend on the total (cosine,
 // linear, wsd) are stretched or squeezed to it from the resumed step on.
@@ -236,7 +259,7 @@ TrainResult run_training(Stage& stage, const TrainerOptions& o, const StartOptio
                    static_cast<long long>(step));
       explain_changed_step_count(latest, step, o, optim.schedule);
     }
-    std::ofstream(run_dir / "config.toml") << o.config_toml;
+    write_run_config(run_dir / "config.toml", o.config_toml);
   }
   auto save = [&] {
     save_training_checkpoint(ckpt_dir.string(), step, o.config_toml, params, opt,

@@ -310,3 +310,17 @@ TEST(LmTraining, FreezingEveryParameterIsRefused) {
   });
   EXPECT_TRUE(contains(err, "optimizer.freeze = [\"*\"] freezes every parameter")) << err;
 }
+
+// A config.toml that cannot be written (a full disk: /dev/full) stops the run naming the file,
+// before it trains.
+TEST(LmTraining, ConfigWriteFailureStopsTheRunNamingTheFile) {
+  const fs::path root = fresh_dir("config_full");
+  const std::string shards = make_shards(root);
+  fs::create_directories(root / "run");
+  fs::create_symlink("/dev/full", root / "run" / "config.toml.tmp");
+  const std::string err =
+      test::error_message([&] { train::run_lm_training(job(root, shards, "run", 6, 0)); });
+  EXPECT_TRUE(contains(err, "cannot write " + (root / "run" / "config.toml").string())) << err;
+  EXPECT_TRUE(contains(err, "No space left on device")) << err;
+  EXPECT_FALSE(fs::exists(root / "run" / "metrics.jsonl"));
+}
