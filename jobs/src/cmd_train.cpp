@@ -32,6 +32,9 @@ int run(const std::vector<std::string>& argv) {
   for (std::string v = take_option(args, "--set"); !v.empty(); v = take_option(args, "--set"))
     overrides.push_back(v);
   const bool print_config = take_flag(args, "--print-config");
+  for (const std::string& a : args)
+    XOMNI_CHECK(a.rfind("--", 0) != 0, "unknown option '", a,
+                "' (xomni train takes JOB.toml, --set key=value and --print-config)");
   XOMNI_CHECK(args.size() == 1, "expected one job file, got ", args.size(), " arguments");
   const Config cfg = train::load_lm_config(args[0], overrides);
   if (print_config) {          // the effective job: every field, defaults filled, overrides applied

@@ -17,6 +17,10 @@ status=0
 [[ $status -eq 2 ]] || fail "a mistyped command exited with $status"
 grep -q "unknown command 'trian'; did you mean 'train'?" "$work/err" || fail "no suggestion: $(cat "$work/err")"
 
+status=0
+"$xomni" train job.toml --sett train.steps=2 > /dev/null 2> "$work/err" || status=$?
+[[ $status -eq 1 ]] && grep -q "unknown option '--sett'" "$work/err" || fail "--sett: $(cat "$work/err")"
+
 "$xomni" prepare-text --input /usr/share/common-licenses/GPL-3 --out "$work/data" --vocab-size 300 > /dev/null
 cat > "$work/job.toml" <<TOML
 [run]
