@@ -53,11 +53,7 @@ uint32_t crc32(const void* data, size_t nbytes, uint32_t crc) {
 namespace ckpt {
 
 QuietErrors::QuietErrors() {
-  H5Eget_auto2(H5E_DEFAULT, &func_, &data_);
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-}
-QuietErrors::~QuietErrors() {
-  H5Eset_auto2(H5E_DEFAULT, func_, data_);
 }
 
 namespace {
@@ -316,16 +312,49 @@ uint32_t dataset_crc(hid_t dset, const std::string& where) {
 }
 
 namespace {
-herr_t collect_dataset(hid_t, const char* name, const H5O_info_t* info, void* out) {
-  if (info->type == H5O_TYPE_DATASET) static_cast<std::vector<std::string>*>(out)->push_back(name);
-  return 0;
+// The datasets below one group, by iterating its links and descending into subgroups. (Not
+// H5Ovisit: on a damaged object header it fails holding HDF5-internal references, and the library
+// then prints "infinite loop closing library" at exit.)
+struct Listing {
+  std::vector<std::string>* paths;
+  std::string prefix;    // the group's path with a trailing '/', "" for the root
+  std::string* damaged;  // the first object that could not be read
+};
+
+herr_t list_group(hid_t group, Listing& listing);
+
+herr_t list_link(hid_t group, const char* name, const H5L_info_t* link, void* data) {
+  Listing& l = *static_cast<Listing*>(data);
+  if (link->type != H5L_TYPE_HARD) return 0;  // a checkpoint has none; never follow them
+  const std::string path = l.prefix + name;
+  H5O_info_t info;
+  if (H5Oget_info_by_name2(group, name, &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
+    *l.damaged = path;
+    return -1;
+  }
+  if (info.type == H5O_TYPE_DATASET) l.paths->push_back(path);
+  if (info.type != H5O_TYPE_GROUP) return 0;
+  const Id sub(H5Gopen2(group, name, H5P_DEFAULT), H5Gclose);
+  if (!sub.valid()) {
+    *l.damaged = path;
+    return -1;
+  }
+  Listing inner{l.paths, path + "/", l.damaged};
+  return list_group(sub.get(), inner);
+}
+
+herr_t list_group(hid_t group, Listing& listing) {
+  return H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, nullptr, list_link, &listing);
 }
 }  // namespace
 
 std::vector<std::string> dataset_paths(hid_t file) {
   std::vector<std::string> paths;
-  h5_check(H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_INC, collect_dataset, &paths, H5O_INFO_BASIC),
-           "checkpoint: cannot list the datasets");
+  std::string damaged;
+  Listing root{&paths, "", &damaged};
+  const herr_t status = list_group(file, root);
+  h5_check(status, "checkpoint: cannot list the datasets" +
+                       (damaged.empty() ? std::string() : " ('" + damaged + "' is damaged)"));
   std::sort(paths.begin(), paths.end());
   return paths;
 }

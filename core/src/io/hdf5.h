@@ -103,17 +103,16 @@ class WritableFile {
 // in-memory file (see WritableFile).
 void redirect_descriptors_to_memory(uint64_t device, uint64_t inode) noexcept;
 
-// Turns off HDF5's automatic error printing for its lifetime (errors become Error messages).
+// Turns off HDF5's automatic error printing, for good: every HDF5 error this code meets becomes
+// one Error message (h5_check). Left on, HDF5 prints its whole error stack as it happens, and
+// after it has read a damaged file it also prints "HDF5: infinite loop closing library" and a
+// line of package names when it closes at exit (or at MPI_Finalize): it prints that only while
+// automatic printing is on. Construct one before the first HDF5 call of an entry point.
 class QuietErrors {
  public:
   QuietErrors();
-  ~QuietErrors();
   QuietErrors(const QuietErrors&) = delete;
   QuietErrors& operator=(const QuietErrors&) = delete;
-
- private:
-  H5E_auto2_t func_ = nullptr;
-  void* data_ = nullptr;
 };
 
 // What went wrong, from HDF5's current error stack (which it clears): the system's reason when a

@@ -69,7 +69,7 @@ fi
 
 # A run whose next checkpoint does not fit on its file system: a 400k tmpfs holds the first
 # checkpoint (about 260k) but not a second. Mounting needs root; elsewhere this part is skipped
-# (the unit test CheckpointDiskFull covers the writer with file-size limits). A file-size limit
+# (the unit test CheckpointFaults covers the writer with file-size limits). A file-size limit
 # cannot stand in here: Open MPI's start-up writes its own files under it and fails.
 small="$work/small"
 mkdir -p "$small"

@@ -1,8 +1,10 @@
-// A checkpoint that runs out of room (a file-size limit, a full file system) fails with one clear
-// error naming the file and the reason, leaves no .tmp and no earlier checkpoint lost, and the
-// process still exits cleanly: HDF5 1.10 crashed at exit in its close of a file whose flush had
-// failed, after printing pages of diagnostics. Each write runs in a forked child so that its exit
-// (where the crash was) is part of what is checked.
+// Checkpoint faults whose damage showed at the process's exit. A checkpoint that runs out of room
+// (a file-size limit, a full file system) fails with one clear error naming the file and the
+// reason, leaves no .tmp and no earlier checkpoint lost, and the process still exits cleanly:
+// HDF5 1.10 crashed at exit in its close of a file whose flush had failed, after printing pages of
+// diagnostics. Reading a checkpoint with damaged metadata leaves the exit silent (HDF5 printed
+// "infinite loop closing library"). Each case runs in a forked child so that its exit is part of
+// what is checked.
 #include <gtest/gtest.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
@@ -12,6 +14,9 @@
 #include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
 #include <set>
 
 #include "check.h"
@@ -32,7 +37,7 @@ extern "C" int __lsan_is_turned_off() {
 
 namespace {
 
-class CheckpointDiskFull : public xomni::test::TempDirTest {};
+class CheckpointFaults : public xomni::test::TempDirTest {};
 
 // Tensors of about 40 KB in all, made before any fork (the child only writes).
 std::vector<Tensor> payload() {
@@ -58,7 +63,41 @@ struct ChildResult {
   bool exited_cleanly = false;  // exit status 0, no signal
   std::string message;          // "committed", or the error
   std::string how;              // the wait status, for failure messages
+  std::string err;              // what the child wrote to stderr (when captured)
 };
+
+// Runs `fn` in a child that then exits (running HDF5's exit handler); returns what `fn` returned,
+// the child's stderr and how it ended.
+ChildResult run_in_child(const std::function<std::string()>& fn) {
+  int out[2], err[2];
+  EXPECT_EQ(::pipe(out), 0);
+  EXPECT_EQ(::pipe(err), 0);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    in_child = true;
+    ::close(out[0]);
+    ::close(err[0]);
+    ::dup2(err[1], 2);
+    const std::string message = fn();
+    [[maybe_unused]] ssize_t n = ::write(out[1], message.data(), message.size());
+    ::close(out[1]);
+    std::exit(0);
+  }
+  ::close(out[1]);
+  ::close(err[1]);
+  ChildResult r;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;) r.message.append(buf, size_t(n));
+  for (ssize_t n; (n = ::read(err[0], buf, sizeof buf)) > 0;) r.err.append(buf, size_t(n));
+  ::close(out[0]);
+  ::close(err[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  r.exited_cleanly = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  r.how = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
+                              : "exit status " + std::to_string(WEXITSTATUS(status));
+  return r;
+}
 
 // Runs write_checkpoint(dir, step) in a child process under a file-size limit of `limit` bytes
 // (0: none), with SIGXFSZ ignored so that writes past it fail with EFBIG.
@@ -110,7 +149,7 @@ bool has_tmp_file(const std::string& dir) {
 
 // Every limit from one that stops the file's creation to one past its full size gives either a
 // valid checkpoint or one clean error; the failures cover each phase of the write.
-TEST_F(CheckpointDiskFull, EveryFileSizeLimitGivesAValidCheckpointOrOneCleanError) {
+TEST_F(CheckpointFaults, EveryFileSizeLimitGivesAValidCheckpointOrOneCleanError) {
   const std::vector<Tensor> t = payload();
   const std::string dir = sub("ckpts");
   ASSERT_TRUE(write_in_child(dir, 1, t, 0).exited_cleanly);
@@ -152,7 +191,7 @@ TEST_F(CheckpointDiskFull, EveryFileSizeLimitGivesAValidCheckpointOrOneCleanErro
 
 // A file system that fills up: the error says "no space left on device" and names the file.
 // Needs a small tmpfs, so it runs where mounting one is allowed (as root) and is skipped elsewhere.
-TEST_F(CheckpointDiskFull, FullFileSystemSaysNoSpaceLeftOnDevice) {
+TEST_F(CheckpointFaults, FullFileSystemSaysNoSpaceLeftOnDevice) {
   const std::string mnt = sub("small_fs");
   fs::create_directories(mnt);
   if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=32k") != 0)
@@ -166,4 +205,27 @@ TEST_F(CheckpointDiskFull, FullFileSystemSaysNoSpaceLeftOnDevice) {
   EXPECT_TRUE(contains(r.message, checkpoint_path(dir, 7) + ".tmp")) << r.message;
   EXPECT_TRUE(contains(r.message, "no space left on device")) << r.message;
   EXPECT_FALSE(tmp_left);
+}
+
+// Checkpoints with one bit of their metadata flipped (object headers, links, heaps: the first
+// 16 KB) are reported as damaged, and the process that read them says nothing more at its exit.
+TEST_F(CheckpointFaults, DamagedMetadataLeavesTheExitSilent) {
+  const std::string dir = sub("ckpts");
+  ASSERT_TRUE(write_in_child(dir, 1, payload(), 0).exited_cleanly);
+  const std::string good = checkpoint_path(dir, 1);
+  std::ifstream in(good, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  int damaged = 0;
+  for (size_t off = 40; off < std::min<size_t>(bytes.size(), 16384) && damaged < 6; off += 97) {
+    std::string copy = bytes;
+    copy[off] = char(copy[off] ^ 0x10);
+    const std::string path = sub("flipped.h5");
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << copy;
+    const ChildResult r = run_in_child([&] { return checkpoint_problem(path); });
+    SCOPED_TRACE("byte " + std::to_string(off) + ": " + r.message);
+    EXPECT_TRUE(r.exited_cleanly) << r.how;
+    EXPECT_EQ(r.err, "") << "the child printed at its exit";
+    if (!r.message.empty()) ++damaged;
+  }
+  EXPECT_GE(damaged, 3) << "too few flips were noticed to show anything";
 }
