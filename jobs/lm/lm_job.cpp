@@ -64,12 +64,35 @@ parallel::ModelDims dims_of(const std::string& settings, const std::string& wher
   return d;
 }
 
+// Job-level checks across sections, once every field is within its own range.
+void check_fits_model(const LmJob& job, const std::string& source) {
+  const nlohmann::json j = nlohmann::json::parse(job.model.settings_json);
+  const int64_t seq_len = job.trainer.loop.seq_len;
+  if (j.contains("max_position_embeddings") && j["max_position_embeddings"].is_number_integer()) {
+    const int64_t max_pos = j["max_position_embeddings"].get<int64_t>();
+    XOMNI_CHECK(seq_len <= max_pos, source, ": train.seq_len = ", seq_len,
+                " is longer than model.max_position_embeddings = ", max_pos,
+                "; lower train.seq_len or raise model.max_position_embeddings");
+  }
+  // One micro-batch's logits (batch x seq_len x vocab floats) must at least be countable: a size
+  // that overflows 64 bits would wrap around where buffers are sized.
+  int64_t tokens = 0, logits = 0, bytes = 0;
+  XOMNI_CHECK(!__builtin_mul_overflow(job.trainer.loop.batch_size, seq_len, &tokens) &&
+                  !__builtin_mul_overflow(tokens, job.model.dims.vocab_size, &logits) &&
+                  !__builtin_mul_overflow(logits, int64_t(sizeof(float)), &bytes),
+              source, ": train.batch_size = ", job.trainer.loop.batch_size,
+              " x train.seq_len = ", seq_len, " x model.vocab_size = ", job.model.dims.vocab_size,
+              " logits per micro-batch is more than 64 bits can count; lower train.batch_size or "
+              "train.seq_len");
+}
+
 }  // namespace
 
 Schema lm_job_schema(const std::string& backbone) {
   std::vector<FieldSpec> fields = {
       string_field(kBackboneKey, "qwen2",
-                   "backbone plugin: a name (libxomni_backbone_<name>.so) or a library path"),
+                   "backbone plugin: a name (libxomni_backbone_<name>.so) or a library path")
+          .plugin(),
   };
   for (FieldSpec& f : backbone_fields(backbone)) fields.push_back(std::move(f));
   const std::vector<FieldSpec> own = {
@@ -77,10 +100,11 @@ Schema lm_job_schema(const std::string& backbone) {
                  "recompute each block's activations in backward"),
       string_field("model.init_checkpoint", "",
                    "start from the weights of this checkpoint (another stage's) when the run has "
-                   "none of its own"),
-      string_field("data.train", "", "training token shards (path or glob)"),
-      string_field("data.valid", "", "validation token shards"),
-      int_field("data.eval_batches", 4, "validation micro-batches per evaluation"),
+                   "none of its own")
+          .path(),
+      string_field("data.train", "", "training token shards (path or glob)").path(),
+      string_field("data.valid", "", "validation token shards").path(),
+      int_field("data.eval_batches", 4, "validation micro-batches per evaluation").at_least(1),
   };
   fields.insert(fields.end(), own.begin(), own.end());
   // [run] first, then the stage's own sections, then the loop, layout and optimizer.
@@ -92,13 +116,19 @@ Schema lm_job_schema(const std::string& backbone) {
 }
 
 Config parse_lm_config(const std::string& text, const std::string& source,
-                       const std::vector<std::string>& overrides) {
-  const std::string backbone = Config::peek_string(text, source, kBackboneKey, overrides, "qwen2");
-  return Config::parse(text, source, lm_job_schema(backbone), overrides);
+                       const std::vector<std::string>& overrides, const std::string& base_dir) {
+  std::string backbone = Config::peek_string(text, source, kBackboneKey, overrides, "qwen2");
+  // The file's value is relative to the file, as Config::parse will resolve it; an override's
+  // stays relative to the working directory.
+  const bool overridden = std::any_of(overrides.begin(), overrides.end(), [](const std::string& o) {
+    return o.rfind(std::string(kBackboneKey) + "=", 0) == 0;
+  });
+  if (!overridden) backbone = resolve_path(backbone, base_dir, PathKind::plugin);
+  return Config::parse(text, source, lm_job_schema(backbone), overrides, base_dir);
 }
 
 Config load_lm_config(const std::string& path, const std::vector<std::string>& overrides) {
-  return parse_lm_config(Config::read_text(path), path, overrides);
+  return parse_lm_config(Config::read_text(path), path, overrides, Config::folder_of(path));
 }
 
 LmJob parse_lm_job(const Config& c) {
@@ -113,6 +143,7 @@ LmJob parse_lm_job(const Config& c) {
   job.data.train = c.get_string("data.train");
   job.data.valid = c.get_string("data.valid");
   job.data.eval_batches = c.get_int("data.eval_batches");
+  check_fits_model(job, c.source());
   return job;
 }
 

@@ -34,11 +34,14 @@ struct LmJob {
 // The schema of an LM job whose model.backbone is `backbone`: the [model] fields come from that
 // plugin (loaded to ask it).
 Schema lm_job_schema(const std::string& backbone = "qwen2");
-// Reads a job file: the backbone named in it (or by an override) decides the schema.
+// Reads a job file: the backbone named in it (or by an override) decides the schema. Relative
+// paths written in the file are relative to its folder; overrides' to the working directory.
 Config load_lm_config(const std::string& path, const std::vector<std::string>& overrides = {});
-// The same from text; `source` names it in errors.
+// The same from text; `source` names it in errors, and relative paths in the text are resolved
+// against `base_dir` (none when empty).
 Config parse_lm_config(const std::string& text, const std::string& source,
-                       const std::vector<std::string>& overrides = {});
+                       const std::vector<std::string>& overrides = {},
+                       const std::string& base_dir = "");
 // The options of a config checked against lm_job_schema().
 LmJob parse_lm_job(const Config& config);
 

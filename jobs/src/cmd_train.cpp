@@ -1,5 +1,6 @@
 // xomni train <job.toml> [--set key=value ...]: the language-model training stage.
 #include <cstdio>
+#include <new>
 
 #include "cli.h"
 #include "lm/lm_stage.h"
@@ -8,17 +9,44 @@
 namespace xomni::cli {
 namespace {
 
+// Runs the job; running out of memory names the keys that size what the job allocates.
+train::TrainResult run_naming_memory(const Config& cfg) {
+  try {
+    return train::run_lm_training(cfg);
+  } catch (const std::bad_alloc&) {
+    const train::LmJob job = train::parse_lm_job(cfg);
+    const train::LoopOptions& l = job.trainer.loop;
+    throw Error(cfg.source() + ": out of memory: the model and its batches do not fit (" +
+                "train.batch_size = " + std::to_string(l.batch_size) +
+                ", train.seq_len = " + std::to_string(l.seq_len) +
+                ", model.vocab_size = " + std::to_string(job.model.dims.vocab_size) +
+                ", model.num_hidden_layers = " + std::to_string(job.model.dims.num_hidden_layers) +
+                "); lower train.batch_size or train.seq_len (raising train.grad_accum keeps the "
+                "tokens per step), or spread the model over more ranks ([parallel])");
+  }
+}
+
 int run(const std::vector<std::string>& argv) {
   std::vector<std::string> args = argv;
   std::vector<std::string> overrides;
   for (std::string v = take_option(args, "--set"); !v.empty(); v = take_option(args, "--set"))
     overrides.push_back(v);
+  const bool print_config = take_flag(args, "--print-config");
+  for (const std::string& a : args)
+    XOMNI_CHECK(a.rfind("--", 0) != 0, "unknown option '", a,
+                "' (xomni train takes JOB.toml, --set key=value and --print-config)");
   XOMNI_CHECK(args.size() == 1, "expected one job file, got ", args.size(), " arguments");
   const Config cfg = train::load_lm_config(args[0], overrides);
+  if (print_config) {          // the effective job: every field, defaults filled, overrides applied
+    train::parse_lm_job(cfg);  // the job-level checks too, so what prints would run
+    if (parallel::world_rank() == 0) std::printf("%s", cfg.to_toml().c_str());
+    return 0;
+  }
   train::install_stop_signal_handlers();
-  const train::TrainResult r = train::run_lm_training(cfg);
+  const train::TrainResult r = run_naming_memory(cfg);
   if (parallel::world_rank() != 0)
     return r.stopped_by_signal ? train::kExitStoppedWithCheckpoint : 0;
+  if (r.already_complete) return 0;  // the trainer said so; there is no loss to report
   std::printf("run %s: %lld steps, final training loss %.4f", r.run_dir.c_str(),
               static_cast<long long>(r.steps_done), r.last_loss);
   if (r.last_eval_loss >= 0) std::printf(", validation loss %.4f", r.last_eval_loss);
@@ -33,7 +61,9 @@ int run(const std::vector<std::string>& argv) {
 
 const Register reg(
     {"train", "train a Qwen2 language model from a TOML job file",
-     "usage: xomni train JOB.toml [--set key=value ...]\n\n"
+     "usage: xomni train JOB.toml [--set key=value ...] [--print-config]\n\n"
+     "--print-config prints the effective job (every field, defaults filled in, the\n"
+     "overrides applied, checked) as TOML and exits without training.\n\n"
      "Writes run.dir/run.name/{config.toml,metrics.jsonl,checkpoints/}. Rerunning the\n"
      "same job resumes from the newest valid checkpoint. SIGINT, SIGTERM or SIGUSR1\n"
      "save a checkpoint and exit with status 3.\n\n"

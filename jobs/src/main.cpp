@@ -1,11 +1,17 @@
 // xomni <command> [args]: one binary for every stage and tool.
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <iostream>
 
 #include "cli.h"
+#include "xomni/core/config/config.h"
 #include "xomni/core/tensor/error.h"
 #include "xomni/parallel/comm.h"
+
+#ifndef XOMNI_GIT_DESCRIBE  // set by jobs/CMakeLists.txt
+#define XOMNI_GIT_DESCRIBE ""
+#endif
 
 namespace xomni::cli {
 
@@ -18,10 +24,28 @@ std::vector<Command>& registry() {
 
 namespace {
 void print_help() {
-  std::printf("usage: xomni <command> [args...]\n\ncommands:\n");
+  std::printf("usage: xomni <command> [args...]   (xomni --version: the build)\n\ncommands:\n");
   for (const auto& c : xomni::cli::registry())
     std::printf("  %-12s %s\n", c.name.c_str(), c.summary.c_str());
   std::printf("\n`xomni <command> --help` describes one command.\n");
+}
+// The version CMake configured (the project's, and `git describe` of the checkout when there was
+// one).
+void print_version() {
+  const std::string git = XOMNI_GIT_DESCRIBE;
+  std::printf("xomni %s%s\n", XOMNI_VERSION_STRING,
+              git.empty() ? "" : (" (git " + git + ")").c_str());
+}
+
+// The registered command nearest to a mistyped one, or "" when none is close.
+std::string nearest_command(const std::string& typed) {
+  std::string best;
+  size_t best_d = std::max<size_t>(2, typed.size() / 3) + 1;  // farther is no suggestion
+  for (const auto& c : xomni::cli::registry()) {
+    const size_t d = xomni::edit_distance(typed, c.name);
+    if (d < best_d) best = c.name, best_d = d;
+  }
+  return best;
 }
 }  // namespace
 
@@ -30,6 +54,10 @@ int main(int argc, char** argv) {
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     print_help();
     return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "--version" || args[0] == "-V" || args[0] == "version") {
+    print_version();
+    return 0;
   }
   for (const auto& c : xomni::cli::registry()) {
     if (c.name != args[0]) continue;
@@ -48,7 +76,9 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  std::fprintf(stderr, "xomni: unknown command '%s'\n\n", args[0].c_str());
+  const std::string near = nearest_command(args[0]);
+  std::fprintf(stderr, "xomni: unknown command '%s'%s\n\n", args[0].c_str(),
+               near.empty() ? "" : ("; did you mean '" + near + "'?").c_str());
   print_help();
   return 2;
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <map>
 
 #include "xomni/core/io/checkpoint.h"
@@ -197,25 +198,88 @@ void load_model_weights(const std::string& path, const std::vector<nn::ParamInfo
   read_params(r, path, params, [](size_t, const Shape&, const Shape&) {});
 }
 
-std::string agreed_latest_checkpoint(const std::string& dir, const ParallelSetup& par,
-                                     bool ignore_unreadable) {
-  constexpr int64_t kNone = -1, kAllUnreadable = -2;
-  int64_t step = kNone;
-  if (par.is_rank0()) {
-    if (auto latest = latest_valid_checkpoint(
-            dir, [](const std::string& w) { std::fprintf(stderr, "warning: %s\n", w.c_str()); }))
-      step = latest->step;
-    else if (!list_checkpoints(dir).empty() && !ignore_unreadable)
-      step = kAllUnreadable;
+namespace {
+
+// Why this rank's parameters, their optimizer state or the data positions cannot be restored from
+// `r` ("" when they can): a checkpoint of another model, or of a stage with other data streams.
+std::string misfit(const CheckpointReader& r, const std::vector<nn::ParamInfo>& params,
+                   const DataPositions& positions) {
+  for (const nn::ParamInfo& p : params) {
+    const Shape global = p.sharding.global_shape(p.tensor.shape());
+    const std::string name = "model/" + p.name, base = "optimizer/" + p.name;
+    if (!r.has_tensor(name)) return "it has no tensor " + name + " (a checkpoint of another model)";
+    const Shape saved = r.tensor_info(name).shape;
+    if (saved != global)
+      return name + " is " + shape_str(saved) + " in it but " + shape_str(global) + " in the model";
+    for (const std::string& moment : {base + ".exp_avg", base + ".exp_avg_sq"})
+      if (!r.has_tensor(moment) || r.tensor_info(moment).shape != global)
+        return "its optimizer state " + moment + " is missing or mis-shaped";
+    if (!r.has_tensor(base + ".step")) return "it has no optimizer state " + base + ".step";
   }
-  Tensor t = Tensor::full({1}, double(step), DType::i64);
-  par.world->broadcast(t, 0);
-  step = int64_t(t.item());
-  XOMNI_CHECK(step != kAllUnreadable, "none of the checkpoints in ", dir,
-              " can be read (see the warnings above); starting over from step 0 would overwrite "
-              "them. Move them away, or set train.ignore_unreadable_checkpoints = true to start "
-              "from step 0 anyway");
-  return step < 0 ? std::string() : checkpoint_path(dir, step);
+  if (!r.has_tensor("optimizer/step")) return "it has no optimizer/step";
+  const std::vector<std::string> saved = r.data_position_names();
+  for (const auto& [name, position] : positions)
+    if (std::find(saved.begin(), saved.end(), name) == saved.end())
+      return "it has no data position '" + name + "'";
+  return "";
+}
+
+void warn(const std::string& w) {
+  std::fprintf(stderr, "warning: %s\n", w.c_str());
+}
+
+}  // namespace
+
+std::string agreed_checkpoint_to_resume(const std::string& dir,
+                                        const std::vector<nn::ParamInfo>& params,
+                                        const DataPositions& positions, const ParallelSetup& par,
+                                        bool ignore_unreadable) {
+  constexpr int64_t kNone = -1, kAllUnreadable = -2;
+  std::vector<std::string> misfits;  // rank 0: each skipped checkpoint and why
+  int64_t skipped = 0;               // every rank: how many did not fit
+  int64_t before = std::numeric_limits<int64_t>::max();
+  for (;;) {
+    int64_t step = kNone;
+    if (par.is_rank0()) {
+      if (auto latest = latest_valid_checkpoint(dir, warn, before))
+        step = latest->step;
+      else if (skipped == 0 && !list_checkpoints(dir).empty() && !ignore_unreadable)
+        step = kAllUnreadable;
+    }
+    Tensor t = Tensor::full({1}, double(step), DType::i64);
+    par.world->broadcast(t, 0);
+    step = int64_t(t.item());
+    XOMNI_CHECK(step != kAllUnreadable, "none of the checkpoints in ", dir,
+                " can be read (see the warnings above); starting over from step 0 would "
+                "overwrite them. Move them away, or set train.ignore_unreadable_checkpoints = "
+                "true to start from step 0 anyway");
+    if (step == kNone) {
+      if (skipped == 0) return "";
+      std::string list;
+      for (const std::string& m : misfits) list += "\n  " + m;
+      throw Error("no checkpoint in " + dir + " fits this job's model:" + list +
+                  "\nThey were written by a job with another model or data; give this job "
+                  "another run.name (or run.dir), or move them away to start over");
+    }
+    const std::string path = checkpoint_path(dir, step);
+    std::string why;
+    {
+      parallel::CommCheckpointGroup group(*par.world);
+      CheckpointReader r(path, group, CheckpointVerify::structure);
+      why = misfit(r, params, positions);
+    }
+    // Pipeline stages and shards hold different parameters: every rank must fit.
+    Tensor bad = Tensor::full({1}, why.empty() ? 0.0 : 1.0, DType::i32);
+    par.world->all_reduce(bad, parallel::ReduceOp::max);
+    if (bad.item() == 0) return path;
+    ++skipped;
+    if (par.is_rank0()) {
+      if (why.empty()) why = "the parameters another rank holds do not match it";
+      warn("skipping checkpoint " + path + ": " + why + " (it does not fit this job)");
+      misfits.push_back(path + ": " + why);
+    }
+    before = step;
+  }
 }
 
 }  // namespace xomni::train

@@ -39,10 +39,15 @@ int64_t restore_training_checkpoint(const std::string& path,
 void load_model_weights(const std::string& path, const std::vector<nn::ParamInfo>& params,
                         const ParallelSetup& par);
 
-// The newest valid checkpoint in `dir` as rank 0 sees it, agreed by every rank ("" if none).
-// When `dir` holds checkpoints and none of them can be read, every rank throws (starting over
-// would overwrite them) unless `ignore_unreadable` is set.
-std::string agreed_latest_checkpoint(const std::string& dir, const ParallelSetup& par,
-                                     bool ignore_unreadable);
+// Collective over the world. The newest valid checkpoint in `dir` (as rank 0 sees it) whose
+// tensors fit `params` and which holds every data position in `positions` on every rank ("" if
+// none). A newer one that is unreadable or does not fit is skipped with a warning saying why.
+// Every rank throws when `dir` holds checkpoints and none can be used (starting over would
+// overwrite them): naming each that does not fit and why, or, when none can even be read, unless
+// `ignore_unreadable` is set.
+std::string agreed_checkpoint_to_resume(const std::string& dir,
+                                        const std::vector<nn::ParamInfo>& params,
+                                        const DataPositions& positions, const ParallelSetup& par,
+                                        bool ignore_unreadable);
 
 }  // namespace xomni::train

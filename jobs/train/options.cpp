@@ -8,26 +8,37 @@
 namespace xomni::train {
 namespace {
 
+constexpr double kMaxTimeoutS = 7 * 24 * 3600.0;
+
+// run.name names one folder inside run.dir: never a path that leads elsewhere.
+void check_run_name(const std::string& name, const std::string& source) {
+  XOMNI_CHECK(!name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos,
+              source, ": run.name = \"", name,
+              "\" must be one folder name inside run.dir (not empty, '.', '..', and without '/'); "
+              "put the folder path in run.dir");
+}
+
 std::vector<FieldSpec> run_fields() {
   return {
       string_field("run.name", "run", "run name, used in the run directory"),
-      string_field("run.dir", "runs", "folder that holds run directories"),
-      int_field("run.seed", 0, "seed for initialisation and data order"),
+      string_field("run.dir", "runs", "folder that holds run directories").path(),
+      int_field("run.seed", 0, "seed for initialisation and data order").at_least(0),
   };
 }
 
 std::vector<FieldSpec> loop_fields() {
   return {
-      required_field("train.steps", FieldType::integer, "optimizer steps"),
+      required_field("train.steps", FieldType::integer, "optimizer steps").at_least(1),
       int_field("train.batch_size", 8,
-                "sequences per micro-batch, summed over the data-parallel ranks"),
-      int_field("train.seq_len", 128, "tokens per sequence"),
-      int_field("train.grad_accum", 1, "micro-batches per optimizer step"),
-      float_field("train.grad_clip", 1.0, "global gradient-norm clip (0: off)"),
-      int_field("train.log_every", 10, "steps between metric lines"),
-      int_field("train.eval_every", 0, "steps between evaluations (0: off)"),
-      int_field("train.checkpoint_every", 0, "steps between checkpoints (0: off)"),
-      int_field("train.keep_checkpoints", 3, "checkpoints kept in the run directory"),
+                "sequences per micro-batch, summed over the data-parallel ranks")
+          .at_least(1),
+      int_field("train.seq_len", 128, "tokens per sequence").at_least(1),
+      int_field("train.grad_accum", 1, "micro-batches per optimizer step").at_least(1),
+      float_field("train.grad_clip", 1.0, "global gradient-norm clip (0: off)").at_least(0),
+      int_field("train.log_every", 10, "steps between progress lines").at_least(1),
+      int_field("train.eval_every", 0, "steps between evaluations (0: off)").at_least(0),
+      int_field("train.checkpoint_every", 0, "steps between checkpoints (0: off)").at_least(0),
+      int_field("train.keep_checkpoints", 3, "checkpoints kept in the run directory").at_least(1),
       bool_field("train.ignore_unreadable_checkpoints", false,
                  "start from step 0 when no checkpoint of the run can be read (else: refuse)"),
   };
@@ -36,21 +47,29 @@ std::vector<FieldSpec> loop_fields() {
 // The layout: world = tp x cp x dp x pp.
 std::vector<FieldSpec> parallel_fields() {
   return {
-      int_field("parallel.tp", 1, "tensor-parallel size"),
-      int_field("parallel.cp", 1, "context-parallel size"),
-      int_field("parallel.pp", 1, "pipeline-parallel size"),
-      int_field("parallel.dp", 0, "data-parallel size (0: the world size / (tp*cp*pp))"),
+      int_field("parallel.tp", 1, "tensor-parallel size").at_least(1),
+      int_field("parallel.cp", 1, "context-parallel size").at_least(1),
+      int_field("parallel.pp", 1, "pipeline-parallel size").at_least(1),
+      int_field("parallel.dp", 0, "data-parallel size (0: the world size / (tp*cp*pp))")
+          .at_least(0),
       bool_field("parallel.sequence_parallel", false,
                  "split norm/residual activations along the sequence over the tp group"),
       bool_field("parallel.distributed_optimizer", false,
                  "ZeRO-1: shard optimizer state and update over the dp group"),
-      float_field("parallel.bucket_mb", 25.0, "gradient all-reduce bucket size (MB)"),
+      float_field("parallel.bucket_mb", 25.0, "gradient all-reduce bucket size (MB)")
+          .greater_than(0)
+          .at_most(1024 * 1024),  // 1 TB: anything larger is one bucket anyway (and inf overflows)
       string_field("parallel.pp_layers", "",
                    "blocks per pipeline stage, e.g. \"3,5\" (empty: an even split)"),
       int_field("parallel.timeline_step", 0,
-                "write each rank's pipeline schedule of this step to <run>/timeline/ (0: off)"),
+                "write each rank's pipeline schedule of this step to <run>/timeline/ (0: off)")
+          .at_least(0),
+      // No "off" value: a hung rank must always end the job (see docs/PARALLEL.md).
       float_field("parallel.timeout_s", 600.0,
-                  "seconds a rank waits in one communication before it stops the job"),
+                  "seconds a rank waits in one communication before it stops the job "
+                  "(> 0, at most a week)")
+          .greater_than(0)
+          .at_most(kMaxTimeoutS),
   };
 }
 
@@ -88,6 +107,7 @@ TrainerOptions parse_trainer_options(const Config& c) {
   o.source = c.source();
   o.config_toml = c.to_toml();
   o.run.name = c.get_string("run.name");
+  check_run_name(o.run.name, c.source());
   o.run.dir = c.get_string("run.dir");
   o.run.seed = uint64_t(c.get_int("run.seed"));
 
@@ -100,8 +120,6 @@ TrainerOptions parse_trainer_options(const Config& c) {
   o.loop.eval_every = c.get_int("train.eval_every");
   o.loop.checkpoint_every = c.get_int("train.checkpoint_every");
   o.loop.keep_checkpoints = c.get_int("train.keep_checkpoints");
-  XOMNI_CHECK(o.loop.keep_checkpoints >= 1, c.source(),
-              ": train.keep_checkpoints must be at least 1, got ", o.loop.keep_checkpoints);
   o.loop.ignore_unreadable_checkpoints = c.get_bool("train.ignore_unreadable_checkpoints");
 
   o.parallel.requested.tp = int(c.get_int("parallel.tp"));
@@ -119,6 +137,10 @@ TrainerOptions parse_trainer_options(const Config& c) {
   o.optimizer = parse_optimizer_options(c);
   o.schedule = parse_schedule_options(c, o.optimizer.adamw.lr, o.loop.steps);
   return o;
+}
+
+std::optional<int64_t> saved_step_count(const std::string& config_toml) {
+  return Config::peek_saved_int(config_toml, "train.steps");
 }
 
 }  // namespace xomni::train

@@ -4,6 +4,7 @@
 // its knobs), plus the optimizer and schedule sections from core. A stage adds its own sections
 // (model, data) and builds its schema from stage_common_fields() and those.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -59,5 +60,8 @@ struct TrainerOptions {
 std::vector<FieldSpec> stage_common_fields();
 // Parses those sections of a config whose schema holds stage_common_fields().
 TrainerOptions parse_trainer_options(const Config& config);
+
+// train.steps of an effective job file saved earlier (in a checkpoint), or nullopt.
+std::optional<int64_t> saved_step_count(const std::string& config_toml);
 
 }  // namespace xomni::train

@@ -11,8 +11,10 @@
 #include <fstream>
 #include <iomanip>
 #include <iterator>
+#include <optional>
 
 #include "train/signals.h"
+#include "xomni/core/io/checkpoint.h"
 #include "xomni/core/nn/lr_schedule.h"
 
 namespace xomni::train {
@@ -115,7 +117,22 @@ struct Optimization {
       : opt(named(params), o.optimizer.adamw, par.groups->dp_cp(), o.parallel.data_parallel),
         counted(counted_in_norm(params, par)),
         schedule(o.schedule) {
-    if (!o.optimizer.freeze.empty()) opt.freeze(o.optimizer.freeze);
+    if (o.optimizer.freeze.empty()) return;
+    opt.freeze(o.optimizer.freeze);
+    // Each rank holds only its shard or pipeline stage: count what still trains over the world.
+    Tensor trainable = Tensor::zeros({1}, DType::i64);
+    for (const nn::ParamInfo& p : params)
+      if (p.tensor.requires_grad()) trainable.data<int64_t>()[0] += 1;
+    par.world->all_reduce(trainable, parallel::ReduceOp::sum);
+    XOMNI_CHECK(trainable.data<int64_t>()[0] > 0, o.source, ": optimizer.freeze = [",
+                join(o.optimizer.freeze),
+                "] freezes every parameter of the model, so nothing "
+                "would train; leave some parameters out of the globs");
+  }
+  static std::string join(const std::vector<std::string>& globs) {
+    std::string out;
+    for (const std::string& g : globs) out += (out.empty() ? "\"" : ", \"") + g + "\"";
+    return out;
   }
   // Context-parallel ranks hold the same parameters and see other tokens: they reduce gradients
   // together with the data-parallel ranks.
@@ -135,6 +152,65 @@ void write_step_metrics(std::ofstream& out, int64_t step, const StepOutput& s, d
   out.flush();
 }
 
+// <run>/config.toml, replaced whole (through a temporary file) or not at all; a failed write (a
+// full disk) is an error naming the file.
+void write_run_config(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out.good()) {
+      const int err = errno;
+      out.close();
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      throw Error("cannot write " + path.string() + ": " +
+                  (err != 0 ? std::strerror(err) : "write failed") +
+                  "; free space (or fix permissions) and rerun");
+    }
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  XOMNI_CHECK(!ec, "cannot replace ", path.string(), ": ", ec.message());
+}
+
+// When the job's train.steps differs from the one the resumed checkpoint's job had, says what that
+// does: the run continues to the new count, and schedules that depend on the total (cosine,
+// linear, wsd) are stretched or squeezed to it from the resumed step on.
+void explain_changed_step_count(const std::string& checkpoint, int64_t step,
+                                const TrainerOptions& o, const LrSchedule& schedule) {
+  std::optional<int64_t> saved;
+  try {
+    CheckpointReader r(checkpoint, CheckpointVerify::structure);
+    if (r.has_config()) saved = saved_step_count(r.config());
+  } catch (const std::exception&) {
+    return;  // it was just restored from; a second look that fails changes nothing
+  }
+  if (!saved || *saved == o.loop.steps) return;
+  std::fprintf(stderr,
+               "train.steps is %lld; the job that wrote %s had %lld. Training continues from "
+               "step %lld to %lld",
+               static_cast<long long>(o.loop.steps), checkpoint.c_str(),
+               static_cast<long long>(*saved), static_cast<long long>(step),
+               static_cast<long long>(o.loop.steps));
+  LrScheduleOptions before = schedule.options();
+  before.total_steps = *saved;
+  double old_lr = -1;
+  try {
+    old_lr = LrSchedule(before).lr_at(step);
+  } catch (const std::exception&) {
+  }
+  const double new_lr = schedule.lr_at(step);
+  if (old_lr >= 0 && old_lr != new_lr)
+    std::fprintf(stderr,
+                 ", and the learning-rate schedule is %s to the new total: the rate at step %lld "
+                 "is %.4g (%.4g under the old total)",
+                 *saved < o.loop.steps ? "stretched" : "squeezed", static_cast<long long>(step),
+                 new_lr, old_lr);
+  std::fprintf(stderr, "\n");
+}
+
 }  // namespace
 
 TrainResult run_training(Stage& stage, const TrainerOptions& o, const StartOptions& start,
@@ -144,28 +220,46 @@ TrainResult run_training(Stage& stage, const TrainerOptions& o, const StartOptio
   const fs::path run_dir = fs::path(o.run.dir) / o.run.name;
   const fs::path ckpt_dir = run_dir / "checkpoints";
   result.run_dir = run_dir.string();
-  if (rank0) {
-    fs::create_directories(ckpt_dir);
-    std::ofstream(run_dir / "config.toml") << o.config_toml;
-  }
+  if (rank0) fs::create_directories(ckpt_dir);
   const std::vector<nn::ParamInfo> params = stage.parameters();
   Optimization optim(params, o, par);
   parallel::DistributedOptimizer& opt = optim.opt;
 
   int64_t step = 0;
-  const std::string latest =
-      agreed_latest_checkpoint(ckpt_dir.string(), par, o.loop.ignore_unreadable_checkpoints);
+  DataPositions positions = stage.data_positions();
+  const std::string latest = agreed_checkpoint_to_resume(ckpt_dir.string(), params, positions, par,
+                                                         o.loop.ignore_unreadable_checkpoints);
   if (!latest.empty()) {
-    DataPositions positions = stage.data_positions();
     step = restore_training_checkpoint(latest, params, opt, positions, par);
     stage.restore_data_positions(positions);
-    if (rank0)
-      std::fprintf(stderr, "resuming from %s (step %lld)\n", latest.c_str(),
-                   static_cast<long long>(step));
   } else if (!start.init_checkpoint.empty()) {
     load_model_weights(start.init_checkpoint, params, par);
     if (rank0)
       std::fprintf(stderr, "starting from the weights of %s\n", start.init_checkpoint.c_str());
+  }
+  const int64_t total = o.loop.steps;
+  XOMNI_CHECK(step <= total, o.source, ": train.steps = ", total, " but the run ", run_dir.string(),
+              " is already at step ", step, " (", latest,
+              "); a run does not go back. Set train.steps to at least ", step,
+              " to continue it, or give another run.name to start a new run");
+  if (!latest.empty() && step == total) {
+    // Nothing to train: the run's files stay as they are (config.toml included).
+    if (rank0)
+      std::fprintf(stderr,
+                   "run %s is already complete at step %lld (train.steps); nothing to do. Raise "
+                   "train.steps to train it further\n",
+                   run_dir.c_str(), static_cast<long long>(step));
+    result.already_complete = true;
+    result.steps_done = step;
+    return result;
+  }
+  if (rank0) {
+    if (!latest.empty()) {
+      std::fprintf(stderr, "resuming from %s (step %lld)\n", latest.c_str(),
+                   static_cast<long long>(step));
+      explain_changed_step_count(latest, step, o, optim.schedule);
+    }
+    write_run_config(run_dir / "config.toml", o.config_toml);
   }
   auto save = [&] {
     save_training_checkpoint(ckpt_dir.string(), step, o.config_toml, params, opt,
@@ -186,7 +280,6 @@ TrainResult run_training(Stage& stage, const TrainerOptions& o, const StartOptio
   };
   check_metrics();
   const Progress progress;
-  const int64_t total = o.loop.steps;
   const int64_t log_every = std::max<int64_t>(1, o.loop.log_every);
   const double items = stage.items_per_step(), flops = stage.flops_per_step();
   const auto start_time = Clock::now();

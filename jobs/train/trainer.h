@@ -52,6 +52,8 @@ struct TrainResult {
   std::vector<double> losses;  // mean training loss of each step of this run
   double last_eval_loss = -1;  // -1 when no evaluation ran
   bool stopped_by_signal = false;
+  // The run's newest checkpoint was already at train.steps: nothing ran, nothing was written.
+  bool already_complete = false;
   std::string run_dir;
 };
 

@@ -1,10 +1,15 @@
 // The LM job file: the shared trainer sections, the backbone plugin's [model] fields, and their
 // parsing into the options the trainer takes.
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "check.h"
 #include "lm/lm_job.h"
 #include "xomni/core/nn/lr_schedule.h"
+#include "xomni/plugins/shared_library.h"
 
 using namespace xomni;
 
@@ -74,3 +79,116 @@ TEST(LmJob, PeekReadsTheOverrideFirst) {
 }
 
 }  // namespace
+
+// Values that used to reach the trainer or the model before any check are refused while the job
+// is read, each naming its key: the schema's ranges, run.name leaving run.dir, and seq_len
+// longer than the model's positions.
+TEST(LmJob, BadValuesAreRefusedUpFrontNamingTheKey) {
+  const std::string text = "[model]\nvocab_size = 96\nhidden_size = 32\n[train]\nsteps = 1\n";
+  auto error = [&](const std::vector<std::string>& overrides) {
+    return test::error_message(
+        [&] { train::parse_lm_job(train::parse_lm_config(text, "<job>", overrides)); });
+  };
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"train.seq_len=0", "'train.seq_len' must be at least 1"},
+      {"train.seq_len=-4", "'train.seq_len' must be at least 1"},
+      {"train.grad_accum=0", "'train.grad_accum' must be at least 1"},
+      {"train.batch_size=0", "'train.batch_size' must be at least 1"},
+      {"train.steps=0", "'train.steps' must be at least 1"},
+      {"train.steps=-3", "'train.steps' must be at least 1"},
+      {"train.grad_clip=-1", "'train.grad_clip' must be at least 0"},
+      {"train.keep_checkpoints=0", "'train.keep_checkpoints' must be at least 1"},
+      {"train.log_every=0", "'train.log_every' must be at least 1"},
+      {"train.checkpoint_every=-1", "'train.checkpoint_every' must be at least 0"},
+      {"parallel.timeout_s=0", "'parallel.timeout_s' must be greater than 0"},
+      {"parallel.timeout_s=-1", "'parallel.timeout_s' must be greater than 0"},
+      {"parallel.timeout_s=nan", "'parallel.timeout_s' must be a number"},
+      {"parallel.timeout_s=inf", "'parallel.timeout_s' must be at most"},
+      {"parallel.tp=0", "'parallel.tp' must be at least 1"},
+      {"parallel.bucket_mb=0", "'parallel.bucket_mb' must be greater than 0"},
+      {"parallel.bucket_mb=inf", "'parallel.bucket_mb' must be at most"},
+      {"data.eval_batches=0", "'data.eval_batches' must be at least 1"},
+      {"run.seed=-1", "'run.seed' must be at least 0"},
+      {"run.name=../x", "run.name = \"../x\" must be one folder name inside run.dir"},
+      {"run.name=/tmp/x", "run.name = \"/tmp/x\" must be one folder name"},
+      {"run.name=a/b", "run.name = \"a/b\" must be one folder name"},
+      {"run.name=..", "run.name = \"..\" must be one folder name"},
+      {"run.name=\"\"", "run.name = \"\" must be one folder name"},
+      {"train.seq_len=4096",
+       "train.seq_len = 4096 is longer than model.max_position_embeddings = 2048"},
+  };
+  for (const auto& [set, expected] : cases) {
+    const std::string e = error({"model.max_position_embeddings=2048", set});
+    EXPECT_TRUE(contains(e, expected)) << set << " -> " << e;
+  }
+  // The edges pass.
+  const train::LmJob job = train::parse_lm_job(
+      train::parse_lm_config(text, "<job>",
+                             {"model.max_position_embeddings=64", "train.seq_len=64",
+                              "train.grad_clip=0", "run.name=a.b-c"}));
+  EXPECT_EQ(job.trainer.loop.seq_len, 64);
+  EXPECT_EQ(job.trainer.run.name, "a.b-c");
+}
+
+// A directory given as the job file is refused naming it.
+TEST(LmJob, DirectoryAsJobFileIsRefused) {
+  const std::string e = test::error_message([] { train::load_lm_config(::testing::TempDir()); });
+  EXPECT_TRUE(contains(e, ::testing::TempDir() + "' is a directory")) << e;
+}
+
+// One rule for every path in a job file: a relative path written in the file is relative to the
+// file's folder (a plugin given as "./x.so" or "x.so" included; a bare name stays a name); one
+// given with --set is relative to the working directory, like any command-line path.
+TEST(LmJob, RelativePathsInAJobFileAreRelativeToItsFolder) {
+  namespace fs = std::filesystem;
+  const fs::path root =
+      fs::path(::testing::TempDir()) / ("xomni_paths_" + std::to_string(getpid()));
+  fs::remove_all(root);
+  fs::create_directories(root / "jobs");
+  const std::string plugin =
+      plugins::find_plugin_library("qwen2", "backbone_", "backbone");  // the built one
+  fs::copy_file(plugin, root / "jobs" / "my_backbone.so");
+  const std::string job = (root / "jobs" / "job.toml").string();
+  std::ofstream(job) << "[run]\ndir = \"runs\"\n[model]\nbackbone = \"./my_backbone.so\"\n"
+                        "vocab_size = 96\ninit_checkpoint = \"../ckpts/c.h5\"\n"
+                        "[data]\ntrain = \"shards/train-*\"\nvalid = \"/abs/valid\"\n"
+                        "[train]\nsteps = 1\n";
+  const train::LmJob j = train::parse_lm_job(train::load_lm_config(job));
+  EXPECT_EQ(j.trainer.run.dir, (root / "jobs" / "runs").string());
+  EXPECT_EQ(j.model.backbone, (root / "jobs" / "my_backbone.so").string());
+  EXPECT_EQ(j.model.init_checkpoint, (root / "ckpts" / "c.h5").string());
+  EXPECT_EQ(j.data.train, (root / "jobs" / "shards" / "train-*").string());
+  EXPECT_EQ(j.data.valid, "/abs/valid");
+  // The plugin as a bare file name beside the job file works as well.
+  std::ofstream(job) << "[model]\nbackbone = \"my_backbone.so\"\nvocab_size = 96\n"
+                        "[train]\nsteps = 1\n";
+  EXPECT_EQ(train::parse_lm_job(train::load_lm_config(job)).model.backbone,
+            (root / "jobs" / "my_backbone.so").string());
+  // A bare name is a plugin name; --set values stay relative to the working directory; a
+  // default (run.dir = "runs") is not a path written in the file.
+  std::ofstream(job) << "[model]\nbackbone = \"qwen2\"\nvocab_size = 96\n[train]\nsteps = 1\n";
+  const train::LmJob k = train::parse_lm_job(
+      train::load_lm_config(job, {"data.train=here/shards", "model.init_checkpoint=c.h5"}));
+  EXPECT_EQ(k.model.backbone, "qwen2");
+  EXPECT_EQ(k.data.train, "here/shards");
+  EXPECT_EQ(k.model.init_checkpoint, "c.h5");
+  EXPECT_EQ(k.trainer.run.dir, "runs");
+  // The effective config (config.toml, checkpoints) holds the resolved paths.
+  std::ofstream(job) << "[run]\ndir = \"runs\"\n[model]\nvocab_size = 96\n[train]\nsteps = 1\n";
+  EXPECT_TRUE(contains(train::load_lm_config(job).to_toml(),
+                       "dir = \"" + (root / "jobs" / "runs").string() + "\""));
+  fs::remove_all(root);
+}
+
+// Sizes whose logits per micro-batch overflow 64 bits are refused naming the keys, before any
+// buffer is sized from them.
+TEST(LmJob, BatchSizesThatOverflowAreRefused) {
+  const std::string e = test::error_message([] {
+    train::parse_lm_job(train::parse_lm_config(
+        "[model]\nvocab_size = 1000000\nmax_position_embeddings = 1000000\n[train]\nsteps = 1\n"
+        "batch_size = 4611686018427387904\nseq_len = 1000\n",
+        "<job>"));
+  });
+  EXPECT_TRUE(contains(e, "train.batch_size = 4611686018427387904 x train.seq_len = 1000")) << e;
+  EXPECT_TRUE(contains(e, "more than 64 bits")) << e;
+}

@@ -16,6 +16,7 @@
 
 using namespace xomni;
 namespace fs = std::filesystem;
+using xomni::test::contains;
 
 namespace {
 fs::path fresh_dir(const std::string& name) {
@@ -212,4 +213,114 @@ TEST(LmTraining, AllCheckpointsUnreadableIsRefusedUnlessAskedToStartOver) {
   std::vector<int64_t> steps;
   for (const CheckpointFile& f : list_checkpoints(ckpts.string())) steps.push_back(f.step);
   EXPECT_EQ(steps, (std::vector<int64_t>{6, 100, 200}));  // the junk is still there
+}
+
+namespace {
+// `c` with --set overrides applied.
+Config with(const Config& c, const std::vector<std::string>& overrides) {
+  return Config::parse(c.to_toml(), c.source(), train::lm_job_schema(), overrides);
+}
+}  // namespace
+
+// A checkpoint that verifies but belongs to another model is skipped with the reason, and the
+// previous one resumes; a checkpoint replaced by a directory is named, not skipped silently; when
+// none fits the run is refused naming each and why.
+TEST(LmTraining, CheckpointOfAnotherModelFallsBackAndNoneFittingIsRefused) {
+  const fs::path root = fresh_dir("misfit");
+  const std::string shards = make_shards(root);
+  const fs::path ckpts = root / "run" / "checkpoints";
+  train::run_lm_training(job(root, shards, "run", 6, 2));  // checkpoints at 2, 4, 6
+  train::run_lm_training(with(job(root, shards, "wide", 6, 2), {"model.hidden_size=48"}));
+  const fs::path wide = root / "wide" / "checkpoints";
+  fs::copy_file(checkpoint_path(wide.string(), 6), checkpoint_path(ckpts.string(), 6),
+                fs::copy_options::overwrite_existing);
+  fs::create_directories(checkpoint_path(ckpts.string(), 8));
+  testing::internal::CaptureStderr();
+  const train::TrainResult r = train::run_lm_training(job(root, shards, "run", 7, 0));
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(r.steps_done, 7);
+  EXPECT_TRUE(contains(err, checkpoint_path(ckpts.string(), 8) + ": it is a directory")) << err;
+  EXPECT_TRUE(contains(err, "skipping checkpoint " + checkpoint_path(ckpts.string(), 6) +
+                                ": model/model.embed_tokens.weight is [48, 48] in it but "
+                                "[48, 32] in the model"))
+      << err;
+  EXPECT_TRUE(contains(err, "resuming from " + checkpoint_path(ckpts.string(), 4))) << err;
+  EXPECT_FALSE(contains(err, "HDF5")) << err;
+
+  // Only checkpoints of the other model: refused, each named.
+  for (const CheckpointFile& f : list_checkpoints(ckpts.string())) fs::remove(f.path);
+  for (int64_t s : {4, 6})
+    fs::copy_file(checkpoint_path(wide.string(), s), checkpoint_path(ckpts.string(), s));
+  testing::internal::CaptureStderr();
+  const std::string refused =
+      test::error_message([&] { train::run_lm_training(job(root, shards, "run", 8, 0)); });
+  testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(contains(refused, "no checkpoint in " + ckpts.string() + " fits")) << refused;
+  for (int64_t s : {4, 6})
+    EXPECT_TRUE(contains(refused, checkpoint_path(ckpts.string(), s) + ": model/")) << refused;
+  EXPECT_TRUE(contains(refused, "another run.name")) << refused;
+  for (int64_t s : {4, 6})  // nothing of theirs was touched
+    EXPECT_EQ(checkpoint_problem(checkpoint_path(ckpts.string(), s)), "");
+}
+
+// A finished run does nothing (and says so) without touching its files; a lower step count than
+// the run has reached is refused; a higher one continues and says the schedule is stretched.
+TEST(LmTraining, ChangedStepCountSaysWhatHappens) {
+  const fs::path root = fresh_dir("steps");
+  const std::string shards = make_shards(root);
+  const fs::path run = root / "run";
+  train::run_lm_training(job(root, shards, "run", 6, 0));
+  std::ofstream(run / "config.toml") << "# marker\n";
+  const auto metrics_size = fs::file_size(run / "metrics.jsonl");
+
+  testing::internal::CaptureStderr();
+  const train::TrainResult done = train::run_lm_training(job(root, shards, "run", 6, 0));
+  std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(done.already_complete);
+  EXPECT_EQ(done.steps_done, 6);
+  EXPECT_TRUE(contains(err, "already complete at step 6")) << err;
+
+  testing::internal::CaptureStderr();
+  err = test::error_message([&] { train::run_lm_training(job(root, shards, "run", 5, 0)); });
+  testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(contains(err, "train.steps = 5")) << err;
+  EXPECT_TRUE(contains(err, "already at step 6")) << err;
+
+  std::ifstream config(run / "config.toml");
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(config), {}), "# marker\n");
+  EXPECT_EQ(fs::file_size(run / "metrics.jsonl"), metrics_size);
+  EXPECT_EQ(list_checkpoints((run / "checkpoints").string()).size(), 1u);
+
+  testing::internal::CaptureStderr();
+  const train::TrainResult more = train::run_lm_training(job(root, shards, "run", 9, 0));
+  err = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(more.steps_done, 9);
+  EXPECT_FALSE(more.already_complete);
+  EXPECT_TRUE(contains(err, "train.steps is 9; the job that wrote")) << err;
+  EXPECT_TRUE(contains(err, "had 6. Training continues from step 6 to 9")) << err;
+  EXPECT_TRUE(contains(err, "schedule is stretched")) << err;
+}
+
+// Freezing every parameter is refused naming optimizer.freeze (nothing would train).
+TEST(LmTraining, FreezingEveryParameterIsRefused) {
+  const fs::path root = fresh_dir("freeze");
+  const std::string shards = make_shards(root);
+  const std::string err = test::error_message([&] {
+    train::run_lm_training(with(job(root, shards, "run", 6, 0), {"optimizer.freeze=[\"*\"]"}));
+  });
+  EXPECT_TRUE(contains(err, "optimizer.freeze = [\"*\"] freezes every parameter")) << err;
+}
+
+// A config.toml that cannot be written (a full disk: /dev/full) stops the run naming the file,
+// before it trains.
+TEST(LmTraining, ConfigWriteFailureStopsTheRunNamingTheFile) {
+  const fs::path root = fresh_dir("config_full");
+  const std::string shards = make_shards(root);
+  fs::create_directories(root / "run");
+  fs::create_symlink("/dev/full", root / "run" / "config.toml.tmp");
+  const std::string err =
+      test::error_message([&] { train::run_lm_training(job(root, shards, "run", 6, 0)); });
+  EXPECT_TRUE(contains(err, "cannot write " + (root / "run" / "config.toml").string())) << err;
+  EXPECT_TRUE(contains(err, "No space left on device")) << err;
+  EXPECT_FALSE(fs::exists(root / "run" / "metrics.jsonl"));
 }

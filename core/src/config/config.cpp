@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -107,6 +108,10 @@ FieldValue read_value(const FieldSpec& f, const toml::node& n, const std::string
   if (!ok)
     throw Error(at + ": '" + f.key + "' has the wrong type: expected " + field_type_name(f.type) +
                 ", found " + node_type_name(n));
+  if (f.type == FieldType::integer || f.type == FieldType::floating) {
+    const std::string why = f.range_problem(f.type == FieldType::integer ? double(v.i) : v.f);
+    if (!why.empty()) throw Error(at + ": '" + f.key + "' " + why);
+  }
   return v;
 }
 
@@ -256,7 +261,8 @@ std::string render_effective(const Schema& schema,
 
 class Builder {
  public:
-  Builder(const Schema& schema, std::string source) : schema_(schema), source_(std::move(source)) {}
+  Builder(const Schema& schema, std::string source, std::string base_dir)
+      : schema_(schema), source_(std::move(source)), base_dir_(std::move(base_dir)) {}
 
   void walk(const toml::table& t, const std::string& prefix) {
     for (auto&& [k, v] : t) {
@@ -265,6 +271,7 @@ class Builder {
       const toml::source_region& r = k.source().begin.line ? k.source() : v.source();
       if (const FieldSpec* f = schema_.find(path)) {
         values_[path] = read_value(*f, v, where(source_, r));
+        values_[path].text = resolve_path(values_[path].text, base_dir_, f->path_kind);
         set_keys_.insert(path);
       } else if (schema_.is_section(path)) {
         if (!v.is_table())
@@ -350,6 +357,7 @@ class Builder {
  private:
   const Schema& schema_;
   std::string source_;
+  std::string base_dir_;  // what relative paths in the file are relative to ("": left as given)
   std::map<std::string, FieldValue, std::less<>> values_;
   std::set<std::string, std::less<>> set_keys_;
   std::map<std::string, toml::source_region> sections_;
@@ -376,20 +384,23 @@ const char* field_type_name(FieldType t) {
 }
 
 Config Config::parse(std::string_view text, const std::string& source, const Schema& schema,
-                     const std::vector<std::string>& overrides) {
+                     const std::vector<std::string>& overrides, const std::string& base_dir) {
   toml::table doc;
   try {
     doc = toml::parse(text, source);
   } catch (const toml::parse_error& e) {
     throw Error(where(source, e.source()) + ": TOML syntax error: " + std::string(e.description()));
   }
-  Builder b(schema, source);
+  Builder b(schema, source, base_dir);
   b.walk(doc, "");
   for (const std::string& o : overrides) b.apply_override(o);
   return Config(b.finish());
 }
 
 std::string Config::read_text(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw Error("config: '" + path + "' is a directory; give the job file (a .toml file) in it");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("config: cannot open '" + path + "'");
   std::ostringstream text;
@@ -399,7 +410,12 @@ std::string Config::read_text(const std::string& path) {
 
 Config Config::load(const std::string& path, const Schema& schema,
                     const std::vector<std::string>& overrides) {
-  return parse(read_text(path), path, schema, overrides);
+  return parse(read_text(path), path, schema, overrides, folder_of(path));
+}
+
+std::string Config::folder_of(const std::string& path) {
+  const std::string parent = std::filesystem::path(path).parent_path().string();
+  return parent.empty() ? "." : parent;
 }
 
 std::string Config::peek_string(std::string_view text, const std::string& source,
@@ -427,6 +443,15 @@ std::string Config::peek_string(std::string_view text, const std::string& source
   XOMNI_CHECK(s.has_value(), where(source, node.node()->source()), ": '", key,
               "' has the wrong type: expected string, found ", node_type_name(*node.node()));
   return *s;
+}
+
+std::optional<int64_t> Config::peek_saved_int(std::string_view text, const std::string& key) {
+  try {
+    const toml::table doc = toml::parse(text, std::string_view("<saved config>"));
+    return doc.at_path(key).value<int64_t>();
+  } catch (const toml::parse_error&) {
+    return std::nullopt;
+  }
 }
 
 namespace {

@@ -1,6 +1,9 @@
 // Schema declarations and key suggestions.
 #include <algorithm>
+#include <cmath>
+#include <filesystem>
 #include <set>
+#include <sstream>
 
 #include "xomni/core/config/config.h"
 #include "xomni/core/tensor/error.h"
@@ -39,6 +42,32 @@ FieldSpec required_field(std::string key, FieldType type, std::string doc) {
   return FieldSpec{std::move(key), type, true, {}, std::move(doc)};
 }
 
+std::string FieldSpec::range_problem(double v) const {
+  auto text = [](double x) {
+    std::ostringstream os;
+    os << x;
+    return os.str();
+  };
+  if (std::isnan(v)) return "must be a number, got nan";
+  if (min_exclusive ? !(v > min) : v < min)
+    return (min_exclusive ? "must be greater than " : "must be at least ") + text(min) + ", got " +
+           text(v);
+  if (v > max) return "must be at most " + text(max) + ", got " + text(v);
+  return "";
+}
+
+std::string resolve_path(const std::string& value, const std::string& base_dir, PathKind kind) {
+  if (kind == PathKind::none || base_dir.empty() || value.empty() || value.front() == '/')
+    return value;
+  const bool so = value.size() > 3 && value.compare(value.size() - 3, 3, ".so") == 0;
+  if (kind == PathKind::plugin && value.find('/') == std::string::npos && !so) return value;
+  std::string resolved = (std::filesystem::path(base_dir) / value).lexically_normal().string();
+  // A library named without a '/' would be searched for on the loader's path, not here.
+  if (kind == PathKind::plugin && resolved.find('/') == std::string::npos)
+    resolved = "./" + resolved;
+  return resolved;
+}
+
 Schema::Schema(std::vector<FieldSpec> fields) : fields_(std::move(fields)) {
   std::set<std::string> keys;
   for (const FieldSpec& f : fields_) {
@@ -46,6 +75,17 @@ Schema::Schema(std::vector<FieldSpec> fields) : fields_(std::move(fields)) {
                     f.key.find("..") == std::string::npos,
                 "Schema: invalid key '", f.key, "'");
     XOMNI_CHECK(keys.insert(f.key).second, "Schema: duplicate key '", f.key, "'");
+    XOMNI_CHECK(f.path_kind == PathKind::none || f.type == FieldType::string, "Schema: '", f.key,
+                "' is a ", field_type_name(f.type), " field and cannot hold a path");
+    const bool numeric = f.type == FieldType::integer || f.type == FieldType::floating;
+    XOMNI_CHECK(numeric || (std::isinf(f.min) && std::isinf(f.max)), "Schema: '", f.key, "' is a ",
+                field_type_name(f.type), " field and cannot have a range");
+    if (numeric && !f.required) {
+      const double def =
+          f.type == FieldType::integer ? double(f.default_value.i) : f.default_value.f;
+      const std::string why = f.range_problem(def);
+      XOMNI_CHECK(why.empty(), "Schema: the default of '", f.key, "' ", why);
+    }
   }
   for (const FieldSpec& f : fields_)
     XOMNI_CHECK(!is_section(f.key), "Schema: '", f.key,

@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "io/checkpoint_box_range.h"
@@ -51,11 +53,7 @@ uint32_t crc32(const void* data, size_t nbytes, uint32_t crc) {
 namespace ckpt {
 
 QuietErrors::QuietErrors() {
-  H5Eget_auto2(H5E_DEFAULT, &func_, &data_);
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-}
-QuietErrors::~QuietErrors() {
-  H5Eset_auto2(H5E_DEFAULT, func_, data_);
 }
 
 namespace {
@@ -66,10 +64,41 @@ herr_t collect_error(unsigned, const H5E_error2_t* err, void* out) {
 }
 }  // namespace
 
+namespace {
+// The errno a file driver quotes in its message ("..., errno = 28, error message = ..."), or 0.
+// The MPI-IO driver quotes MPI's error string instead; its class for a full disk is NO_SPACE.
+int quoted_errno(const std::vector<std::string>& lines) {
+  for (const std::string& line : lines) {
+    const size_t at = line.find("errno = ");
+    if (at != std::string::npos) {
+      const int e = std::atoi(line.c_str() + at + 8);
+      if (e > 0) return e;
+    }
+    std::string lower(line);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return char(std::tolower(c)); });
+    if (lower.find("no space") != std::string::npos || lower.find("no_space") != std::string::npos)
+      return ENOSPC;
+    if (lower.find("quota") != std::string::npos) return EDQUOT;
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::string system_error_text(int e) {
+  std::string text = std::strerror(e);
+  if (!text.empty()) text[0] = char(std::tolower(static_cast<unsigned char>(text[0])));
+  if (e == ENOSPC || e == EDQUOT || e == EFBIG)
+    text += " (free space, or raise the quota or file-size limit, and rerun)";
+  return text;
+}
+
 std::string h5_error_text() {
   std::vector<std::string> lines;
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_error, &lines);
   H5Eclear2(H5E_DEFAULT);
+  if (const int e = quoted_errno(lines)) return system_error_text(e);
   // The innermost entries say what actually failed; keep the last two, distinct.
   std::string text;
   size_t first = lines.size() > 2 ? lines.size() - 2 : 0;
@@ -77,13 +106,13 @@ std::string h5_error_text() {
     if (i > first && lines[i] == lines[i - 1]) continue;
     text += (text.empty() ? "" : "; ") + lines[i];
   }
-  return text;
+  return text.empty() ? text : "HDF5: " + text;
 }
 
 hid_t h5_check(hid_t status, const std::string& what) {
   if (status < 0) {
     std::string detail = h5_error_text();
-    throw Error(what + (detail.empty() ? "" : " (HDF5: " + detail + ")"));
+    throw Error(what + (detail.empty() ? "" : ": " + detail));
   }
   return status;
 }
@@ -283,16 +312,49 @@ uint32_t dataset_crc(hid_t dset, const std::string& where) {
 }
 
 namespace {
-herr_t collect_dataset(hid_t, const char* name, const H5O_info_t* info, void* out) {
-  if (info->type == H5O_TYPE_DATASET) static_cast<std::vector<std::string>*>(out)->push_back(name);
-  return 0;
+// The datasets below one group, by iterating its links and descending into subgroups. (Not
+// H5Ovisit: on a damaged object header it fails holding HDF5-internal references, and the library
+// then prints "infinite loop closing library" at exit.)
+struct Listing {
+  std::vector<std::string>* paths;
+  std::string prefix;    // the group's path with a trailing '/', "" for the root
+  std::string* damaged;  // the first object that could not be read
+};
+
+herr_t list_group(hid_t group, Listing& listing);
+
+herr_t list_link(hid_t group, const char* name, const H5L_info_t* link, void* data) {
+  Listing& l = *static_cast<Listing*>(data);
+  if (link->type != H5L_TYPE_HARD) return 0;  // a checkpoint has none; never follow them
+  const std::string path = l.prefix + name;
+  H5O_info_t info;
+  if (H5Oget_info_by_name2(group, name, &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
+    *l.damaged = path;
+    return -1;
+  }
+  if (info.type == H5O_TYPE_DATASET) l.paths->push_back(path);
+  if (info.type != H5O_TYPE_GROUP) return 0;
+  const Id sub(H5Gopen2(group, name, H5P_DEFAULT), H5Gclose);
+  if (!sub.valid()) {
+    *l.damaged = path;
+    return -1;
+  }
+  Listing inner{l.paths, path + "/", l.damaged};
+  return list_group(sub.get(), inner);
+}
+
+herr_t list_group(hid_t group, Listing& listing) {
+  return H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, nullptr, list_link, &listing);
 }
 }  // namespace
 
 std::vector<std::string> dataset_paths(hid_t file) {
   std::vector<std::string> paths;
-  h5_check(H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_INC, collect_dataset, &paths, H5O_INFO_BASIC),
-           "checkpoint: cannot list the datasets");
+  std::string damaged;
+  Listing root{&paths, "", &damaged};
+  const herr_t status = list_group(file, root);
+  h5_check(status, "checkpoint: cannot list the datasets" +
+                       (damaged.empty() ? std::string() : " ('" + damaged + "' is damaged)"));
   std::sort(paths.begin(), paths.end());
   return paths;
 }

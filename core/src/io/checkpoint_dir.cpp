@@ -73,9 +73,13 @@ std::string checkpoint_problem(const std::string& path, CheckpointVerify verify)
 }
 
 namespace {
-// Index into `files` of the newest valid one, or -1; warns about each newer invalid one.
-int64_t newest_valid(const std::vector<CheckpointFile>& files, const CheckpointWarning& warn) {
-  for (int64_t i = int64_t(files.size()) - 1; i >= 0; --i) {
+// Index into `files` of the newest valid one before step `before`, or -1; warns about each newer
+// invalid one.
+int64_t newest_valid(const std::vector<CheckpointFile>& files, const CheckpointWarning& warn,
+                     int64_t before) {
+  int64_t i = int64_t(files.size()) - 1;
+  while (i >= 0 && files[size_t(i)].step >= before) --i;
+  for (; i >= 0; --i) {
     const std::string why = checkpoint_problem(files[size_t(i)].path);
     if (why.empty()) return i;
     const std::string msg = "skipping checkpoint " + files[size_t(i)].path + ": " + why +
@@ -84,12 +88,28 @@ int64_t newest_valid(const std::vector<CheckpointFile>& files, const CheckpointW
   }
   return -1;
 }
+
+// Warns about entries named like checkpoints that list_checkpoints() leaves out because they are
+// not regular files, so that none is skipped without a word.
+void warn_about_non_files(const std::string& dir, const CheckpointWarning& warn) {
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (step_of(it->path().filename().string()) < 0) continue;
+    std::error_code type_ec;
+    if (it->is_regular_file(type_ec)) continue;
+    const char* what = it->is_directory(type_ec) ? "a directory" : "not a regular file";
+    (warn ? warn : default_warning)("skipping " + it->path().string() + ": it is " + what +
+                                    ", not a checkpoint file");
+  }
+}
 }  // namespace
 
 std::optional<CheckpointFile> latest_valid_checkpoint(const std::string& dir,
-                                                      const CheckpointWarning& warn) {
+                                                      const CheckpointWarning& warn,
+                                                      int64_t before) {
   const std::vector<CheckpointFile> files = list_checkpoints(dir);
-  const int64_t i = newest_valid(files, warn);
+  if (before == std::numeric_limits<int64_t>::max()) warn_about_non_files(dir, warn);
+  const int64_t i = newest_valid(files, warn, before);
   if (i < 0) return std::nullopt;
   return files[size_t(i)];
 }

@@ -1,6 +1,8 @@
 // CheckpointWriter: tensors as hyperslabs of their global shape into `<final>.tmp` (MPI-IO when
 // a process group is given), then one process finishes the file serially:
 // metadata, dtype attributes, per-dataset CRC-32, the completion marker, fsync and rename.
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -19,7 +21,7 @@ struct CheckpointWriter::Impl {
   int64_t step = 0;
   CheckpointGroup* group = nullptr;  // null: one process, HDF5's default driver
   int rank = 0;
-  Id file;
+  ckpt::WritableFile file;
   struct Entry {
     Shape shape;
     DType dtype = DType::f32;
@@ -31,6 +33,10 @@ struct CheckpointWriter::Impl {
   std::map<std::string, std::vector<int64_t>> positions;
   std::map<std::string, std::string> meta;
   bool committed = false;
+  // Where the tensors' data ends in the file, and how many datasets there are: what
+  // reserve_space() must cover where HDF5 cannot say (under MPI-IO).
+  uint64_t data_end = 0;
+  int64_t datasets = 0;
 
   std::string where() const { return "checkpoint " + tmp; }
   // The declared tensor `name` after the checks every write makes (`op` names the caller).
@@ -38,7 +44,16 @@ struct CheckpointWriter::Impl {
   void write_selection(hid_t dset, hid_t fspace, const Tensor& data, DType dtype, bool scalar,
                        const std::string& what);
   void open(const std::string& d, int64_t s, CheckpointGroup* g);
+  void create_file();
+  // Rank 0 reserves the space HDF5 has laid out so far (see WritableFile); every rank throws when
+  // it cannot, before anything that could fail half way (a flush, a collective data write) runs.
+  void reserve_space(const std::string& what);
   void finish_serially();
+  // An unfinished write's end: the file closed with nothing more written, the temporary removed.
+  void discard() noexcept {
+    file.abandon();
+    if (rank == 0) std::remove(tmp.c_str());
+  }
 };
 
 void CheckpointWriter::Impl::open(const std::string& d, int64_t s, CheckpointGroup* g) {
@@ -62,19 +77,42 @@ void CheckpointWriter::Impl::open(const std::string& d, int64_t s, CheckpointGro
     if (failed && err.empty()) err = "checkpoint: rank 0 could not create directory " + dir;
   }
   if (!err.empty()) throw Error(err);
+  try {
+    create_file();
+  } catch (...) {
+    discard();
+    throw;
+  }
+}
 
+void CheckpointWriter::Impl::create_file() {
   Id fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
   // Format of HDF5 1.8+ (checksummed metadata); readable by h5py and HDF5 >= 1.10.
   h5_check(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_V110), where());
   if (group) h5_check(H5Pset_fapl_mpio(fapl.get(), group->mpi_comm(), MPI_INFO_NULL), where());
-  file = Id(h5_check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()),
-                     "checkpoint: cannot create " + tmp),
-            H5Fclose);
+  file = ckpt::WritableFile(h5_check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()),
+                                     "checkpoint: cannot create " + tmp),
+                            tmp);
   // Version and step first (a file left by a crash then reads as incomplete, not foreign);
   // the completion marker comes last, in finish_serially().
   ckpt::write_attr_i64(file.get(), ckpt::kAttrVersion, kCheckpointFormatVersion, where());
   ckpt::write_attr_i64(file.get(), ckpt::kAttrStep, step, where());
+  reserve_space(where() + ": cannot write");
   h5_check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), where() + ": flush failed");
+}
+
+void CheckpointWriter::Impl::reserve_space(const std::string& what) {
+  // Metadata (object headers, links, heaps) comes on top of the data: about 300 bytes a dataset
+  // (h5stat of a checkpoint), so this bound is generous.
+  const uint64_t metadata = 16 * 1024 + uint64_t(datasets) * 1024;
+  std::string why = rank == 0 ? file.reserve_space(data_end + metadata) : std::string();
+  if (group) {
+    int len = int(why.size());
+    group->broadcast(&len, sizeof len, 0);
+    why.resize(size_t(len));
+    if (len > 0) group->broadcast(why.data(), len, 0);
+  }
+  if (!why.empty()) throw Error(what + ": " + why);
 }
 
 CheckpointWriter::CheckpointWriter(const std::string& dir, int64_t step)
@@ -89,9 +127,7 @@ CheckpointWriter::CheckpointWriter(const std::string& dir, int64_t step, Checkpo
 
 CheckpointWriter::~CheckpointWriter() {
   if (!impl_ || impl_->committed) return;
-  ckpt::QuietErrors quiet;
-  impl_->file.reset();
-  if (impl_->rank == 0) std::remove(impl_->tmp.c_str());
+  impl_->discard();
 }
 
 const std::string& CheckpointWriter::path() const {
@@ -128,7 +164,13 @@ void CheckpointWriter::create_tensor(const std::string& name, const Shape& globa
                               lcpl.get(), dcpl.get(), H5P_DEFAULT),
                    what),
           H5Dclose);
+  const haddr_t offset = H5Dget_offset(dset.get());
+  if (offset != HADDR_UNDEF)
+    m.data_end = std::max<uint64_t>(m.data_end, offset + H5Dget_storage_size(dset.get()));
+  ++m.datasets;
   h5_check(dset.close(), what);
+  // The dataset's space is allocated now: make sure it exists on disk before any data goes in.
+  m.reserve_space(what);
   m.tensors[name] = Impl::Entry{global_shape, dtype, 0};
 }
 
@@ -272,7 +314,8 @@ void write_small(hid_t file, const std::string& path, hid_t ftype, hid_t mtype, 
 // Rank 0 (or the only process) completes the closed temporary file with the default driver.
 void CheckpointWriter::Impl::finish_serially() {
   const std::string w = where();
-  Id f(h5_check(H5Fopen(tmp.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), w + ": cannot reopen"), H5Fclose);
+  ckpt::WritableFile f(
+      h5_check(H5Fopen(tmp.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), w + ": cannot reopen"), tmp);
   for (const auto& [name, e] : tensors) {
     Id dset(h5_check(H5Dopen2(f.get(), name.c_str(), H5P_DEFAULT), w), H5Dclose);
     ckpt::write_attr_str(dset.get(), ckpt::kAttrDtype, dtype_name(e.dtype), w);
@@ -295,11 +338,12 @@ void CheckpointWriter::Impl::finish_serially() {
   }
   // Last: the completion marker.
   ckpt::write_attr_i64(f.get(), ckpt::kAttrComplete, 1, w);
-  h5_check(H5Fflush(f.get(), H5F_SCOPE_GLOBAL), w + ": flush failed");
-  h5_check(f.close(), w + ": close failed");
+  const std::string why = f.reserve_space();
+  if (!why.empty()) throw Error(w + ": cannot finish writing: " + why);
+  f.close(w + ": cannot finish writing");
   ckpt::fsync_path(tmp, false);
   XOMNI_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "checkpoint: cannot rename ", tmp,
-              " to ", path);
+              " to ", path, ": ", ckpt::system_error_text(errno));
   ckpt::fsync_path(dir, true);
 }
 
@@ -318,7 +362,8 @@ std::string CheckpointWriter::commit() {
                 " elements but the pieces written hold ", written[i]);
     ++i;
   }
-  h5_check(m.file.close(), "checkpoint " + m.tmp + ": close failed");
+  m.reserve_space("checkpoint " + m.tmp + ": cannot finish writing");
+  m.file.close("checkpoint " + m.tmp + ": cannot finish writing");
   std::string err;
   if (m.rank == 0) {
     try {

@@ -2,6 +2,7 @@
 // Internal helpers shared by the checkpoint writer, reader and directory code.
 #include <hdf5.h>
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -57,22 +58,70 @@ class Id {
   Closer closer_ = nullptr;
 };
 
-// Turns off HDF5's automatic error printing for its lifetime (errors become Error messages).
+// A file open for writing. HDF5 1.10 cannot survive a flush that fails (a full disk): the file can
+// no longer be closed, its close frees it yet keeps its identifier, and the library crashes
+// closing it again at exit after pages of diagnostics. So a writer reserves the file's space
+// (reserve_space()) before anything flushes, and an error path's close (abandon(), the
+// destructor) first points the file's descriptors at an anonymous in-memory file, where HDF5's
+// last writes cannot fail and are thrown away with it.
+class WritableFile {
+ public:
+  WritableFile() = default;
+  // Takes `id` (which h5_check has accepted) of the file just created or opened at `path`.
+  WritableFile(hid_t id, const std::string& path);
+  ~WritableFile() { abandon(); }
+  WritableFile(WritableFile&&) noexcept = default;
+  WritableFile& operator=(WritableFile&& o) noexcept {
+    if (this != &o) {
+      abandon();
+      id_ = std::move(o.id_);
+      path_ = std::move(o.path_);
+      device_ = o.device_;
+      inode_ = o.inode_;
+    }
+    return *this;
+  }
+  hid_t get() const { return id_.get(); }
+  // Makes the file system allocate every byte HDF5 has placed in the file so far (and at least
+  // `at_least` bytes), so that writing them out cannot run out of space. "" when done (or when the
+  // file system cannot reserve space: then nothing changes), else the system's reason ("no space
+  // left on device ..."). The file may grow past HDF5's end; HDF5 trims it when a process that
+  // opened it with the default driver closes it.
+  std::string reserve_space(uint64_t at_least = 0) const;
+  // Flushes and closes; throws Error(what + the reason) after abandoning the file on failure.
+  void close(const std::string& what);
+  // Closes without writing anything more to the file (its pending writes are discarded).
+  void abandon() noexcept;
+
+ private:
+  Id id_;
+  std::string path_;
+  uint64_t device_ = 0, inode_ = 0;  // the file's identity (its path may be gone by the close)
+};
+
+// Points every descriptor this process has open on the file (device, inode) at an anonymous
+// in-memory file (see WritableFile).
+void redirect_descriptors_to_memory(uint64_t device, uint64_t inode) noexcept;
+
+// Turns off HDF5's automatic error printing, for good: every HDF5 error this code meets becomes
+// one Error message (h5_check). Left on, HDF5 prints its whole error stack as it happens, and
+// after it has read a damaged file it also prints "HDF5: infinite loop closing library" and a
+// line of package names when it closes at exit (or at MPI_Finalize): it prints that only while
+// automatic printing is on. Construct one before the first HDF5 call of an entry point.
 class QuietErrors {
  public:
   QuietErrors();
-  ~QuietErrors();
   QuietErrors(const QuietErrors&) = delete;
   QuietErrors& operator=(const QuietErrors&) = delete;
-
- private:
-  H5E_auto2_t func_ = nullptr;
-  void* data_ = nullptr;
 };
 
-// The descriptions on HDF5's current error stack, innermost last ("" when empty).
+// What went wrong, from HDF5's current error stack (which it clears): the system's reason when a
+// file driver quotes one ("no space left on device", with what to do), else the innermost
+// descriptions ("" when the stack is empty).
 std::string h5_error_text();
-// Throws Error(what + the HDF5 error text) when `status` < 0; returns status.
+// strerror(errnum) in lower case, with what to do when the cure is the user's (a full disk).
+std::string system_error_text(int errnum);
+// Throws Error(what + ": " + h5_error_text()) when `status` < 0; returns status.
 hid_t h5_check(hid_t status, const std::string& what);
 
 // The little-endian file type and the native memory type of a dtype (bf16/f16 as uint16).

@@ -206,3 +206,77 @@ TEST(Config, RenderParsesBackIdentically) {
   EXPECT_TRUE(contains(test::error_message([] { Config::load("/nonexistent/j.toml", schema()); }),
                        "'/nonexistent/j.toml'"));
 }
+
+// A field's declared range is checked where its value is read (the file, with its position, or a
+// --set override), so no value outside it reaches the code; NaN never passes a float field.
+TEST(Config, RangesAreCheckedWhereTheValueIsRead) {
+  const Schema ranged({
+      int_field("train.seq_len", 128, "tokens per sequence").at_least(1),
+      float_field("parallel.timeout_s", 600.0, "watchdog").greater_than(0).at_most(3600),
+      float_field("train.grad_clip", 1.0, "clip (0: off)").at_least(0),
+  });
+  auto error = [&](std::string_view text, const std::vector<std::string>& overrides = {}) {
+    return test::error_message([&] { Config::parse(text, "job.toml", ranged, overrides); });
+  };
+  std::string e = error("[train]\nseq_len = 0\n");
+  EXPECT_TRUE(contains(e, "job.toml:2:")) << e;
+  EXPECT_TRUE(contains(e, "'train.seq_len' must be at least 1, got 0")) << e;
+  e = error("[train]\nseq_len = -5\n");
+  EXPECT_TRUE(contains(e, "'train.seq_len' must be at least 1, got -5")) << e;
+  e = error("", {"parallel.timeout_s=0"});
+  EXPECT_TRUE(
+      contains(e, "--set parallel.timeout_s=0: 'parallel.timeout_s' must be greater than 0"))
+      << e;
+  e = error("[parallel]\ntimeout_s = nan\n");
+  EXPECT_TRUE(contains(e, "'parallel.timeout_s' must be a number, got nan")) << e;
+  e = error("[parallel]\ntimeout_s = -inf\n");
+  EXPECT_TRUE(contains(e, "'parallel.timeout_s' must be greater than 0")) << e;
+  e = error("", {"parallel.timeout_s=inf"});
+  EXPECT_TRUE(contains(e, "'parallel.timeout_s' must be at most 3600, got inf")) << e;
+  e = error("[train]\ngrad_clip = -0.5\n");
+  EXPECT_TRUE(contains(e, "'train.grad_clip' must be at least 0, got -0.5")) << e;
+  // The bounds themselves pass.
+  const Config ok = Config::parse("[train]\nseq_len = 1\ngrad_clip = 0\n", "job.toml", ranged,
+                                  {"parallel.timeout_s=3600"});
+  EXPECT_EQ(ok.get_int("train.seq_len"), 1);
+  EXPECT_EQ(ok.get_float("parallel.timeout_s"), 3600.0);
+  // A declaration whose default is out of range, or a range on a non-number, is a bug.
+  EXPECT_TRUE(contains(test::error_message([] { Schema({int_field("a.b", 0, "").at_least(1)}); }),
+                       "the default of 'a.b' must be at least 1"));
+  EXPECT_TRUE(
+      contains(test::error_message([] { Schema({string_field("a.s", "", "").at_least(1)}); }),
+               "cannot have a range"));
+}
+
+// A directory given as the job file is named as such (it used to read as an empty file).
+TEST(Config, DirectoryAsJobFileIsRefused) {
+  const std::string e = test::error_message([] { Config::load(::testing::TempDir(), schema()); });
+  EXPECT_TRUE(contains(e, "is a directory")) << e;
+  EXPECT_TRUE(contains(e, ::testing::TempDir())) << e;
+}
+
+// A checkpoint's saved config yields its ints; anything else gives nothing (never an error).
+TEST(Config, PeekSavedInt) {
+  EXPECT_EQ(Config::peek_saved_int("[train]\nsteps = 40\n", "train.steps"), 40);
+  EXPECT_EQ(Config::peek_saved_int("[train]\nsteps = \"x\"\n", "train.steps"), std::nullopt);
+  EXPECT_EQ(Config::peek_saved_int("[train\n", "train.steps"), std::nullopt);
+  EXPECT_EQ(Config::peek_saved_int("", "train.steps"), std::nullopt);
+}
+
+// How a relative value of a path field in a job file is resolved against the file's folder.
+TEST(Config, ResolvePath) {
+  EXPECT_EQ(resolve_path("shards/train", "jobs/tiny", PathKind::path), "jobs/tiny/shards/train");
+  EXPECT_EQ(resolve_path("../../runs", "jobs/tiny", PathKind::path), "runs");
+  EXPECT_EQ(resolve_path("x", ".", PathKind::path), "x");
+  EXPECT_EQ(resolve_path("/abs/x", "jobs", PathKind::path), "/abs/x");
+  EXPECT_EQ(resolve_path("", "jobs", PathKind::path), "");
+  EXPECT_EQ(resolve_path("x", "", PathKind::path), "x");      // no folder: as given
+  EXPECT_EQ(resolve_path("x", "jobs", PathKind::none), "x");  // not a path field
+  // Plugins: a bare name is a name; a file name or path is a library beside the job file, and
+  // keeps a '/' so that the loader does not search its own path for it.
+  EXPECT_EQ(resolve_path("qwen2", "jobs", PathKind::plugin), "qwen2");
+  EXPECT_EQ(resolve_path("red.so", "jobs", PathKind::plugin), "jobs/red.so");
+  EXPECT_EQ(resolve_path("./red.so", ".", PathKind::plugin), "./red.so");
+  EXPECT_EQ(resolve_path("red.so", ".", PathKind::plugin), "./red.so");
+  EXPECT_EQ(resolve_path("lib/red", "/j", PathKind::plugin), "/j/lib/red");
+}

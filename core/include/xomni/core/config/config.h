@@ -2,7 +2,9 @@
 // Job configuration: a TOML file checked against a schema declared in C++, with --set overrides,
 // defaults filled in, typed getters, and a TOML rendering that parses back to the same config.
 #include <cstdint>
+#include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,12 +24,55 @@ struct FieldValue {
   std::vector<std::string> list;
 };
 
+// How a string field's relative value in a job file is read: not a path, a path (resolved against
+// the job file's folder), or a plugin (a bare name without '/' and without ".so" is a name looked
+// up on the plugin search path; anything else is a path, resolved as one).
+enum class PathKind { none, path, plugin };
+
+// `value` resolved against `base_dir` as `kind` says ("" base_dir, an empty or absolute value, or
+// a plugin name: unchanged).
+std::string resolve_path(const std::string& value, const std::string& base_dir, PathKind kind);
+
 struct FieldSpec {
   std::string key;  // dotted path, e.g. "optimizer.learning_rate"
   FieldType type = FieldType::integer;
   bool required = false;
   FieldValue default_value;  // unused when required
   std::string doc;
+  // The values an int or float field accepts: [min, max], or (min, max] when min_exclusive. Checked
+  // where a value is read (the file or --set), so no value outside reaches the code that uses it.
+  // A float field never accepts NaN.
+  double min = -std::numeric_limits<double>::infinity();
+  double max = std::numeric_limits<double>::infinity();
+  bool min_exclusive = false;
+  // A string field that holds a path (see PathKind).
+  PathKind path_kind = PathKind::none;
+
+  // Range declarations, chained on a builder: int_field("train.seq_len", 128, "...").at_least(1).
+  FieldSpec at_least(double v) && {
+    min = v;
+    min_exclusive = false;
+    return std::move(*this);
+  }
+  FieldSpec greater_than(double v) && {
+    min = v;
+    min_exclusive = true;
+    return std::move(*this);
+  }
+  FieldSpec at_most(double v) && {
+    max = v;
+    return std::move(*this);
+  }
+  FieldSpec path() && {
+    path_kind = PathKind::path;
+    return std::move(*this);
+  }
+  FieldSpec plugin() && {
+    path_kind = PathKind::plugin;
+    return std::move(*this);
+  }
+  // "" when `v` is in range, else why not ("must be at least 1, got 0").
+  std::string range_problem(double v) const;
 };
 
 // Builders for schema declarations. An int value is accepted for a float field.
@@ -68,12 +113,19 @@ size_t edit_distance(std::string_view a, std::string_view b);
 class Config {
  public:
   // Overrides are "key=value" strings; the value is a TOML value (a string field also takes
-  // unquoted text), checked against the field's type, and applied after the file.
+  // unquoted text), checked against the field's type, and applied after the file. Relative values
+  // of path fields in the file are resolved against the file's folder; those of overrides stay as
+  // given (relative to the working directory, like any command-line path).
   static Config load(const std::string& path, const Schema& schema,
                      const std::vector<std::string>& overrides = {});
-  // Same from text; `source` names it in errors (a path, or e.g. "<config>").
+  // Same from text; `source` names it in errors (a path, or e.g. "<config>"). Relative paths in
+  // the text are resolved against `base_dir` (none when empty).
   static Config parse(std::string_view text, const std::string& source, const Schema& schema,
-                      const std::vector<std::string>& overrides = {});
+                      const std::vector<std::string>& overrides = {},
+                      const std::string& base_dir = "");
+  // The folder a job file's relative paths are resolved against: the file's own ("." for a bare
+  // file name).
+  static std::string folder_of(const std::string& path);
 
   // A file's text ("config: cannot open ..." when it cannot be read).
   static std::string read_text(const std::string& path);
@@ -83,6 +135,10 @@ class Config {
   static std::string peek_string(std::string_view text, const std::string& source,
                                  const std::string& key, const std::vector<std::string>& overrides,
                                  const std::string& fallback);
+
+  // An int field of a configuration saved earlier (a checkpoint's): its value, or nullopt when the
+  // text does not parse or holds no such int.
+  static std::optional<int64_t> peek_saved_int(std::string_view text, const std::string& key);
 
   int64_t get_int(std::string_view key) const;
   double get_float(std::string_view key) const;

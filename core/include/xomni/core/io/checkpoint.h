@@ -20,6 +20,7 @@
 // collective write of a union of at most 2 * ndim - 1 hyperslabs; read_box_range reads one back.
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -171,10 +172,12 @@ std::vector<CheckpointFile> list_checkpoints(const std::string& dir);
 // verification), or "" if it is.
 std::string checkpoint_problem(const std::string& path,
                                CheckpointVerify verify = CheckpointVerify::checksums);
-// The newest checkpoint that opens and verifies. Each newer one that does not is reported
-// through `warn` (default: a line on stderr) with its path and the reason.
-std::optional<CheckpointFile> latest_valid_checkpoint(const std::string& dir,
-                                                      const CheckpointWarning& warn = nullptr);
+// The newest checkpoint before step `before` that opens and verifies. Each newer one that does
+// not is reported through `warn` (default: a line on stderr) with its path and the reason, and so
+// is anything named like a checkpoint that is not a regular file (a directory, say).
+std::optional<CheckpointFile> latest_valid_checkpoint(
+    const std::string& dir, const CheckpointWarning& warn = nullptr,
+    int64_t before = std::numeric_limits<int64_t>::max());
 // Deletes the valid checkpoints older than the newest `keep_last` (>= 1) valid ones. A file that
 // does not open as a complete checkpoint of the step in its name is never deleted and does not
 // count toward keep_last (each is reported through `warn`), and neither is a file whose name
