@@ -8,15 +8,17 @@ namespace {
 
 const Schema& synth_schema() {
   static const Schema s({
-      int_field("synth.seed", 0, "seed of every generated sample (same seed -> same bytes)"),
-      required_field("synth.out", FieldType::string, "dataset folder to write"),
-      int_field("synth.samples_per_shard", 1000, "samples per HDF5 shard"),
-      int_field("synth.scenes", 0, "scene samples (GenEval categories in turn)"),
-      int_field("synth.text_short", 0, "short text images (1-3 words, 256x64)"),
-      int_field("synth.text_long", 0, "long text images (8-16 words, 512x256)"),
+      int_field("synth.seed", 0, "seed of every generated sample (same seed -> same bytes)")
+          .at_least(0),
+      required_field("synth.out", FieldType::string, "dataset folder to write").path(),
+      int_field("synth.samples_per_shard", 1000, "samples per HDF5 shard").at_least(1),
+      int_field("synth.scenes", 0, "scene samples (GenEval categories in turn)").at_least(0),
+      int_field("synth.text_short", 0, "short text images (1-3 words, 256x64)").at_least(0),
+      int_field("synth.text_long", 0, "long text images (8-16 words, 512x256)").at_least(0),
       int_field("synth.image_size", 64,
-                "scene width = height in pixels (text images keep their "
-                "bucket's size)"),
+                "scene width = height in pixels (text images keep their bucket's size)")
+          .at_least(32)
+          .at_most(4096),
       bool_field("synth.textured_background", false, "noise/stripes around scenes and signs"),
   });
   return s;
@@ -34,9 +36,6 @@ SynthOptions load_synth_options(const std::string& path,
   o.scenes = c.get_int("synth.scenes");
   o.text_short = c.get_int("synth.text_short");
   o.text_long = c.get_int("synth.text_long");
-  for (const auto& [name, n] :
-       {std::pair{"scenes", o.scenes}, {"text_short", o.text_short}, {"text_long", o.text_long}})
-    XOMNI_CHECK(n >= 0, path, ": synth.", name, " is negative");
   o.scene.size = c.get_int("synth.image_size");
   o.scene.textured_background = c.get_bool("synth.textured_background");
   return o;

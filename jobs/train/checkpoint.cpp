@@ -8,6 +8,7 @@
 #include "xomni/core/io/checkpoint.h"
 #include "xomni/core/tensor/autograd.h"
 #include "xomni/parallel/comm_checkpoint_group.h"
+#include "xomni/parallel/deadline.h"
 
 namespace xomni::train {
 namespace {
@@ -88,6 +89,12 @@ std::vector<ParamMeta> all_stage_params(const std::vector<nn::ParamInfo>& params
   return out;
 }
 
+// HDF5's MPI-IO collectives block inside MPI where the Communicator's timeout cannot see them: a
+// stopped or dead rank would hang the others there. The deadline stops the job instead.
+parallel::Deadline io_deadline(const std::string& what, const ParallelSetup& par) {
+  return parallel::Deadline(what, par.checkpoint_timeout_s, "parallel.checkpoint_timeout_s");
+}
+
 }  // namespace
 
 void save_training_checkpoint(const std::string& dir, int64_t step, const std::string& config_toml,
@@ -95,6 +102,8 @@ void save_training_checkpoint(const std::string& dir, int64_t step, const std::s
                               const parallel::DistributedOptimizer& opt,
                               const DataPositions& positions, const ParallelSetup& par,
                               int64_t keep) {
+  const parallel::Deadline deadline =
+      io_deadline("writing checkpoint " + checkpoint_path(dir, step), par);
   parallel::CommCheckpointGroup group(*par.world);
   CheckpointWriter w(dir, step, group);
   std::map<std::string, size_t> local;
@@ -173,6 +182,7 @@ int64_t restore_training_checkpoint(const std::string& path,
                                     const std::vector<nn::ParamInfo>& params,
                                     parallel::DistributedOptimizer& opt, DataPositions& positions,
                                     const ParallelSetup& par) {
+  const parallel::Deadline deadline = io_deadline("reading checkpoint " + path, par);
   parallel::CommCheckpointGroup group(*par.world);
   CheckpointReader r(path, group, CheckpointVerify::structure);
   read_params(r, path, params, [&](size_t i, const Shape& offset, const Shape& local) {
@@ -193,6 +203,7 @@ int64_t restore_training_checkpoint(const std::string& path,
 
 void load_model_weights(const std::string& path, const std::vector<nn::ParamInfo>& params,
                         const ParallelSetup& par) {
+  const parallel::Deadline deadline = io_deadline("reading weights from " + path, par);
   parallel::CommCheckpointGroup group(*par.world);
   CheckpointReader r(path, group, CheckpointVerify::structure);
   read_params(r, path, params, [](size_t, const Shape&, const Shape&) {});
@@ -264,6 +275,7 @@ std::string agreed_checkpoint_to_resume(const std::string& dir,
     const std::string path = checkpoint_path(dir, step);
     std::string why;
     {
+      const parallel::Deadline deadline = io_deadline("opening checkpoint " + path, par);
       parallel::CommCheckpointGroup group(*par.world);
       CheckpointReader r(path, group, CheckpointVerify::structure);
       why = misfit(r, params, positions);

@@ -70,7 +70,12 @@ std::vector<FieldSpec> parallel_fields() {
                   "(> 0, at most a week)")
           .greater_than(0)
           .at_most(kMaxTimeoutS),
-  };
+      float_field("parallel.checkpoint_timeout_s", 3600.0,
+                  "seconds one checkpoint write or read may take under MPI before the job is "
+                  "stopped (a stopped rank would otherwise hang the others inside MPI-IO; "
+                  "> 0, at most a week)")
+          .greater_than(0)
+          .at_most(kMaxTimeoutS)};
 }
 
 // "3,5" -> {3, 5}; "" -> {}.
@@ -133,6 +138,7 @@ TrainerOptions parse_trainer_options(const Config& c) {
       parse_layer_counts(c.get_string("parallel.pp_layers"), c.source() + " [parallel]");
   o.parallel.timeline_step = c.get_int("parallel.timeline_step");
   o.parallel.timeout_s = c.get_float("parallel.timeout_s");
+  o.parallel.checkpoint_timeout_s = c.get_float("parallel.checkpoint_timeout_s");
 
   o.optimizer = parse_optimizer_options(c);
   o.schedule = parse_schedule_options(c, o.optimizer.adamw.lr, o.loop.steps);

@@ -43,6 +43,7 @@ struct ParallelOptions {
   std::vector<int64_t> pp_layers;               // blocks per pipeline stage; empty: an even split
   int64_t timeline_step = 0;                    // 0: off
   double timeout_s = 600.0;
+  double checkpoint_timeout_s = 3600.0;  // one checkpoint's MPI-IO (parallel::Deadline)
 };
 
 // Everything the generic trainer needs, with where it came from for messages.

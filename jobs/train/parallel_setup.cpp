@@ -29,6 +29,7 @@ ParallelSetup setup_parallel(const ParallelOptions& options, const parallel::Mod
   par.tp.sequence_parallel = options.sequence_parallel && layout.tp > 1;
   par.pp_layers = options.pp_layers;
   par.where = where;
+  par.checkpoint_timeout_s = options.checkpoint_timeout_s;
   return par;
 }
 

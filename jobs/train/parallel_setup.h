@@ -18,8 +18,9 @@ struct ParallelSetup {
   std::unique_ptr<parallel::MpiCommunicator> world;
   std::unique_ptr<parallel::ProcessGroups> groups;
   parallel::TensorParallel tp;
-  std::vector<int64_t> pp_layers;  // as in ParallelOptions
-  std::string where;               // "<job file> [parallel]", for messages
+  std::vector<int64_t> pp_layers;        // as in ParallelOptions
+  std::string where;                     // "<job file> [parallel]", for messages
+  double checkpoint_timeout_s = 3600.0;  // as in ParallelOptions
 
   const parallel::Layout& layout() const { return groups->layout(); }
   const parallel::Coord& coord() const { return groups->coord(); }

@@ -116,6 +116,18 @@ TEST(LmJob, BadValuesAreRefusedUpFrontNamingTheKey) {
       {"run.name=\"\"", "run.name = \"\" must be one folder name"},
       {"train.seq_len=4096",
        "train.seq_len = 4096 is longer than model.max_position_embeddings = 2048"},
+      {"parallel.checkpoint_timeout_s=0", "'parallel.checkpoint_timeout_s' must be greater than 0"},
+      {"optimizer.learning_rate=inf", "'optimizer.learning_rate' must be at most"},
+      {"optimizer.learning_rate=-1e-3", "'optimizer.learning_rate' must be at least 0"},
+      {"optimizer.beta1=1", "'optimizer.beta1' must be less than 1"},
+      {"optimizer.beta2=1.5", "'optimizer.beta2' must be less than 1"},
+      {"optimizer.eps=-1", "'optimizer.eps' must be at least 0"},
+      {"optimizer.weight_decay=nan", "'optimizer.weight_decay' must be a number"},
+      {"schedule.warmup_steps=-1", "'schedule.warmup_steps' must be at least 0"},
+      {"schedule.decay_fraction=2", "'schedule.decay_fraction' must be at most 1"},
+      {"schedule.warmup_steps=5",
+       "<job>: [schedule] with train.steps = 1 and optimizer.learning_rate = 0.000300: "
+       "LrSchedule: total_steps (1) must exceed warmup_steps (5)"},
   };
   for (const auto& [set, expected] : cases) {
     const std::string e = error({"model.max_position_embeddings=2048", set});

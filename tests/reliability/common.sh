@@ -26,6 +26,7 @@ checkpoint_every = 1
 keep_checkpoints = 3
 [parallel]
 timeout_s = 5
+checkpoint_timeout_s = 5
 TOML
 run_dir="$work/runs/fault"
 

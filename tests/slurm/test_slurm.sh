@@ -155,7 +155,7 @@ cmp <(losses "$lm_dir/metrics.jsonl") <(losses "$work/runs/lm-$pre_id/metrics.js
 echo "preempted at $stopped, requeued, final loss $pre_loss (uninterrupted $got)"
 # 4. A scaling sweep (a job array: one element per layout) and its report.
 sweep=$(slurm/scaling_sweep.sh --nodes 1 --tasks-per-node 2 --layout tp=1 --layout tp=2 --steps 20 \
-  jobs/tiny/lm_slurm.toml --set "data.train=$tok_dir/train" --set data.valid= --set train.checkpoint_every=0)
+  jobs/tiny/lm_slurm.toml --set "data.train=$tok_dir/text/train" --set data.valid= --set train.checkpoint_every=0)
 arr=$(sed -n 's/^nodes=1: array job \([0-9]*\) .*/\1/p' <<< "$sweep")
 [[ -n "$arr" ]] || fail "sweep: $sweep"
 wait_jobs 120 "$arr"

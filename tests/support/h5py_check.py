@@ -30,7 +30,7 @@ def as_str(v):
 def check(path):
     with h5py.File(path, "r") as f:
         a = f.attrs
-        expect(int(a["xomni_format_version"]) == 1, "format version %r" % a["xomni_format_version"])
+        expect(int(a["xomni_format_version"]) == 2, "format version %r" % a["xomni_format_version"])
         expect(int(a["step"]) == 9, "step %r" % a["step"])
         expect(int(a["xomni_complete"]) == 1, "completion marker")
 

@@ -52,7 +52,9 @@ std::string FieldSpec::range_problem(double v) const {
   if (min_exclusive ? !(v > min) : v < min)
     return (min_exclusive ? "must be greater than " : "must be at least ") + text(min) + ", got " +
            text(v);
-  if (v > max) return "must be at most " + text(max) + ", got " + text(v);
+  if (max_exclusive ? !(v < max) : v > max)
+    return (max_exclusive ? "must be less than " : "must be at most ") + text(max) + ", got " +
+           text(v);
   return "";
 }
 

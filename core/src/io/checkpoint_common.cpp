@@ -167,6 +167,49 @@ Id vlen_string_type() {
   return t;
 }
 
+// Strings are written fixed-length (format version 2): a variable-length string lives in HDF5's
+// global heap, whose reader (H5HG_read) corrupts memory on a damaged file.
+Id fixed_string_type(size_t bytes) {
+  Id t(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(t.get(), std::max<size_t>(bytes, 1));
+  H5Tset_strpad(t.get(), H5T_STR_NULLPAD);
+  H5Tset_cset(t.get(), H5T_CSET_UTF8);
+  return t;
+}
+
+// A config or metadata text is kilobytes; a larger size is a damaged type.
+constexpr size_t kMaxStringBytes = size_t(256) << 20;
+
+// The text of a scalar string attribute or dataset whose file type is `ftype`; read(mtype, buf)
+// reads it in memory type `mtype`. A variable-length string only where `allow_variable` (files of
+// format version 1).
+template <typename Read>
+std::string read_string_value(hid_t ftype, bool allow_variable, const std::string& where,
+                              Read read) {
+  XOMNI_CHECK(H5Tget_class(ftype) == H5T_STRING, where, ": not a string");
+  const htri_t variable = H5Tis_variable_str(ftype);
+  h5_check(variable, where + ": unreadable string type");
+  if (variable > 0) {
+    XOMNI_CHECK(allow_variable, where,
+                ": a variable-length string, which this checkpoint's format version does not "
+                "hold (the file is damaged or was not written by xomni)");
+    Id t = vlen_string_type();
+    char* p = nullptr;
+    read(t.get(), static_cast<void*>(&p));
+    std::string s = p ? p : "";
+    Id space = scalar_space();
+    H5Dvlen_reclaim(t.get(), space.get(), H5P_DEFAULT, &p);
+    return s;
+  }
+  const size_t bytes = H5Tget_size(ftype);
+  XOMNI_CHECK(bytes > 0 && bytes <= kMaxStringBytes, where, ": a string of ", bytes,
+              " bytes (damaged)");
+  Id t = fixed_string_type(bytes);
+  std::vector<char> buf(bytes, '\0');
+  read(t.get(), static_cast<void*>(buf.data()));
+  return std::string(buf.data(), ::strnlen(buf.data(), bytes));
+}
+
 void write_attr(hid_t obj, const char* name, hid_t ftype, hid_t mtype, const void* value,
                 const std::string& where) {
   const std::string what = where + ": cannot write attribute '" + name + "'";
@@ -193,9 +236,9 @@ void write_attr_u32(hid_t obj, const char* name, uint32_t value, const std::stri
 }
 void write_attr_str(hid_t obj, const char* name, const std::string& value,
                     const std::string& where) {
-  Id t = vlen_string_type();
-  const char* p = value.c_str();
-  write_attr(obj, name, t.get(), t.get(), &p, where);
+  Id t = fixed_string_type(value.size());
+  const std::string padded = value.empty() ? std::string(1, '\0') : value;
+  write_attr(obj, name, t.get(), t.get(), padded.data(), where);
 }
 
 bool has_attr(hid_t obj, const char* name) {
@@ -218,18 +261,20 @@ uint32_t read_attr_u32(hid_t obj, const char* name, const std::string& where) {
   return v;
 }
 
-std::string read_attr_str(hid_t obj, const char* name, const std::string& where) {
+std::string read_attr_str(hid_t obj, const char* name, const std::string& where,
+                          bool allow_variable) {
   Id attr = open_attr(obj, name, where);
   Id ftype(h5_check(H5Aget_type(attr.get()), where), H5Tclose);
-  XOMNI_CHECK(H5Tget_class(ftype.get()) == H5T_STRING && H5Tis_variable_str(ftype.get()) > 0, where,
-              ": attribute '", name, "' is not a variable-length string");
-  Id t = vlen_string_type();
-  char* p = nullptr;
-  h5_check(H5Aread(attr.get(), t.get(), &p), where + ": cannot read attribute '" + name + "'");
-  std::string s = p ? p : "";
-  Id space = scalar_space();
-  H5Dvlen_reclaim(t.get(), space.get(), H5P_DEFAULT, &p);
-  return s;
+  XOMNI_CHECK(H5Tget_class(ftype.get()) == H5T_STRING, where, ": attribute '", name,
+              "' is not a string");
+  Id space(h5_check(H5Aget_space(attr.get()), where), H5Sclose);
+  XOMNI_CHECK(H5Sget_simple_extent_type(space.get()) == H5S_SCALAR, where, ": attribute '", name,
+              "' is not a single string");
+  return read_string_value(ftype.get(), allow_variable, where + " attribute '" + name + "'",
+                           [&](hid_t mtype, void* buf) {
+                             h5_check(H5Aread(attr.get(), mtype, buf),
+                                      where + ": cannot read attribute '" + name + "'");
+                           });
 }
 
 void write_string_dataset(hid_t file, const std::string& path, const std::string& value,
@@ -239,14 +284,14 @@ void write_string_dataset(hid_t file, const std::string& path, const std::string
   const std::string what = where + ": cannot write string dataset '" + path + "'";
   Id lcpl(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
   H5Pset_create_intermediate_group(lcpl.get(), 1);
-  Id t = vlen_string_type();
+  Id t = fixed_string_type(value.size());
   Id space = scalar_space();
   Id dset(h5_check(H5Dcreate2(file, path.c_str(), t.get(), space.get(), lcpl.get(), H5P_DEFAULT,
                               H5P_DEFAULT),
                    what),
           H5Dclose);
-  const char* p = value.c_str();
-  h5_check(H5Dwrite(dset.get(), t.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &p), what);
+  const std::string padded = value.empty() ? std::string(1, '\0') : value;
+  h5_check(H5Dwrite(dset.get(), t.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, padded.data()), what);
   h5_check(dset.close(), what);
 }
 
@@ -255,23 +300,21 @@ bool is_string_dataset(hid_t dset) {
   return ftype.valid() && H5Tget_class(ftype.get()) == H5T_STRING;
 }
 
-std::string read_string_dataset(hid_t dset, const std::string& where) {
+std::string read_string_dataset(hid_t dset, const std::string& where, bool allow_variable) {
   XOMNI_CHECK(is_string_dataset(dset), where, ": not a string dataset");
-  Id t = vlen_string_type();
+  Id ftype(h5_check(H5Dget_type(dset), where), H5Tclose);
   Id space(h5_check(H5Dget_space(dset), where), H5Sclose);
   XOMNI_CHECK(H5Sget_simple_extent_type(space.get()) == H5S_SCALAR, where,
               ": string dataset is not scalar");
-  char* p = nullptr;
-  h5_check(H5Dread(dset, t.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &p),
-           where + ": cannot read string");
-  std::string s = p ? p : "";
-  H5Dvlen_reclaim(t.get(), space.get(), H5P_DEFAULT, &p);
-  return s;
+  return read_string_value(ftype.get(), allow_variable, where, [&](hid_t mtype, void* buf) {
+    h5_check(H5Dread(dset, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf),
+             where + ": cannot read string");
+  });
 }
 
-uint32_t dataset_crc(hid_t dset, const std::string& where) {
+uint32_t dataset_crc(hid_t dset, const std::string& where, bool allow_variable) {
   if (is_string_dataset(dset)) {
-    std::string s = read_string_dataset(dset, where);
+    std::string s = read_string_dataset(dset, where, allow_variable);
     return crc32(s.data(), s.size());
   }
   Id ftype(h5_check(H5Dget_type(dset), where), H5Tclose);

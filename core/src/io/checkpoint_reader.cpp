@@ -27,6 +27,8 @@ struct CheckpointReader::Impl {
   std::vector<std::string> tensors;
 
   std::string where() const { return "checkpoint " + path; }
+  // Format version 1 wrote variable-length strings; later versions write them fixed-length.
+  bool vlen_ok() const { return version == 1; }
   void open(const std::string& p, CheckpointGroup* group, CheckpointVerify verify);
   Id open_dataset(const std::string& p, const std::string& what) const {
     return Id(
@@ -92,7 +94,8 @@ void CheckpointReader::Impl::open(const std::string& p, CheckpointGroup* group,
   if (verify == CheckpointVerify::checksums) {
     for (const std::string& d : datasets) {
       Id dset = open_dataset(d, "dataset '" + d + "'");
-      check_crc(dset.get(), d, ckpt::dataset_crc(dset.get(), where() + " dataset '" + d + "'"));
+      check_crc(dset.get(), d,
+                ckpt::dataset_crc(dset.get(), where() + " dataset '" + d + "'", vlen_ok()));
     }
   }
 }
@@ -137,7 +140,7 @@ TensorInfo CheckpointReader::tensor_info(const std::string& name) const {
   XOMNI_CHECK(has_tensor(name), m.where(), ": no tensor '", name, "'");
   const std::string w = m.where() + " tensor '" + name + "'";
   Id dset = m.open_dataset(name, "tensor '" + name + "'");
-  const std::string dname = ckpt::read_attr_str(dset.get(), ckpt::kAttrDtype, w);
+  const std::string dname = ckpt::read_attr_str(dset.get(), ckpt::kAttrDtype, w, m.vlen_ok());
   TensorInfo info;
   bool known = false;
   for (DType t :
@@ -245,7 +248,7 @@ std::string CheckpointReader::config() const {
   ckpt::QuietErrors quiet;
   const Impl& m = *impl_;
   Id dset = m.open_dataset(m.require(ckpt::kConfig, "config text"), "config");
-  return ckpt::read_string_dataset(dset.get(), m.where() + " config");
+  return ckpt::read_string_dataset(dset.get(), m.where() + " config", m.vlen_ok());
 }
 
 std::vector<std::string> CheckpointReader::rng_names() const {
@@ -293,7 +296,7 @@ std::string CheckpointReader::metadata(const std::string& key) const {
   const Impl& m = *impl_;
   const std::string p = std::string(ckpt::kMeta) + "/" + key;
   Id dset = m.open_dataset(m.require(p, "metadata '" + key + "'"), "metadata '" + key + "'");
-  return ckpt::read_string_dataset(dset.get(), m.where() + " metadata '" + key + "'");
+  return ckpt::read_string_dataset(dset.get(), m.where() + " metadata '" + key + "'", m.vlen_ok());
 }
 
 void CheckpointReader::verify_checksums() const {
@@ -301,7 +304,8 @@ void CheckpointReader::verify_checksums() const {
   const Impl& m = *impl_;
   for (const std::string& d : m.datasets) {
     Id dset = m.open_dataset(d, "dataset '" + d + "'");
-    m.check_crc(dset.get(), d, ckpt::dataset_crc(dset.get(), m.where() + " dataset '" + d + "'"));
+    m.check_crc(dset.get(), d,
+                ckpt::dataset_crc(dset.get(), m.where() + " dataset '" + d + "'", m.vlen_ok()));
   }
 }
 

@@ -334,7 +334,7 @@ void CheckpointWriter::Impl::finish_serially() {
   for (const std::string& p : ckpt::dataset_paths(f.get())) {
     Id dset(h5_check(H5Dopen2(f.get(), p.c_str(), H5P_DEFAULT), w), H5Dclose);
     ckpt::write_attr_u32(dset.get(), ckpt::kAttrCrc,
-                         ckpt::dataset_crc(dset.get(), w + " dataset '" + p + "'"), w);
+                         ckpt::dataset_crc(dset.get(), w + " dataset '" + p + "'", false), w);
   }
   // Last: the completion marker.
   ckpt::write_attr_i64(f.get(), ckpt::kAttrComplete, 1, w);

@@ -136,16 +136,19 @@ void write_attr_str(hid_t obj, const char* name, const std::string& value,
 bool has_attr(hid_t obj, const char* name);
 int64_t read_attr_i64(hid_t obj, const char* name, const std::string& where);
 uint32_t read_attr_u32(hid_t obj, const char* name, const std::string& where);
-std::string read_attr_str(hid_t obj, const char* name, const std::string& where);
+// Strings are written fixed-length; a variable-length one (format version 1) is read only where
+// `allow_variable`.
+std::string read_attr_str(hid_t obj, const char* name, const std::string& where,
+                          bool allow_variable);
 
-// A scalar variable-length UTF-8 string dataset.
+// A scalar fixed-length UTF-8 string dataset (no NUL inside).
 void write_string_dataset(hid_t file, const std::string& path, const std::string& value,
                           const std::string& where);
-std::string read_string_dataset(hid_t dset, const std::string& where);
+std::string read_string_dataset(hid_t dset, const std::string& where, bool allow_variable);
 bool is_string_dataset(hid_t dset);
 
 // CRC-32 of a dataset's raw little-endian bytes (strings: their UTF-8 bytes), read in blocks.
-uint32_t dataset_crc(hid_t dset, const std::string& where);
+uint32_t dataset_crc(hid_t dset, const std::string& where, bool allow_variable);
 // Every dataset path in the file (without the leading '/'), sorted.
 std::vector<std::string> dataset_paths(hid_t file);
 

@@ -1,20 +1,29 @@
 // The [optimizer] and [schedule] sections of a job file.
 #include "xomni/core/nn/optim_options.h"
 
+#include <string>
+
+#include "xomni/core/nn/lr_schedule.h"
 #include "xomni/core/tensor/error.h"
 
 namespace xomni {
 
 std::vector<FieldSpec> optimizer_fields() {
   return {
-      float_field("optimizer.learning_rate", 3e-4, "peak learning rate"),
-      float_field("optimizer.beta1", 0.9, "AdamW beta1"),
-      float_field("optimizer.beta2", 0.95, "AdamW beta2"),
-      float_field("optimizer.eps", 1e-8, "AdamW epsilon"),
-      float_field("optimizer.weight_decay", 0.1, "decoupled weight decay (decay group)"),
+      // Finite bounds: an infinite learning rate or decay turns every weight into NaN at step 1.
+      float_field("optimizer.learning_rate", 3e-4, "peak learning rate").at_least(0).at_most(1e3),
+      // beta = 1 would divide by 1 - beta^t = 0 in the bias correction.
+      float_field("optimizer.beta1", 0.9, "AdamW beta1").at_least(0).less_than(1),
+      float_field("optimizer.beta2", 0.95, "AdamW beta2").at_least(0).less_than(1),
+      float_field("optimizer.eps", 1e-8, "AdamW epsilon").at_least(0).at_most(1e3),
+      float_field("optimizer.weight_decay", 0.1, "decoupled weight decay (decay group)")
+          .at_least(0)
+          .at_most(1e3),
       strings_field("optimizer.no_decay", {"*.bias", "*norm*"},
                     "globs of parameter names without weight decay (1-D tensors always)"),
-      float_field("optimizer.no_decay_lr_scale", 1.0, "learning-rate multiplier, no-decay group"),
+      float_field("optimizer.no_decay_lr_scale", 1.0, "learning-rate multiplier, no-decay group")
+          .at_least(0)
+          .at_most(1e3),
       strings_field("optimizer.freeze", {}, "globs of parameter names to freeze"),
   };
 }
@@ -22,9 +31,13 @@ std::vector<FieldSpec> optimizer_fields() {
 std::vector<FieldSpec> schedule_fields() {
   return {
       string_field("schedule.kind", "cosine", "constant, cosine, linear or wsd"),
-      int_field("schedule.warmup_steps", 0, "linear warmup steps"),
-      float_field("schedule.min_lr", 0.0, "learning rate at the end of the decay"),
-      float_field("schedule.decay_fraction", 0.1, "wsd: fraction of steps in the decay phase"),
+      int_field("schedule.warmup_steps", 0, "linear warmup steps").at_least(0),
+      float_field("schedule.min_lr", 0.0, "learning rate at the end of the decay (<= the peak)")
+          .at_least(0)
+          .at_most(1e3),
+      float_field("schedule.decay_fraction", 0.1, "wsd: fraction of steps in the decay phase")
+          .at_least(0)
+          .at_most(1),
       string_field("schedule.wsd_shape", "linear", "wsd decay shape: linear or cosine"),
   };
 }
@@ -55,6 +68,16 @@ LrScheduleOptions parse_schedule_options(const Config& c, double peak_lr, int64_
   o.warmup_steps = c.get_int("schedule.warmup_steps");
   o.total_steps = total_steps;
   o.decay_fraction = c.get_float("schedule.decay_fraction");
+  // Cross-field rules (min_lr <= the peak, warmup shorter than the run, wsd's decay after the
+  // warmup) are LrSchedule's; checked here so the message names the job file and its keys.
+  try {
+    const LrSchedule check(o);
+  } catch (const Error& e) {
+    throw Error(c.source() + ": [schedule] with train.steps = " + std::to_string(total_steps) +
+                " and optimizer.learning_rate = " + std::to_string(peak_lr) + ": " + e.what() +
+                " (total_steps is train.steps, lr is optimizer.learning_rate, the others are "
+                "schedule.<name>)");
+  }
   return o;
 }
 

@@ -214,6 +214,7 @@ TEST(Config, RangesAreCheckedWhereTheValueIsRead) {
       int_field("train.seq_len", 128, "tokens per sequence").at_least(1),
       float_field("parallel.timeout_s", 600.0, "watchdog").greater_than(0).at_most(3600),
       float_field("train.grad_clip", 1.0, "clip (0: off)").at_least(0),
+      float_field("optimizer.beta1", 0.9, "beta1").at_least(0).less_than(1),
   });
   auto error = [&](std::string_view text, const std::vector<std::string>& overrides = {}) {
     return test::error_message([&] { Config::parse(text, "job.toml", ranged, overrides); });
@@ -235,6 +236,11 @@ TEST(Config, RangesAreCheckedWhereTheValueIsRead) {
   EXPECT_TRUE(contains(e, "'parallel.timeout_s' must be at most 3600, got inf")) << e;
   e = error("[train]\ngrad_clip = -0.5\n");
   EXPECT_TRUE(contains(e, "'train.grad_clip' must be at least 0, got -0.5")) << e;
+  e = error("[optimizer]\nbeta1 = 1.0\n");
+  EXPECT_TRUE(contains(e, "'optimizer.beta1' must be less than 1, got 1")) << e;
+  EXPECT_EQ(Config::parse("[optimizer]\nbeta1 = 0.999999\n", "job.toml", ranged)
+                .get_float("optimizer.beta1"),
+            0.999999);
   // The bounds themselves pass.
   const Config ok = Config::parse("[train]\nseq_len = 1\ngrad_clip = 0\n", "job.toml", ranged,
                                   {"parallel.timeout_s=3600"});

@@ -13,7 +13,8 @@
 #include <cstdint>
 #include <vector>
 
-#define XOMNI_COMPONENT_ABI_VERSION 2
+// 3: FieldSpec (returned by settings_fields) gained its range and path kind.
+#define XOMNI_COMPONENT_ABI_VERSION 3
 // Compiler and xomni version; a plugin built elsewhere is refused with both strings shown.
 #define XOMNI_STRINGIFY_(x) #x
 #define XOMNI_STRINGIFY(x) XOMNI_STRINGIFY_(x)

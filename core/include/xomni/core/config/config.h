@@ -39,12 +39,14 @@ struct FieldSpec {
   bool required = false;
   FieldValue default_value;  // unused when required
   std::string doc;
-  // The values an int or float field accepts: [min, max], or (min, max] when min_exclusive. Checked
+  // The values an int or float field accepts: [min, max], with either end open when min_exclusive
+  // or max_exclusive (e.g. (0, 1] or [0, 1)). Checked
   // where a value is read (the file or --set), so no value outside reaches the code that uses it.
   // A float field never accepts NaN.
   double min = -std::numeric_limits<double>::infinity();
   double max = std::numeric_limits<double>::infinity();
   bool min_exclusive = false;
+  bool max_exclusive = false;
   // A string field that holds a path (see PathKind).
   PathKind path_kind = PathKind::none;
 
@@ -61,6 +63,12 @@ struct FieldSpec {
   }
   FieldSpec at_most(double v) && {
     max = v;
+    max_exclusive = false;
+    return std::move(*this);
+  }
+  FieldSpec less_than(double v) && {
+    max = v;
+    max_exclusive = true;
     return std::move(*this);
   }
   FieldSpec path() && {

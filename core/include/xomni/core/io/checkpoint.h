@@ -4,7 +4,8 @@
 //                           /optimizer/embed.weight.exp_avg); attributes "dtype" (xomni dtype name)
 //                           and "crc32"; f32/f64/i32/i64/u8 as little-endian HDF5 types, bf16/f16
 //                           as uint16 (the raw bits) with dtype "bf16"/"f16".
-//   /config                 the job's config text (UTF-8 string)
+//   /config                 the job's config text (UTF-8; every string in the file is a
+//                           fixed-length HDF5 string, NUL-padded)
 //   /rng/<name>             uint64[2] = {seed, offset}
 //   /data_position/<name>   int64[n]
 //   /meta/<key>             free-form UTF-8 strings
@@ -33,7 +34,9 @@
 namespace xomni {
 
 // The format this build writes; files with a newer version are refused.
-inline constexpr int64_t kCheckpointFormatVersion = 1;
+// Version 2 writes every string (dtype attributes, config, metadata) fixed-length; version 1
+// files, with variable-length strings, are still read.
+inline constexpr int64_t kCheckpointFormatVersion = 2;
 
 struct RngState {
   uint64_t seed = 0;
