@@ -18,7 +18,7 @@ Shape infer_shape(const Shape& requested, int64_t numel, const char* op, const S
       infer = int64_t(i);
     } else {
       XOMNI_CHECK(s[i] >= 0, op, ": invalid size in ", shape_str(requested));
-      known *= s[i];
+      known = checked_mul(known, s[i], std::string(op) + ": the sizes of " + shape_str(requested));
     }
   }
   if (infer >= 0) {

@@ -49,6 +49,16 @@ TEST(Sizes, TensorWhoseSizeOverflowsIsRefusedNamingTheShape) {
   EXPECT_TRUE(contains(error_message([] { Tensor::empty({4, -2}); }), "negative"));
 }
 
+// reshape's -1 is inferred from the product of the other sizes, which must not wrap around first
+// (2^32 x 2^32 wraps to 0 and used to be refused only by accident, or accepted for other sizes).
+TEST(Sizes, ReshapeWhoseKnownSizesOverflowIsRefused) {
+  const Tensor t = Tensor::zeros({4});
+  const std::string m = error_message([&] { reshape(t, {k2_32, k2_32, -1}); });
+  EXPECT_TRUE(contains(m, "reshape")) << m;
+  EXPECT_TRUE(contains(m, "64 bits")) << m;
+  EXPECT_EQ(reshape(t, {2, -1}).shape(), (Shape{2, 2}));
+}
+
 TEST(Sizes, AllocationBeyondAnyMemoryNamesBytesAndShape) {
   // 2^59 f32 elements = 2 EiB: refused by the allocator before asking the system.
   const Shape s{int64_t(1) << 29, int64_t(1) << 30};
