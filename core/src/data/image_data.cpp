@@ -488,7 +488,12 @@ ImageDataset ImageDataset::open(const std::string& dir) {
                 " is implausibly large (corrupt manifest?)");
     const int64_t num_bytes = json_int(js, "num_pixel_bytes", swhere);
     int64_t pixel_offset = -1;
-    if (js.contains("metadata_crc32")) {  // datasets written before it had none
+    // libhdf5 can corrupt memory reading a damaged shard, so no shard reaches it unchecked.
+    XOMNI_CHECK(js.contains("metadata_crc32"), swhere,
+                ": no metadata_crc32: the dataset was written before image shards carried "
+                "checksums, and shards are not read unchecked (a damaged one can crash the HDF5 "
+                "library); rewrite it with `xomni data synth` or `xomni data import --overwrite`");
+    {
       pixel_offset = json_int(js, "pixel_offset", swhere);
       const int64_t want = json_int(js, "metadata_crc32", swhere);
       std::error_code ec;
@@ -508,9 +513,9 @@ ImageDataset ImageDataset::open(const std::string& dir) {
                   " that ", mpath, " recorded; regenerate or re-import the dataset");
     }
     impl->load_shard(s, n, num_bytes, mpath);
-    XOMNI_CHECK(pixel_offset < 0 || num_bytes == 0 || s.pixel_offset == pixel_offset,
-                "image shard ", s.path, ": its pixels start at byte ", s.pixel_offset, ", not at ",
-                pixel_offset, " as ", mpath, " says");
+    XOMNI_CHECK(num_bytes == 0 || s.pixel_offset == pixel_offset, "image shard ", s.path,
+                ": its pixels start at byte ", s.pixel_offset, ", not at ", pixel_offset, " as ",
+                mpath, " says");
     impl->total += n;
     impl->shards.push_back(std::move(s));
   }

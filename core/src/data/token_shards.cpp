@@ -15,6 +15,7 @@
 
 #include "io/hdf5.h"
 #include "xomni/core/data/token_data.h"
+#include "xomni/core/io/checkpoint.h"
 
 namespace xomni {
 
@@ -100,6 +101,29 @@ void write_shard(const std::string& path, const std::vector<std::vector<int32_t>
   commit(tmp, path);
 }
 
+// A shard file's size and CRC-32, recorded in the manifest and checked before HDF5 opens the file.
+struct FileSeal {
+  int64_t bytes = 0;
+  int64_t crc32 = 0;
+};
+
+FileSeal file_seal(const std::string& path, const std::string& where) {
+  std::ifstream in(path, std::ios::binary);
+  XOMNI_CHECK(in, where, ": cannot open it");
+  std::vector<char> block(size_t(1) << 20);
+  FileSeal seal;
+  uint32_t crc = 0;
+  while (in) {
+    in.read(block.data(), std::streamsize(block.size()));
+    const std::streamsize n = in.gcount();
+    crc = xomni::crc32(block.data(), size_t(n), crc);
+    seal.bytes += n;
+  }
+  XOMNI_CHECK(!in.bad(), where, ": cannot read it");
+  seal.crc32 = crc;
+  return seal;
+}
+
 int64_t json_int(const nlohmann::json& j, const char* key, const std::string& where) {
   XOMNI_CHECK(j.is_object() && j.contains(key), where, ": missing key '", key, "'");
   const nlohmann::json& v = j.at(key);
@@ -170,6 +194,7 @@ std::vector<TokenShardInfo> write_token_shards(const std::string& dir,
               ec ? ": " + ec.message() : std::string());
 
   std::vector<TokenShardInfo> shards;
+  std::vector<FileSeal> seals;  // bytes and CRC-32 of each shard, for the manifest
   size_t first = 0;
   while (first < documents.size()) {
     size_t last = first;
@@ -178,7 +203,9 @@ std::vector<TokenShardInfo> write_token_shards(const std::string& dir,
            (last == first || n + int64_t(documents[last].size()) <= tokens_per_shard))
       n += int64_t(documents[last++].size());
     TokenShardInfo info{shard_name(int64_t(shards.size())), int64_t(last - first), n};
-    write_shard((fs::path(dir) / info.file).string(), documents, first, last, vocab_size);
+    const std::string path = (fs::path(dir) / info.file).string();
+    write_shard(path, documents, first, last, vocab_size);
+    seals.push_back(file_seal(path, "token shard " + path));
     shards.push_back(info);
     first = last;
   }
@@ -192,9 +219,12 @@ std::vector<TokenShardInfo> write_token_shards(const std::string& dir,
   m["num_documents"] = int64_t(documents.size());
   m["num_tokens"] = total;
   m["shards"] = nlohmann::json::array();
-  for (const TokenShardInfo& s : shards)
-    m["shards"].push_back(
-        {{"file", s.file}, {"num_documents", s.num_documents}, {"num_tokens", s.num_tokens}});
+  for (size_t i = 0; i < shards.size(); ++i)
+    m["shards"].push_back({{"file", shards[i].file},
+                           {"num_documents", shards[i].num_documents},
+                           {"num_tokens", shards[i].num_tokens},
+                           {"bytes", seals[i].bytes},
+                           {"crc32", seals[i].crc32}});
   const std::string path = (fs::path(dir) / kManifest).string(), tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
@@ -242,12 +272,19 @@ TokenDataset TokenDataset::open(const std::string& dir) {
   const int64_t num_tokens = json_int(m, "num_tokens", mwhere);
   XOMNI_CHECK(m.contains("shards") && m["shards"].is_array(), mwhere,
               ": missing or non-array key 'shards'");
+  std::vector<FileSeal> seals;
   for (const nlohmann::json& s : m["shards"]) {
     const std::string swhere = mwhere + ", shards[" + std::to_string(data->shards.size()) + "]";
     XOMNI_CHECK(s.is_object() && s.contains("file") && s["file"].is_string(), swhere,
                 ": missing string key 'file'");
     TokenShardInfo info{s["file"].get<std::string>(), json_int(s, "num_documents", swhere),
                         json_int(s, "num_tokens", swhere)};
+    // libhdf5 can corrupt memory reading a damaged shard, so no shard reaches it unchecked.
+    XOMNI_CHECK(s.contains("crc32") && s.contains("bytes"), swhere,
+                ": no bytes/crc32: the dataset was written before token shards carried checksums, "
+                "and shards are not read unchecked (a damaged one can crash the HDF5 library); "
+                "rewrite it with `xomni prepare-text ... --overwrite`");
+    seals.push_back({json_int(s, "bytes", swhere), json_int(s, "crc32", swhere)});
     XOMNI_CHECK(!info.file.empty() && info.file.find('/') == std::string::npos &&
                     info.file != "." && info.file != "..",
                 swhere, ": file '", info.file, "' is not a plain file name");
@@ -285,6 +322,12 @@ TokenDataset TokenDataset::open(const std::string& dir) {
     const std::string where = "token shard " + path;
     std::error_code ec;
     XOMNI_CHECK(fs::is_regular_file(path, ec), where, " (listed in ", mpath, ") is missing");
+    const FileSeal want = seals[size_t(&s - data->shards.data())];
+    const FileSeal got = file_seal(path, where);
+    XOMNI_CHECK(got.bytes == want.bytes && got.crc32 == want.crc32, where,
+                " is damaged: ", got.bytes, " bytes with CRC-32 ", got.crc32, ", but ", mpath,
+                " recorded ", want.bytes, " bytes with CRC-32 ", want.crc32,
+                "; rewrite the dataset");
     Id file(h5_check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT),
                      where + " is unreadable: cannot open it as an HDF5 file"),
             H5Fclose);

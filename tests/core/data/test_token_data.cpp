@@ -11,12 +11,14 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <set>
 #include <sstream>
 
 #include "check.h"
 #include "xomni/core/data/token_data.h"
+#include "xomni/core/io/checkpoint.h"
 
 using namespace xomni;
 namespace fs = std::filesystem;
@@ -51,6 +53,19 @@ std::string read_text(const std::string& path) {
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;
+}
+
+// Rewrites the bytes and crc32 the manifest of `dir` records for each shard from the files as
+// they are now: a manifest consistent with edited shards, to reach the checks behind the seal.
+void reseal(const std::string& dir) {
+  const std::string manifest = (fs::path(dir) / "manifest.json").string();
+  nlohmann::json m = nlohmann::json::parse(read_text(manifest));
+  for (auto& s : m["shards"]) {
+    const std::string bytes = read_text((fs::path(dir) / s["file"].get<std::string>()).string());
+    s["bytes"] = int64_t(bytes.size());
+    s["crc32"] = int64_t(crc32(bytes.data(), bytes.size()));
+  }
+  write_text(manifest, m.dump());
 }
 
 // Documents of lengths 1..max_len (a fixed LCG), token ids unique over the whole set when
@@ -199,6 +214,11 @@ TEST_F(TokenData, TokenIdAtOrAboveVocabIsNamed) {
   const int32_t bad = 1000000;
   std::memcpy(&bytes[at + 4], &bad, 4);
   write_text(shard, bytes);
+  // The manifest's seal catches the edit before HDF5 opens the file...
+  msg = error_message([&] { TokenDataset::open(dir); });
+  EXPECT_NE(msg.find(shard + " is damaged"), std::string::npos) << msg;
+  // ...and with a manifest that agrees with the edited file, the id check does.
+  reseal(dir);
   msg = error_message([&] { TokenDataset::open(dir); });
   EXPECT_NE(msg.find(shard), std::string::npos) << msg;
   EXPECT_NE(msg.find("token 3 (document 1 of the shard) has id 1000000, outside [0, 1000000)"),
@@ -228,6 +248,11 @@ TEST_F(TokenData, CorruptOrMismatchedManifestIsNamed) {
   write_token_shards(other, docs, 20, 1000);
   fs::copy_file(fs::path(other) / "manifest.json", manifest);
   msg = error_message([&] { TokenDataset::open(dir); });
+  EXPECT_NE(msg.find((fs::path(dir) / "shard-00000.h5").string() + " is damaged"),
+            std::string::npos)
+      << msg;
+  reseal(dir);  // the other manifest's counts with these shards' seals
+  msg = error_message([&] { TokenDataset::open(dir); });
   EXPECT_NE(msg.find((fs::path(dir) / "shard-00000.h5").string() + " holds"), std::string::npos)
       << msg;
   EXPECT_NE(msg.find("but " + manifest + " says"), std::string::npos) << msg;
@@ -235,6 +260,7 @@ TEST_F(TokenData, CorruptOrMismatchedManifestIsNamed) {
   // A manifest with another vocabulary size.
   write_token_shards(other, make_docs(20, 10, 3, false), 20, 2000);
   fs::copy_file(fs::path(other) / "manifest.json", manifest, fs::copy_options::overwrite_existing);
+  reseal(dir);
   msg = error_message([&] { TokenDataset::open(dir); });
   EXPECT_NE(msg.find("has vocab_size 1000 but " + manifest + " says 2000"), std::string::npos)
       << msg;
@@ -253,7 +279,18 @@ TEST_F(TokenData, CorruptOrMismatchedManifestIsNamed) {
   const std::string shard = (fs::path(dir) / "shard-00000.h5").string();
   write_text(shard, "not an HDF5 file");
   msg = error_message([&] { TokenDataset::open(dir); });
+  EXPECT_NE(msg.find(shard + " is damaged: 16 bytes"), std::string::npos) << msg;
+  reseal(dir);
+  msg = error_message([&] { TokenDataset::open(dir); });
   EXPECT_NE(msg.find(shard + " is unreadable"), std::string::npos) << msg;
+
+  // A manifest written before shards carried checksums is refused, saying how to rewrite it.
+  nlohmann::json old = nlohmann::json::parse(good);
+  for (auto& s : old["shards"]) s.erase("crc32"), s.erase("bytes");
+  write_text(manifest, old.dump());
+  msg = error_message([&] { TokenDataset::open(dir); });
+  EXPECT_NE(msg.find("written before token shards carried checksums"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("prepare-text"), std::string::npos) << msg;
 }
 
 // ---------------------------------------------------------------------------------------------

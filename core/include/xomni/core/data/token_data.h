@@ -8,7 +8,10 @@
 //       attributes "vocab_size" (int64) and "format_version" (int64)
 //   <dir>/manifest.json                        {"format": "xomni-token-shards",
 //       "format_version", "vocab_size", "num_documents", "num_tokens",
-//       "shards": [{"file", "num_documents", "num_tokens"}, ...]}
+//       "shards": [{"file", "num_documents", "num_tokens", "bytes", "crc32"}, ...]}
+// "bytes" and "crc32" (zlib's CRC-32 of the whole shard file, format version 2) are checked
+// before HDF5 opens a shard: libhdf5 can corrupt memory on a damaged file. Manifests without
+// them (version 1) are refused with how to rewrite the dataset.
 // Documents never straddle shards; global document i is document i - first(shard) of its shard.
 #include <cstdint>
 #include <memory>
@@ -20,7 +23,7 @@
 
 namespace xomni {
 
-inline constexpr int64_t kTokenShardFormatVersion = 1;
+inline constexpr int64_t kTokenShardFormatVersion = 2;
 
 struct TokenShardInfo {
   std::string file;  // name inside the dataset folder ("shard-00000.h5")
