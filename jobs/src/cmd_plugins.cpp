@@ -18,8 +18,9 @@ constexpr double kDefaultTimeoutS = 10;
 int run(std::vector<std::string> argv) {
   const double timeout_s =
       parse_number(take_option(argv, "--timeout"), "--timeout", kDefaultTimeoutS);
-  XOMNI_CHECK(std::isfinite(timeout_s) && timeout_s > 0,
-              "--timeout must be a positive number of seconds, not ", timeout_s);
+  // At most a day: the deadline is a steady_clock time point, which a huge value would overflow.
+  XOMNI_CHECK(std::isfinite(timeout_s) && timeout_s > 0 && timeout_s <= 86400,
+              "--timeout must be a number of seconds in (0, 86400], not ", timeout_s);
   XOMNI_CHECK(argv.empty(), "unexpected argument '", argv.empty() ? "" : argv[0], "'");
   std::printf("search path:\n");
   const std::vector<plugins::PluginFolder> folders = plugins::plugin_search_folders();

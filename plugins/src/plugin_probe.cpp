@@ -127,8 +127,9 @@ PluginDescription describe_plugin_library(const std::string& path) {
 }
 
 PluginDescription probe_plugin_library(const std::string& path, double timeout_s) {
-  XOMNI_CHECK(std::isfinite(timeout_s) && timeout_s > 0, "probing plugin library ", path,
-              ": the timeout must be a positive number of seconds, not ", timeout_s);
+  XOMNI_CHECK(std::isfinite(timeout_s) && timeout_s > 0 && timeout_s <= 86400,
+              "probing plugin library ", path,
+              ": the timeout must be a number of seconds in (0, 86400], not ", timeout_s);
   PluginDescription failed;
   failed.file = path;
   int fds[2];

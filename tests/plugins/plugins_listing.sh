@@ -30,7 +30,7 @@ fi
 # Only the hanging library waits for the timeout.
 [ "$took" -lt 10 ] || { echo "FAIL: listing took ${took}s"; exit 1; }
 # A timeout that is not a positive number is refused, naming the flag.
-for bad_timeout in 0 -1 nan inf; do
+for bad_timeout in 0 -1 nan inf 9223372036854775808; do
   if err=$("$xomni" plugins --timeout "$bad_timeout" 2>&1); then
     echo "FAIL: --timeout $bad_timeout was accepted"; exit 1
   fi

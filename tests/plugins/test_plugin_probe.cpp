@@ -73,8 +73,10 @@ TEST(PluginProbe, AConstructorThatExitsIsReportedWithItsStatus) {
 }
 
 TEST(PluginProbe, ABadTimeoutIsRefused) {
-  const std::string m = test::error_message([] { probe_plugin_library("x.so", 0); });
-  EXPECT_TRUE(contains(m, "x.so: the timeout must be a positive number of seconds")) << m;
+  for (const double bad : {0.0, -1.0, 9.3e18}) {
+    const std::string m = test::error_message([&] { probe_plugin_library("x.so", bad); });
+    EXPECT_TRUE(contains(m, "x.so: the timeout must be a number of seconds in (0, 86400]")) << m;
+  }
 }
 
 }  // namespace

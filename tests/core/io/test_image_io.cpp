@@ -401,7 +401,8 @@ TEST_F(ImageIo, CmykJpegIsConvertedToRgb) {
   // 50% black (K=128 ink, stored 127) on no colour ink: a mid grey.
   const uint8_t grey[4] = {255, 255, 255, 127};
   write_cmyk_jpeg(sub("grey.jpg"), 8, 8, grey);
-  const uint8_t* g = read_image(sub("grey.jpg")).at(3, 3);
+  const Image grey_image = read_image(sub("grey.jpg"));
+  const uint8_t* g = grey_image.at(3, 3);
   for (int c = 0; c < 3; ++c) EXPECT_NEAR(int(g[c]), 127, 4);
 }
 
