@@ -4,10 +4,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "xomni/core/io/jsonl.h"
 #include "xomni/parallel/pipeline.h"
 
 namespace xomni::parallel {
@@ -60,12 +60,8 @@ double seconds(const nlohmann::json& j, const char* key, const std::string& wher
 }  // namespace
 
 std::vector<TimelineEvent> read_timeline_jsonl(const std::string& path) {
-  std::ifstream in(path);
-  XOMNI_CHECK(in, "cannot open the timeline file ", path);
   std::vector<TimelineEvent> events;
-  std::string line;
-  for (int64_t lineno = 1; std::getline(in, line); ++lineno) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+  for_each_jsonl_line(path, "timeline", [&](const std::string& line, int64_t lineno) {
     const std::string where = path + ":" + std::to_string(lineno);
     nlohmann::json j;
     try {
@@ -88,8 +84,7 @@ std::vector<TimelineEvent> read_timeline_jsonl(const std::string& path) {
     XOMNI_CHECK(e.end >= e.start, where, ": the event ends (", e.end, ") before it starts (",
                 e.start, ")");
     events.push_back(e);
-  }
-  XOMNI_CHECK(!in.bad(), "cannot read the timeline file ", path);
+  });
   return events;
 }
 

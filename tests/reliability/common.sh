@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the fault tests: a tiny LM job in a scratch folder, and checks on what a run left.
 # Source after setting `xomni`; defines `work` (removed at exit) and writes $work/job.toml.
 work=$(mktemp -d)
@@ -55,3 +56,29 @@ PY
 
 # The training process ids of an mpiexec launch (its direct children running xomni).
 rank_pids() { pgrep -P "$1" -f "xomni train" || true; }
+
+# Starts `mpiexec -np 2 xomni train` on a job that runs until stopped, waits until step 3 is
+# checkpointed, and sets `launcher` (mpiexec's pid), `victim` (one rank's pid) and `saved` (the
+# newest checkpointed step then).
+start_two_ranks() {
+  sed -i 's/^steps = 40/steps = 100000/' "$work/job.toml"
+  "$mpiexec" -np 2 "$xomni" train "$work/job.toml" > "$work/out" 2>&1 &
+  launcher=$!
+  for _ in $(seq 300); do
+    [[ $(newest_step) -ge 3 ]] && break
+    sleep 0.1
+  done
+  victim=$(rank_pids "$launcher" | tail -n 1)
+  [[ -n "$victim" ]] || fail "no rank process found under mpiexec ($launcher)"
+  saved=$(newest_step)
+}
+
+# After a fault: no checkpoint newer than `saved` was lost, and one process resumes from the
+# newest to 3 steps past it. $1 names the fault in messages.
+check_resumes() {
+  [[ $(newest_step) -ge $saved ]] || fail "checkpoints lost: newest $(newest_step) < $saved"
+  local resume_at=$(( $(newest_step) + 3 ))
+  "$xomni" train "$work/job.toml" --set "train.steps=$resume_at" > "$work/resume" 2>&1 ||
+    { cat "$work/resume" >&2; fail "resume after the $1"; }
+  grep -q "resuming from" "$work/resume" || { cat "$work/resume" >&2; fail "did not resume"; }
+}

@@ -9,16 +9,7 @@ set -euo pipefail
 xomni="$1"
 mpiexec="$2"
 source "$(dirname "$0")/common.sh"
-sed -i 's/^steps = 40/steps = 100000/' "$work/job.toml"
-"$mpiexec" -np 2 "$xomni" train "$work/job.toml" > "$work/out" 2>&1 &
-launcher=$!
-for _ in $(seq 300); do  # until a few steps are checkpointed
-  [[ $(newest_step) -ge 3 ]] && break
-  sleep 0.1
-done
-victim=$(rank_pids "$launcher" | tail -n 1)
-[[ -n "$victim" ]] || fail "no rank process found under mpiexec ($launcher)"
-saved=$(newest_step)
+start_two_ranks
 kill -STOP "$victim"
 start=$SECONDS
 status=0
@@ -28,9 +19,5 @@ kill -KILL "$victim" 2> /dev/null || true
 [[ $status -ne 0 ]] || fail "the job exited 0 with a stopped rank"
 [[ $elapsed -le 60 ]] || fail "the job took ${elapsed}s to notice a stopped rank (timeout_s = 5)"
 grep -qi "timed out\|timeout\|did not finish within" "$work/out" || { cat "$work/out" >&2; fail "no timeout message"; }
-resume_at=$(( $(newest_step) + 3 ))
-[[ $(newest_step) -ge $saved ]] || fail "checkpoints lost: newest $(newest_step) < $saved"
-"$xomni" train "$work/job.toml" --set "train.steps=$resume_at" > "$work/resume" 2>&1 ||
-  { cat "$work/resume" >&2; fail "resume after the stopped rank"; }
-grep -q "resuming from" "$work/resume" || { cat "$work/resume" >&2; fail "did not resume"; }
+check_resumes "stopped rank"
 echo "1 passed, 0 failed (stopped rank noticed after ${elapsed}s)"

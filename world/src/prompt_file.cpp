@@ -1,9 +1,9 @@
 // Prompt JSONL files (format in prompt_file.h).
 #include "xomni/world/prompt_file.h"
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "xomni/core/io/jsonl.h"
 #include "xomni/core/tensor/error.h"
 
 namespace xomni::world {
@@ -51,17 +51,10 @@ Prompt parse_prompt_line(std::string_view line, const std::string& where) {
 }
 
 std::vector<Prompt> read_prompt_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  XOMNI_CHECK(in, "cannot open the prompt file ", path);
   std::vector<Prompt> prompts;
-  std::string line;
-  int64_t line_no = 0;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+  for_each_jsonl_line(path, "prompt", [&](const std::string& line, int64_t line_no) {
     prompts.push_back(parse_prompt_line(line, path + " line " + std::to_string(line_no)));
-  }
-  XOMNI_CHECK(!in.bad(), "cannot read the prompt file ", path);
+  });
   return prompts;
 }
 

@@ -2,9 +2,9 @@
 #include "xomni/core/data/caption_file.h"
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "xomni/core/io/jsonl.h"
 #include "xomni/core/tensor/error.h"
 
 namespace xomni {
@@ -56,18 +56,11 @@ CaptionRecord parse_caption_line(std::string_view line, const std::string& where
 }
 
 std::vector<CaptionRecord> read_caption_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  XOMNI_CHECK(in, "cannot open the caption file ", path);
   std::vector<CaptionRecord> records;
-  std::string line;
-  int64_t line_no = 0;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+  for_each_jsonl_line(path, "caption", [&](const std::string& line, int64_t line_no) {
     records.push_back(parse_caption_line(line, path + " line " + std::to_string(line_no)));
     records.back().line = line_no;
-  }
-  XOMNI_CHECK(!in.bad(), "cannot read the caption file ", path);
+  });
   return records;
 }
 
