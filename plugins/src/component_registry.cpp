@@ -104,4 +104,18 @@ std::unique_ptr<Backbone> create_backbone(const std::string& name,
   return create_as<Backbone>("backbone", name, context);
 }
 
+std::unique_ptr<ImageTokenizer> create_image_tokenizer(const std::string& name,
+                                                       const ComponentContext& context) {
+  return create_as<ImageTokenizer>("image_tokenizer", name, context);
+}
+
+std::unique_ptr<Adapter> create_adapter(const std::string& name, const ComponentContext& context) {
+  return create_as<Adapter>("adapter", name, context);
+}
+
+std::unique_ptr<DiffusionDecoder> create_diffusion_decoder(const std::string& name,
+                                                           const ComponentContext& context) {
+  return create_as<DiffusionDecoder>("diffusion_decoder", name, context);
+}
+
 }  // namespace xomni::plugins

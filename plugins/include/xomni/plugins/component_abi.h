@@ -14,7 +14,9 @@
 #include <vector>
 
 // 3: FieldSpec (returned by settings_fields) gained its range and path kind.
-#define XOMNI_COMPONENT_ABI_VERSION 3
+// 4: the image tokenizer and diffusion decoder gained their training hooks; backbones take prefix
+//    embeddings.
+#define XOMNI_COMPONENT_ABI_VERSION 4
 // Compiler and xomni version; a plugin built elsewhere is refused with both strings shown.
 #define XOMNI_STRINGIFY_(x) #x
 #define XOMNI_STRINGIFY(x) XOMNI_STRINGIFY_(x)

@@ -35,5 +35,10 @@ std::vector<FieldSpec> component_settings_fields(const std::string& kind, const 
 std::unique_ptr<TextTokenizer> create_text_tokenizer(const std::string& name,
                                                      const ComponentContext& context);
 std::unique_ptr<Backbone> create_backbone(const std::string& name, const ComponentContext& context);
+std::unique_ptr<ImageTokenizer> create_image_tokenizer(const std::string& name,
+                                                       const ComponentContext& context);
+std::unique_ptr<Adapter> create_adapter(const std::string& name, const ComponentContext& context);
+std::unique_ptr<DiffusionDecoder> create_diffusion_decoder(const std::string& name,
+                                                           const ComponentContext& context);
 
 }  // namespace xomni::plugins

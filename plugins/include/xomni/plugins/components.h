@@ -12,10 +12,12 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "xomni/core/io/safetensors.h"
 #include "xomni/core/nn/nn.h"
+#include "xomni/core/tensor/random.h"
 #include "xomni/parallel/tensor_parallel.h"
 #include "xomni/parallel/topology.h"
 #include "xomni/plugins/component_abi.h"
@@ -62,6 +64,9 @@ class DecodeCache {
 };
 
 struct BackboneInputs {
+  // [B, P, hidden_size()]: embeddings placed before the embedded ids (on the first pipeline stage;
+  // e.g. adapted image-code embeddings as a prefix). The logits then cover P + T positions.
+  Tensor prefix_embeddings;
   Tensor positions;    // [T] or [B, T]; default 0..T-1 (after what the cache holds)
   Tensor segment_ids;  // [B, T] packed documents; attention stays inside a document
   DecodeCache* cache = nullptr;
@@ -96,13 +101,54 @@ class Backbone : public Component, public nn::Module {
 };
 
 // ---- image_tokenizer ----
+// A training objective's value and its parts (for metrics.jsonl).
+struct LossTerms {
+  Tensor total;                                        // scalar, differentiable
+  std::vector<std::pair<std::string, double>> parts;  // named values (weighted as in total)
+};
+
+// One quantisation pass for training.
+struct QuantizedImages {
+  Tensor ids;    // [B, N] i64 code ids, N = grid_h * grid_w in raster order
+  Tensor codes;  // [B, N, code_dim]: the chosen codes' embeddings in the forward pass; gradients
+                 // pass straight through to the encoder's continuous output
+  // The encoder's continuous (pre-quantisation, normalised) vectors [B, N, code_dim], detached:
+  // candidates for restarting dead codes.
+  Tensor continuous;
+  int64_t grid_h = 0, grid_w = 0;
+  LossTerms losses;  // the quantiser's own terms (e.g. codebook + commitment)
+};
+
+// Images to discrete semantic tokens: an encoder (a ViT) over patches, a projection and a vector
+// quantiser. Images are [B, 3, H, W] f32 in [0, 1] with H and W multiples of patch_size(); the
+// token grid is (H / patch_size(), W / patch_size()). Parameter names start with the part they
+// belong to ("vision.", "text.", "quantizer.", ...), so jobs freeze parts by glob.
 class ImageTokenizer : public Component, public nn::Module {
  public:
-  // images [B, 3, H, W] in [0, 1] -> token ids [B, h*w] (row-major grid of h x w).
+  // images -> token ids [B, h*w] i64 (raster order of the h x w grid); no autograd, deterministic.
   virtual Tensor encode(const Tensor& images) const = 0;
-  // ids [B, N] -> code embeddings [B, N, code_dim] (what the diffusion decoder consumes).
+  // ids [B, N] -> code embeddings [B, N, code_dim()] (what adapters and decoders consume). Throws
+  // naming the id when one is outside [0, codebook_size()).
   virtual Tensor code_embeddings(const Tensor& ids) const = 0;
   virtual int64_t codebook_size() const = 0;
+  virtual int64_t code_dim() const = 0;
+  virtual int64_t patch_size() const = 0;
+
+  // Training. quantize() is encode() with gradients: straight-through codes and the quantiser's
+  // losses.
+  virtual QuantizedImages quantize(const Tensor& images) const = 0;
+  // Image-text contrastive pretraining of the encoder (e.g. SigLIP's sigmoid loss) over a batch of
+  // matching (image, caption) pairs; throws when the tokenizer has no text tower.
+  virtual LossTerms contrastive_loss(const Tensor& images,
+                                     const std::vector<std::string>& texts) const = 0;
+  // The contrastive embeddings, L2-normalised: images -> [B, E], texts -> [B, E] (retrieval).
+  virtual Tensor image_embeddings(const Tensor& images) const = 0;
+  virtual Tensor text_embeddings(const std::vector<std::string>& texts) const = 0;
+  // Replaces every code whose usage[k] is 0 (usage [codebook_size()] counts, any numeric dtype)
+  // by a row of candidates [M, code_dim] chosen with `gen`; returns how many were replaced. The
+  // same arguments give the same codebook on every rank.
+  virtual int64_t restart_dead_codes(const Tensor& usage, const Tensor& candidates,
+                                     Generator& gen) = 0;
 };
 
 // ---- vision_blocks ----
@@ -122,11 +168,21 @@ class Adapter : public Component, public nn::Module {
 };
 
 // ---- diffusion_decoder ----
+// Code embeddings to pixels: a generative decoder trained offline on (image, code) pairs and a
+// fixed render engine afterwards. An h x w grid decodes to an image of
+// (h * pixels_per_token()) x (w * pixels_per_token()).
 class DiffusionDecoder : public Component, public nn::Module {
  public:
-  // code embeddings [B, N, code_dim] on an h x w grid -> images [B, 3, H, W] in [0, 1].
-  virtual Tensor decode(const Tensor& codes, int64_t grid_h, int64_t grid_w,
-                        uint64_t seed) const = 0;
+  // codes [B, N, code_dim] on an h x w grid -> images [B, 3, H, W] in [0, 1]. `steps` sampler
+  // steps (0: the decoder's configured default); the same seed gives the same images.
+  virtual Tensor decode(const Tensor& codes, int64_t grid_h, int64_t grid_w, uint64_t seed,
+                        int64_t steps = 0) const = 0;
+  // The decoder's training objective on images [B, 3, H, W] in [0, 1] and their codes; the noise
+  // and timesteps come from `gen`.
+  virtual LossTerms training_loss(const Tensor& images, const Tensor& codes, int64_t grid_h,
+                                  int64_t grid_w, Generator& gen) const = 0;
+  virtual int64_t pixels_per_token() const = 0;
+  virtual int64_t code_dim() const = 0;
 };
 
 }  // namespace xomni::plugins
