@@ -71,7 +71,9 @@ def part_of_include(path, including_rel):
         return "reward_abi"
     for prefix, part in (("xomni/parallel/", "parallel"), ("xomni/plugins/", "plugins"),
                          ("xomni/qwen2/", "plugins"), ("xomni/bpe/", "plugins"),
-                         ("xomni/world/", "world"), ("train/", "jobs/train"), ("lm/", "jobs")):
+                         ("xomni/siglip_vq/", "plugins"), ("xomni/flow_decoder/", "plugins"),
+                         ("xomni/world/", "world"), ("train/", "jobs/train"), ("lm/", "jobs"),
+                         ("codec/", "jobs"), ("common/", "jobs")):
         if path.startswith(prefix):
             return part
     # core's private headers: "<concern>/<name>.h" under core/src.

@@ -4,48 +4,12 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
-#include "xomni/plugins/component_registry.h"
+#include "common/plugin_options.h"
 
 namespace xomni::train {
 namespace {
 
 constexpr const char* kBackboneKey = "model.backbone";
-
-// The backbone plugin's settings as [model] fields.
-std::vector<FieldSpec> backbone_fields(const std::string& backbone) {
-  std::vector<FieldSpec> fields = plugins::component_settings_fields("backbone", backbone);
-  for (FieldSpec& f : fields) f.key = "model." + f.key;
-  return fields;
-}
-
-// The backbone plugin's [model] fields as a JSON object under the plugin's own names.
-std::string settings_json(const Config& c, const std::string& backbone) {
-  nlohmann::json j = nlohmann::json::object();
-  for (const FieldSpec& f : plugins::component_settings_fields("backbone", backbone)) {
-    const std::string key = "model." + f.key;
-    switch (f.type) {
-      case FieldType::integer:
-        j[f.key] = c.get_int(key);
-        break;
-      case FieldType::floating:
-        j[f.key] = c.get_float(key);
-        break;
-      case FieldType::boolean:
-        j[f.key] = c.get_bool(key);
-        break;
-      case FieldType::string:
-        j[f.key] = c.get_string(key);
-        break;
-      case FieldType::string_list:
-        j[f.key] = c.get_strings(key);
-        break;
-      case FieldType::table:
-        j[f.key] = c.get_table(key);
-        break;
-    }
-  }
-  return j.dump();
-}
 
 // The layout-relevant sizes, by their Hugging Face names (every backbone's settings use them).
 parallel::ModelDims dims_of(const std::string& settings, const std::string& where) {
@@ -94,7 +58,8 @@ Schema lm_job_schema(const std::string& backbone) {
                    "backbone plugin: a name (libxomni_backbone_<name>.so) or a library path")
           .plugin(),
   };
-  for (FieldSpec& f : backbone_fields(backbone)) fields.push_back(std::move(f));
+  for (FieldSpec& f : jobs::plugin_section_fields("backbone", backbone, "model"))
+    fields.push_back(std::move(f));
   const std::vector<FieldSpec> own = {
       bool_field("model.checkpoint_layers", false,
                  "recompute each block's activations in backward"),
@@ -117,13 +82,8 @@ Schema lm_job_schema(const std::string& backbone) {
 
 Config parse_lm_config(const std::string& text, const std::string& source,
                        const std::vector<std::string>& overrides, const std::string& base_dir) {
-  std::string backbone = Config::peek_string(text, source, kBackboneKey, overrides, "qwen2");
-  // The file's value is relative to the file, as Config::parse will resolve it; an override's
-  // stays relative to the working directory.
-  const bool overridden = std::any_of(overrides.begin(), overrides.end(), [](const std::string& o) {
-    return o.rfind(std::string(kBackboneKey) + "=", 0) == 0;
-  });
-  if (!overridden) backbone = resolve_path(backbone, base_dir, PathKind::plugin);
+  const std::string backbone =
+      jobs::peek_plugin(text, source, kBackboneKey, overrides, "qwen2", base_dir);
   return Config::parse(text, source, lm_job_schema(backbone), overrides, base_dir);
 }
 
@@ -136,7 +96,7 @@ LmJob parse_lm_job(const Config& c) {
   job.trainer = parse_trainer_options(c);
   job.model.backbone = c.get_string(kBackboneKey);
   job.model.where = c.source() + " [model]";
-  job.model.settings_json = settings_json(c, job.model.backbone);
+  job.model.settings_json = jobs::plugin_settings_json(c, "backbone", job.model.backbone, "model");
   job.model.dims = dims_of(job.model.settings_json, job.model.where);
   job.model.checkpoint_layers = c.get_bool("model.checkpoint_layers");
   job.model.init_checkpoint = c.get_string("model.init_checkpoint");

@@ -1,0 +1,52 @@
+#pragma once
+// The codec stages' batches: image samples resized as X-Omni preprocesses them (short edge to
+// data.image_size, long edge capped, aspect kept) and stacked into [B, 3, H, W] f32 in [0, 1],
+// and the per-sample choices (which caption, which question) drawn from the sample's position in
+// the data stream, so they need no state of their own and resume exactly.
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "codec/codec_job.h"
+#include "train/parallel_setup.h"
+#include "xomni/core/data/image_loader.h"
+#include "xomni/core/io/image.h"
+#include "xomni/core/tensor/tensor.h"
+
+namespace xomni::codec {
+
+// Samples -> [B, 3, H, W]; every sample must resize to the same size (one aspect ratio per batch),
+// otherwise an Error names the two sizes.
+Tensor images_to_tensor(const std::vector<ImageSample>& samples, const ImageDataOptions& data);
+// [B, 3, H, W] in [0, 1] -> images (rounded to 8 bits).
+std::vector<Image> tensor_to_images(const Tensor& images);
+
+// A uniform draw in [0, 1) for (seed, global sample index, purpose).
+double sample_uniform(uint64_t seed, int64_t sample, uint32_t purpose);
+
+// One rank's batch and the global stream index of each of its samples.
+struct IndexedBatch {
+  std::vector<ImageSample> samples;
+  std::vector<int64_t> index;
+};
+
+// The training and validation image streams of a stage, split over the data-parallel ranks.
+class CodecData {
+ public:
+  CodecData(const CodecJob& job, const train::ParallelSetup& par);
+  IndexedBatch next_train();
+  bool has_valid() const { return valid_.has_value(); }
+  // The validation batches, always the same ones (a fresh loader with seed 0).
+  std::vector<IndexedBatch> valid_batches() const;
+  std::vector<int64_t> state() const { return loader_->state(); }
+  void restore(const std::vector<int64_t>& state) { loader_->restore(state); }
+  int64_t local_batch() const { return local_batch_; }
+
+ private:
+  const CodecJob& job_;
+  int64_t dp_rank_, dp_size_, local_batch_;
+  std::optional<ImageDataset> train_, valid_;
+  std::optional<ImageLoader> loader_;
+};
+
+}  // namespace xomni::codec

@@ -1,0 +1,75 @@
+#include "codec/codec_stage.h"
+
+namespace xomni::codec {
+namespace {
+
+// The sizes a layout must divide. The siglip and decoder stages have no vocabulary or pipeline
+// blocks; their components check their own widths against tp.
+parallel::ModelDims layout_dims(const CodecJob& job) {
+  if (job.stage == CodecStage::vq) return job.lm_dims;
+  parallel::ModelDims d;
+  d.num_hidden_layers = 1;
+  return d;
+}
+
+void check_layout(const CodecJob& job, const train::ParallelSetup& par) {
+  const parallel::Layout& l = par.layout();
+  const std::string stage = stage_name(job.stage);
+  XOMNI_CHECK(l.cp == 1 && l.pp == 1, par.where, ": the ", stage,
+              " stage runs data- and tensor-parallel; set parallel.cp = 1 and parallel.pp = 1 "
+              "(got cp=", l.cp, ", pp=", l.pp, ")");
+  XOMNI_CHECK(!par.tp.sequence_parallel, par.where, ": the ", stage,
+              " stage does not split sequences; set parallel.sequence_parallel = false");
+  XOMNI_CHECK(job.stage != CodecStage::decoder || l.tp == 1, par.where,
+              ": the decoder stage (a convolutional network) runs data-parallel; set "
+              "parallel.tp = 1 (got ",
+              l.tp, ")");
+}
+
+}  // namespace
+
+double micro_batch_share(const CodecJob& job, const train::ParallelSetup& par) {
+  return 1.0 / double(par.layout().dp * job.trainer.loop.grad_accum);
+}
+
+void StepMetrics::add(const std::vector<std::pair<std::string, double>>& parts) {
+  if (sums_.empty())
+    for (const auto& [name, v] : parts) sums_.emplace_back(name, 0.0);
+  XOMNI_CHECK(parts.size() == sums_.size(), "StepMetrics: the loss terms changed within a step");
+  for (size_t i = 0; i < parts.size(); ++i) sums_[i].second += parts[i].second;
+  ++count_;
+}
+
+std::vector<std::pair<std::string, double>> StepMetrics::means(
+    const train::ParallelSetup& par) const {
+  std::vector<std::pair<std::string, double>> out;
+  const double ranks = double(par.layout().dp);
+  for (const auto& [name, v] : sums_)
+    out.emplace_back(name, train::sum_over_data(v / double(std::max<int64_t>(count_, 1)), par) /
+                               ranks);
+  return out;
+}
+
+std::unique_ptr<train::Stage> make_codec_stage(const CodecJob& job,
+                                               const train::ParallelSetup& par) {
+  check_layout(job, par);
+  switch (job.stage) {
+    case CodecStage::siglip:
+      return make_siglip_stage(job, par);
+    case CodecStage::vq:
+      return make_vq_stage(job, par);
+    case CodecStage::decoder:
+      return make_decoder_stage(job, par);
+  }
+  throw Error("make_codec_stage: unknown stage");
+}
+
+train::TrainResult run_codec_training(const CodecJob& job, int64_t max_steps_this_run,
+                                      const parallel::MpiCommunicator* world) {
+  const train::ParallelSetup par = train::setup_parallel(
+      job.trainer.parallel, layout_dims(job), job.trainer.source + " [parallel]", world);
+  std::unique_ptr<train::Stage> stage = make_codec_stage(job, par);
+  return train::run_training(*stage, job.trainer, {}, par, max_steps_this_run);
+}
+
+}  // namespace xomni::codec

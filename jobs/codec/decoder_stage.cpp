@@ -1,0 +1,109 @@
+// The decoder stage: a diffusion decoder trained offline on (image, codes) pairs, the codes from
+// the frozen tokenizer of the vq stage (tokenizer.checkpoint). The decoder's checkpoint holds the
+// decoder alone; its job names the tokenizer checkpoint whose codes it decodes.
+#include "codec/codec_components.h"
+#include "codec/codec_data.h"
+#include "codec/codec_stage.h"
+#include "xomni/core/tensor/autograd.h"
+#include "xomni/plugins/component_registry.h"
+
+namespace xomni::codec {
+namespace {
+
+// The noise and timesteps of a micro-batch: a pure function of the seed and the batch's first
+// sample, so a resumed run draws what an uninterrupted one would.
+Generator batch_generator(uint64_t seed, int64_t first_sample) {
+  Generator gen;
+  gen.set_state(seed ^ 0xdec0de5eedULL, uint64_t(first_sample) << 24);
+  return gen;
+}
+
+class DecoderStage final : public train::Stage {
+ public:
+  DecoderStage(const CodecJob& job, const train::ParallelSetup& par)
+      : job_(job), par_(par), data_(job, par) {
+    tokenizer_ = load_tokenizer(job.tokenizer_checkpoint, &par).tokenizer;
+    for (const nn::ParamInfo& p : tokenizer_->parameter_infos())
+      Tensor(p.tensor).set_requires_grad(false);
+    decoder_ = plugins::create_diffusion_decoder(
+        job.decoder.plugin, component_context(job.decoder, job.trainer.run.seed, &par));
+    XOMNI_CHECK(decoder_->code_dim() == tokenizer_->code_dim(), job.decoder.where,
+                ": the decoder reads codes of dimension ", decoder_->code_dim(),
+                " but the tokenizer of ", job.tokenizer_checkpoint, " makes codes of dimension ",
+                tokenizer_->code_dim());
+    XOMNI_CHECK(decoder_->pixels_per_token() == tokenizer_->patch_size(), job.decoder.where,
+                ": the decoder draws ", decoder_->pixels_per_token(),
+                " pixels per token but the tokenizer's patch is ", tokenizer_->patch_size());
+  }
+
+  std::vector<nn::ParamInfo> parameters() const override {
+    return decoder_->parameter_infos("decoder.");
+  }
+
+  train::StepOutput forward_backward(std::vector<parallel::TimelineEvent>*) override {
+    const double share = micro_batch_share(job_, par_);
+    StepMetrics metrics;
+    double loss = 0;
+    for (int64_t m = 0; m < job_.trainer.loop.grad_accum; ++m) {
+      const IndexedBatch b = data_.next_train();
+      Generator gen = batch_generator(job_.trainer.run.seed, b.index.front());
+      const plugins::LossTerms lt = objective(images_to_tensor(b.samples, job_.data), gen);
+      loss += lt.total.item() * share;
+      mul(lt.total, share).backward();
+      metrics.add(lt.parts);
+    }
+    train::StepOutput out;
+    out.loss = train::sum_over_data(loss, par_);
+    out.metrics = metrics.means(par_);
+    return out;
+  }
+
+  double items_per_step() const override {
+    return double(job_.trainer.loop.batch_size * job_.trainer.loop.grad_accum);
+  }
+  double flops_per_step() const override { return 0; }
+
+  bool has_evaluation() const override { return data_.has_valid(); }
+  // The objective on the validation images with fixed noise and timesteps.
+  double evaluate() override {
+    NoGradGuard no_grad;
+    double loss = 0;
+    const std::vector<IndexedBatch> batches = data_.valid_batches();
+    for (const IndexedBatch& b : batches) {
+      Generator gen = batch_generator(/*seed=*/0, b.index.front());
+      loss += objective(images_to_tensor(b.samples, job_.data), gen).total.item();
+    }
+    return train::sum_over_data(loss / double(batches.size()), par_) / double(par_.layout().dp);
+  }
+
+  train::DataPositions data_positions() const override { return {{"images", data_.state()}}; }
+  void restore_data_positions(const train::DataPositions& positions) override {
+    data_.restore(positions.at("images"));
+  }
+
+ private:
+  plugins::LossTerms objective(const Tensor& images, Generator& gen) const {
+    Tensor codes;
+    {
+      NoGradGuard no_grad;
+      codes = tokenizer_->code_embeddings(tokenizer_->encode(images));
+    }
+    const int64_t p = tokenizer_->patch_size();
+    return decoder_->training_loss(images, codes, images.size(2) / p, images.size(3) / p, gen);
+  }
+
+  const CodecJob& job_;
+  const train::ParallelSetup& par_;
+  CodecData data_;
+  std::unique_ptr<plugins::ImageTokenizer> tokenizer_;
+  std::unique_ptr<plugins::DiffusionDecoder> decoder_;
+};
+
+}  // namespace
+
+std::unique_ptr<train::Stage> make_decoder_stage(const CodecJob& job,
+                                                 const train::ParallelSetup& par) {
+  return std::make_unique<DecoderStage>(job, par);
+}
+
+}  // namespace xomni::codec

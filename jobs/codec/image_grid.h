@@ -1,0 +1,13 @@
+#pragma once
+// A picture for a person to look at: images in rows, originals beside their reconstructions.
+#include <vector>
+
+#include "xomni/core/io/image.h"
+
+namespace xomni::codec {
+
+// Row i shows left[i] and right[i] side by side on a white background with a 4-pixel gutter;
+// every cell is as large as the largest image.
+Image side_by_side_grid(const std::vector<Image>& left, const std::vector<Image>& right);
+
+}  // namespace xomni::codec
