@@ -205,13 +205,59 @@ void CausalLM::build(uint64_t seed, const Placement& placement) {
     lm_head_ = &register_module("lm_head", column(h, cfg_.vocab_size, false, tp, gen));
 }
 
+void CausalLM::check_prefix(const ForwardOptions& opt, const Tensor& ids) const {
+  const Tensor& prefix = opt.prefix_embeddings;
+  const int64_t h = cfg_.hidden_size;
+  XOMNI_CHECK(prefix.dim() == 3, "qwen2: prefix_embeddings must be [B, P, hidden_size=", h,
+              "], got ", shape_str(prefix.shape()));
+  XOMNI_CHECK(prefix.size(0) == ids.size(0), "qwen2: prefix_embeddings ", shape_str(prefix.shape()),
+              " has batch ", prefix.size(0), " but the ids ", shape_str(ids.shape()),
+              " have batch ", ids.size(0));
+  XOMNI_CHECK(prefix.size(2) == h, "qwen2: prefix_embeddings ", shape_str(prefix.shape()),
+              " has width ", prefix.size(2), " but the model's hidden_size is ", h);
+  const DType want = embed_tokens_->weight().dtype();
+  XOMNI_CHECK(prefix.dtype() == want, "qwen2: prefix_embeddings are ", dtype_name(prefix.dtype()),
+              " but the token embeddings are ", dtype_name(want));
+  XOMNI_CHECK(!cp_ || cp_->size() == 1, "qwen2: prefix_embeddings are not supported under ",
+              "context parallelism (cp=", cp_ ? cp_->size() : 1,
+              "): each cp rank holds a chunk of the ids; run with cp=1");
+  const int64_t P = prefix.size(1), total = P + ids.size(1);
+  XOMNI_CHECK(!tp_.sequence_parallel || total % tp_.size() == 0,
+              "qwen2: with sequence parallelism over tp=", tp_.size(), " the prefix and ids (", P,
+              " + ", ids.size(1), " = ", total, " positions) must divide by ", tp_.size());
+  if (opt.positions.defined())
+    XOMNI_CHECK(opt.positions.dim() >= 1 && opt.positions.size(opt.positions.dim() - 1) == total,
+                "qwen2: with prefix_embeddings the positions cover the prefix and the ids (", P,
+                " + ", ids.size(1), " = ", total, "), got positions ",
+                shape_str(opt.positions.shape()));
+  if (opt.segment_ids.defined())
+    XOMNI_CHECK(opt.segment_ids.dim() == 2 && opt.segment_ids.size(0) == ids.size(0) &&
+                    opt.segment_ids.size(1) == total,
+                "qwen2: with prefix_embeddings the segment_ids must be [B, P + T] = [", ids.size(0),
+                ", ", total, "] (", P, " prefix + ", ids.size(1), " ids), got ",
+                shape_str(opt.segment_ids.shape()));
+}
+
+Tensor CausalLM::embed_with_prefix(const Tensor& ids, const Tensor& prefix) const {
+  if (!tp_.sequence_parallel || tp_.size() == 1)  // the embedding output is whole on every rank
+    return cat({prefix, (*embed_tokens_)(ids)}, 1);
+  // Sequence parallelism: the whole sequence first (all-reduce instead of the embedding's
+  // reduce-scatter), then this rank's chunk of prefix + ids.
+  const Tensor ids_embedded = parallel::reduce_from_tp(
+      parallel::embedding_range(embed_tokens_->weight(), ids, embed_tokens_->vocab_start()), tp_);
+  return parallel::scatter_sequence(cat({prefix, ids_embedded}, 1), 1, tp_);
+}
+
 Tensor CausalLM::operator()(const Tensor& input, const ForwardOptions& opt) const {
   XOMNI_CHECK(input.dim() == (is_first_stage() ? 2 : 3), "qwen2: the input must be ",
               is_first_stage() ? "token ids [B, T]" : "hidden states [B, T, hidden]", ", got ",
               shape_str(input.shape()));
+  const bool prefixed = is_first_stage() && opt.prefix_embeddings.defined();
+  if (prefixed) check_prefix(opt, input);
+  const int64_t P = prefixed ? opt.prefix_embeddings.size(1) : 0;
   // The whole sequence length (hidden states are split along it under sequence parallelism).
   const int64_t T =
-      is_first_stage() || !tp_.sequence_parallel ? input.size(1) : input.size(1) * tp_.size();
+      is_first_stage() || !tp_.sequence_parallel ? P + input.size(1) : input.size(1) * tp_.size();
   XOMNI_CHECK(!cp_ || cp_->size() == 1 || opt.positions.defined(),
               "qwen2: with context parallelism the caller gives each token's position");
   const int64_t offset = opt.cache ? opt.cache->length : 0;
@@ -226,7 +272,9 @@ Tensor CausalLM::operator()(const Tensor& input, const ForwardOptions& opt) cons
     mask.q_segment_ids = opt.segment_ids;
     mask.k_segment_ids = opt.segment_ids;
   }
-  Tensor x = is_first_stage() ? (*embed_tokens_)(input) : input;
+  Tensor x = !is_first_stage() ? input
+             : prefixed        ? embed_with_prefix(input, opt.prefix_embeddings)
+                               : (*embed_tokens_)(input);
   for (size_t i = 0; i < layers_.size(); ++i) {
     const DecoderLayer* layer = layers_[i];
     if (opt.checkpoint_layers && !opt.cache) {
@@ -361,6 +409,7 @@ std::vector<int64_t> CausalLM::generate_greedy(const std::vector<int64_t>& promp
 
 Tensor CausalLM::logits(const Tensor& ids, const plugins::BackboneInputs& in) const {
   ForwardOptions opt;
+  opt.prefix_embeddings = in.prefix_embeddings;
   opt.positions = in.positions;
   opt.segment_ids = in.segment_ids;
   opt.checkpoint_layers = in.checkpoint_layers;

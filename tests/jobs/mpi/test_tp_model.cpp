@@ -118,6 +118,63 @@ TEST(TpModel, GradientsMatchSingleProcess) {
   }
 }
 
+// Prefix embeddings under tensor parallelism, with and without sequence parallelism: the gathered
+// logits and the prefix's gradient (whole on every rank: the prefix is replicated) match one
+// process. Under context parallelism a prefix is refused.
+TEST(TpModel, PrefixEmbeddingsMatchSingleProcess) {
+  parallel::CommOptions opt;
+  opt.timeout_s = 120;
+  auto world = parallel::mpi_world(opt);
+  const qwen2::Config cfg = tiny_config();
+  Tensor ids, targets;
+  const int64_t counted = batch(ids, targets);
+  const int64_t P = 4;  // prefix 4 + ids 12 = 16 positions, divisible by 2, 4 and 8
+  const Tensor tail = slice(ids, 1, P, 16).contiguous();
+  Generator gen(11);
+  const Tensor prefix_values = mul(randn({4, P, cfg.hidden_size}, gen), 0.02);
+
+  qwen2::CausalLM ref(cfg, 9);
+  Tensor ref_prefix = prefix_values.clone();
+  ref_prefix.set_requires_grad();
+  qwen2::ForwardOptions ref_opt;
+  ref_opt.prefix_embeddings = ref_prefix;
+  const Tensor ref_logits = ref(tail, ref_opt);
+  ASSERT_EQ(ref_logits.shape(), (Shape{4, 16, 48}));
+  Tensor ref_loss = cross_entropy(reshape(ref_logits, {64, 48}), reshape(targets, {64}));
+  ref_loss.backward();
+
+  // tp over the whole world (4 at 8 ranks: the model has 4 key/value heads; each dp replica then
+  // runs the whole batch).
+  const int tp_size = world->size() == 8 ? 4 : world->size();
+  parallel::ProcessGroups groups(*world, parallel::Layout{tp_size, 1, world->size() / tp_size, 1});
+  for (bool sp : {false, true}) {
+    SCOPED_TRACE("tp=" + std::to_string(tp_size) + (sp ? " sequence-parallel" : ""));
+    parallel::TensorParallel tp{&groups.tp(), sp};
+    qwen2::CausalLM lm(cfg, 9, tp);
+    Tensor prefix = prefix_values.clone();
+    prefix.set_requires_grad();
+    plugins::BackboneInputs in;  // through the plugin interface
+    in.prefix_embeddings = prefix;
+    const Tensor logits = lm.logits(tail, in);
+    ASSERT_EQ(logits.shape(), (Shape{4, 16, 48 / tp_size}));
+    const Tensor per_token = parallel::vocab_parallel_cross_entropy(
+        reshape(logits, {64, 48 / tp_size}), reshape(targets, {64}), lm.vocab_start(), tp);
+    Tensor loss = mul(sum(per_token), 1.0 / double(counted));
+    loss.backward();
+    expect_close(gather_pieces(logits.detach(), 2, groups.tp()), ref_logits.detach(), 1e-5,
+                 "logits");
+    EXPECT_NEAR(loss.item(), ref_loss.item(), 2e-6 * ref_loss.item());
+    expect_close(prefix.grad(), ref_prefix.grad(), 1e-5, "prefix gradient");
+  }
+
+  qwen2::CausalLM cp_lm(cfg, 9, qwen2::Placement{{}, world.get(), 0, -1});
+  qwen2::ForwardOptions cp_opt;
+  cp_opt.prefix_embeddings = prefix_values;
+  cp_opt.positions = Tensor::arange(16, DType::i64);
+  const std::string m = error_message([&] { cp_lm(tail, cp_opt); });
+  EXPECT_TRUE(contains(m, "context parallelism")) << m;
+}
+
 // Context parallelism (every rank of the world one cp rank) and two pipeline stages: each rank's
 // gradients (summed over cp) equal the one-process model's for the parameters it holds.
 TEST(TpModel, ContextAndPipelineGradientsMatchSingleProcess) {

@@ -103,7 +103,7 @@ class Backbone : public Component, public nn::Module {
 // ---- image_tokenizer ----
 // A training objective's value and its parts (for metrics.jsonl).
 struct LossTerms {
-  Tensor total;                                        // scalar, differentiable
+  Tensor total;                                       // scalar, differentiable
   std::vector<std::pair<std::string, double>> parts;  // named values (weighted as in total)
 };
 

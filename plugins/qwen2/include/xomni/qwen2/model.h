@@ -78,6 +78,14 @@ class DecoderLayer : public nn::Module {
 };
 
 struct ForwardOptions {
+  // [B, P, hidden_size] in the embedding's dtype: placed before the embedded ids on the first
+  // pipeline stage (later stages ignore it: their hidden states already hold the P positions).
+  // The logits then cover P + T positions, and positions and segment_ids (when given) cover them
+  // too; the default positions are 0..P+T-1. With a cache, the prefix enters it together with the
+  // ids of this call (the next call passes new ids only). Under tensor parallelism the prefix is
+  // replicated on every tp rank and each rank's gradient is the whole one; with sequence
+  // parallelism P + T must divide by tp. Not supported under context parallelism.
+  Tensor prefix_embeddings;
   Tensor positions;    // [T] or [B, T]; default 0..T-1 (offset by the cache length)
   Tensor segment_ids;  // [B, T] packed documents; attention stays within a document
   KVCache* cache = nullptr;
@@ -92,8 +100,9 @@ class CausalLM : public plugins::Backbone {
   const Config& config() const { return cfg_; }
   const TensorParallel& tensor_parallel() const { return tp_; }
   // ids [B, T] (i32/i64) -> logits [B, T, vocab/tp] for this rank's vocabulary range, which
-  // starts at vocab_start(). With sequence parallelism T must divide by tp. On a pipeline stage:
-  // the stage's part (see plugins::Backbone::stage_forward).
+  // starts at vocab_start() ([B, P + T, vocab/tp] with opt.prefix_embeddings [B, P, hidden]).
+  // With sequence parallelism T (P + T) must divide by tp. On a pipeline stage: the stage's part
+  // (see plugins::Backbone::stage_forward).
   Tensor operator()(const Tensor& input, const ForwardOptions& opt = {}) const;
   int64_t vocab_start() const override { return tp_.rank() * local_vocab(); }
   int64_t local_vocab() const { return cfg_.vocab_size / tp_.size(); }
@@ -119,6 +128,9 @@ class CausalLM : public plugins::Backbone {
 
  private:
   void build(uint64_t seed, const Placement& placement);  // the modules, after the checks
+  void check_prefix(const ForwardOptions& opt, const Tensor& ids) const;
+  // [prefix, embedded ids] along the sequence (this rank's chunk under sequence parallelism).
+  Tensor embed_with_prefix(const Tensor& ids, const Tensor& prefix) const;
 
   Config cfg_;
   TensorParallel tp_;
