@@ -80,6 +80,18 @@ opt() { # opt LONG SHORT: the value of the last sbatch option --LONG=V or -SHORT
 }
 (($# >= 1)) || xomni_die "usage: slurm/submit.sh [--dry-run] [sbatch options] STAGE JOB.toml [stage args]"
 [[ -f "$1" ]] || xomni_die "$stage: job file '$1' not found (from $PWD)"
+sets=()
+for ((i = 2; i <= $#; i++)); do
+  a="${!i}"
+  if [[ "$a" == --set ]]; then
+    i=$((i + 1))
+    sets+=("${!i:-}")
+  elif [[ "$a" == --set=* ]]; then
+    sets+=("${a#--set=}")
+  fi
+done
+# A training stage's job file picks that stage's trainer (run.stage).
+xomni_check_run_stage "$stage" "$1" "${sets[@]}"
 if ! grep -q '^#SBATCH --ntasks=1$' "$script"; then
   nodes=$(opt nodes N)
   tasks=$(opt ntasks n)
@@ -89,16 +101,6 @@ if ! grep -q '^#SBATCH --ntasks=1$' "$script"; then
     tasks=$((nodes * ${per_node:-1}))
   fi
   [[ -z "$tasks" || "$tasks" =~ ^[0-9]+$ ]] || xomni_die "--ntasks must be a number, got '$tasks'"
-  sets=()
-  for ((i = 2; i <= $#; i++)); do
-    a="${!i}"
-    if [[ "$a" == --set ]]; then
-      i=$((i + 1))
-      sets+=("${!i:-}")
-    elif [[ "$a" == --set=* ]]; then
-      sets+=("${a#--set=}")
-    fi
-  done
   # A range (--nodes=2-4): the partition check takes the most nodes it may get.
   xomni_check_submission "$1" "${nodes##*-}" "$tasks" "$(opt partition p)" "${sets[@]}"
 fi

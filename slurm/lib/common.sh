@@ -82,6 +82,29 @@ job_value() {
   fi
 }
 
+# xomni_train_stage SCRIPT: the run.stage that the job file of a training stage script
+# (slurm/stages/SCRIPT.sbatch runs `xomni train`, which picks its trainer by run.stage, default
+# "lm") must have; nothing for a script that does not train.
+xomni_train_stage() {
+  case "$1" in
+    lm | siglip | vq | decoder) echo "$1" ;;
+  esac
+}
+
+# xomni_check_run_stage SCRIPT JOB OVERRIDE...: dies when SCRIPT trains and JOB's run.stage (after
+# the KEY=VALUE overrides; default "lm") picks another trainer, naming both. The stage scripts run
+# it inside the allocation and submit.sh before sbatch.
+xomni_check_run_stage() {
+  local script="$1" job="$2" want have
+  shift 2
+  want=$(xomni_train_stage "$script")
+  [[ -n "$want" ]] || return 0
+  have=$(job_value "$job" run.stage lm "$@")
+  [[ "$have" == "$want" ]] ||
+    xomni_die "$job: run.stage = \"$have\" but slurm/stages/$script.sbatch runs the $want stage;" \
+      "set run.stage = \"$want\" or submit the job file with the script of its stage"
+}
+
 # A positive integer check with a message naming the setting.
 require_int() {
   [[ "$2" =~ ^[0-9]+$ ]] || xomni_die "$1 must be a non-negative integer, got '$2'"

@@ -11,7 +11,8 @@
 #
 # Each stage writes DIR/launch.env (the allocation and layout) and, when it succeeds,
 # DIR/outputs.env: KEY=VALUE lines naming what later stages read (tokenizer, data_train,
-# data_valid, checkpoint), starting from the previous stage's outputs.env.
+# data_valid, images, checkpoint with checkpoint_stage, the stage that wrote it), starting from
+# the previous stage's outputs.env (a later line of the same key wins).
 
 # Exit status of xomni after a signal made it save a checkpoint (train::kExitStoppedWithCheckpoint).
 readonly XOMNI_EXIT_CHECKPOINTED=3
@@ -114,7 +115,8 @@ stage_input() {
   [[ -n "$STAGE_FROM" ]] || return 0
   [[ -f "$STAGE_FROM/outputs.env" ]] ||
     xomni_die "$STAGE_NAME: --from $STAGE_FROM has no outputs.env (did that stage finish?)"
-  grep "^$1=" "$STAGE_FROM/outputs.env" | tail -n 1 | cut -d= -f2-
+  # No such key is no value, not a failure (under pipefail grep's status would end the script).
+  { grep "^$1=" "$STAGE_FROM/outputs.env" || true; } | tail -n 1 | cut -d= -f2-
 }
 
 # stage_check_layout: derives dp from the job file and the allocation and stops before launching
@@ -247,7 +249,63 @@ stage_wait_steps_gone() {
   sleep 1
 }
 
-# stage_newest_checkpoint DIR: the newest ckpt-*.h5 under DIR/checkpoints (empty if none).
+# stage_newest_checkpoint DIR: the newest ckpt-*.h5 under DIR/checkpoints (empty if none, also
+# when there is no such folder: find's failure must not end the script under pipefail).
 stage_newest_checkpoint() {
-  find "$1/checkpoints" -maxdepth 1 -name 'ckpt-*.h5' 2> /dev/null | sort | tail -n 1
+  { find "$1/checkpoints" -maxdepth 1 -name 'ckpt-*.h5' 2> /dev/null || true; } | sort | tail -n 1
+}
+
+# stage_train [--set KEY=VALUE ...]: a training stage's run (`xomni train JOB.toml`, the trainer
+# picked by the job's run.stage) on every task, after stage_check_layout. Its overrides, last one
+# wins: the stage's own --set arguments, then the given ones (what the stage maps from the previous
+# stage's outputs), then parallel.dp from the layout and run.dir/run.name = the run directory (the
+# job's, by job id, so a requeued job finds its own checkpoints). Exits with xomni's status when
+# it fails. Then insists that the newest checkpoint is at train.steps (a step that never started
+# can end with status 0, e.g. srun after a failed launch) and sets STAGE_CHECKPOINT to it.
+stage_train() {
+  local -a sets=()
+  local kv status=0 ckpt steps last
+  for kv in "${STAGE_SETS[@]}"; do sets+=(--set "$kv"); done
+  stage_run "$XOMNI_BIN" train "$STAGE_JOB" "${sets[@]}" "$@" \
+    --set "parallel.dp=$STAGE_DP" \
+    --set "run.dir=$(dirname "$STAGE_RUN_DIR")" --set "run.name=$(basename "$STAGE_RUN_DIR")" ||
+    status=$?
+  ((status == 0)) || exit "$status"
+  ckpt=$(stage_newest_checkpoint "$STAGE_RUN_DIR")
+  [[ -n "$ckpt" ]] ||
+    xomni_die "$STAGE_NAME: training finished but left no checkpoint in $STAGE_RUN_DIR/checkpoints"
+  steps=$(stage_get train.steps 0)
+  last=$(basename "$ckpt" .h5)
+  last=$((10#${last#ckpt-}))
+  ((last == steps)) ||
+    xomni_die "$STAGE_NAME: the newest checkpoint $ckpt is at step $last, not train.steps=$steps"
+  # shellcheck disable=SC2034  # read by the stage script
+  STAGE_CHECKPOINT="$ckpt"
+}
+
+# stage_check_run_stage: a training stage's job file must select this stage's trainer (run.stage,
+# xomni_check_run_stage in common.sh; submit.sh runs the same check at submission).
+stage_check_run_stage() {
+  xomni_check_run_stage "$STAGE_NAME" "$STAGE_JOB" "${STAGE_SETS[@]}"
+}
+
+# stage_previous_checkpoint STAGE...: sets STAGE_PREVIOUS_CHECKPOINT to the checkpoint the
+# previous stages left (outputs.env's last checkpoint=), empty when there is none; dies unless the
+# stage that wrote it (checkpoint_stage=) is one of STAGE....
+stage_previous_checkpoint() {
+  local ckpt from want
+  # shellcheck disable=SC2034  # read by the stage script
+  STAGE_PREVIOUS_CHECKPOINT=""
+  ckpt=$(stage_input checkpoint)
+  [[ -n "$ckpt" ]] || return 0
+  from=$(stage_input checkpoint_stage)
+  for want in "$@"; do
+    if [[ "$from" == "$want" ]]; then
+      # shellcheck disable=SC2034  # read by the stage script
+      STAGE_PREVIOUS_CHECKPOINT="$ckpt"
+      return 0
+    fi
+  done
+  xomni_die "$STAGE_NAME: the previous stages' checkpoint $ckpt is the ${from:-unknown} stage's;" \
+    "$STAGE_NAME starts from the $* stage's (give --from that stage's run directory)"
 }
