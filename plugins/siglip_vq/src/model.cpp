@@ -1,8 +1,7 @@
 #include "xomni/siglip_vq/model.h"
 
+#include <algorithm>
 #include <cmath>
-#include <numbers>
-#include <set>
 
 #include "xomni/core/tensor/autograd.h"
 

@@ -198,12 +198,16 @@ TEST(SiglipVQ, TheTokenGridFollowsTheImage) {
   EXPECT_EQ(q.ids.shape(), (Shape{2, 128}));
   EXPECT_EQ(q.codes.shape(), (Shape{2, 128, 8}));
   EXPECT_EQ(q.continuous.shape(), (Shape{2, 128, 8}));
-  // The raster order: the tokens of an image's left half are those of the left half alone only
-  // up to attention, so check the order by the grid instead: a tall image transposed is not
-  // the same grid (64 x 128 and 128 x 64 both give 128 tokens, shaped by the grid).
+  // A 128 x 64 image is a 16 x 8 grid (same token count, other shape).
   const QuantizedImages t = tok->quantize(images(1, 128, 64, 4));
   EXPECT_EQ(t.grid_h, 16);
   EXPECT_EQ(t.grid_w, 8);
+  // Images are tokenized independently of their batch.
+  const Tensor two = images(2, 16, 24, 6);
+  std::vector<int64_t> one_by_one = tok->encode(slice(two, 0, 0, 1)).to_vector<int64_t>();
+  const std::vector<int64_t> second = tok->encode(slice(two, 0, 1, 2)).to_vector<int64_t>();
+  one_by_one.insert(one_by_one.end(), second.begin(), second.end());
+  EXPECT_EQ(tok->encode(two).to_vector<int64_t>(), one_by_one);
 }
 
 TEST(SiglipVQ, BadImagesGiveClearErrors) {

@@ -114,6 +114,7 @@ class VisionTower : public nn::Module {
  public:
   VisionTower(const Config& cfg, const TensorParallel& tp, Generator& gen);
   // Checked images [B, 3, H, W] f32 in [0, 1] -> features [B, (H/p) * (W/p), vision_width].
+  // Pixels are mapped to [-1, 1] before the patch embedding.
   Tensor operator()(const Tensor& images) const;
   // [B, vision_width]: the mean over the patches of the features, then head -> [B, embed_dim].
   Tensor pooled_embedding(const Tensor& features) const;
@@ -150,7 +151,9 @@ void check_images(const Tensor& images, int64_t patch_size, const char* who);
 class SiglipVQ : public plugins::ImageTokenizer {
  public:
   // The same seed gives the same (global) weights under any tensor-parallel size; sequence
-  // parallelism does not apply to the tokenizer (its blocks always see the whole sequence).
+  // parallelism does not apply to the tokenizer (its blocks always see the whole sequence), nor
+  // do context parallelism or pipeline stages (the plugin ignores ComponentContext's cp and layer
+  // range).
   SiglipVQ(const Config& cfg, uint64_t seed, const TensorParallel& tp = {});
   const Config& config() const { return cfg_; }
 
