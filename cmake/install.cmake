@@ -22,7 +22,7 @@ endforeach()
 
 # Libraries exported as xomni::<name> (the component plugins' MODULE libraries install themselves).
 set(XOMNI_EXPORTED xomni_core core xomni_parallel parallel xomni_plugins plugins
-    xomni_qwen2 qwen2 xomni_bpe_tokenizer bpe_tokenizer)
+    xomni_qwen2 qwen2 xomni_bpe_tokenizer bpe_tokenizer xomni_flow_decoder flow_decoder)
 set(XOMNI_EXPORT_TARGETS)
 while(XOMNI_EXPORTED)
   list(POP_FRONT XOMNI_EXPORTED target name)

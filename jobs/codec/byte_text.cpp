@@ -4,8 +4,7 @@
 
 namespace xomni::codec {
 
-ByteExample byte_example(const std::string& prompt, const std::string& answer,
-                         int64_t max_tokens) {
+ByteExample byte_example(const std::string& prompt, const std::string& answer, int64_t max_tokens) {
   // Keep the whole answer when it fits with the begin id and the end target; cut the prompt's
   // front first (its end, next to the answer, matters most), then the answer's end.
   const int64_t budget = std::max<int64_t>(max_tokens - 1, 1);  // after the begin id

@@ -32,8 +32,9 @@ Tensor images_to_tensor(const std::vector<ImageSample>& samples, const ImageData
 }
 
 std::vector<Image> tensor_to_images(const Tensor& images) {
-  XOMNI_CHECK(images.dim() == 4 && images.size(1) == 3, "tensor_to_images: expects [B, 3, H, W], "
-                                                          "got ",
+  XOMNI_CHECK(images.dim() == 4 && images.size(1) == 3,
+              "tensor_to_images: expects [B, 3, H, W], "
+              "got ",
               shape_str(images.shape()));
   const Tensor t = images.to(DType::f32).contiguous();
   const int64_t B = t.size(0), H = t.size(2), W = t.size(3);

@@ -62,8 +62,8 @@ std::optional<AlignmentLm> load_alignment_lm(const std::string& checkpoint) {
   const CodecJob job = checkpoint_job(reader);
   if (job.stage != CodecStage::vq) return std::nullopt;
   AlignmentLm a;
-  a.adapter = plugins::create_adapter(job.adapter.plugin,
-                                      component_context(job.adapter, job.trainer.run.seed, nullptr));
+  a.adapter = plugins::create_adapter(
+      job.adapter.plugin, component_context(job.adapter, job.trainer.run.seed, nullptr));
   a.lm = plugins::create_backbone(job.lm.plugin,
                                   component_context(job.lm, job.trainer.run.seed, nullptr));
   read_component(reader, "adapter", *a.adapter);
@@ -237,21 +237,22 @@ nlohmann::json ocr_word_accuracy(const std::string& dir) {
   const plugins::RewardSet ocr({plugins::RewardSpec{"ocr", "ocr", 1.0, "psm = 7"}});
   double orig = 0, recon = 0;
   int64_t n = 0;
-  for_each_jsonl_line(dir + "/text/pairs.jsonl", "OCR pairs", [&](const std::string& line, int64_t) {
-    const nlohmann::json j = nlohmann::json::parse(line);
-    const std::string prompt = j["prompt"], meta = j["metadata"];
-    for (int which = 0; which < 2; ++which) {
-      const Image im = read_image(j[which ? "reconstructed" : "original"].get<std::string>());
-      const XomniImage view{im.rgb.data(), int32_t(im.width), int32_t(im.height),
-                            int64_t(im.width) * 3};
-      const plugins::RewardScores s = ocr.score({view}, {prompt}, {meta});
-      const auto wac = std::find(s.sub_score_names.begin(), s.sub_score_names.end(),
-                                 "ocr.word_accuracy");
-      XOMNI_CHECK(wac != s.sub_score_names.end(), "the ocr reward reports no word_accuracy");
-      (which ? recon : orig) += double(s.sub_scores[size_t(wac - s.sub_score_names.begin())]);
-    }
-    ++n;
-  });
+  for_each_jsonl_line(
+      dir + "/text/pairs.jsonl", "OCR pairs", [&](const std::string& line, int64_t) {
+        const nlohmann::json j = nlohmann::json::parse(line);
+        const std::string prompt = j["prompt"], meta = j["metadata"];
+        for (int which = 0; which < 2; ++which) {
+          const Image im = read_image(j[which ? "reconstructed" : "original"].get<std::string>());
+          const XomniImage view{im.rgb.data(), int32_t(im.width), int32_t(im.height),
+                                int64_t(im.width) * 3};
+          const plugins::RewardScores s = ocr.score({view}, {prompt}, {meta});
+          const auto wac =
+              std::find(s.sub_score_names.begin(), s.sub_score_names.end(), "ocr.word_accuracy");
+          XOMNI_CHECK(wac != s.sub_score_names.end(), "the ocr reward reports no word_accuracy");
+          (which ? recon : orig) += double(s.sub_scores[size_t(wac - s.sub_score_names.begin())]);
+        }
+        ++n;
+      });
   const double o = n ? orig / double(n) : 0, r = n ? recon / double(n) : 0;
   return {{"images", n},
           {"word_accuracy_original", o},

@@ -20,10 +20,10 @@ struct CodecEvalOptions {
   int64_t count = 200;    // samples for reconstruction, codebook and VQA
   int64_t retrieval_count = 500;
   std::vector<int64_t> steps = {1, 4, 16};
-  int64_t image_size = 0;  // resize the short edge to this (0: as stored)
-  uint64_t seed = 0;       // decoder noise
-  std::string out_dir;     // reconstructions of text images (for OCR) and samples go here
-  std::string ocr_command; // runs OCR on out_dir/text in another process ("" skips OCR)
+  int64_t image_size = 0;   // resize the short edge to this (0: as stored)
+  uint64_t seed = 0;        // decoder noise
+  std::string out_dir;      // reconstructions of text images (for OCR) and samples go here
+  std::string ocr_command;  // runs OCR on out_dir/text in another process ("" skips OCR)
 };
 
 nlohmann::json evaluate_codec(const CodecEvalOptions& options);

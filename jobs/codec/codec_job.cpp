@@ -75,8 +75,9 @@ Schema codec_schema(CodecStage stage, const std::vector<std::string>& plugins) {
             .path());
   }
   if (stage == CodecStage::vq) {
-    own.push_back(int_field("text.max_tokens", 128, "text tokens (bytes) per sample after the "
-                                                     "image codes; longer texts are cut")
+    own.push_back(int_field("text.max_tokens", 128,
+                            "text tokens (bytes) per sample after the "
+                            "image codes; longer texts are cut")
                       .at_least(2));
     own.push_back(float_field("text.vqa_fraction", 0.5,
                               "share of samples trained on a question and its answer (the rest "
@@ -167,8 +168,8 @@ CodecJob parse_codec_job(const Config& c) {
     job.lm_dims = lm_dims(job.lm);
     job.text.max_tokens = c.get_int("text.max_tokens");
     job.text.vqa_fraction = c.get_float("text.vqa_fraction");
-    XOMNI_CHECK(job.lm_dims.vocab_size >= kByteVocab, c.source(), ": lm.vocab_size = ",
-                job.lm_dims.vocab_size, " is smaller than the ", kByteVocab,
+    XOMNI_CHECK(job.lm_dims.vocab_size >= kByteVocab, c.source(),
+                ": lm.vocab_size = ", job.lm_dims.vocab_size, " is smaller than the ", kByteVocab,
                 " ids of the byte-level text (256 bytes, begin and end)");
   }
   if (job.stage == CodecStage::decoder) {
@@ -183,8 +184,9 @@ CodecJob parse_codec_job(const Config& c) {
   job.data.max_image_size = c.get_int("data.max_image_size");
   job.data.eval_batches = c.get_int("data.eval_batches");
   job.data.prefetch = c.get_int("data.prefetch");
-  XOMNI_CHECK(!job.data.train.empty(), c.source(), ": data.train is not set (an image dataset "
-                                                   "folder, e.g. from `xomni data synth`)");
+  XOMNI_CHECK(!job.data.train.empty(), c.source(),
+              ": data.train is not set (an image dataset "
+              "folder, e.g. from `xomni data synth`)");
   return job;
 }
 

@@ -24,9 +24,9 @@ struct ComponentOptions {
 };
 
 struct ImageDataOptions {
-  std::string train;         // an image dataset folder (xomni data synth / import)
-  std::string valid;         // "" for none
-  int64_t image_size = 64;   // short edge after resizing (aspect kept)
+  std::string train;           // an image dataset folder (xomni data synth / import)
+  std::string valid;           // "" for none
+  int64_t image_size = 64;     // short edge after resizing (aspect kept)
   int64_t max_image_size = 0;  // cap on the long edge (0: none)
   int64_t eval_batches = 4;
   int64_t prefetch = 2;
@@ -34,8 +34,8 @@ struct ImageDataOptions {
 
 // The text side of the vq stage: what the LM reads after the image codes.
 struct AlignmentTextOptions {
-  int64_t max_tokens = 128;    // text tokens per sample (bytes), truncated beyond
-  double vqa_fraction = 0.5;   // share of samples trained on a question/answer, else a caption
+  int64_t max_tokens = 128;   // text tokens per sample (bytes), truncated beyond
+  double vqa_fraction = 0.5;  // share of samples trained on a question/answer, else a caption
 };
 
 enum class CodecStage { siglip, vq, decoder };
@@ -44,13 +44,13 @@ const char* stage_name(CodecStage stage);
 struct CodecJob {
   CodecStage stage = CodecStage::siglip;
   train::TrainerOptions trainer;
-  ComponentOptions tokenizer;          // siglip, vq; decoder: read from tokenizer_checkpoint
-  std::string tokenizer_checkpoint;    // vq: start from it; decoder: the frozen tokenizer
-  ComponentOptions adapter, lm;        // vq
-  parallel::ModelDims lm_dims;         // vq
-  ComponentOptions decoder;            // decoder
+  ComponentOptions tokenizer;        // siglip, vq; decoder: read from tokenizer_checkpoint
+  std::string tokenizer_checkpoint;  // vq: start from it; decoder: the frozen tokenizer
+  ComponentOptions adapter, lm;      // vq
+  parallel::ModelDims lm_dims;       // vq
+  ComponentOptions decoder;          // decoder
   ImageDataOptions data;
-  AlignmentTextOptions text;           // vq
+  AlignmentTextOptions text;  // vq
 };
 
 // The stage a job file names (run.stage), overrides included; "lm" when absent.

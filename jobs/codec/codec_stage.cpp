@@ -17,7 +17,8 @@ void check_layout(const CodecJob& job, const train::ParallelSetup& par) {
   const std::string stage = stage_name(job.stage);
   XOMNI_CHECK(l.cp == 1 && l.pp == 1, par.where, ": the ", stage,
               " stage runs data- and tensor-parallel; set parallel.cp = 1 and parallel.pp = 1 "
-              "(got cp=", l.cp, ", pp=", l.pp, ")");
+              "(got cp=",
+              l.cp, ", pp=", l.pp, ")");
   XOMNI_CHECK(!par.tp.sequence_parallel, par.where, ": the ", stage,
               " stage does not split sequences; set parallel.sequence_parallel = false");
   XOMNI_CHECK(job.stage != CodecStage::decoder || l.tp == 1, par.where,
@@ -45,8 +46,8 @@ std::vector<std::pair<std::string, double>> StepMetrics::means(
   std::vector<std::pair<std::string, double>> out;
   const double ranks = double(par.layout().dp);
   for (const auto& [name, v] : sums_)
-    out.emplace_back(name, train::sum_over_data(v / double(std::max<int64_t>(count_, 1)), par) /
-                               ranks);
+    out.emplace_back(name,
+                     train::sum_over_data(v / double(std::max<int64_t>(count_, 1)), par) / ranks);
   return out;
 }
 
@@ -66,8 +67,8 @@ std::unique_ptr<train::Stage> make_codec_stage(const CodecJob& job,
 
 train::TrainResult run_codec_training(const CodecJob& job, int64_t max_steps_this_run,
                                       const parallel::MpiCommunicator* world) {
-  const train::ParallelSetup par = train::setup_parallel(
-      job.trainer.parallel, layout_dims(job), job.trainer.source + " [parallel]", world);
+  const train::ParallelSetup par = train::setup_parallel(job.trainer.parallel, layout_dims(job),
+                                                         job.trainer.source + " [parallel]", world);
   std::unique_ptr<train::Stage> stage = make_codec_stage(job, par);
   return train::run_training(*stage, job.trainer, {}, par, max_steps_this_run);
 }

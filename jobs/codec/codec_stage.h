@@ -10,7 +10,8 @@
 namespace xomni::codec {
 
 // The Stage of a codec job under `par` (its model, data and objective).
-std::unique_ptr<train::Stage> make_codec_stage(const CodecJob& job, const train::ParallelSetup& par);
+std::unique_ptr<train::Stage> make_codec_stage(const CodecJob& job,
+                                               const train::ParallelSetup& par);
 
 // Sets up the layout (data parallel; tensor parallel where the components split) and trains.
 train::TrainResult run_codec_training(const CodecJob& job, int64_t max_steps_this_run = -1,

@@ -56,9 +56,10 @@ class SiglipStage final : public train::Stage {
     double loss = 0;
     const std::vector<IndexedBatch> batches = data_.valid_batches();
     for (const IndexedBatch& b : batches)
-      loss += tokenizer_->contrastive_loss(images_to_tensor(b.samples, job_.data),
-                                           captions(b, /*seed=*/0))
-                  .total.item();
+      loss +=
+          tokenizer_
+              ->contrastive_loss(images_to_tensor(b.samples, job_.data), captions(b, /*seed=*/0))
+              .total.item();
     return train::sum_over_data(loss / double(batches.size()), par_) / double(par_.layout().dp);
   }
 

@@ -38,7 +38,8 @@ class VqStage final : public train::Stage {
     }
     for (const nn::ParamInfo& p : tokenizer_->parameter_infos())
       if (p.name.rfind("quantizer.", 0) != 0) Tensor(p.tensor).set_requires_grad(false);
-    adapter_ = plugins::create_adapter(job.adapter.plugin, component_context(job.adapter, seed, &par));
+    adapter_ =
+        plugins::create_adapter(job.adapter.plugin, component_context(job.adapter, seed, &par));
     lm_ = plugins::create_backbone(job.lm.plugin, component_context(job.lm, seed, &par));
     usage_ = Tensor::zeros({tokenizer_->codebook_size()}, DType::i64);
   }
@@ -92,7 +93,8 @@ class VqStage final : public train::Stage {
     double loss = 0;
     const std::vector<IndexedBatch> batches = data_.valid_batches();
     for (const IndexedBatch& b : batches) {
-      const plugins::QuantizedImages q = tokenizer_->quantize(images_to_tensor(b.samples, job_.data));
+      const plugins::QuantizedImages q =
+          tokenizer_->quantize(images_to_tensor(b.samples, job_.data));
       loss += text_loss(q.codes, texts(b, /*seed=*/0)).item();
     }
     return train::sum_over_data(loss / double(batches.size()), par_) / double(par_.layout().dp);
@@ -125,11 +127,12 @@ class VqStage final : public train::Stage {
     std::vector<Text> out;
     for (size_t j = 0; j < b.samples.size(); ++j) {
       const ImageSample& s = b.samples[j];
-      const bool vqa = !s.qa.empty() &&
-                       sample_uniform(seed, b.index[j], kTaskDraw) < job_.text.vqa_fraction;
+      const bool vqa =
+          !s.qa.empty() && sample_uniform(seed, b.index[j], kTaskDraw) < job_.text.vqa_fraction;
       if (vqa) {
         const double u = sample_uniform(seed, b.index[j], kChoiceDraw);
-        const auto& [question, answer] = s.qa[std::min(s.qa.size() - 1, size_t(u * double(s.qa.size())))];
+        const auto& [question, answer] =
+            s.qa[std::min(s.qa.size() - 1, size_t(u * double(s.qa.size())))];
         out.push_back({question + " ", answer});
         continue;
       }
@@ -211,8 +214,8 @@ class VqStage final : public train::Stage {
   std::unique_ptr<plugins::ImageTokenizer> tokenizer_;
   std::unique_ptr<plugins::Adapter> adapter_;
   std::unique_ptr<plugins::Backbone> lm_;
-  Tensor usage_;        // [K] codes chosen by this rank since the last restart
-  int64_t steps_ = 0;   // steps this stage has run (restored on resume)
+  Tensor usage_;       // [K] codes chosen by this rank since the last restart
+  int64_t steps_ = 0;  // steps this stage has run (restored on resume)
   int64_t restarted_ = 0;
 };
 

@@ -48,9 +48,9 @@ std::string peek_plugin(const std::string& text, const std::string& source, cons
                         const std::string& base_dir) {
   const std::string plugin = Config::peek_string(text, source, key, overrides, fallback);
   // An override's path stays relative to the working directory.
-  const bool overridden = std::any_of(overrides.begin(), overrides.end(), [&](const std::string& o) {
-    return o.rfind(key + "=", 0) == 0;
-  });
+  const bool overridden =
+      std::any_of(overrides.begin(), overrides.end(),
+                  [&](const std::string& o) { return o.rfind(key + "=", 0) == 0; });
   return overridden ? plugin : resolve_path(plugin, base_dir, PathKind::plugin);
 }
 

@@ -49,8 +49,8 @@ Tensor load_image(const std::string& path, const Sizing& sizing, int64_t patch) 
   if (sizing.short_edge > 0) img = fit_image(img, sizing.short_edge, sizing.max_long_edge);
   XOMNI_CHECK(img.width >= patch && img.height >= patch, path, ": the image is ", img.width, "x",
               img.height, ", smaller than one ", patch, "x", patch, " patch of the tokenizer");
-  XOMNI_CHECK(img.width % patch == 0 && img.height % patch == 0, path, ": the image is ",
-              img.width, "x", img.height, " and the tokenizer's patch ", patch,
+  XOMNI_CHECK(img.width % patch == 0 && img.height % patch == 0, path, ": the image is ", img.width,
+              "x", img.height, " and the tokenizer's patch ", patch,
               " does not divide both sides; pass --size N to resize (short edge N) or crop it");
   ImageSample s;
   s.image = std::move(img);
@@ -125,11 +125,17 @@ int decode(std::vector<std::string> args) {
   no_more_options(args, "decode");
   XOMNI_CHECK(!ckpt.empty(), "--decoder CHECKPOINT is required (a decoder-stage checkpoint)");
   XOMNI_CHECK(!out_dir.empty(), "--out DIR is required");
-  XOMNI_CHECK(args.size() == 1, "expected one id file (lines of \"h w ids...\" as xomni image "
-                                "encode writes them)");
+  XOMNI_CHECK(args.size() == 1,
+              "expected one id file (lines of \"h w ids...\" as xomni image "
+              "encode writes them)");
   const LoadedDecoder dec = codec::load_decoder(ckpt, nullptr);
   const LoadedTokenizer tok = codec::load_tokenizer(dec.tokenizer_checkpoint, nullptr);
   const std::vector<std::vector<int64_t>> lines = read_id_lines(args[0]);
+  const int64_t K = tok.tokenizer->codebook_size();
+  for (size_t i = 0; i < lines.size(); ++i)
+    for (size_t j = 2; j < lines[i].size(); ++j)
+      XOMNI_CHECK(lines[i][j] >= 0 && lines[i][j] < K, args[0], ": image ", i + 1, ", code ", j - 1,
+                  ": id ", lines[i][j], " is outside the tokenizer's codebook [0, ", K, ")");
   std::filesystem::create_directories(out_dir);
   for (size_t i = 0; i < lines.size(); ++i) {
     const std::vector<int64_t>& v = lines[i];

@@ -38,8 +38,7 @@ int run(const std::vector<std::string>& argv) {
     XOMNI_CHECK(a.rfind("--", 0) != 0, "unknown option '", a,
                 "' (xomni train takes JOB.toml, --set key=value and --print-config)");
   XOMNI_CHECK(args.size() == 1, "expected one job file, got ", args.size(), " arguments");
-  const std::string stage =
-      codec::peek_stage(Config::read_text(args[0]), args[0], overrides);
+  const std::string stage = codec::peek_stage(Config::read_text(args[0]), args[0], overrides);
   const bool is_codec = codec::is_codec_stage(stage);
   XOMNI_CHECK(is_codec || stage == "lm", args[0], ": run.stage = \"", stage,
               "\" is not a stage (lm, siglip, vq or decoder)");

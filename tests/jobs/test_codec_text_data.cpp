@@ -87,9 +87,9 @@ TEST(ImageGrid, OriginalsLeftReconstructionsRight) {
   const Image g = side_by_side_grid({red, red}, {blue, blue});
   EXPECT_EQ(g.width, 4 + 2 * (4 + 4));
   EXPECT_EQ(g.height, 4 + 2 * (4 + 4));
-  EXPECT_EQ(g.at(4, 4)[0], 255);        // first cell: red
-  EXPECT_EQ(g.at(12, 12)[2], 255);      // right cell of row 0: blue
+  EXPECT_EQ(g.at(4, 4)[0], 255);    // first cell: red
+  EXPECT_EQ(g.at(12, 12)[2], 255);  // right cell of row 0: blue
   EXPECT_EQ(g.at(12, 12)[0], 0);
-  EXPECT_EQ(g.at(0, 0)[1], 255);        // gutter: white
+  EXPECT_EQ(g.at(0, 0)[1], 255);  // gutter: white
   EXPECT_THROW(side_by_side_grid({red}, {}), Error);
 }

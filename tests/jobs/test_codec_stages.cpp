@@ -1,0 +1,211 @@
+// The image-codec stages end to end at toy sizes: siglip -> vq (from the siglip checkpoint) ->
+// decoder (the vq tokenizer frozen). Each resumes exactly (bitwise identical losses after an
+// interruption), the components load back from checkpoints by path alone, and bad jobs are
+// refused with what is wrong.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <regex>
+
+#include "check.h"
+#include "codec/codec_components.h"
+#include "codec/codec_data.h"
+#include "codec/codec_stage.h"
+#include "xomni/core/data/image_data.h"
+#include "xomni/core/tensor/autograd.h"
+#include "xomni/world/scene.h"
+
+using namespace xomni;
+using namespace xomni::codec;
+namespace fs = std::filesystem;
+using xomni::test::contains;
+
+namespace {
+
+fs::path fresh_dir(const std::string& name) {
+  fs::path d =
+      fs::temp_directory_path() / ("xomni_codec_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+std::string make_scenes(const fs::path& root, const std::string& name, uint64_t seed, int n) {
+  const std::string dir = (root / name).string();
+  ImageShardWriter w(dir, 16);
+  world::SceneOptions o;
+  o.size = 32;
+  for (int i = 0; i < n; ++i) w.add(world::generate_scene(seed, i, o));
+  w.finish();
+  return dir;
+}
+
+const char* kTokenizer =
+    "[tokenizer]\nplugin = \"siglip_vq\"\npatch_size = 8\nvision_width = 32\nvision_layers = 1\n"
+    "vision_heads = 2\nembed_dim = 16\ncode_dim = 8\ncodebook_size = 16\ntext_width = 32\n"
+    "text_layers = 1\ntext_heads = 2\ntext_max_len = 48\n";
+
+std::string common(const fs::path& root, const std::string& stage, const std::string& name,
+                   int steps, const std::string& data) {
+  return "[run]\nstage = \"" + stage + "\"\nname = \"" + name + "\"\ndir = \"" + root.string() +
+         "\"\nseed = 3\n[data]\ntrain = \"" + data + "\"\nvalid = \"" + data +
+         "\"\nimage_size = 16\neval_batches = 1\nprefetch = 1\n[train]\nsteps = " +
+         std::to_string(steps) +
+         "\nbatch_size = 4\ngrad_accum = 2\nlog_every = 100\neval_every = 3\n"
+         "checkpoint_every = 3\n[optimizer]\nlearning_rate = 3e-3\n";
+}
+
+std::string siglip_job(const fs::path& root, const std::string& name, int steps,
+                       const std::string& data) {
+  return common(root, "siglip", name, steps, data) + kTokenizer;
+}
+
+std::string vq_job(const fs::path& root, const std::string& name, int steps,
+                   const std::string& data, const std::string& init) {
+  return common(root, "vq", name, steps, data) + kTokenizer + "checkpoint = \"" + init +
+         "\"\n[adapter]\nin_dim = 8\nout_dim = 32\nhidden = 32\n[lm]\nvocab_size = 258\n"
+         "hidden_size = 32\nintermediate_size = 64\nnum_hidden_layers = 1\n"
+         "num_attention_heads = 2\nnum_key_value_heads = 1\nmax_position_embeddings = 256\n"
+         "[text]\nmax_tokens = 64\nvqa_fraction = 0.5\n";
+}
+
+std::string decoder_job(const fs::path& root, const std::string& name, int steps,
+                        const std::string& data, const std::string& tokenizer) {
+  return common(root, "decoder", name, steps, data) + "[tokenizer]\ncheckpoint = \"" + tokenizer +
+         "\"\n[decoder]\ncode_dim = 8\npixels_per_token = 8\nchannels = 8\nchannel_mult = "
+         "\"1,1,2\"\ngroups = 4\ntime_embed_dim = 16\nsteps = 2\n";
+}
+
+CodecJob parse(const std::string& text) {
+  return parse_codec_job(parse_codec_config(text, "<test job>"));
+}
+
+std::vector<std::string> losses(const fs::path& run_dir) {
+  std::ifstream in(run_dir / "metrics.jsonl");
+  std::vector<std::string> out;
+  const std::regex re("\"loss\": ([^,]+),");
+  std::string line;
+  std::smatch m;
+  while (std::getline(in, line))
+    if (std::regex_search(line, m, re)) out.push_back(m[1]);
+  return out;
+}
+
+// Runs `make(name, steps)` straight and interrupted half way; the losses must be identical.
+void expect_exact_resume(const fs::path& root,
+                         const std::function<std::string(const std::string&)>& make, int steps) {
+  const CodecJob straight = parse(make("straight"));
+  EXPECT_EQ(run_codec_training(straight).steps_done, steps);
+  const CodecJob split = parse(make("split"));
+  EXPECT_EQ(run_codec_training(split, steps / 2).steps_done, steps / 2);
+  EXPECT_EQ(run_codec_training(split).steps_done, steps);
+  const std::vector<std::string> a = losses(root / "straight"), b = losses(root / "split");
+  ASSERT_EQ(a.size(), size_t(steps));
+  EXPECT_EQ(a, b);
+}
+
+std::string newest_checkpoint(const fs::path& run) {
+  std::string best;
+  for (const auto& e : fs::directory_iterator(run / "checkpoints"))
+    if (e.path().extension() == ".h5" && e.path().string() > best) best = e.path().string();
+  return best;
+}
+
+class CodecStages : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    root_ = new fs::path(fresh_dir("stages"));
+    data_ = new std::string(make_scenes(*root_, "scenes", 1, 48));
+  }
+  static void TearDownTestSuite() {
+    fs::remove_all(*root_);
+    delete root_;
+    delete data_;
+  }
+  static fs::path* root_;
+  static std::string* data_;
+};
+fs::path* CodecStages::root_ = nullptr;
+std::string* CodecStages::data_ = nullptr;
+
+}  // namespace
+
+TEST_F(CodecStages, ChainResumesExactlyAndLoadsBack) {
+  const fs::path sig = *root_ / "siglip", vq = *root_ / "vq", dec = *root_ / "decoder";
+  fs::create_directories(sig), fs::create_directories(vq), fs::create_directories(dec);
+  expect_exact_resume(
+      sig, [&](const std::string& n) { return siglip_job(sig, n, 6, *data_); }, 6);
+  const std::string sig_ckpt = newest_checkpoint(sig / "straight");
+  expect_exact_resume(
+      vq, [&](const std::string& n) { return vq_job(vq, n, 6, *data_, sig_ckpt); }, 6);
+  const std::string vq_ckpt = newest_checkpoint(vq / "straight");
+  expect_exact_resume(
+      dec, [&](const std::string& n) { return decoder_job(dec, n, 6, *data_, vq_ckpt); }, 6);
+
+  // The vq stage froze the encoder: its vision weights are the siglip stage's.
+  {
+    CheckpointReader a(sig_ckpt), b(vq_ckpt);
+    for (const std::string& name : a.tensor_names())
+      if (name.rfind("model/tokenizer.vision.", 0) == 0) {
+        const Tensor x = a.read_tensor(name), y = b.read_tensor(name);
+        ASSERT_EQ(x.numel(), y.numel());
+        EXPECT_EQ(0, std::memcmp(x.data<float>(), y.data<float>(), sizeof(float) * x.numel()))
+            << name;
+      }
+  }
+  // Loading by path: the decoder names its tokenizer; codes decode to images of the grid.
+  const LoadedDecoder d = load_decoder(newest_checkpoint(dec / "straight"), nullptr);
+  EXPECT_EQ(d.tokenizer_checkpoint, vq_ckpt);
+  const LoadedTokenizer t = load_tokenizer(d.tokenizer_checkpoint, nullptr);
+  const ImageDataset ds = ImageDataset::open(*data_);
+  ImageDataOptions fit;
+  fit.image_size = 16;
+  const Tensor x = images_to_tensor({ds.get(0), ds.get(1)}, fit);
+  const Tensor ids = t.tokenizer->encode(x);
+  EXPECT_EQ(ids.shape(), (Shape{2, 4}));
+  const Tensor again = load_tokenizer(vq_ckpt, nullptr).tokenizer->encode(x);
+  ASSERT_EQ(again.shape(), ids.shape());  // deterministic across loads
+  const Tensor a64 = ids.to(DType::i64).contiguous(), b64 = again.to(DType::i64).contiguous();
+  EXPECT_EQ(0, std::memcmp(a64.data<int64_t>(), b64.data<int64_t>(), sizeof(int64_t) * 8));
+  const Tensor y = d.decoder->decode(t.tokenizer->code_embeddings(ids), 2, 2, 5);
+  EXPECT_EQ(y.shape(), (Shape{2, 3, 16, 16}));
+  // A checkpoint of the wrong stage is refused with what it is.
+  EXPECT_THROW(
+      {
+        try {
+          load_decoder(vq_ckpt, nullptr);
+        } catch (const Error& e) {
+          EXPECT_TRUE(contains(e.what(), "a checkpoint of the vq stage")) << e.what();
+          throw;
+        }
+      },
+      Error);
+}
+
+TEST_F(CodecStages, BadJobsAreRefusedWithWhatIsWrong) {
+  auto message = [&](const std::string& text) -> std::string {
+    try {
+      const CodecJob job = parse(text);
+      run_codec_training(job, 1);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_TRUE(contains(message(common(*root_, "nope", "x", 2, *data_)),
+                       "run.stage = \"nope\" is not a codec stage"));
+  EXPECT_TRUE(contains(message(common(*root_, "decoder", "x", 2, *data_)),
+                       "tokenizer.checkpoint is not set"));
+  std::string small_vocab = vq_job(*root_, "x", 2, *data_, "");
+  small_vocab = std::regex_replace(small_vocab, std::regex("vocab_size = 258"), "vocab_size = 200");
+  EXPECT_TRUE(contains(message(small_vocab), "lm.vocab_size = 200 is smaller than the 258"));
+  std::string wide = vq_job(*root_, "x", 2, *data_, "");
+  wide = std::regex_replace(wide, std::regex("out_dim = 32"), "out_dim = 24");
+  EXPECT_TRUE(contains(message(wide), "the adapter's output width 24 is not the LM's hidden size"))
+      << message(wide);
+  std::string unknown = siglip_job(*root_, "x", 2, *data_) + "no_such_key = 1\n";
+  EXPECT_TRUE(contains(message(unknown), "no_such_key")) << message(unknown);
+}
