@@ -84,6 +84,10 @@ Schema codec_schema(CodecStage stage, const std::vector<std::string>& plugins) {
                               "on a caption)")
                       .at_least(0)
                       .at_most(1));
+    own.push_back(int_field("text.restart_every", 25,
+                            "steps between restarts of the codes no rank chose since the last "
+                            "one (0: never)")
+                      .at_least(0));
   }
   for (FieldSpec& f : data_fields()) own.push_back(std::move(f));
   std::vector<FieldSpec> common = train::stage_common_fields();
@@ -168,6 +172,7 @@ CodecJob parse_codec_job(const Config& c) {
     job.lm_dims = lm_dims(job.lm);
     job.text.max_tokens = c.get_int("text.max_tokens");
     job.text.vqa_fraction = c.get_float("text.vqa_fraction");
+    job.text.restart_every = c.get_int("text.restart_every");
     XOMNI_CHECK(job.lm_dims.vocab_size >= kByteVocab, c.source(),
                 ": lm.vocab_size = ", job.lm_dims.vocab_size, " is smaller than the ", kByteVocab,
                 " ids of the byte-level text (256 bytes, begin and end)");

@@ -36,6 +36,7 @@ struct ImageDataOptions {
 struct AlignmentTextOptions {
   int64_t max_tokens = 128;   // text tokens per sample (bytes), truncated beyond
   double vqa_fraction = 0.5;  // share of samples trained on a question/answer, else a caption
+  int64_t restart_every = 25;  // steps between dead-code restarts (0: never)
 };
 
 enum class CodecStage { siglip, vq, decoder };

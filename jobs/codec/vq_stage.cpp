@@ -17,7 +17,6 @@ namespace xomni::codec {
 namespace {
 
 constexpr uint32_t kTaskDraw = 2, kChoiceDraw = 3;
-constexpr int64_t kRestartEvery = 25;  // steps between dead-code restarts
 
 // An LM batch: image codes as the prefix, then text ids; targets cover both (-100 on the codes).
 struct TextBatch {
@@ -192,11 +191,12 @@ class VqStage final : public train::Stage {
     for (int64_t i = 0; i < flat.numel(); ++i) ++u[flat.data<int64_t>()[i]];
   }
 
-  // Every kRestartEvery steps: codes no rank used since the last restart take encoder outputs of
+  // Every text.restart_every steps: codes no rank used since the last restart take encoder outputs of
   // data-parallel rank 0's batch, so every rank makes the same change.
   void maybe_restart_dead_codes(const Tensor& images) {
     restarted_ = 0;
-    if (steps_ == 0 || steps_ % kRestartEvery != 0) return;
+    const int64_t every = job_.text.restart_every;
+    if (every == 0 || steps_ == 0 || steps_ % every != 0) return;
     NoGradGuard no_grad;
     par_.groups->dp().all_reduce(usage_);
     Tensor candidates = tokenizer_->quantize(images).continuous.contiguous();

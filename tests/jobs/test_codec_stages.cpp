@@ -69,7 +69,7 @@ std::string vq_job(const fs::path& root, const std::string& name, int steps,
          "\"\n[adapter]\nin_dim = 8\nout_dim = 32\nhidden = 32\n[lm]\nvocab_size = 258\n"
          "hidden_size = 32\nintermediate_size = 64\nnum_hidden_layers = 1\n"
          "num_attention_heads = 2\nnum_key_value_heads = 1\nmax_position_embeddings = 256\n"
-         "[text]\nmax_tokens = 64\nvqa_fraction = 0.5\n";
+         "[text]\nmax_tokens = 64\nvqa_fraction = 0.5\nrestart_every = 2\n";
 }
 
 std::string decoder_job(const fs::path& root, const std::string& name, int steps,
@@ -142,6 +142,13 @@ TEST_F(CodecStages, ChainResumesExactlyAndLoadsBack) {
   expect_exact_resume(
       vq, [&](const std::string& n) { return vq_job(vq, n, 6, *data_, sig_ckpt); }, 6);
   const std::string vq_ckpt = newest_checkpoint(vq / "straight");
+  // Dead codes were restarted (every 2 steps, a 16-code book, batches of 4 x 4 codes), and the
+  // resumed run restarted the same ones at the same steps (its losses above are identical).
+  {
+    std::ifstream in(vq / "straight" / "metrics.jsonl");
+    const std::string text((std::istreambuf_iterator<char>(in)), {});
+    EXPECT_TRUE(std::regex_search(text, std::regex("\"vq_restarted\": [1-9]"))) << text;
+  }
   expect_exact_resume(
       dec, [&](const std::string& n) { return decoder_job(dec, n, 6, *data_, vq_ckpt); }, 6);
 

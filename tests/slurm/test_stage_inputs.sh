@@ -168,11 +168,11 @@ if err=$(slurm/submit.sh --dry-run --ntasks=2 vq "$work/codec_siglip.toml" 2>&1)
 grep -qF "run.stage = \"siglip\" but slurm/stages/vq.sbatch runs the vq stage" <<< "$err" || fail "submit.sh: $err"
 out=$(slurm/submit.sh --dry-run --ntasks=2 vq "$work/codec_siglip.toml" --set run.stage=vq) ||
   fail "submit.sh: --set run.stage not counted"
-sed "s#jobs/tiny/codec_#$work/codec_#" slurm/pipelines/codec.toml > "$work/codec.toml"
+sed -E "s#jobs/tiny/codec_(siglip|vq|decoder)#$work/codec_\1#" slurm/pipelines/codec.toml > "$work/codec.toml"
 out=$(slurm/submit_pipeline.sh --dry-run "$work/codec.toml")
 out=${out//\\\$/\$}
 [[ $(grep -c '^sbatch ' <<< "$out") == 4 ]] || fail "codec pipeline dry run: $out"
-for pair in "synth.sbatch jobs/tiny/synth.toml" \
+for pair in "synth.sbatch jobs/tiny/codec_synth.toml" \
   "siglip.sbatch $work/codec_siglip.toml --from $XOMNI_RUN_ROOT/synth-\$JOB_synth" \
   "vq.sbatch $work/codec_vq.toml --from $XOMNI_RUN_ROOT/siglip-\$JOB_siglip" \
   "decoder.sbatch $work/codec_decoder.toml --from $XOMNI_RUN_ROOT/vq-\$JOB_vq"; do
