@@ -75,16 +75,18 @@ Schema codec_schema(CodecStage stage, const std::vector<std::string>& plugins) {
             .path());
   }
   if (stage == CodecStage::vq) {
-    own.push_back(int_field("text.max_tokens", 128,
+    own.push_back(int_field("vq.max_text_tokens", 128,
                             "text tokens (bytes) per sample after the "
                             "image codes; longer texts are cut")
                       .at_least(2));
-    own.push_back(float_field("text.vqa_fraction", 0.5,
+    own.push_back(float_field("vq.vqa_fraction", 0.5,
                               "share of samples trained on a question and its answer (the rest "
                               "on a caption)")
                       .at_least(0)
                       .at_most(1));
-    own.push_back(int_field("text.restart_every", 25,
+    own.push_back(bool_field("vq.train_encoder", false,
+                             "train the vision tower too (frozen by default, as in X-Omni)"));
+    own.push_back(int_field("vq.restart_every", 25,
                             "steps between restarts of the codes no rank chose since the last "
                             "one (0: never)")
                       .at_least(0));
@@ -170,9 +172,10 @@ CodecJob parse_codec_job(const Config& c) {
     job.adapter = component(c, kAdapter);
     job.lm = component(c, kLm);
     job.lm_dims = lm_dims(job.lm);
-    job.text.max_tokens = c.get_int("text.max_tokens");
-    job.text.vqa_fraction = c.get_float("text.vqa_fraction");
-    job.text.restart_every = c.get_int("text.restart_every");
+    job.vq.max_tokens = c.get_int("vq.max_text_tokens");
+    job.vq.vqa_fraction = c.get_float("vq.vqa_fraction");
+    job.vq.restart_every = c.get_int("vq.restart_every");
+    job.vq.train_encoder = c.get_bool("vq.train_encoder");
     XOMNI_CHECK(job.lm_dims.vocab_size >= kByteVocab, c.source(),
                 ": lm.vocab_size = ", job.lm_dims.vocab_size, " is smaller than the ", kByteVocab,
                 " ids of the byte-level text (256 bytes, begin and end)");

@@ -32,11 +32,14 @@ struct ImageDataOptions {
   int64_t prefetch = 2;
 };
 
-// The text side of the vq stage: what the LM reads after the image codes.
-struct AlignmentTextOptions {
-  int64_t max_tokens = 128;   // text tokens per sample (bytes), truncated beyond
-  double vqa_fraction = 0.5;  // share of samples trained on a question/answer, else a caption
+// The vq stage's own knobs: the text the LM reads after the image codes, dead-code restarts,
+// and whether the encoder trains too.
+struct VqOptions {
+  int64_t max_tokens = 128;    // text tokens per sample (bytes), truncated beyond
+  double vqa_fraction = 0.5;   // share of samples trained on a question/answer, else a caption
   int64_t restart_every = 25;  // steps between dead-code restarts (0: never)
+  bool train_encoder =
+      false;  // train the ViT too (X-Omni freezes it; the projection always trains)
 };
 
 enum class CodecStage { siglip, vq, decoder };
@@ -51,7 +54,7 @@ struct CodecJob {
   parallel::ModelDims lm_dims;       // vq
   ComponentOptions decoder;          // decoder
   ImageDataOptions data;
-  AlignmentTextOptions text;  // vq
+  VqOptions vq;  // vq
 };
 
 // The stage a job file names (run.stage), overrides included; "lm" when absent.

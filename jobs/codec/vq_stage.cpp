@@ -1,8 +1,8 @@
 // The vq stage: the tokenizer's quantizer and the adapter trained through a small causal LM that
 // reads the image codes (adapted to its width, as a prefix) and then a caption or a question,
 // and is supervised on the caption or the answer: X-Omni aligns its codebook with a language
-// model on understanding tasks, so that codes carry meaning. The encoder is frozen. Codes unused
-// for restart_every steps are restarted from the encoder's outputs.
+// model on understanding tasks, so that codes carry meaning. The encoder is frozen (unless
+// vq.train_encoder). Codes unused for restart_every steps are restarted from the encoder's outputs.
 #include <algorithm>
 
 #include "codec/byte_text.h"
@@ -35,8 +35,13 @@ class VqStage final : public train::Stage {
       CheckpointReader reader(job.tokenizer_checkpoint);
       read_component(reader, "tokenizer", *tokenizer_);
     }
-    for (const nn::ParamInfo& p : tokenizer_->parameter_infos())
-      if (p.name.rfind("quantizer.", 0) != 0) Tensor(p.tensor).set_requires_grad(false);
+    // The quantizer trains; the vision tower only with vq.train_encoder; the text tower and the
+    // contrastive scale never (they serve the siglip stage).
+    for (const nn::ParamInfo& p : tokenizer_->parameter_infos()) {
+      const bool trains = p.name.rfind("quantizer.", 0) == 0 ||
+                          (job.vq.train_encoder && p.name.rfind("vision.", 0) == 0);
+      if (!trains) Tensor(p.tensor).set_requires_grad(false);
+    }
     adapter_ =
         plugins::create_adapter(job.adapter.plugin, component_context(job.adapter, seed, &par));
     lm_ = plugins::create_backbone(job.lm.plugin, component_context(job.lm, seed, &par));
@@ -120,14 +125,14 @@ class VqStage final : public train::Stage {
     std::string prompt, answer;
   };
 
-  // Per sample: a question and its answer (with probability text.vqa_fraction, when it has any),
+  // Per sample: a question and its answer (with probability vq.vqa_fraction, when it has any),
   // else its longest caption after a fixed instruction.
   std::vector<Text> texts(const IndexedBatch& b, uint64_t seed) const {
     std::vector<Text> out;
     for (size_t j = 0; j < b.samples.size(); ++j) {
       const ImageSample& s = b.samples[j];
       const bool vqa =
-          !s.qa.empty() && sample_uniform(seed, b.index[j], kTaskDraw) < job_.text.vqa_fraction;
+          !s.qa.empty() && sample_uniform(seed, b.index[j], kTaskDraw) < job_.vq.vqa_fraction;
       if (vqa) {
         const double u = sample_uniform(seed, b.index[j], kChoiceDraw);
         const auto& [question, answer] =
@@ -149,7 +154,7 @@ class VqStage final : public train::Stage {
     std::vector<ByteExample> ex;
     int64_t L = 1;
     for (const Text& t : texts) {
-      ex.push_back(byte_example(t.prompt, t.answer, job_.text.max_tokens));
+      ex.push_back(byte_example(t.prompt, t.answer, job_.vq.max_tokens));
       L = std::max(L, int64_t(ex.back().ids.size()));
     }
     const int64_t B = int64_t(texts.size());
@@ -191,11 +196,11 @@ class VqStage final : public train::Stage {
     for (int64_t i = 0; i < flat.numel(); ++i) ++u[flat.data<int64_t>()[i]];
   }
 
-  // Every text.restart_every steps: codes no rank used since the last restart take encoder outputs of
+  // Every vq.restart_every steps: codes no rank used since the last restart take encoder outputs of
   // data-parallel rank 0's batch, so every rank makes the same change.
   void maybe_restart_dead_codes(const Tensor& images) {
     restarted_ = 0;
-    const int64_t every = job_.text.restart_every;
+    const int64_t every = job_.vq.restart_every;
     if (every == 0 || steps_ == 0 || steps_ % every != 0) return;
     NoGradGuard no_grad;
     par_.groups->dp().all_reduce(usage_);

@@ -69,7 +69,7 @@ std::string vq_job(const fs::path& root, const std::string& name, int steps,
          "\"\n[adapter]\nin_dim = 8\nout_dim = 32\nhidden = 32\n[lm]\nvocab_size = 258\n"
          "hidden_size = 32\nintermediate_size = 64\nnum_hidden_layers = 1\n"
          "num_attention_heads = 2\nnum_key_value_heads = 1\nmax_position_embeddings = 256\n"
-         "[text]\nmax_tokens = 64\nvqa_fraction = 0.5\nrestart_every = 2\n";
+         "[vq]\nmax_text_tokens = 64\nvqa_fraction = 0.5\nrestart_every = 2\n";
 }
 
 std::string decoder_job(const fs::path& root, const std::string& name, int steps,
