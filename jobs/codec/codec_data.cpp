@@ -1,6 +1,7 @@
 #include "codec/codec_data.h"
 
 #include <cmath>
+#include <memory>
 #include <string>
 
 #include "xomni/core/io/image_io.h"
@@ -59,41 +60,84 @@ double sample_uniform(uint64_t seed, int64_t sample, uint32_t purpose) {
   return double((uint64_t(r[0]) << 21) ^ (r[1] >> 11)) / 9007199254740992.0;  // 53 bits
 }
 
+namespace {
+
+constexpr uint32_t kStreamDraw = 9;
+constexpr int64_t kTextIndexOffset = int64_t(1) << 40;
+const char* const kStreamKeys[] = {"images", "text_images"};
+
+// The next batch of `loader` with each sample's number in its stream (+ offset).
+IndexedBatch take_batch(ImageLoader& loader, int64_t dp_rank, int64_t dp_size, int64_t offset) {
+  const int64_t first = loader.samples_consumed();
+  IndexedBatch b;
+  b.samples = loader.next();
+  for (int64_t j = 0; j < int64_t(b.samples.size()); ++j)
+    b.index.push_back(offset + first + dp_rank + j * dp_size);
+  return b;
+}
+
+ImageDataset open_nonempty(const std::string& dir) {
+  ImageDataset ds = ImageDataset::open(dir);
+  XOMNI_CHECK(ds.size() > 0, dir, ": the image dataset is empty");
+  return ds;
+}
+
+}  // namespace
+
 CodecData::CodecData(const CodecJob& job, const train::ParallelSetup& par)
     : job_(job), dp_rank_(par.coord().dp), dp_size_(par.layout().dp) {
   const int64_t B = job.trainer.loop.batch_size;
   XOMNI_CHECK(B % dp_size_ == 0, job.trainer.source, ": train.batch_size=", B,
               " is not divisible by the data-parallel size dp=", dp_size_);
   local_batch_ = B / dp_size_;
-  train_.emplace(ImageDataset::open(job.data.train));
-  XOMNI_CHECK(train_->size() > 0, job.data.train, ": the image dataset is empty");
-  loader_.emplace(std::vector<std::pair<ImageDataset, double>>{{*train_, 1.0}}, local_batch_,
-                  job.trainer.run.seed, dp_rank_, dp_size_, job.data.prefetch);
-  if (!job.data.valid.empty()) valid_.emplace(ImageDataset::open(job.data.valid));
+  const std::string dirs[] = {job.data.train, job.data.train_text};
+  for (int s = 0; s < 2; ++s) {
+    if (dirs[s].empty()) continue;
+    ImageDataset ds = open_nonempty(dirs[s]);
+    auto loader = std::make_unique<ImageLoader>(
+        std::vector<std::pair<ImageDataset, double>>{{ds, 1.0}}, local_batch_,
+        job.trainer.run.seed + uint64_t(s), dp_rank_, dp_size_, job.data.prefetch);
+    streams_.push_back({std::move(ds), std::move(loader), s * kTextIndexOffset});
+  }
+  for (const std::string& dir : {job.data.valid, job.data.valid_text})
+    if (!dir.empty()) valid_.push_back(open_nonempty(dir));
 }
 
 IndexedBatch CodecData::next_train() {
-  const int64_t first = loader_->samples_consumed();
-  IndexedBatch b;
-  b.samples = loader_->next();
-  for (int64_t j = 0; j < int64_t(b.samples.size()); ++j)
-    b.index.push_back(first + dp_rank_ + j * dp_size_);
-  return b;
+  size_t s = 0;
+  if (streams_.size() > 1 &&
+      sample_uniform(job_.trainer.run.seed, batches_, kStreamDraw) < job_.data.text_fraction)
+    s = 1;
+  ++batches_;
+  return take_batch(*streams_[s].loader, dp_rank_, dp_size_, streams_[s].index_offset);
 }
 
 std::vector<IndexedBatch> CodecData::valid_batches() const {
-  ImageLoader loader({{*valid_, 1.0}}, local_batch_, /*seed=*/0, dp_rank_, dp_size_,
-                     /*prefetch=*/0);
   std::vector<IndexedBatch> out;
-  for (int64_t i = 0; i < job_.data.eval_batches; ++i) {
-    const int64_t first = loader.samples_consumed();
-    IndexedBatch b;
-    b.samples = loader.next();
-    for (int64_t j = 0; j < int64_t(b.samples.size()); ++j)
-      b.index.push_back(first + dp_rank_ + j * dp_size_);
-    out.push_back(std::move(b));
+  for (size_t v = 0; v < valid_.size(); ++v) {
+    ImageLoader loader({{valid_[v], 1.0}}, local_batch_, /*seed=*/0, dp_rank_, dp_size_,
+                       /*prefetch=*/0);
+    for (int64_t i = 0; i < job_.data.eval_batches; ++i)
+      out.push_back(take_batch(loader, dp_rank_, dp_size_, int64_t(v) * kTextIndexOffset));
   }
   return out;
+}
+
+train::DataPositions CodecData::positions() const {
+  train::DataPositions p{{"image_batches", {batches_}}};
+  for (size_t s = 0; s < streams_.size(); ++s) p[kStreamKeys[s]] = streams_[s].loader->state();
+  return p;
+}
+
+void CodecData::restore(const train::DataPositions& p) {
+  const auto take = [&](const std::string& key) -> const std::vector<int64_t>& {
+    const auto it = p.find(key);
+    XOMNI_CHECK(it != p.end(), "the checkpoint has no data position '", key,
+                "' (was it written with another data.train_text setting?)");
+    return it->second;
+  };
+  batches_ = take("image_batches").at(0);
+  for (size_t s = 0; s < streams_.size(); ++s) streams_[s].loader->restore(take(kStreamKeys[s]));
 }
 
 }  // namespace xomni::codec

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "codec/codec_job.h"
+#include "train/checkpoint.h"
 #include "train/parallel_setup.h"
 #include "xomni/core/data/image_loader.h"
 #include "xomni/core/io/image.h"
@@ -30,23 +31,34 @@ struct IndexedBatch {
   std::vector<int64_t> index;
 };
 
-// The training and validation image streams of a stage, split over the data-parallel ranks.
+// The training and validation image streams of a stage, split over the data-parallel ranks: the
+// main dataset (data.train) and, optionally, a second one of another image size (data.train_text:
+// text images are wide) that a data.text_fraction share of the batches comes from. A batch comes
+// from one stream, so its images share one size; the choice is a pure function of the seed and
+// the batch's number, the same on every rank.
 class CodecData {
  public:
   CodecData(const CodecJob& job, const train::ParallelSetup& par);
   IndexedBatch next_train();
-  bool has_valid() const { return valid_.has_value(); }
-  // The validation batches, always the same ones (a fresh loader with seed 0).
+  bool has_valid() const { return !valid_.empty(); }
+  // The validation batches, always the same ones (fresh loaders with seed 0): data.eval_batches
+  // from each validation dataset.
   std::vector<IndexedBatch> valid_batches() const;
-  std::vector<int64_t> state() const { return loader_->state(); }
-  void restore(const std::vector<int64_t>& state) { loader_->restore(state); }
+  train::DataPositions positions() const;
+  void restore(const train::DataPositions& positions);
   int64_t local_batch() const { return local_batch_; }
 
  private:
+  struct Stream {
+    ImageDataset dataset;
+    std::unique_ptr<ImageLoader> loader;
+    int64_t index_offset;  // added to the stream's sample numbers (distinct per-sample draws)
+  };
   const CodecJob& job_;
   int64_t dp_rank_, dp_size_, local_batch_;
-  std::optional<ImageDataset> train_, valid_;
-  std::optional<ImageLoader> loader_;
+  int64_t batches_ = 0;          // training batches taken so far (every rank the same)
+  std::vector<Stream> streams_;  // main, then text
+  std::vector<ImageDataset> valid_;
 };
 
 }  // namespace xomni::codec

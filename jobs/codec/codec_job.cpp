@@ -45,6 +45,14 @@ std::vector<FieldSpec> data_fields() {
   return {
       string_field("data.train", "", "training image dataset folder").path(),
       string_field("data.valid", "", "validation image dataset folder (\"\": none)").path(),
+      string_field("data.train_text", "",
+                   "a second training dataset of another image size (e.g. wide text images); "
+                   "each batch comes from one dataset")
+          .path(),
+      string_field("data.valid_text", "", "its validation dataset").path(),
+      float_field("data.text_fraction", 0.25, "share of the batches drawn from data.train_text")
+          .at_least(0)
+          .at_most(1),
       int_field("data.image_size", 64, "short edge of the images after resizing (aspect kept)")
           .at_least(1),
       int_field("data.max_image_size", 0, "cap on the long edge after resizing (0: none)")
@@ -188,6 +196,9 @@ CodecJob parse_codec_job(const Config& c) {
   }
   job.data.train = c.get_string("data.train");
   job.data.valid = c.get_string("data.valid");
+  job.data.train_text = c.get_string("data.train_text");
+  job.data.valid_text = c.get_string("data.valid_text");
+  job.data.text_fraction = c.get_float("data.text_fraction");
   job.data.image_size = c.get_int("data.image_size");
   job.data.max_image_size = c.get_int("data.max_image_size");
   job.data.eval_batches = c.get_int("data.eval_batches");

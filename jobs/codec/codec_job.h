@@ -24,10 +24,13 @@ struct ComponentOptions {
 };
 
 struct ImageDataOptions {
-  std::string train;           // an image dataset folder (xomni data synth / import)
-  std::string valid;           // "" for none
-  int64_t image_size = 64;     // short edge after resizing (aspect kept)
-  int64_t max_image_size = 0;  // cap on the long edge (0: none)
+  std::string train;       // an image dataset folder (xomni data synth / import)
+  std::string valid;       // "" for none
+  std::string train_text;  // a second dataset of another image size (text images), or ""
+  std::string valid_text;
+  double text_fraction = 0.25;  // share of batches from train_text
+  int64_t image_size = 64;      // short edge after resizing (aspect kept)
+  int64_t max_image_size = 0;   // cap on the long edge (0: none)
   int64_t eval_batches = 4;
   int64_t prefetch = 2;
 };

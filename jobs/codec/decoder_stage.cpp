@@ -76,9 +76,9 @@ class DecoderStage final : public train::Stage {
     return train::sum_over_data(loss / double(batches.size()), par_) / double(par_.layout().dp);
   }
 
-  train::DataPositions data_positions() const override { return {{"images", data_.state()}}; }
+  train::DataPositions data_positions() const override { return data_.positions(); }
   void restore_data_positions(const train::DataPositions& positions) override {
-    data_.restore(positions.at("images"));
+    data_.restore(positions);
   }
 
  private:

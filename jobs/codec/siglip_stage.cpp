@@ -63,9 +63,9 @@ class SiglipStage final : public train::Stage {
     return train::sum_over_data(loss / double(batches.size()), par_) / double(par_.layout().dp);
   }
 
-  train::DataPositions data_positions() const override { return {{"images", data_.state()}}; }
+  train::DataPositions data_positions() const override { return data_.positions(); }
   void restore_data_positions(const train::DataPositions& positions) override {
-    data_.restore(positions.at("images"));
+    data_.restore(positions);
   }
 
  private:

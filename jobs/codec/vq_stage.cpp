@@ -109,10 +109,12 @@ class VqStage final : public train::Stage {
   train::DataPositions data_positions() const override {
     std::vector<int64_t> usage(usage_.data<int64_t>(), usage_.data<int64_t>() + usage_.numel());
     usage.push_back(steps_);
-    return {{"images", data_.state()}, {"vq_usage", usage}};
+    train::DataPositions p = data_.positions();
+    p["vq_usage"] = usage;
+    return p;
   }
   void restore_data_positions(const train::DataPositions& positions) override {
-    data_.restore(positions.at("images"));
+    data_.restore(positions);
     const std::vector<int64_t>& u = positions.at("vq_usage");
     XOMNI_CHECK(int64_t(u.size()) == usage_.numel() + 1, "the checkpoint's code usage has ",
                 u.size() - 1, " codes but the codebook has ", usage_.numel());

@@ -17,6 +17,7 @@
 #include "xomni/core/data/image_data.h"
 #include "xomni/core/tensor/autograd.h"
 #include "xomni/world/scene.h"
+#include "xomni/world/text_image.h"
 
 using namespace xomni;
 using namespace xomni::codec;
@@ -24,6 +25,11 @@ namespace fs = std::filesystem;
 using xomni::test::contains;
 
 namespace {
+
+std::string g_texts;  // the text-image dataset every job of the suite mixes in
+const std::string& texts_dir() {
+  return g_texts;
+}
 
 fs::path fresh_dir(const std::string& name) {
   fs::path d =
@@ -48,11 +54,22 @@ const char* kTokenizer =
     "vision_heads = 2\nembed_dim = 16\ncode_dim = 8\ncodebook_size = 16\ntext_width = 32\n"
     "text_layers = 1\ntext_heads = 2\ntext_max_len = 48\n";
 
+// Wide text images (64x16 after resizing to a short edge of 16: a 2x8 token grid).
+std::string make_texts(const fs::path& root, uint64_t seed, int n) {
+  const std::string dir = (root / "texts").string();
+  ImageShardWriter w(dir, 16);
+  for (int i = 0; i < n; ++i) w.add(world::generate_text_image(seed, i));
+  w.finish();
+  return dir;
+}
+
 std::string common(const fs::path& root, const std::string& stage, const std::string& name,
                    int steps, const std::string& data) {
   return "[run]\nstage = \"" + stage + "\"\nname = \"" + name + "\"\ndir = \"" + root.string() +
          "\"\nseed = 3\n[data]\ntrain = \"" + data + "\"\nvalid = \"" + data +
-         "\"\nimage_size = 16\neval_batches = 1\nprefetch = 1\n[train]\nsteps = " +
+         "\"\ntrain_text = \"" + texts_dir() + "\"\nvalid_text = \"" + texts_dir() +
+         "\"\ntext_fraction = 0.5\nimage_size = 16\neval_batches = 1\nprefetch = 1\n[train]\nsteps "
+         "= " +
          std::to_string(steps) +
          "\nbatch_size = 4\ngrad_accum = 2\nlog_every = 100\neval_every = 3\n"
          "checkpoint_every = 3\n[optimizer]\nlearning_rate = 3e-3\n";
@@ -119,6 +136,7 @@ class CodecStages : public ::testing::Test {
   static void SetUpTestSuite() {
     root_ = new fs::path(fresh_dir("stages"));
     data_ = new std::string(make_scenes(*root_, "scenes", 1, 48));
+    g_texts = make_texts(*root_, 2, 24);
   }
   static void TearDownTestSuite() {
     fs::remove_all(*root_);
@@ -162,6 +180,12 @@ TEST_F(CodecStages, ChainResumesExactlyAndLoadsBack) {
         EXPECT_EQ(0, std::memcmp(x.data<float>(), y.data<float>(), sizeof(float) * x.numel()))
             << name;
       }
+  }
+  // Both streams fed the batches: the loaders' positions (samples consumed, entry 3) moved.
+  {
+    CheckpointReader r(vq_ckpt);
+    for (const char* stream : {"images", "text_images"})
+      EXPECT_GT(r.data_position(stream).at(3), 0) << stream;
   }
   // Loading by path: the decoder names its tokenizer; codes decode to images of the grid.
   const LoadedDecoder d = load_decoder(newest_checkpoint(dec / "straight"), nullptr);
