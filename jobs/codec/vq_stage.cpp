@@ -59,8 +59,12 @@ class VqStage final : public train::Stage {
     return out;
   }
 
+  // Per micro-batch: the LM loss is the mean over every supervised token of the micro-batch on
+  // every data-parallel rank (as one process would compute it), the quantizer's terms the mean
+  // over the ranks' equal batches.
   train::StepOutput forward_backward(std::vector<parallel::TimelineEvent>*) override {
-    const double share = micro_batch_share(job_, par_);
+    const double accum = double(job_.trainer.loop.grad_accum);
+    const double ranks = double(par_.layout().dp);
     StepMetrics metrics;
     double loss = 0;
     for (int64_t m = 0; m < job_.trainer.loop.grad_accum; ++m) {
@@ -69,11 +73,14 @@ class VqStage final : public train::Stage {
       if (m == 0) maybe_restart_dead_codes(images);
       const plugins::QuantizedImages q = tokenizer_->quantize(images);
       count_usage(q.ids);
-      const Tensor lm_loss = text_loss(q.codes, texts(b, job_.trainer.run.seed));
-      const Tensor total = add(lm_loss, q.losses.total);
-      loss += total.item() * share;
-      mul(total, share).backward();
-      std::vector<std::pair<std::string, double>> parts = {{"lm_loss", lm_loss.item()}};
+      const TextLoss lm = text_loss(q.codes, texts(b, job_.trainer.run.seed));
+      const double tokens = std::max(1.0, train::sum_over_data(double(lm.tokens), par_));
+      const Tensor lm_share = mul(lm.sum, 1.0 / tokens);
+      const Tensor total = add(lm_share, mul(q.losses.total, 1.0 / ranks));
+      loss += total.item() / accum;
+      mul(total, 1.0 / accum).backward();
+      // StepMetrics averages over ranks; this rank's share times the ranks averages to the sum.
+      std::vector<std::pair<std::string, double>> parts = {{"lm_loss", lm_share.item() * ranks}};
       parts.insert(parts.end(), q.losses.parts.begin(), q.losses.parts.end());
       metrics.add(parts);
     }
@@ -94,14 +101,15 @@ class VqStage final : public train::Stage {
   // The LM's loss on the validation captions and answers, given the codes.
   double evaluate() override {
     NoGradGuard no_grad;
-    double loss = 0;
-    const std::vector<IndexedBatch> batches = data_.valid_batches();
-    for (const IndexedBatch& b : batches) {
+    double loss = 0, tokens = 0;
+    for (const IndexedBatch& b : data_.valid_batches()) {
       const plugins::QuantizedImages q =
           tokenizer_->quantize(images_to_tensor(b.samples, job_.data));
-      loss += text_loss(q.codes, texts(b, /*seed=*/0)).item();
+      const TextLoss lm = text_loss(q.codes, texts(b, /*seed=*/0));
+      loss += lm.sum.item();
+      tokens += double(lm.tokens);
     }
-    return train::sum_over_data(loss / double(batches.size()), par_) / double(par_.layout().dp);
+    return train::sum_over_data(loss, par_) / std::max(1.0, train::sum_over_data(tokens, par_));
   }
 
   // The code usage since the last restart and the step count travel with the data position, so a
@@ -171,8 +179,13 @@ class VqStage final : public train::Stage {
     return tb;
   }
 
-  // Mean next-token loss over the supervised text tokens of this rank's batch.
-  Tensor text_loss(const Tensor& codes, const std::vector<Text>& texts) const {
+  // The summed next-token loss over the supervised text tokens of this rank's batch, and their
+  // number.
+  struct TextLoss {
+    Tensor sum;
+    int64_t tokens = 0;
+  };
+  TextLoss text_loss(const Tensor& codes, const std::vector<Text>& texts) const {
     const int64_t N = codes.size(1);
     const TextBatch tb = text_batch(texts, N);
     plugins::BackboneInputs in;
@@ -184,12 +197,11 @@ class VqStage final : public train::Stage {
     const int64_t n = tb.targets.numel();
     const Tensor flat = reshape(logits, {n, logits.size(2)});
     const Tensor targets = reshape(tb.targets, {n});
-    if (par_.tp.size() == 1) return cross_entropy(flat, targets, -100, Reduction::mean);
-    const Tensor per_row =
-        parallel::vocab_parallel_cross_entropy(flat, targets, lm_->vocab_start(), par_.tp);
     int64_t counted = 0;
     for (int64_t i = 0; i < n; ++i) counted += targets.data<int64_t>()[i] != -100;
-    return mul(sum(per_row), 1.0 / double(std::max<int64_t>(counted, 1)));
+    if (par_.tp.size() == 1) return {cross_entropy(flat, targets, -100, Reduction::sum), counted};
+    return {sum(parallel::vocab_parallel_cross_entropy(flat, targets, lm_->vocab_start(), par_.tp)),
+            counted};
   }
 
   void count_usage(const Tensor& ids) {

@@ -121,10 +121,12 @@ void save_training_checkpoint(const std::string& dir, int64_t step, const std::s
     const bool piece_writer = here && (params[i].sharding.sharded() || par.tp.rank() == 0);
     const Shape local_shape = here ? params[i].tensor.shape() : meta.global;
     const Shape offset = here ? params[i].sharding.offset(local_shape) : zeros;
+    // As a range of the piece's box, so that a rank with nothing to write passes an empty tensor
+    // whatever the rank (an "empty" slice of a 0-dim parameter would hold one element).
     if (piece_writer && replica_writer)
-      w.write_slice(name, params[i].tensor.detach(), offset);
+      w.write_box_range(name, params[i].tensor.detach().contiguous(), offset, local_shape, 0);
     else
-      w.write_slice(name, Tensor::empty(zeros, meta.dtype), zeros);
+      w.write_box_range(name, nothing, offset, local_shape, 0);
 
     // Moments: with ZeRO-1 every rank of the dp x cp group writes its own range; otherwise
     // one replica writes all.
