@@ -17,9 +17,10 @@ Tensor images_to_tensor(const std::vector<ImageSample>& samples, const ImageData
     fitted.push_back(fit_image(s.image, data.image_size, data.max_image_size));
     const Image& a = fitted.front();
     const Image& b = fitted.back();
-    XOMNI_CHECK(a.width == b.width && a.height == b.height, "a batch of ", data.train,
-                " mixes image sizes after resizing (", a.width, "x", a.height, " and ", b.width,
-                "x", b.height, "); batches need one aspect ratio (crop or bucket the dataset)");
+    XOMNI_CHECK(a.width == b.width && a.height == b.height,
+                "a batch mixes image sizes after resizing (", a.width, "x", a.height, " and ",
+                b.width, "x", b.height,
+                "); batches need one aspect ratio (crop or bucket the dataset)");
   }
   const int64_t B = int64_t(fitted.size()), H = fitted[0].height, W = fitted[0].width;
   Tensor out = Tensor::empty({B, 3, H, W}, DType::f32);

@@ -202,18 +202,16 @@ nlohmann::json evaluate_codec(const CodecEvalOptions& o) {
   std::vector<Tensor> img_emb, txt_emb;
   std::set<std::string> distinct;
   for (int64_t first = 0; first < r; first += 32) {
-    std::vector<Tensor> xs;
-    std::vector<std::string> caps;
+    std::vector<std::string> caps;  // images one at a time: a held-out set may mix sizes
     for (int64_t i = first; i < std::min(r, first + 32); ++i) {
       const ImageSample s = ds.get(i);
-      xs.push_back(sample_tensor(s, o.image_size));
+      img_emb.push_back(T.image_embeddings(sample_tensor(s, o.image_size)));
       XOMNI_CHECK(!s.captions.empty(), o.dataset, ": sample ", i, " has no caption");
       caps.push_back(*std::max_element(
           s.captions.begin(), s.captions.end(),
           [](const std::string& a, const std::string& b) { return a.size() < b.size(); }));
       distinct.insert(caps.back());
     }
-    img_emb.push_back(T.image_embeddings(cat(xs, 0)));
     txt_emb.push_back(T.text_embeddings(caps));
   }
   const Tensor sim = matmul(cat(txt_emb, 0), transpose(cat(img_emb, 0), 0, 1));  // [r, r]

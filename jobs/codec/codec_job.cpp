@@ -115,23 +115,6 @@ ComponentOptions component(const Config& c, const Section& s) {
   return o;
 }
 
-// The layout-relevant sizes of the LM, by their Hugging Face names.
-parallel::ModelDims lm_dims(const ComponentOptions& lm) {
-  const nlohmann::json j = nlohmann::json::parse(lm.settings_json);
-  parallel::ModelDims d;
-  auto read = [&](const char* key, int64_t& out) {
-    XOMNI_CHECK(j.contains(key) && j[key].is_number_integer(), lm.where,
-                ": the backbone declares no ", key);
-    out = j[key].get<int64_t>();
-  };
-  read("num_attention_heads", d.num_attention_heads);
-  read("num_key_value_heads", d.num_key_value_heads);
-  read("vocab_size", d.vocab_size);
-  read("intermediate_size", d.intermediate_size);
-  read("num_hidden_layers", d.num_hidden_layers);
-  return d;
-}
-
 }  // namespace
 
 const char* stage_name(CodecStage stage) {
@@ -179,8 +162,8 @@ CodecJob parse_codec_job(const Config& c) {
   if (job.stage == CodecStage::vq) {
     job.adapter = component(c, kAdapter);
     job.lm = component(c, kLm);
-    job.lm_dims = lm_dims(job.lm);
-    job.vq.max_tokens = c.get_int("vq.max_text_tokens");
+    job.lm_dims = jobs::backbone_dims(job.lm.settings_json, job.lm.where);
+    job.vq.max_text_tokens = c.get_int("vq.max_text_tokens");
     job.vq.vqa_fraction = c.get_float("vq.vqa_fraction");
     job.vq.restart_every = c.get_int("vq.restart_every");
     job.vq.train_encoder = c.get_bool("vq.train_encoder");
@@ -188,6 +171,11 @@ CodecJob parse_codec_job(const Config& c) {
                 ": lm.vocab_size = ", job.lm_dims.vocab_size, " is smaller than the ", kByteVocab,
                 " ids of the byte-level text (256 bytes, begin and end)");
   }
+  if (job.stage == CodecStage::vq)
+    XOMNI_CHECK(!job.tokenizer_checkpoint.empty() || job.vq.train_encoder, c.source(),
+                ": tokenizer.checkpoint is not set and vq.train_encoder is false, so the vision "
+                "tower would stay at its random initialisation; start from the siglip stage's "
+                "checkpoint, or set vq.train_encoder = true");
   if (job.stage == CodecStage::decoder) {
     job.decoder = component(c, kDecoder);
     XOMNI_CHECK(!job.tokenizer_checkpoint.empty(), c.source(),

@@ -38,9 +38,9 @@ struct ImageDataOptions {
 // The vq stage's own knobs: the text the LM reads after the image codes, dead-code restarts,
 // and whether the encoder trains too.
 struct VqOptions {
-  int64_t max_tokens = 128;    // text tokens per sample (bytes), truncated beyond
-  double vqa_fraction = 0.5;   // share of samples trained on a question/answer, else a caption
-  int64_t restart_every = 25;  // steps between dead-code restarts (0: never)
+  int64_t max_text_tokens = 128;  // text tokens per sample (bytes), truncated beyond
+  double vqa_fraction = 0.5;      // share of samples trained on a question/answer, else a caption
+  int64_t restart_every = 25;     // steps between dead-code restarts (0: never)
   bool train_encoder =
       false;  // train the ViT too (X-Omni freezes it; the projection always trains)
 };

@@ -1,5 +1,7 @@
 #include "codec/codec_stage.h"
 
+#include "xomni/core/tensor/autograd.h"
+
 namespace xomni::codec {
 namespace {
 
@@ -49,6 +51,37 @@ std::vector<std::pair<std::string, double>> StepMetrics::means(
     out.emplace_back(name,
                      train::sum_over_data(v / double(std::max<int64_t>(count_, 1)), par) / ranks);
   return out;
+}
+
+ImageBatchStage::ImageBatchStage(const CodecJob& job, const train::ParallelSetup& par)
+    : job_(job), par_(par), data_(job, par) {}
+
+train::StepOutput ImageBatchStage::forward_backward(std::vector<parallel::TimelineEvent>*) {
+  const double share = micro_batch_share(job_, par_);
+  StepMetrics metrics;
+  double loss = 0;
+  for (int64_t m = 0; m < job_.trainer.loop.grad_accum; ++m) {
+    const plugins::LossTerms lt = objective(data_.next_train(), job_.trainer.run.seed);
+    loss += lt.total.item() * share;
+    mul(lt.total, share).backward();
+    metrics.add(lt.parts);
+  }
+  train::StepOutput out;
+  out.loss = train::sum_over_data(loss, par_);
+  out.metrics = metrics.means(par_);
+  return out;
+}
+
+double ImageBatchStage::items_per_step() const {
+  return double(job_.trainer.loop.batch_size * job_.trainer.loop.grad_accum);
+}
+
+double ImageBatchStage::evaluate() {
+  NoGradGuard no_grad;
+  double loss = 0;
+  const std::vector<IndexedBatch> batches = data_.valid_batches();
+  for (const IndexedBatch& b : batches) loss += objective(b, /*seed=*/0).total.item();
+  return train::sum_over_data(loss / double(batches.size()), par_) / double(par_.layout().dp);
 }
 
 std::unique_ptr<train::Stage> make_codec_stage(const CodecJob& job,

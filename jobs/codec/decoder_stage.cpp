@@ -18,10 +18,9 @@ Generator batch_generator(uint64_t seed, int64_t first_sample) {
   return gen;
 }
 
-class DecoderStage final : public train::Stage {
+class DecoderStage final : public ImageBatchStage {
  public:
-  DecoderStage(const CodecJob& job, const train::ParallelSetup& par)
-      : job_(job), par_(par), data_(job, par) {
+  DecoderStage(const CodecJob& job, const train::ParallelSetup& par) : ImageBatchStage(job, par) {
     tokenizer_ = load_tokenizer(job.tokenizer_checkpoint, &par).tokenizer;
     for (const nn::ParamInfo& p : tokenizer_->parameter_infos())
       Tensor(p.tensor).set_requires_grad(false);
@@ -40,49 +39,10 @@ class DecoderStage final : public train::Stage {
     return decoder_->parameter_infos("decoder.");
   }
 
-  train::StepOutput forward_backward(std::vector<parallel::TimelineEvent>*) override {
-    const double share = micro_batch_share(job_, par_);
-    StepMetrics metrics;
-    double loss = 0;
-    for (int64_t m = 0; m < job_.trainer.loop.grad_accum; ++m) {
-      const IndexedBatch b = data_.next_train();
-      Generator gen = batch_generator(job_.trainer.run.seed, b.index.front());
-      const plugins::LossTerms lt = objective(images_to_tensor(b.samples, job_.data), gen);
-      loss += lt.total.item() * share;
-      mul(lt.total, share).backward();
-      metrics.add(lt.parts);
-    }
-    train::StepOutput out;
-    out.loss = train::sum_over_data(loss, par_);
-    out.metrics = metrics.means(par_);
-    return out;
-  }
-
-  double items_per_step() const override {
-    return double(job_.trainer.loop.batch_size * job_.trainer.loop.grad_accum);
-  }
-  double flops_per_step() const override { return 0; }
-
-  bool has_evaluation() const override { return data_.has_valid(); }
-  // The objective on the validation images with fixed noise and timesteps.
-  double evaluate() override {
-    NoGradGuard no_grad;
-    double loss = 0;
-    const std::vector<IndexedBatch> batches = data_.valid_batches();
-    for (const IndexedBatch& b : batches) {
-      Generator gen = batch_generator(/*seed=*/0, b.index.front());
-      loss += objective(images_to_tensor(b.samples, job_.data), gen).total.item();
-    }
-    return train::sum_over_data(loss / double(batches.size()), par_) / double(par_.layout().dp);
-  }
-
-  train::DataPositions data_positions() const override { return data_.positions(); }
-  void restore_data_positions(const train::DataPositions& positions) override {
-    data_.restore(positions);
-  }
-
- private:
-  plugins::LossTerms objective(const Tensor& images, Generator& gen) const {
+ protected:
+  plugins::LossTerms objective(const IndexedBatch& b, uint64_t seed) override {
+    Generator gen = batch_generator(seed, b.index.front());
+    const Tensor images = images_to_tensor(b.samples, job_.data);
     Tensor codes;
     {
       NoGradGuard no_grad;
@@ -92,9 +52,7 @@ class DecoderStage final : public train::Stage {
     return decoder_->training_loss(images, codes, images.size(2) / p, images.size(3) / p, gen);
   }
 
-  const CodecJob& job_;
-  const train::ParallelSetup& par_;
-  CodecData data_;
+ private:
   std::unique_ptr<plugins::ImageTokenizer> tokenizer_;
   std::unique_ptr<plugins::DiffusionDecoder> decoder_;
 };

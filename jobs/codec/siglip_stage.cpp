@@ -6,17 +6,15 @@
 #include "codec/codec_components.h"
 #include "codec/codec_data.h"
 #include "codec/codec_stage.h"
-#include "xomni/core/tensor/autograd.h"
 
 namespace xomni::codec {
 namespace {
 
 constexpr uint32_t kCaptionDraw = 1;
 
-class SiglipStage final : public train::Stage {
+class SiglipStage final : public ImageBatchStage {
  public:
-  SiglipStage(const CodecJob& job, const train::ParallelSetup& par)
-      : job_(job), par_(par), data_(job, par) {
+  SiglipStage(const CodecJob& job, const train::ParallelSetup& par) : ImageBatchStage(job, par) {
     tokenizer_ = make_tokenizer(job.tokenizer, job.trainer.run.seed, &par);
     // The quantizer is the vq stage's; it takes no part in the contrastive loss.
     for (const nn::ParamInfo& p : tokenizer_->parameter_infos())
@@ -27,45 +25,9 @@ class SiglipStage final : public train::Stage {
     return tokenizer_->parameter_infos("tokenizer.");
   }
 
-  train::StepOutput forward_backward(std::vector<parallel::TimelineEvent>*) override {
-    const double share = micro_batch_share(job_, par_);
-    StepMetrics metrics;
-    double loss = 0;
-    for (int64_t m = 0; m < job_.trainer.loop.grad_accum; ++m) {
-      const IndexedBatch b = data_.next_train();
-      const plugins::LossTerms lt = tokenizer_->contrastive_loss(
-          images_to_tensor(b.samples, job_.data), captions(b, job_.trainer.run.seed));
-      loss += lt.total.item() * share;
-      mul(lt.total, share).backward();
-      metrics.add(lt.parts);
-    }
-    train::StepOutput out;
-    out.loss = train::sum_over_data(loss, par_);
-    out.metrics = metrics.means(par_);
-    return out;
-  }
-
-  double items_per_step() const override {
-    return double(job_.trainer.loop.batch_size * job_.trainer.loop.grad_accum);
-  }
-  double flops_per_step() const override { return 0; }  // not modelled for the codec yet
-
-  bool has_evaluation() const override { return data_.has_valid(); }
-  double evaluate() override {
-    NoGradGuard no_grad;
-    double loss = 0;
-    const std::vector<IndexedBatch> batches = data_.valid_batches();
-    for (const IndexedBatch& b : batches)
-      loss +=
-          tokenizer_
-              ->contrastive_loss(images_to_tensor(b.samples, job_.data), captions(b, /*seed=*/0))
-              .total.item();
-    return train::sum_over_data(loss / double(batches.size()), par_) / double(par_.layout().dp);
-  }
-
-  train::DataPositions data_positions() const override { return data_.positions(); }
-  void restore_data_positions(const train::DataPositions& positions) override {
-    data_.restore(positions);
+ protected:
+  plugins::LossTerms objective(const IndexedBatch& b, uint64_t seed) override {
+    return tokenizer_->contrastive_loss(images_to_tensor(b.samples, job_.data), captions(b, seed));
   }
 
  private:
@@ -82,9 +44,6 @@ class SiglipStage final : public train::Stage {
     return out;
   }
 
-  const CodecJob& job_;
-  const train::ParallelSetup& par_;
-  CodecData data_;
   std::unique_ptr<plugins::ImageTokenizer> tokenizer_;
 };
 

@@ -112,10 +112,13 @@ class VqStage final : public train::Stage {
     return train::sum_over_data(loss, par_) / std::max(1.0, train::sum_over_data(tokens, par_));
   }
 
-  // The code usage since the last restart and the step count travel with the data position, so a
-  // resumed run restarts the same codes at the same steps.
+  // The code usage since the last restart (summed over the data-parallel ranks: every rank calls
+  // this when a checkpoint is written) and the step count travel with the data position, so a
+  // resumed run, under any layout, restarts the same codes at the same steps.
   train::DataPositions data_positions() const override {
-    std::vector<int64_t> usage(usage_.data<int64_t>(), usage_.data<int64_t>() + usage_.numel());
+    const Tensor total = usage_.clone();
+    par_.groups->dp().all_reduce(total);
+    std::vector<int64_t> usage(total.data<int64_t>(), total.data<int64_t>() + total.numel());
     usage.push_back(steps_);
     train::DataPositions p = data_.positions();
     p["vq_usage"] = usage;
@@ -126,7 +129,9 @@ class VqStage final : public train::Stage {
     const std::vector<int64_t>& u = positions.at("vq_usage");
     XOMNI_CHECK(int64_t(u.size()) == usage_.numel() + 1, "the checkpoint's code usage has ",
                 u.size() - 1, " codes but the codebook has ", usage_.numel());
-    std::copy(u.begin(), u.end() - 1, usage_.data<int64_t>());
+    // The sum over the ranks lives on data-parallel rank 0; the next restart sums again.
+    usage_.fill_(0);
+    if (par_.coord().dp == 0) std::copy(u.begin(), u.end() - 1, usage_.data<int64_t>());
     steps_ = u.back();
   }
 
@@ -164,7 +169,7 @@ class VqStage final : public train::Stage {
     std::vector<ByteExample> ex;
     int64_t L = 1;
     for (const Text& t : texts) {
-      ex.push_back(byte_example(t.prompt, t.answer, job_.vq.max_tokens));
+      ex.push_back(byte_example(t.prompt, t.answer, job_.vq.max_text_tokens));
       L = std::max(L, int64_t(ex.back().ids.size()));
     }
     const int64_t B = int64_t(texts.size());

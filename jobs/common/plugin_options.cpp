@@ -43,6 +43,22 @@ std::string plugin_settings_json(const Config& c, const std::string& kind,
   return j.dump();
 }
 
+parallel::ModelDims backbone_dims(const std::string& settings_json, const std::string& where) {
+  const nlohmann::json j = nlohmann::json::parse(settings_json);
+  parallel::ModelDims d;
+  auto read = [&](const char* key, int64_t& out) {
+    XOMNI_CHECK(j.contains(key) && j[key].is_number_integer(), where, ": the backbone declares no ",
+                key, " (every backbone's settings need it)");
+    out = j[key].get<int64_t>();
+  };
+  read("num_attention_heads", d.num_attention_heads);
+  read("num_key_value_heads", d.num_key_value_heads);
+  read("vocab_size", d.vocab_size);
+  read("intermediate_size", d.intermediate_size);
+  read("num_hidden_layers", d.num_hidden_layers);
+  return d;
+}
+
 std::string peek_plugin(const std::string& text, const std::string& source, const std::string& key,
                         const std::vector<std::string>& overrides, const std::string& fallback,
                         const std::string& base_dir) {

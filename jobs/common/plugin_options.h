@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "xomni/core/config/config.h"
+#include "xomni/parallel/topology.h"
 
 namespace xomni::jobs {
 
@@ -16,6 +17,10 @@ std::vector<FieldSpec> plugin_section_fields(const std::string& kind, const std:
 // The values of those fields in `config` as a JSON object under the plugin's own names.
 std::string plugin_settings_json(const Config& config, const std::string& kind,
                                  const std::string& plugin, const std::string& section);
+
+// The sizes a parallel layout must divide, read from a backbone's settings by their Hugging Face
+// names (every backbone's settings have them); throws naming the missing one.
+parallel::ModelDims backbone_dims(const std::string& settings_json, const std::string& where);
 
 // The plugin a job names at `key` (overrides included): a name as written, or a path written in
 // the file made relative to the file's folder `base_dir` (as Config::parse will resolve it).

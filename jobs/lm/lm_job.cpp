@@ -11,23 +11,6 @@ namespace {
 
 constexpr const char* kBackboneKey = "model.backbone";
 
-// The layout-relevant sizes, by their Hugging Face names (every backbone's settings use them).
-parallel::ModelDims dims_of(const std::string& settings, const std::string& where) {
-  const nlohmann::json j = nlohmann::json::parse(settings);
-  parallel::ModelDims d;
-  auto read = [&](const char* key, int64_t& out) {
-    XOMNI_CHECK(j.contains(key) && j[key].is_number_integer(), where, ": the backbone declares no ",
-                key, " (every backbone's [model] section needs it)");
-    out = j[key].get<int64_t>();
-  };
-  read("num_attention_heads", d.num_attention_heads);
-  read("num_key_value_heads", d.num_key_value_heads);
-  read("vocab_size", d.vocab_size);
-  read("intermediate_size", d.intermediate_size);
-  read("num_hidden_layers", d.num_hidden_layers);
-  return d;
-}
-
 // Job-level checks across sections, once every field is within its own range.
 void check_fits_model(const LmJob& job, const std::string& source) {
   const nlohmann::json j = nlohmann::json::parse(job.model.settings_json);
@@ -97,7 +80,7 @@ LmJob parse_lm_job(const Config& c) {
   job.model.backbone = c.get_string(kBackboneKey);
   job.model.where = c.source() + " [model]";
   job.model.settings_json = jobs::plugin_settings_json(c, "backbone", job.model.backbone, "model");
-  job.model.dims = dims_of(job.model.settings_json, job.model.where);
+  job.model.dims = jobs::backbone_dims(job.model.settings_json, job.model.where);
   job.model.checkpoint_layers = c.get_bool("model.checkpoint_layers");
   job.model.init_checkpoint = c.get_string("model.init_checkpoint");
   job.data.train = c.get_string("data.train");

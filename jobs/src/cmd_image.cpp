@@ -42,22 +42,41 @@ void no_more_options(const std::vector<std::string>& args, const char* command) 
                 " (see xomni image --help)");
 }
 
-// A file as [1, 3, H, W] in [0, 1]: resized when asked, otherwise its sides must be multiples
-// of the patch.
-Tensor load_image(const std::string& path, const Sizing& sizing, int64_t patch) {
-  Image img = read_image(path);
+// An image as the tokenizer takes it: resized when asked, otherwise its sides must be multiples
+// of the patch; `name` (a file, a dataset sample) is in every error.
+Image fit_for_patch(Image img, const Sizing& sizing, int64_t patch, const std::string& name) {
   if (sizing.short_edge > 0) img = fit_image(img, sizing.short_edge, sizing.max_long_edge);
-  XOMNI_CHECK(img.width >= patch && img.height >= patch, path, ": the image is ", img.width, "x",
+  XOMNI_CHECK(img.width >= patch && img.height >= patch, name, ": the image is ", img.width, "x",
               img.height, ", smaller than one ", patch, "x", patch, " patch of the tokenizer");
-  XOMNI_CHECK(img.width % patch == 0 && img.height % patch == 0, path, ": the image is ", img.width,
+  XOMNI_CHECK(img.width % patch == 0 && img.height % patch == 0, name, ": the image is ", img.width,
               "x", img.height, " and the tokenizer's patch ", patch,
               " does not divide both sides; pass --size N to resize (short edge N) or crop it");
+  return img;
+}
+
+// One image as [1, 3, H, W] in [0, 1], at its size.
+Tensor as_tensor(Image img) {
   ImageSample s;
   s.image = std::move(img);
   codec::ImageDataOptions keep;
   keep.image_size = std::min(s.image.width, s.image.height);
   keep.max_image_size = std::max(s.image.width, s.image.height);
   return codec::images_to_tensor({s}, keep);
+}
+
+Tensor load_image(const std::string& path, const Sizing& sizing, int64_t patch) {
+  return as_tensor(fit_for_patch(read_image(path), sizing, patch, path));
+}
+
+// The decoder's tokenizer: --tokenizer when given, else the checkpoint its job names (a path as
+// it was where the decoder was trained).
+LoadedTokenizer decoder_tokenizer(const LoadedDecoder& dec, const std::string& decoder_ckpt,
+                                  const std::string& override_path) {
+  if (!override_path.empty()) return codec::load_tokenizer(override_path, nullptr);
+  XOMNI_CHECK(std::filesystem::exists(dec.tokenizer_checkpoint), decoder_ckpt,
+              ": the decoder was trained on the codes of ", dec.tokenizer_checkpoint,
+              ", which is not there from this folder; pass --tokenizer PATH");
+  return codec::load_tokenizer(dec.tokenizer_checkpoint, nullptr);
 }
 
 // "h w id id id ..." per line, the grid first.
@@ -119,6 +138,7 @@ std::vector<std::vector<int64_t>> read_id_lines(const std::string& path) {
 
 int decode(std::vector<std::string> args) {
   const std::string ckpt = take_option(args, "--decoder");
+  const std::string tok_path = take_option(args, "--tokenizer");
   const std::string out_dir = take_option(args, "--out");
   const int64_t steps = parse_int(take_option(args, "--steps"), "--steps", 0, 0, 100000);
   const int64_t seed = parse_int(take_option(args, "--seed"), "--seed", 0, 0);
@@ -129,7 +149,7 @@ int decode(std::vector<std::string> args) {
               "expected one id file (lines of \"h w ids...\" as xomni image "
               "encode writes them)");
   const LoadedDecoder dec = codec::load_decoder(ckpt, nullptr);
-  const LoadedTokenizer tok = codec::load_tokenizer(dec.tokenizer_checkpoint, nullptr);
+  const LoadedTokenizer tok = decoder_tokenizer(dec, ckpt, tok_path);
   const std::vector<std::vector<int64_t>> lines = read_id_lines(args[0]);
   const int64_t K = tok.tokenizer->codebook_size();
   for (size_t i = 0; i < lines.size(); ++i)
@@ -151,14 +171,16 @@ int decode(std::vector<std::string> args) {
   return 0;
 }
 
-// Images from files, or the first N samples of an image dataset.
-std::vector<Image> gather_images(const std::vector<std::string>& files, const std::string& dataset,
-                                 int64_t count) {
-  std::vector<Image> out;
-  for (const std::string& f : files) out.push_back(read_image(f));
+// Images from files, or the first N samples of an image dataset, with their names.
+std::vector<std::pair<Image, std::string>> gather_images(const std::vector<std::string>& files,
+                                                         const std::string& dataset,
+                                                         int64_t count) {
+  std::vector<std::pair<Image, std::string>> out;
+  for (const std::string& f : files) out.emplace_back(read_image(f), f);
   if (!dataset.empty()) {
     const ImageDataset ds = ImageDataset::open(dataset);
-    for (int64_t i = 0; i < std::min(count, ds.size()); ++i) out.push_back(ds.get(i).image);
+    for (int64_t i = 0; i < std::min(count, ds.size()); ++i)
+      out.emplace_back(ds.get(i).image, dataset + " sample " + std::to_string(i));
   }
   XOMNI_CHECK(!out.empty(), "no images: give image files or --dataset DIR");
   return out;
@@ -166,6 +188,7 @@ std::vector<Image> gather_images(const std::vector<std::string>& files, const st
 
 int reconstruct(std::vector<std::string> args) {
   const std::string ckpt = take_option(args, "--decoder");
+  const std::string tok_path = take_option(args, "--tokenizer");
   const std::string out = take_option(args, "--out");
   const std::string dataset = take_option(args, "--dataset");
   const int64_t count = parse_int(take_option(args, "--count"), "--count", 16, 1, 100000);
@@ -176,26 +199,19 @@ int reconstruct(std::vector<std::string> args) {
   XOMNI_CHECK(!ckpt.empty(), "--decoder CHECKPOINT is required (a decoder-stage checkpoint)");
   XOMNI_CHECK(!out.empty(), "--out grid.png is required");
   const LoadedDecoder dec = codec::load_decoder(ckpt, nullptr);
-  const LoadedTokenizer tok = codec::load_tokenizer(dec.tokenizer_checkpoint, nullptr);
+  const LoadedTokenizer tok = decoder_tokenizer(dec, ckpt, tok_path);
   const int64_t p = tok.tokenizer->patch_size();
   std::vector<Image> originals, decoded;
   double sq_err = 0, values = 0;
-  for (const Image& img : gather_images(args, dataset, count)) {
-    ImageSample s;
-    s.image = sizing.short_edge > 0 ? fit_image(img, sizing.short_edge, sizing.max_long_edge) : img;
-    XOMNI_CHECK(s.image.width % p == 0 && s.image.height % p == 0, "an image of ", s.image.width,
-                "x", s.image.height, " is not a multiple of the tokenizer's patch ", p,
-                "; pass --size N");
-    codec::ImageDataOptions keep;
-    keep.image_size = std::min(s.image.width, s.image.height);
-    const Tensor x = codec::images_to_tensor({s}, keep);
+  for (auto& [img, name] : gather_images(args, dataset, count)) {
+    const Tensor x = as_tensor(fit_for_patch(std::move(img), sizing, p, name));
     const Tensor codes = tok.tokenizer->code_embeddings(tok.tokenizer->encode(x));
     const Tensor y = dec.decoder->decode(codes, x.size(2) / p, x.size(3) / p,
                                          uint64_t(seed) + originals.size(), steps);
     const Tensor d = sub(y, x);
     sq_err += sum(mul(d, d)).item();
     values += double(d.numel());
-    originals.push_back(s.image);
+    originals.push_back(codec::tensor_to_images(x)[0]);
     decoded.push_back(codec::tensor_to_images(y)[0]);
   }
   write_png(codec::side_by_side_grid(originals, decoded), out);
@@ -218,23 +234,23 @@ int tokenize_shards(std::vector<std::string> args) {
   XOMNI_CHECK(args.size() == 1, "expected one image dataset folder");
   const LoadedTokenizer tok = codec::load_tokenizer(ckpt, nullptr);
   const ImageDataset ds = ImageDataset::open(args[0]);
-  codec::ImageDataOptions fit;
-  if (sizing.short_edge > 0) {
-    fit.image_size = sizing.short_edge;
-    fit.max_image_size = sizing.max_long_edge;
-  }
+  const int64_t p = tok.tokenizer->patch_size();
   StagedFolder staged(out, overwrite, "--overwrite");
   std::vector<std::vector<int32_t>> documents;
   const auto start = std::chrono::steady_clock::now();
   NoGradGuard no_grad;
   for (int64_t first = 0; first < ds.size(); first += batch) {
-    std::vector<ImageSample> samples;
-    for (int64_t i = first; i < std::min(ds.size(), first + batch); ++i) {
-      samples.push_back(ds.get(i));
-      if (sizing.short_edge <= 0)
-        fit.image_size = std::min(samples.back().image.width, samples.back().image.height);
+    // A batch of one image size: an image of another size starts the next batch.
+    std::vector<Tensor> xs;
+    int64_t next = first;
+    for (; next < std::min(ds.size(), first + batch); ++next) {
+      Tensor x = as_tensor(fit_for_patch(ds.get(next).image, sizing, p,
+                                         args[0] + " sample " + std::to_string(next)));
+      if (!xs.empty() && x.shape() != xs.front().shape()) break;
+      xs.push_back(std::move(x));
     }
-    const Tensor ids = tok.tokenizer->encode(codec::images_to_tensor(samples, fit)).contiguous();
+    first = next - batch;  // the loop adds batch
+    const Tensor ids = tok.tokenizer->encode(cat(xs, 0)).contiguous();
     const int64_t n = ids.size(1);
     for (int64_t b = 0; b < ids.size(0); ++b) {
       const int64_t* row = ids.data<int64_t>() + b * n;
@@ -308,7 +324,8 @@ int eval_ocr(std::vector<std::string> args) {
 }
 
 int run(const std::vector<std::string>& argv) {
-  XOMNI_CHECK(!argv.empty(), "expected a command: encode, decode, reconstruct or tokenize-shards");
+  XOMNI_CHECK(!argv.empty(),
+              "expected a command: encode, decode, reconstruct, tokenize-shards or eval");
   const std::string cmd = argv[0];
   const std::vector<std::string> rest(argv.begin() + 1, argv.end());
   if (cmd == "encode") return encode(rest);
@@ -318,7 +335,7 @@ int run(const std::vector<std::string>& argv) {
   if (cmd == "eval") return eval(rest);
   if (cmd == "eval-ocr") return eval_ocr(rest);
   throw Error("xomni image: unknown command '" + cmd +
-              "' (encode, decode, reconstruct or tokenize-shards)");
+              "' (encode, decode, reconstruct, tokenize-shards or eval)");
 }
 
 const Register reg(
@@ -326,10 +343,12 @@ const Register reg(
      "usage:\n"
      "  xomni image encode --tokenizer CKPT [--size N [--max-size M]] IMAGE...\n"
      "      one line per image: \"h w\" (the token grid) then the h*w code ids\n"
-     "  xomni image decode --decoder CKPT --out DIR [--steps S] [--seed N] IDS.txt\n"
+     "  xomni image decode --decoder CKPT --out DIR [--steps S] [--seed N]\n"
+     "                     [--tokenizer CKPT] IDS.txt\n"
      "      each line of IDS.txt (as encode writes it) -> DIR/00000.png, ...\n"
      "  xomni image reconstruct --decoder CKPT --out grid.png [--dataset DIR [--count N]]\n"
-     "                          [--size N] [--steps S] [--seed N] [IMAGE...]\n"
+     "                          [--size N] [--steps S] [--seed N] [--tokenizer CKPT]\n"
+     "                          [IMAGE...]\n"
      "      originals beside their encode -> decode reconstructions, and the PSNR\n"
      "  xomni image tokenize-shards --tokenizer CKPT --out DIR [--id-offset K] [--batch B]\n"
      "                              [--size N] [--overwrite] IMAGE_DATASET\n"

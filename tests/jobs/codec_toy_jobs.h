@@ -17,7 +17,8 @@ const std::string& texts_dir() {
   return g_texts;
 }
 
-inline std::string make_scenes(const fs::path& root, const std::string& name, uint64_t seed, int n) {
+inline std::string make_scenes(const fs::path& root, const std::string& name, uint64_t seed,
+                               int n) {
   const std::string dir = (root / name).string();
   ImageShardWriter w(dir, 16);
   world::SceneOptions o;
@@ -42,7 +43,7 @@ inline std::string make_texts(const fs::path& root, uint64_t seed, int n) {
 }
 
 inline std::string common(const fs::path& root, const std::string& stage, const std::string& name,
-                   int steps, const std::string& data) {
+                          int steps, const std::string& data) {
   return "[run]\nstage = \"" + stage + "\"\nname = \"" + name + "\"\ndir = \"" + root.string() +
          "\"\nseed = 3\n[data]\ntrain = \"" + data + "\"\nvalid = \"" + data +
          "\"\ntrain_text = \"" + texts_dir() + "\"\nvalid_text = \"" + texts_dir() +
@@ -54,21 +55,22 @@ inline std::string common(const fs::path& root, const std::string& stage, const 
 }
 
 inline std::string siglip_job(const fs::path& root, const std::string& name, int steps,
-                       const std::string& data) {
+                              const std::string& data) {
   return common(root, "siglip", name, steps, data) + kTokenizer;
 }
 
 inline std::string vq_job(const fs::path& root, const std::string& name, int steps,
-                   const std::string& data, const std::string& init) {
+                          const std::string& data, const std::string& init) {
   return common(root, "vq", name, steps, data) + kTokenizer + "checkpoint = \"" + init +
          "\"\n[adapter]\nin_dim = 8\nout_dim = 32\nhidden = 32\n[lm]\nvocab_size = 258\n"
          "hidden_size = 32\nintermediate_size = 64\nnum_hidden_layers = 1\n"
          "num_attention_heads = 2\nnum_key_value_heads = 2\nmax_position_embeddings = 256\n"
-         "[vq]\nmax_text_tokens = 64\nvqa_fraction = 0.5\nrestart_every = 2\n";
+         "[vq]\nmax_text_tokens = 64\nvqa_fraction = 0.5\nrestart_every = 2\ntrain_encoder = " +
+         std::string(init.empty() ? "true" : "false") + "\n";
 }
 
 inline std::string decoder_job(const fs::path& root, const std::string& name, int steps,
-                        const std::string& data, const std::string& tokenizer) {
+                               const std::string& data, const std::string& tokenizer) {
   return common(root, "decoder", name, steps, data) + "[tokenizer]\ncheckpoint = \"" + tokenizer +
          "\"\n[decoder]\ncode_dim = 8\npixels_per_token = 8\nchannels = 8\nchannel_mult = "
          "\"1,1,2\"\ngroups = 4\ntime_embed_dim = 16\nsteps = 2\n";

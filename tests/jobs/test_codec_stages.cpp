@@ -174,6 +174,11 @@ TEST_F(CodecStages, BadJobsAreRefusedWithWhatIsWrong) {
   wide = std::regex_replace(wide, std::regex("out_dim = 32"), "out_dim = 24");
   EXPECT_TRUE(contains(message(wide), "the adapter's output width 24 is not the LM's hidden size"))
       << message(wide);
+  std::string random_vit = vq_job(*root_, "x", 2, *data_, "");
+  random_vit =
+      std::regex_replace(random_vit, std::regex("train_encoder = true"), "train_encoder = false");
+  EXPECT_TRUE(contains(message(random_vit), "would stay at its random initialisation"))
+      << message(random_vit);
   std::string unknown = siglip_job(*root_, "x", 2, *data_) + "no_such_key = 1\n";
   EXPECT_TRUE(contains(message(unknown), "no_such_key")) << message(unknown);
 }

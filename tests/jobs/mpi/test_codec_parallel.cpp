@@ -6,8 +6,8 @@
 
 #include <regex>
 
-#include "codec/codec_stage.h"
 #include "../codec_toy_jobs.h"
+#include "codec/codec_stage.h"
 #include "lm_equivalence.h"
 
 using namespace xomni;
@@ -64,17 +64,30 @@ TEST_F(CodecParallel, SiglipTensorParallelMatchesOneProcess) {
 TEST_F(CodecParallel, VqTensorAndDataParallelMatchOneProcess) {
   // Restarts take rank 0's batch as candidates, not the whole batch: off for the comparison.
   const auto job = [&](const std::string& name, const std::string& layout) {
-    return std::regex_replace(vq_job(root_, name, 6, scenes_, ""),
-                              std::regex("restart_every = 2"), "restart_every = 0") +
+    return std::regex_replace(vq_job(root_, name, 6, scenes_, ""), std::regex("restart_every = 2"),
+                              "restart_every = 0") +
            layout;
   };
   const std::vector<double> want = single_losses(job("one", ""), *world_);
   expect_losses_match(
-      codec::run_codec_training(parse(job("tp2", "[parallel]\ntp = 2\n")), -1, world_.get())
-          .losses,
+      codec::run_codec_training(parse(job("tp2", "[parallel]\ntp = 2\n")), -1, world_.get()).losses,
       want, "vq tp=2");
   expect_losses_match(
-      codec::run_codec_training(parse(job("dp2", "[parallel]\ndp = 2\n")), -1, world_.get())
-          .losses,
+      codec::run_codec_training(parse(job("dp2", "[parallel]\ndp = 2\n")), -1, world_.get()).losses,
       want, "vq dp=2");
+}
+
+TEST_F(CodecParallel, VqResumesExactlyUnderDataParallelismWithRestarts) {
+  // Restarts every 2 steps read the code usage of every rank; a run stopped at step 3 and resumed
+  // (usage summed into the checkpoint) must restart the same codes as an uninterrupted one.
+  const std::string straight = vq_job(root_, "straight", 6, scenes_, "") + "[parallel]\ndp = 2\n";
+  const std::string split = vq_job(root_, "split", 6, scenes_, "") + "[parallel]\ndp = 2\n";
+  const std::vector<double> want =
+      codec::run_codec_training(parse(straight), -1, world_.get()).losses;
+  ASSERT_EQ(want.size(), 6u);
+  const std::vector<double> first = codec::run_codec_training(parse(split), 3, world_.get()).losses;
+  const std::vector<double> rest = codec::run_codec_training(parse(split), -1, world_.get()).losses;
+  ASSERT_EQ(first.size() + rest.size(), 6u);
+  for (size_t i = 0; i < 6; ++i)
+    EXPECT_EQ(i < 3 ? first[i] : rest[i - 3], want[i]) << "step " << i + 1;
 }
