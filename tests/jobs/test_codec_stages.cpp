@@ -38,14 +38,7 @@ CodecJob parse(const std::string& text) {
 }
 
 std::vector<std::string> losses(const fs::path& run_dir) {
-  std::ifstream in(run_dir / "metrics.jsonl");
-  std::vector<std::string> out;
-  const std::regex re("\"loss\": ([^,]+),");
-  std::string line;
-  std::smatch m;
-  while (std::getline(in, line))
-    if (std::regex_search(line, m, re)) out.push_back(m[1]);
-  return out;
+  return logged_losses(run_dir.string());
 }
 
 // Runs `make(name, steps)` straight and interrupted half way; the losses must be identical.

@@ -52,14 +52,7 @@ Config job(const fs::path& root, const std::string& shards, const std::string& n
 }
 
 std::vector<std::string> losses(const fs::path& run_dir) {
-  std::ifstream in(run_dir / "metrics.jsonl");
-  std::vector<std::string> out;
-  const std::regex re("\"loss\": ([^,]+),");
-  std::string line;
-  std::smatch m;
-  while (std::getline(in, line))
-    if (std::regex_search(line, m, re)) out.push_back(m[1]);
-  return out;
+  return xomni::test::logged_losses(run_dir.string());
 }
 }  // namespace
 

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <set>
 
 namespace xomni::test {
@@ -57,6 +58,17 @@ std::string error_message(const std::function<void()>& fn) {
     return std::string(e.what());
   }
   return std::string("no error");
+}
+
+std::vector<std::string> logged_losses(const std::string& run_dir) {
+  std::ifstream in(run_dir + "/metrics.jsonl");
+  std::vector<std::string> out;
+  const std::regex re("\"loss\": ([^,]+),");
+  std::string line;
+  std::smatch m;
+  while (std::getline(in, line))
+    if (std::regex_search(line, m, re)) out.push_back(m[1]);
+  return out;
 }
 
 bool contains(const std::string& text, const std::string& part) {

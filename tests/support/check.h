@@ -43,6 +43,9 @@ std::string error_message(const std::function<void()>& fn);
 // Whether `part` occurs in `text` (for checking messages).
 bool contains(const std::string& text, const std::string& part);
 
+// The training losses of a run's metrics.jsonl, one per step line, as printed (9 digits).
+std::vector<std::string> logged_losses(const std::string& run_dir);
+
 // Golden fixtures written by tests/fixtures/golden/make_fixtures.py: name -> tensor.
 using Fixture = std::map<std::string, Tensor>;
 Fixture load_fixture(const std::string& name);  // reads $XOMNI_FIXTURES/<name>.xtf

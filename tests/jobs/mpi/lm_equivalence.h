@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 
 #include "lm/lm_stage.h"
@@ -26,13 +27,13 @@ inline std::unique_ptr<parallel::MpiCommunicator> world_comm() {
   return parallel::mpi_world(o);
 }
 
-// Rank 0 trains the job alone (a one-rank world); every rank receives its losses.
-inline std::vector<double> single_process_losses(const Config& job,
-                                                 parallel::MpiCommunicator& world,
-                                                 int64_t max_steps = -1) {
+// Rank 0 runs `train` alone (on a one-rank world); every rank receives the losses it returns.
+inline std::vector<double> losses_of_rank0_alone(
+    parallel::MpiCommunicator& world,
+    const std::function<std::vector<double>(const parallel::MpiCommunicator*)>& train) {
   auto self = world.split(world.rank() == 0 ? 0 : -1, 0, "self");
   std::vector<double> losses;
-  if (self) losses = train::run_lm_training(job, max_steps, self.get()).losses;
+  if (self) losses = train(self.get());
   Tensor n = Tensor::full({1}, double(losses.size()), DType::i64);
   world.broadcast(n, 0);
   Tensor values = Tensor::zeros({int64_t(n.item())}, DType::f64);
@@ -40,6 +41,15 @@ inline std::vector<double> single_process_losses(const Config& job,
     values.copy_(Tensor::from_vector(losses, {int64_t(losses.size())}));
   world.broadcast(values, 0);
   return values.to_vector<double>();
+}
+
+// Rank 0 trains the LM job alone; every rank receives its losses.
+inline std::vector<double> single_process_losses(const Config& job,
+                                                 parallel::MpiCommunicator& world,
+                                                 int64_t max_steps = -1) {
+  return losses_of_rank0_alone(world, [&](const parallel::MpiCommunicator* self) {
+    return train::run_lm_training(job, max_steps, self).losses;
+  });
 }
 
 inline void expect_losses_match(const std::vector<double>& got, const std::vector<double>& want,

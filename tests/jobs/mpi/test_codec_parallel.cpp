@@ -21,16 +21,9 @@ codec::CodecJob parse(const std::string& text) {
 
 // Rank 0 alone runs `text`; every rank gets its losses.
 std::vector<double> single_losses(const std::string& text, parallel::MpiCommunicator& world) {
-  auto self = world.split(world.rank() == 0 ? 0 : -1, 0, "self");
-  std::vector<double> losses;
-  if (self) losses = codec::run_codec_training(parse(text), -1, self.get()).losses;
-  Tensor n = Tensor::full({1}, double(losses.size()), DType::i64);
-  world.broadcast(n, 0);
-  Tensor values = Tensor::zeros({int64_t(n.item())}, DType::f64);
-  if (world.rank() == 0 && !losses.empty())
-    values.copy_(Tensor::from_vector(losses, {int64_t(losses.size())}));
-  world.broadcast(values, 0);
-  return values.to_vector<double>();
+  return losses_of_rank0_alone(world, [&](const parallel::MpiCommunicator* self) {
+    return codec::run_codec_training(parse(text), -1, self).losses;
+  });
 }
 
 class CodecParallel : public ::testing::Test {
