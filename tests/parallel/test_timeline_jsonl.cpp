@@ -2,9 +2,11 @@
 // values a plot cannot use (negative or huge ranks, non-integer micro-batches, NaN or absurd
 // times, a missing phase) are refused naming the file, the line and the key.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <string>
 
 #include "check.h"
 #include "xomni/parallel/pipeline.h"
@@ -12,8 +14,12 @@
 namespace xomni::parallel {
 namespace {
 
+// One file per test and process: ctest runs the tests of this file in parallel.
 std::string temp_path() {
-  return (std::filesystem::temp_directory_path() / "xomni_timeline_jsonl_test.jsonl").string();
+  const std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  return (std::filesystem::temp_directory_path() /
+          ("xomni_timeline_" + test + "_" + std::to_string(::getpid()) + ".jsonl"))
+      .string();
 }
 
 TEST(TimelineJsonl, WrittenEventsReadBackExactly) {

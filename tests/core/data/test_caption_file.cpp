@@ -2,6 +2,7 @@
 // malformed line (JSON, keys, types, a path leaving the image folder) is refused naming the file
 // and the line.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -15,7 +16,10 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string write_temp(const std::string& text) {
-  const fs::path path = fs::temp_directory_path() / "xomni_caption_file_test.jsonl";
+  // One file per test and process: ctest runs the tests of this file in parallel.
+  const std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  const fs::path path = fs::temp_directory_path() /
+                        ("xomni_captions_" + test + "_" + std::to_string(::getpid()) + ".jsonl");
   std::ofstream(path, std::ios::binary) << text;
   return path.string();
 }
