@@ -31,10 +31,6 @@ void check_layout(const CodecJob& job, const train::ParallelSetup& par) {
 
 }  // namespace
 
-double micro_batch_share(const CodecJob& job, const train::ParallelSetup& par) {
-  return 1.0 / double(par.layout().dp * job.trainer.loop.grad_accum);
-}
-
 void StepMetrics::add(const std::vector<std::pair<std::string, double>>& parts) {
   if (sums_.empty())
     for (const auto& [name, v] : parts) sums_.emplace_back(name, 0.0);
@@ -57,7 +53,8 @@ ImageBatchStage::ImageBatchStage(const CodecJob& job, const train::ParallelSetup
     : job_(job), par_(par), data_(job, par) {}
 
 train::StepOutput ImageBatchStage::forward_backward(std::vector<parallel::TimelineEvent>*) {
-  const double share = micro_batch_share(job_, par_);
+  // Gradients summed over data-parallel ranks and micro-batches are the step mean's.
+  const double share = 1.0 / double(par_.layout().dp * job_.trainer.loop.grad_accum);
   StepMetrics metrics;
   double loss = 0;
   for (int64_t m = 0; m < job_.trainer.loop.grad_accum; ++m) {

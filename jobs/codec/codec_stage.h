@@ -19,10 +19,6 @@ std::unique_ptr<train::Stage> make_codec_stage(const CodecJob& job,
 train::TrainResult run_codec_training(const CodecJob& job, int64_t max_steps_this_run = -1,
                                       const parallel::MpiCommunicator* world = nullptr);
 
-// What each stage's micro-batch loss is scaled by so the gradients summed over data-parallel
-// ranks and micro-batches are those of the step's mean loss.
-double micro_batch_share(const CodecJob& job, const train::ParallelSetup& par);
-
 // Averages named per-micro-batch values over the step (micro-batches, data-parallel ranks).
 class StepMetrics {
  public:

@@ -50,18 +50,11 @@ class VqStage final : public train::Stage {
 
   std::vector<nn::ParamInfo> parameters() const override {
     std::vector<nn::ParamInfo> out = tokenizer_->parameter_infos("tokenizer.");
-    for (auto* m : {static_cast<const nn::Module*>(adapter_.get()),
-                    static_cast<const nn::Module*>(lm_.get())}) {
-      const std::vector<nn::ParamInfo> more =
-          m->parameter_infos(m == adapter_.get() ? "adapter." : "lm.");
-      out.insert(out.end(), more.begin(), more.end());
-    }
+    for (const nn::ParamInfo& p : adapter_->parameter_infos("adapter.")) out.push_back(p);
+    for (const nn::ParamInfo& p : lm_->parameter_infos("lm.")) out.push_back(p);
     return out;
   }
 
-  // Per micro-batch: the LM loss is the mean over every supervised token of the micro-batch on
-  // every data-parallel rank (as one process would compute it), the quantizer's terms the mean
-  // over the ranks' equal batches.
   train::StepOutput forward_backward(std::vector<parallel::TimelineEvent>*) override {
     const double accum = double(job_.trainer.loop.grad_accum);
     const double ranks = double(par_.layout().dp);

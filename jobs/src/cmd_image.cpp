@@ -239,18 +239,13 @@ int tokenize_shards(std::vector<std::string> args) {
   std::vector<std::vector<int32_t>> documents;
   const auto start = std::chrono::steady_clock::now();
   NoGradGuard no_grad;
-  for (int64_t first = 0; first < ds.size(); first += batch) {
-    // A batch of one image size: an image of another size starts the next batch.
-    std::vector<Tensor> xs;
-    int64_t next = first;
-    for (; next < std::min(ds.size(), first + batch); ++next) {
-      Tensor x = as_tensor(fit_for_patch(ds.get(next).image, sizing, p,
-                                         args[0] + " sample " + std::to_string(next)));
-      if (!xs.empty() && x.shape() != xs.front().shape()) break;
-      xs.push_back(std::move(x));
-    }
-    first = next - batch;  // the loop adds batch
-    const Tensor ids = tok.tokenizer->encode(cat(xs, 0)).contiguous();
+  // Images are read once, in order; a batch is encoded when it is full or the next image has
+  // another size (one size per batch).
+  std::vector<Tensor> pending;
+  const auto encode_pending = [&] {
+    if (pending.empty()) return;
+    const Tensor ids = tok.tokenizer->encode(cat(pending, 0)).contiguous();
+    pending.clear();
     const int64_t n = ids.size(1);
     for (int64_t b = 0; b < ids.size(0); ++b) {
       const int64_t* row = ids.data<int64_t>() + b * n;
@@ -263,7 +258,16 @@ int tokenize_shards(std::vector<std::string> args) {
     std::fprintf(stderr, "\r%lld/%lld images, %.1f images/s",
                  static_cast<long long>(documents.size()), static_cast<long long>(ds.size()),
                  double(documents.size()) / std::max(s, 1e-9));
+  };
+  for (int64_t i = 0; i < ds.size(); ++i) {
+    Tensor x = as_tensor(
+        fit_for_patch(ds.get(i).image, sizing, p, args[0] + " sample " + std::to_string(i)));
+    if (!pending.empty() &&
+        (int64_t(pending.size()) == batch || x.shape() != pending.front().shape()))
+      encode_pending();
+    pending.push_back(std::move(x));
   }
+  encode_pending();
   std::fprintf(stderr, "\n");
   write_token_shards(staged.path(), documents, int64_t(1) << 20,
                      tok.tokenizer->codebook_size() + offset);
