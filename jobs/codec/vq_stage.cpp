@@ -192,14 +192,10 @@ class VqStage final : public train::Stage {
                 ": the adapter's output width ", in.prefix_embeddings.size(2),
                 " is not the LM's hidden size ", lm_->hidden_size(), " (", job_.lm.where, ")");
     const Tensor logits = lm_->logits(tb.ids, in);
-    const int64_t n = tb.targets.numel();
-    const Tensor flat = reshape(logits, {n, logits.size(2)});
-    const Tensor targets = reshape(tb.targets, {n});
+    const Tensor targets = tb.targets.contiguous();
     int64_t counted = 0;
-    for (int64_t i = 0; i < n; ++i) counted += targets.data<int64_t>()[i] != -100;
-    if (par_.tp.size() == 1) return {cross_entropy(flat, targets, -100, Reduction::sum), counted};
-    return {sum(parallel::vocab_parallel_cross_entropy(flat, targets, lm_->vocab_start(), par_.tp)),
-            counted};
+    for (int64_t i = 0; i < targets.numel(); ++i) counted += targets.data<int64_t>()[i] != -100;
+    return {sum(lm_->token_nll(logits, targets)), counted};
   }
 
   void count_usage(const Tensor& ids) {

@@ -12,17 +12,13 @@ plugins::BackboneInputs inputs_of(const PackedBatch& b, bool checkpoint_layers) 
   in.positions = b.positions;
   in.segment_ids = b.segment_ids;
   in.checkpoint_layers = checkpoint_layers;
+  in.token_ids = b.input;
   return in;
 }
 
-// Summed next-token loss of logits [B, T, vocab/tp] against targets [B, T].
-Tensor loss_sum(const plugins::Backbone& lm, const ParallelSetup& par, const Tensor& logits,
-                const Tensor& target) {
-  const int64_t n = target.numel();
-  const Tensor flat = reshape(logits, {n, logits.size(2)});
-  const Tensor targets = reshape(target, {n});
-  if (par.tp.size() == 1) return cross_entropy(flat, targets, -100, Reduction::sum);
-  return sum(parallel::vocab_parallel_cross_entropy(flat, targets, lm.vocab_start(), par.tp));
+// Summed next-token loss of the last stage's logits against targets [B, T].
+Tensor loss_sum(const plugins::Backbone& lm, const Tensor& logits, const Tensor& target) {
+  return sum(lm.token_nll(logits, target));
 }
 
 // [B, T] padded at the end of dimension 1 to `length` with `value`.
@@ -71,7 +67,7 @@ double forward_backward(const plugins::Backbone& lm, const ParallelSetup& par,
     double total = 0;
     for (const PackedBatch& b : micro) {
       Tensor loss =
-          mul(loss_sum(lm, par, lm.logits(b.input, inputs_of(b, checkpoint_layers)), b.target),
+          mul(loss_sum(lm, lm.logits(b.input, inputs_of(b, checkpoint_layers)), b.target),
               1.0 / step_tokens);
       total += loss.item();
       loss.backward();
@@ -85,7 +81,7 @@ double forward_backward(const plugins::Backbone& lm, const ParallelSetup& par,
     const Tensor out =
         lm.stage_forward(lm.is_first_stage() ? b.input : received, inputs_of(b, checkpoint_layers));
     if (!lm.is_last_stage()) return out;
-    return mul(loss_sum(lm, par, out, b.target), 1.0 / step_tokens);
+    return mul(loss_sum(lm, out, b.target), 1.0 / step_tokens);
   };
   double total = 0;
   for (double l : parallel::run_1f1b(par.groups->pp(), stage, int64_t(micro.size()), timeline))
@@ -97,7 +93,7 @@ double forward_loss_sum(const plugins::Backbone& lm, const ParallelSetup& par,
                         const PackedBatch& b) {
   NoGradGuard no_grad;
   const plugins::BackboneInputs in = inputs_of(b, false);
-  if (par.layout().pp == 1) return loss_sum(lm, par, lm.logits(b.input, in), b.target).item();
+  if (par.layout().pp == 1) return loss_sum(lm, lm.logits(b.input, in), b.target).item();
   // Stage by stage: receive the hidden states, run this stage, pass them on.
   parallel::Communicator& pp = par.groups->pp();
   Tensor x = b.input;
@@ -108,7 +104,7 @@ double forward_loss_sum(const plugins::Backbone& lm, const ParallelSetup& par,
   const Tensor out = lm.stage_forward(x, in);
   Tensor loss = Tensor::zeros({1}, DType::f64);
   if (lm.is_last_stage())
-    loss.fill_(loss_sum(lm, par, out, b.target).item());
+    loss.fill_(loss_sum(lm, out, b.target).item());
   else
     pp.send(out.contiguous(), pp.rank() + 1);
   pp.broadcast(loss, pp.size() - 1);

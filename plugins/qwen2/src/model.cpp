@@ -439,6 +439,16 @@ double CausalLM::flops_per_token(int64_t seq_len) const {
   return 6.0 * params + 12.0 * double(cfg_.num_hidden_layers * cfg_.hidden_size * seq_len) / 2.0;
 }
 
+Tensor CausalLM::token_nll(const Tensor& logits, const Tensor& targets) const {
+  const int64_t n = targets.numel();
+  const Tensor flat = reshape(logits, {n, logits.size(logits.dim() - 1)});
+  const Tensor ids = reshape(targets, {n});
+  const Tensor nll = tp_.size() == 1
+                         ? cross_entropy(flat, ids, -100, Reduction::none)
+                         : parallel::vocab_parallel_cross_entropy(flat, ids, vocab_start(), tp_);
+  return reshape(nll, targets.shape());
+}
+
 std::unique_ptr<plugins::DecodeCache> CausalLM::new_cache(int64_t batch, int64_t capacity) const {
   return std::make_unique<KVCache>(cfg_, batch, capacity);
 }

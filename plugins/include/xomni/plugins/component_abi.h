@@ -16,7 +16,7 @@
 // 3: FieldSpec (returned by settings_fields) gained its range and path kind.
 // 4: the image tokenizer and diffusion decoder gained their training hooks; backbones take prefix
 //    embeddings.
-#define XOMNI_COMPONENT_ABI_VERSION 4
+#define XOMNI_COMPONENT_ABI_VERSION 5
 // Compiler and xomni version; a plugin built elsewhere is refused with both strings shown.
 #define XOMNI_STRINGIFY_(x) #x
 #define XOMNI_STRINGIFY(x) XOMNI_STRINGIFY_(x)

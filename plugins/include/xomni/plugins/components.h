@@ -10,6 +10,7 @@
 //   diffusion_decoder  image tokens (their code embeddings) -> pixels
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -63,6 +64,14 @@ class DecodeCache {
   virtual ~DecodeCache() = default;
 };
 
+// Which logits a backbone returns. A model with one vocabulary and one head gives the same logits
+// in every mode.
+enum class LogitMode {
+  training,  // what token_nll() scores (X-Omni: both heads, this rank's pieces side by side)
+  text,      // a text token's distribution (X-Omni: lm_head; the image columns at the minimum)
+  image,     // an image token's distribution (X-Omni: mm_head over the image codes only)
+};
+
 struct BackboneInputs {
   // [B, P, hidden_size()]: embeddings placed before the embedded ids (on the first pipeline stage;
   // e.g. adapted image-code embeddings as a prefix). The logits then cover P + T positions.
@@ -71,6 +80,11 @@ struct BackboneInputs {
   Tensor segment_ids;  // [B, T] packed documents; attention stays inside a document
   DecodeCache* cache = nullptr;
   bool checkpoint_layers = false;  // recompute each block's activations in backward
+  // [B, T] the token ids of this call, for pipeline stages after the first (their input is hidden
+  // states) when the model needs per-token facts there (X-Omni: which positions are image
+  // tokens). The first stage reads its input ids; a model that needs nothing more ignores this.
+  Tensor token_ids;
+  LogitMode mode = LogitMode::training;
 };
 
 // A decoder-only language model. Parameters carry their Sharding, so checkpoints hold global
@@ -90,6 +104,18 @@ class Backbone : public Component, public nn::Module {
   virtual std::unique_ptr<DecodeCache> new_cache(int64_t batch, int64_t capacity) const = 0;
   // Copies weights by their global names; throws listing missing/unexpected/mis-shaped ones.
   virtual void load_weights(const TensorMap& weights) = 0;
+  // Per-token negative log-likelihood [B, T] of `targets` [B, T] (global ids; -100 gives 0) under
+  // the last stage's logits in LogitMode::training. Under tensor parallelism every rank of the
+  // group gets the same values. Differentiable.
+  virtual Tensor token_nll(const Tensor& logits, const Tensor& targets) const = 0;
+  // Where parameter `name` takes its weights from when a stage starts from another stage's
+  // checkpoint whose parameters are `source` (possibly another architecture, e.g. a text LM under
+  // an X-Omni model): a name in `source`, or "" to keep this model's initialisation (a part the
+  // source lacks). The default takes the same name when the source has it.
+  virtual std::string init_source(const std::string& name,
+                                  const std::set<std::string>& source) const {
+    return source.count(name) ? name : std::string();
+  }
 
   // Pipeline stages. stage_forward runs this stage's part of logits(): token ids [B, T] on the
   // first stage, otherwise the previous stage's hidden states; returns hidden states [B, T, d]

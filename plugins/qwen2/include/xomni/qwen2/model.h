@@ -116,6 +116,7 @@ class CausalLM : public plugins::Backbone {
   parallel::ModelDims dims() const override;
   double flops_per_token(int64_t seq_len) const override;
   std::unique_ptr<plugins::DecodeCache> new_cache(int64_t batch, int64_t capacity) const override;
+  Tensor token_nll(const Tensor& logits, const Tensor& targets) const override;
   Tensor stage_forward(const Tensor& input, const plugins::BackboneInputs& inputs) const override {
     return logits(input, inputs);
   }
