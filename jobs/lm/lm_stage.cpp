@@ -35,6 +35,7 @@ class LmStage final : public Stage {
   }
 
   std::vector<nn::ParamInfo> parameters() const override { return model_->parameter_infos(); }
+  const plugins::Backbone& model() const { return *model_; }
 
   StepOutput forward_backward(std::vector<parallel::TimelineEvent>* timeline) override {
     // The loss is the mean over every counted token of the step (all micro-batches, all dp
@@ -99,7 +100,12 @@ TrainResult run_lm_training(const LmJob& job, int64_t max_steps_this_run,
   const ParallelSetup par = setup_parallel(job.trainer.parallel, job.model.dims,
                                            job.trainer.source + " [parallel]", world);
   LmStage stage(job, par);
-  return run_training(stage, job.trainer, {job.model.init_checkpoint}, par, max_steps_this_run);
+  StartOptions start;
+  start.init_checkpoint = job.model.init_checkpoint;
+  start.init_source = [&stage](const std::string& name, const std::set<std::string>& source) {
+    return stage.model().init_source(name, source);
+  };
+  return run_training(stage, job.trainer, start, par, max_steps_this_run);
 }
 
 TrainResult run_lm_training(const Config& config, int64_t max_steps_this_run,

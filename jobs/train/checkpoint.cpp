@@ -203,12 +203,80 @@ int64_t restore_training_checkpoint(const std::string& path,
   return r.step();
 }
 
+namespace {
+
+// What this rank's parameters take from a checkpoint holding model tensors `source`: the source
+// name of each ("" = keep its initialisation), or a message saying why that cannot be done.
+struct InitPlan {
+  std::vector<std::string> source_names;
+  std::vector<std::string> kept;  // parameters that keep their initialisation
+  std::string error;
+};
+
+InitPlan plan_init(const CheckpointReader& r, const std::string& path,
+                   const std::vector<nn::ParamInfo>& params, const InitSourceFn& source_of) {
+  std::set<std::string> source;
+  for (const std::string& t : r.tensor_names())
+    if (t.rfind("model/", 0) == 0) source.insert(t.substr(6));
+  InitPlan plan;
+  std::vector<std::string> problems;
+  for (const nn::ParamInfo& p : params) {
+    std::string from = p.name;
+    if (source_of) {
+      from = source_of(p.name, source);
+      if (from.empty()) plan.kept.push_back(p.name);
+    }
+    plan.source_names.push_back(from);
+    if (from.empty()) continue;
+    const Shape global = p.sharding.global_shape(p.tensor.shape());
+    if (!source.count(from)) {
+      problems.push_back("no tensor model/" + from + " for " + p.name);
+    } else if (r.tensor_info("model/" + from).shape != global) {
+      problems.push_back("model/" + from + " is " + shape_str(r.tensor_info("model/" + from).shape) +
+                         " but the model's " + p.name + " is " + shape_str(global));
+    }
+  }
+  if (!problems.empty()) {
+    plan.error = path + ": the checkpoint's weights do not fit the model (a checkpoint of another " +
+                 "model or size):";
+    for (const std::string& m : problems) plan.error += "\n  " + m;
+  } else if (!params.empty() && plan.kept.size() == params.size()) {
+    plan.error = path + ": the checkpoint shares no parameter with the model (none of its " +
+                 std::to_string(source.size()) + " model tensors is used)";
+  }
+  return plan;
+}
+
+}  // namespace
+
 void load_model_weights(const std::string& path, const std::vector<nn::ParamInfo>& params,
-                        const ParallelSetup& par) {
+                        const ParallelSetup& par, const InitSourceFn& source_of) {
   const parallel::Deadline deadline = io_deadline("reading weights from " + path, par);
   parallel::CommCheckpointGroup group(*par.world);
   CheckpointReader r(path, group, CheckpointVerify::structure);
-  read_params(r, path, params, [](size_t, const Shape&, const Shape&) {});
+  const InitPlan plan = plan_init(r, path, params, source_of);
+  // Every rank learns whether any rank cannot start, so none goes on to train alone.
+  Tensor failed = Tensor::full({1}, plan.error.empty() ? 0.0 : 1.0, DType::i64);
+  par.world->all_reduce(failed, parallel::ReduceOp::sum);
+  if (!plan.error.empty()) throw Error(plan.error);
+  XOMNI_CHECK(failed.data<int64_t>()[0] == 0, path, ": another rank's parameters do not fit the ",
+              "checkpoint (its message says which)");
+  NoGradGuard no_grad;
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (plan.source_names[i].empty()) continue;
+    const nn::ParamInfo& p = params[i];
+    const Shape local = p.tensor.shape();
+    Tensor dst = p.tensor;
+    dst.copy_(r.read_slice("model/" + plan.source_names[i], p.sharding.offset(local), local));
+  }
+  const parallel::Coord& c = par.coord();
+  if (!plan.kept.empty() && c.tp == 0 && c.cp == 0 && c.dp == 0) {
+    std::string names;
+    for (const std::string& n : plan.kept) names += "\n  " + n;
+    std::fprintf(stderr, "%s: %zu of %zu parameters (pipeline stage %d) are not in it and keep "
+                 "their initialisation:%s\n", path.c_str(), plan.kept.size(), params.size(), c.pp,
+                 names.c_str());
+  }
 }
 
 namespace {

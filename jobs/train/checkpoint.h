@@ -5,7 +5,9 @@
 // resumes under any other. Names: model/<param>, optimizer/<param>.{exp_avg,exp_avg_sq,step},
 // optimizer/step, and the stage's data positions (e.g. "train_loader").
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -33,11 +35,19 @@ int64_t restore_training_checkpoint(const std::string& path,
                                     parallel::DistributedOptimizer& opt, DataPositions& positions,
                                     const ParallelSetup& par);
 
-// Collective over the world. Copies this rank's pieces of the weights model/<param> of another
-// run's checkpoint (any layout) into `params`: a stage that starts from an earlier stage. Throws
-// naming the checkpoint and the parameter that is missing or mis-shaped.
+// Where a parameter takes its weights from in another stage's checkpoint whose model parameters are
+// `source`: one of those names, or "" to keep the parameter's initialisation.
+using InitSourceFn =
+    std::function<std::string(const std::string& name, const std::set<std::string>& source)>;
+
+// Collective over the world. Copies this rank's pieces of another run's checkpoint weights (any
+// layout) into `params`: a stage that starts from an earlier stage. Without `source_of` each
+// parameter needs model/<its name>; with it, the model says where each one comes from (possibly
+// another architecture) and which keep their initialisation, which is reported. Every rank throws,
+// naming the checkpoint and every parameter, when a source tensor is mis-shaped or missing, or when
+// nothing at all would be loaded.
 void load_model_weights(const std::string& path, const std::vector<nn::ParamInfo>& params,
-                        const ParallelSetup& par);
+                        const ParallelSetup& par, const InitSourceFn& source_of = {});
 
 // Collective over the world. The newest valid checkpoint in `dir` (as rank 0 sees it) whose
 // tensors fit `params` and which holds every data position in `positions` on every rank ("" if

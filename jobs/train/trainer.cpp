@@ -233,7 +233,7 @@ TrainResult run_training(Stage& stage, const TrainerOptions& o, const StartOptio
     step = restore_training_checkpoint(latest, params, opt, positions, par);
     stage.restore_data_positions(positions);
   } else if (!start.init_checkpoint.empty()) {
-    load_model_weights(start.init_checkpoint, params, par);
+    load_model_weights(start.init_checkpoint, params, par, start.init_source);
     if (rank0)
       std::fprintf(stderr, "starting from the weights of %s\n", start.init_checkpoint.c_str());
   }

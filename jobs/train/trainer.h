@@ -61,6 +61,9 @@ struct TrainResult {
 // another run's checkpoint whose model weights it loads (any layout).
 struct StartOptions {
   std::string init_checkpoint;
+  // Where each parameter comes from in init_checkpoint (see load_model_weights); empty: the same
+  // name, every parameter required.
+  InitSourceFn init_source;
 };
 
 // Runs (or resumes) `stage` under `par`. `max_steps_this_run` < 0 means until the job's step

@@ -133,6 +133,32 @@ TEST(LmTraining, InitCheckpointLoadsAnotherRunsWeightsOnlyOnAFreshStart) {
   EXPECT_EQ(err.find("starting from the weights"), std::string::npos) << err;
 }
 
+// Weights of another size are refused before anything is loaded, naming every tensor that does
+// not fit (and the run writes no checkpoint of its own).
+TEST(LmTraining, InitCheckpointOfAnotherSizeIsRefusedNamingTheTensors) {
+  const fs::path root = fresh_dir("init_misfit");
+  const std::string shards = make_shards(root);
+  train::run_lm_training(job(root, shards, "earlier", 6, 0));
+  const std::string earlier = checkpoint_path((root / "earlier" / "checkpoints").string(), 6);
+  Config wider = Config::parse(
+      "[run]\nname = \"wider\"\ndir = \"" + root.string() +
+          "\"\n[model]\nvocab_size = 48\nhidden_size = 32\nintermediate_size = 96\n"
+          "num_hidden_layers = 2\nnum_attention_heads = 4\nnum_key_value_heads = 2\n"
+          "init_checkpoint = \"" +
+          earlier + "\"\n[data]\ntrain = \"" + shards +
+          "\"\n[train]\nsteps = 2\nbatch_size = 4\nseq_len = 32\n[schedule]\nkind = \"constant\"\n",
+      "<wider job>", train::lm_job_schema());
+  const std::string m = test::error_message([&] { train::run_lm_training(wider); });
+  EXPECT_NE(m.find(earlier), std::string::npos) << m;
+  EXPECT_NE(m.find("do not fit"), std::string::npos) << m;
+  EXPECT_NE(m.find("model/model.layers.0.mlp.up_proj.weight is [64, 32] but the model's "
+                   "model.layers.0.mlp.up_proj.weight is [96, 32]"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("model.layers.1.mlp.down_proj.weight"), std::string::npos) << m;
+  EXPECT_FALSE(fs::exists(checkpoint_path((root / "wider" / "checkpoints").string(), 0)));
+}
+
 namespace {
 std::vector<long long> metric_steps(const fs::path& run_dir) {
   std::ifstream in(run_dir / "metrics.jsonl", std::ios::binary);
