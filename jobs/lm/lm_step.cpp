@@ -66,9 +66,8 @@ double forward_backward(const plugins::Backbone& lm, const ParallelSetup& par,
   if (par.layout().pp == 1) {
     double total = 0;
     for (const PackedBatch& b : micro) {
-      Tensor loss =
-          mul(loss_sum(lm, lm.logits(b.input, inputs_of(b, checkpoint_layers)), b.target),
-              1.0 / step_tokens);
+      Tensor loss = mul(loss_sum(lm, lm.logits(b.input, inputs_of(b, checkpoint_layers)), b.target),
+                        1.0 / step_tokens);
       total += loss.item();
       loss.backward();
     }

@@ -232,12 +232,14 @@ InitPlan plan_init(const CheckpointReader& r, const std::string& path,
     if (!source.count(from)) {
       problems.push_back("no tensor model/" + from + " for " + p.name);
     } else if (r.tensor_info("model/" + from).shape != global) {
-      problems.push_back("model/" + from + " is " + shape_str(r.tensor_info("model/" + from).shape) +
-                         " but the model's " + p.name + " is " + shape_str(global));
+      problems.push_back("model/" + from + " is " +
+                         shape_str(r.tensor_info("model/" + from).shape) + " but the model's " +
+                         p.name + " is " + shape_str(global));
     }
   }
   if (!problems.empty()) {
-    plan.error = path + ": the checkpoint's weights do not fit the model (a checkpoint of another " +
+    plan.error = path +
+                 ": the checkpoint's weights do not fit the model (a checkpoint of another " +
                  "model or size):";
     for (const std::string& m : problems) plan.error += "\n  " + m;
   } else if (!params.empty() && plan.kept.size() == params.size()) {
@@ -273,9 +275,10 @@ void load_model_weights(const std::string& path, const std::vector<nn::ParamInfo
   if (!plan.kept.empty() && c.tp == 0 && c.cp == 0 && c.dp == 0) {
     std::string names;
     for (const std::string& n : plan.kept) names += "\n  " + n;
-    std::fprintf(stderr, "%s: %zu of %zu parameters (pipeline stage %d) are not in it and keep "
-                 "their initialisation:%s\n", path.c_str(), plan.kept.size(), params.size(), c.pp,
-                 names.c_str());
+    std::fprintf(stderr,
+                 "%s: %zu of %zu parameters (pipeline stage %d) are not in it and keep "
+                 "their initialisation:%s\n",
+                 path.c_str(), plan.kept.size(), params.size(), c.pp, names.c_str());
   }
 }
 

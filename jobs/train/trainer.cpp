@@ -117,17 +117,42 @@ struct Optimization {
       : opt(named(params), o.optimizer.adamw, par.groups->dp_cp(), o.parallel.data_parallel),
         counted(counted_in_norm(params, par)),
         schedule(o.schedule) {
-    if (o.optimizer.freeze.empty()) return;
-    opt.freeze(o.optimizer.freeze);
+    const std::vector<std::string> frozen = frozen_names(params, o, par);
+    if (o.optimizer.freeze.empty() && o.optimizer.trainable.empty()) return;
+    if (!frozen.empty()) opt.freeze(frozen);
     // Each rank holds only its shard or pipeline stage: count what still trains over the world.
     Tensor trainable = Tensor::zeros({1}, DType::i64);
     for (const nn::ParamInfo& p : params)
       if (p.tensor.requires_grad()) trainable.data<int64_t>()[0] += 1;
     par.world->all_reduce(trainable, parallel::ReduceOp::sum);
-    XOMNI_CHECK(trainable.data<int64_t>()[0] > 0, o.source, ": optimizer.freeze = [",
-                join(o.optimizer.freeze),
-                "] freezes every parameter of the model, so nothing "
-                "would train; leave some parameters out of the globs");
+    XOMNI_CHECK(trainable.data<int64_t>()[0] > 0, o.source, ": optimizer.",
+                o.optimizer.trainable.empty() ? "freeze" : "trainable", " = [",
+                join(o.optimizer.trainable.empty() ? o.optimizer.freeze : o.optimizer.trainable),
+                "] freezes every parameter of the model, so nothing would train");
+  }
+  // This rank's parameters to freeze: those matching optimizer.freeze, or with
+  // optimizer.trainable those matching none of its globs. A glob must match a parameter on some
+  // rank (a pipeline stage holds only its own), which every rank checks together.
+  static std::vector<std::string> frozen_names(const std::vector<nn::ParamInfo>& params,
+                                               const TrainerOptions& o, const ParallelSetup& par) {
+    const bool by_trainable = !o.optimizer.trainable.empty();
+    const std::vector<std::string>& globs =
+        by_trainable ? o.optimizer.trainable : o.optimizer.freeze;
+    Tensor hits = Tensor::zeros({int64_t(globs.size()) + 1}, DType::i64);
+    std::vector<std::string> frozen;
+    for (const nn::ParamInfo& p : params) {
+      bool matched = false;
+      for (size_t g = 0; g < globs.size(); ++g)
+        if (glob_match(globs[g], p.name)) hits.data<int64_t>()[g] += 1, matched = true;
+      if (matched != by_trainable) frozen.push_back(p.name);
+    }
+    if (globs.empty()) return {};
+    par.world->all_reduce(hits, parallel::ReduceOp::sum);
+    for (size_t g = 0; g < globs.size(); ++g)
+      XOMNI_CHECK(hits.data<int64_t>()[g] > 0, o.source, ": optimizer.",
+                  by_trainable ? "trainable" : "freeze", " pattern '", globs[g],
+                  "' matches no parameter name of the model");
+    return frozen;
   }
   static std::string join(const std::vector<std::string>& globs) {
     std::string out;

@@ -36,7 +36,7 @@ std::string make_shards(const fs::path& root) {
 }
 
 Config job(const fs::path& root, const std::string& shards, const std::string& name, int steps,
-           int ckpt_every) {
+           int ckpt_every, const std::vector<std::string>& overrides = {}) {
   const std::string text =
       "[run]\nname = \"" + name + "\"\ndir = \"" + root.string() +
       "\"\nseed = 5\n[model]\nvocab_size = 48\nhidden_size = 32\n"
@@ -48,7 +48,7 @@ Config job(const fs::path& root, const std::string& shards, const std::string& n
       std::to_string(ckpt_every) +
       "\n[optimizer]\nlearning_rate = 1e-2\n[schedule]\nkind = \"cosine\"\n"
       "warmup_steps = 4\n";
-  return Config::parse(text, "<test job>", train::lm_job_schema());
+  return Config::parse(text, "<test job>", train::lm_job_schema(), overrides);
 }
 
 std::vector<std::string> losses(const fs::path& run_dir) {
@@ -157,6 +157,37 @@ TEST(LmTraining, InitCheckpointOfAnotherSizeIsRefusedNamingTheTensors) {
       << m;
   EXPECT_NE(m.find("model.layers.1.mlp.down_proj.weight"), std::string::npos) << m;
   EXPECT_FALSE(fs::exists(checkpoint_path((root / "wider" / "checkpoints").string(), 0)));
+}
+
+// optimizer.trainable trains only what its globs name: after a few steps those weights moved and
+// every other one is bit for bit the initial weight; a glob that names nothing is refused.
+TEST(LmTraining, TrainableGlobsTrainOnlyThoseParameters) {
+  const fs::path root = fresh_dir("trainable");
+  const std::string shards = make_shards(root);
+  const Config c = job(root, shards, "part", 6, 6,
+                       {"optimizer.trainable=[\"model.layers.1.*\", \"model.norm.*\"]"});
+  train::run_lm_training(c, 0);  // step 0: the initial weights
+  train::run_lm_training(c);
+  CheckpointReader first(checkpoint_path((root / "part" / "checkpoints").string(), 0));
+  CheckpointReader last(checkpoint_path((root / "part" / "checkpoints").string(), 6));
+  int moved = 0, fixed = 0;
+  for (const std::string& name : first.tensor_names()) {
+    if (name.rfind("model/", 0) != 0) continue;
+    const bool trains =
+        name.rfind("model/model.layers.1.", 0) == 0 || name == "model/model.norm.weight";
+    const bool same =
+        first.read_tensor(name).to_vector<float>() == last.read_tensor(name).to_vector<float>();
+    EXPECT_EQ(same, !trains) << name;
+    (trains ? moved : fixed) += 1;
+  }
+  EXPECT_EQ(moved, 13);  // a block: 2 norms, q/k/v weights and biases, o, gate, up, down; the norm
+  EXPECT_GT(fixed, 10);
+
+  const Config bad = job(root, shards, "bad", 6, 0, {"optimizer.trainable=[\"model.layers.7.*\"]"});
+  const std::string m = test::error_message([&] { train::run_lm_training(bad); });
+  EXPECT_NE(m.find("optimizer.trainable pattern 'model.layers.7.*' matches no parameter"),
+            std::string::npos)
+      << m;
 }
 
 namespace {

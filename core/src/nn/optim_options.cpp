@@ -25,6 +25,8 @@ std::vector<FieldSpec> optimizer_fields() {
           .at_least(0)
           .at_most(1e3),
       strings_field("optimizer.freeze", {}, "globs of parameter names to freeze"),
+      strings_field("optimizer.trainable", {},
+                    "globs of the only parameter names that train (the rest is frozen)"),
   };
 }
 
@@ -52,6 +54,10 @@ OptimizerOptions parse_optimizer_options(const Config& c) {
   o.adamw.no_decay = c.get_strings("optimizer.no_decay");
   o.adamw.no_decay_lr_scale = c.get_float("optimizer.no_decay_lr_scale");
   o.freeze = c.get_strings("optimizer.freeze");
+  o.trainable = c.get_strings("optimizer.trainable");
+  XOMNI_CHECK(o.freeze.empty() || o.trainable.empty(), c.source(),
+              ": set optimizer.freeze (what stays fixed) or optimizer.trainable (the only "
+              "parameters that train), not both");
   return o;
 }
 

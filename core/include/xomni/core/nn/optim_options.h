@@ -11,7 +11,7 @@
 
 namespace xomni {
 
-// [optimizer]: AdamW's hyper-parameters, the no-decay globs and the freeze globs.
+// [optimizer]: AdamW's hyper-parameters, the no-decay globs and the freeze (or trainable) globs.
 std::vector<FieldSpec> optimizer_fields();
 // [schedule]: the decay kind, warmup, floor and the WSD settings.
 std::vector<FieldSpec> schedule_fields();
@@ -19,6 +19,8 @@ std::vector<FieldSpec> schedule_fields();
 struct OptimizerOptions {
   AdamWOptions adamw;
   std::vector<std::string> freeze;  // globs of parameter names whose weights stay fixed
+  // Globs of the only parameter names that train (the rest stays fixed); empty: all of them.
+  std::vector<std::string> trainable;
 };
 
 // From a config whose schema holds optimizer_fields().
