@@ -309,3 +309,27 @@ stage_previous_checkpoint() {
   xomni_die "$STAGE_NAME: the previous stages' checkpoint $ckpt is the ${from:-unknown} stage's;" \
     "$STAGE_NAME starts from the $* stage's (give --from that stage's run directory)"
 }
+
+# stage_xomni_sets DATA PREVIOUS_STAGE...: the overrides of an X-Omni model stage (s1, s2, s3, sft)
+# from what earlier stages left, in STAGE_FROM_SETS: data.train and data.valid from the mmdata
+# stage's DATA folders (outputs data_DATA and data_DATA_valid) and model.init_checkpoint from the
+# checkpoint of one of PREVIOUS_STAGE... (dies when the previous checkpoint is another stage's).
+# Without --from, the job file's own values stay; a job that then has no data or no weights to
+# start from is refused.
+stage_xomni_sets() {
+  local data="$1" train valid
+  shift
+  STAGE_FROM_SETS=()
+  stage_previous_checkpoint "$@"
+  [[ -n "$STAGE_PREVIOUS_CHECKPOINT" ]] &&
+    STAGE_FROM_SETS+=(--set "model.init_checkpoint=$STAGE_PREVIOUS_CHECKPOINT")
+  train=$(stage_input "data_$data")
+  valid=$(stage_input "data_${data}_valid")
+  [[ -n "$train" ]] && STAGE_FROM_SETS+=(--set "data.train=$train")
+  [[ -n "$valid" ]] && STAGE_FROM_SETS+=(--set "data.valid=$valid")
+  [[ -n "$train" || -n "$(stage_get data.train "")" ]] ||
+    xomni_die "$STAGE_NAME: no training data: give --from a run that carries the mmdata stage's outputs or set data.train"
+  [[ -n "$STAGE_PREVIOUS_CHECKPOINT" || -n "$(stage_get model.init_checkpoint "")" ]] ||
+    xomni_die "$STAGE_NAME: no weights to start from: give --from the $* stage's run directory or set model.init_checkpoint"
+  return 0
+}
