@@ -8,6 +8,7 @@
 #include "xomni/core/ops/sampling.h"
 #include "xomni/core/tensor/autograd.h"
 #include "xomni/parallel/context_parallel.h"
+#include "xomni/qwen2/weights.h"
 
 namespace xomni::qwen2 {
 namespace {
@@ -305,86 +306,26 @@ bool same_values(const Tensor& a, const Tensor& b) {
   return std::memcmp(x.raw_data(), y.raw_data(), size_t(x.numel()) * dtype_size(x.dtype())) == 0;
 }
 
-// The number of NaN or infinite values of an f32/f64 parameter.
-int64_t count_non_finite(const Tensor& t) {
-  const Tensor c = t.contiguous();
-  int64_t bad = 0;
-  dispatch_float("qwen2 load_weights", c.dtype(), [&]<typename T>() {
-    const T* p = c.data<T>();
-    for (int64_t i = 0, n = c.numel(); i < n; ++i) bad += !std::isfinite(p[i]);
-  });
-  return bad;
-}
-
 }  // namespace
 
 void CausalLM::load_weights(const TensorMap& weights) {
-  std::vector<std::string> missing, misshaped, unexpected, wrong_dtype, non_finite;
-  std::set<std::string> used;
-  const std::optional<DType> config_dtype = cfg_.weight_dtype();
-  for (const nn::ParamInfo& p : parameter_infos()) {
-    const std::string& name = p.name;
-    auto it = weights.find(name);
-    if (it == weights.end()) {
-      missing.push_back(name);
-      continue;
-    }
-    used.insert(name);
-    const Shape global = p.sharding.global_shape(p.tensor.shape());
-    if (it->second.shape() != global) {
-      misshaped.push_back(name + " (checkpoint " + shape_str(it->second.shape()) + ", model " +
-                          shape_str(global) + ")");
-      continue;
-    }
-    const DType dt = it->second.dtype();
-    if (!is_floating(dt) || (config_dtype && dt != *config_dtype)) {
-      wrong_dtype.push_back(name + " (" + dtype_name(dt) + ", expected " +
-                            (config_dtype ? std::string(dtype_name(*config_dtype)) +
-                                                " from torch_dtype=" + cfg_.torch_dtype
-                                          : std::string("a floating-point dtype")) +
-                            ")");
-      continue;
-    }
-    NoGradGuard no_grad;
-    Tensor piece = it->second;
-    if (p.sharding.sharded()) {
-      const int64_t d = p.sharding.dim, n = p.tensor.size(d);
-      piece = slice(piece, d, p.sharding.index * n, (p.sharding.index + 1) * n);
-    }
-    parameter(name).copy_(piece);
-    if (const int64_t bad = count_non_finite(parameter(name)))
-      non_finite.push_back(name + " (" + std::to_string(bad) + " NaN or infinite values)");
-  }
-  for (const auto& [name, t] : weights) {
-    if (used.count(name)) continue;
-    // A tied model has no head of its own. Some exporters store a copy of the embedding as
-    // lm_head.weight anyway; a head that differs would be silently ignored, so it is refused.
-    if (cfg_.tie_word_embeddings && name == "lm_head.weight") {
-      auto embed = weights.find("model.embed_tokens.weight");
-      if (embed == weights.end() || same_values(embed->second, t)) continue;
-      throw Error(
-          "qwen2: the weights hold an lm_head.weight that differs from "
-          "model.embed_tokens.weight, but the config says tie_word_embeddings=true, so the "
-          "stored head would be ignored; set tie_word_embeddings to false in the config to use "
-          "it, or remove lm_head.weight");
-    }
-    unexpected.push_back(name);
-  }
-  if (missing.empty() && misshaped.empty() && unexpected.empty() && wrong_dtype.empty() &&
-      non_finite.empty())
-    return;
-  std::string msg = "qwen2: weights do not match the model:";
-  auto list = [&](const char* what, const std::vector<std::string>& names) {
-    if (names.empty()) return;
-    msg += std::string("\n  ") + what + " (" + std::to_string(names.size()) + "):";
-    for (const std::string& n : names) msg += "\n    " + n;
+  WeightCheck check;
+  check.model = "qwen2";
+  check.config_dtype = cfg_.weight_dtype();
+  check.torch_dtype = cfg_.torch_dtype;
+  // A tied model has no head of its own. Some exporters store a copy of the embedding as
+  // lm_head.weight anyway; a head that differs would be silently ignored, so it is refused.
+  check.tolerate_unused = [&](const std::string& name, const Tensor& t) {
+    if (!cfg_.tie_word_embeddings || name != "lm_head.weight") return false;
+    auto embed = weights.find("model.embed_tokens.weight");
+    if (embed == weights.end() || same_values(embed->second, t)) return true;
+    throw Error(
+        "qwen2: the weights hold an lm_head.weight that differs from "
+        "model.embed_tokens.weight, but the config says tie_word_embeddings=true, so the "
+        "stored head would be ignored; set tie_word_embeddings to false in the config to use "
+        "it, or remove lm_head.weight");
   };
-  list("missing", missing);
-  list("mis-shaped", misshaped);
-  list("unexpected", unexpected);
-  list("wrong dtype", wrong_dtype);
-  list("not finite", non_finite);
-  throw Error(msg);
+  load_checked_weights(*this, weights, check);
 }
 
 std::vector<int64_t> CausalLM::generate_greedy(const std::vector<int64_t>& prompt, int64_t steps,
