@@ -196,7 +196,9 @@ MmPackSummary mm_pack(const MmPackOptions& o, const std::string& out_dir) {
   // Text documents hold text ids only: their shards fit a text-only model too.
   s.vocab_size = kind == Kind::text ? s.text_vocab_size : s.text_vocab_size + K;
   write_token_shards(out_dir, out.ids, out.masks, o.tokens_per_shard, s.vocab_size);
-  tok->save((fs::path(out_dir) / "tokenizer.json").string());
+  // The file itself, byte for byte (a re-serialised one could differ from what other tools read).
+  fs::copy_file(o.tokenizer, fs::path(out_dir) / "tokenizer.json",
+                fs::copy_options::overwrite_existing);
 
   nlohmann::json grids = nlohmann::json::array();
   for (const auto& [g, n] : s.grids) grids.push_back({g.first, g.second});
