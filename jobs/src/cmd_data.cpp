@@ -189,16 +189,24 @@ int run(const std::vector<std::string>& argv) {
   if (argv[0] == "prompts") return prompts(rest);
   if (argv[0] == "import") return data_import_main(rest);
   if (argv[0] == "check") return data_check_main(rest);
-  throw Error("unknown data sub-command '" + argv[0] + "' (synth, sheet, prompts, import, check)");
+  if (argv[0] == "mm-pack") return data_mm_pack_main(rest);
+  if (argv[0] == "mm-tokenizer") return data_mm_tokenizer_main(rest);
+  throw Error("unknown data sub-command '" + argv[0] +
+              "' (synth, sheet, prompts, import, check, mm-pack, mm-tokenizer)");
 }
 
 const Register reg(
-    {"data", "image datasets: synthesise, import, look at; write prompt sets",
+    {"data",
+     "image datasets: synthesise, import, look at; write prompt sets; pack multimodal tokens",
      "usage: xomni data synth JOB.toml [--set key=value]... [--overwrite]\n"
      "       xomni data sheet DATASET_DIR --out sheet.png [--count N] [--columns C]\n"
      "       xomni data prompts --out DIR [--train-seed S] [--train-count N]\n"
      "       xomni data import --images DIR --captions FILE.jsonl --out DIR [...] [--overwrite]\n"
-     "       xomni data check DATASET_DIR\n\n"
+     "       xomni data check DATASET_DIR\n"
+     "       xomni data mm-pack --tokenizer tokenizer.json --image-tokenizer CKPT --images DIR...\n"
+     "                          --kind generation|understanding|mixture|text --out DIR [...]\n"
+     "       xomni data mm-tokenizer (--images DIR | --input FILE)... --vocab-size N\n"
+     "                               --out tokenizer.json [--overwrite]\n\n"
      "synth: writes scenes (GenEval categories in turn, image_size square) and text images\n"
      "(short 256x64, long 512x256) as image shards; keys of the [synth] table: seed, out,\n"
      "samples_per_shard, scenes, text_short, text_long, image_size, textured_background (see\n"
@@ -213,7 +221,19 @@ const Register reg(
      "(--images DIR --captions FILE.jsonl --out DIR [--short-edge N [--max-long-edge M]]\n"
      "[--samples-per-shard K]).\n"
      "check: scores every scene sample against its prompt metadata with GenEval's rules\n"
-     "(the scene checker) and prints the pass rate per category.",
+     "(the scene checker) and prints the pass rate per category.\n"
+     "mm-pack: image datasets -> loss-masked multimodal token shards (ids: text, then\n"
+     "text vocabulary + image code), multimodal.json and a copy of tokenizer.json. generation:\n"
+     "{caption}<SOM>{h} {w}<IMAGE>{codes}<EOM>, loss on codes and <EOM>; understanding:\n"
+     "<SOM>{h} {w}<IMAGE>{codes}<EOM>{question}\\n{answer}<|endoftext|>, loss on the answer\n"
+     "and <|endoftext|>, one per question (a captioning one when an image has none); mixture:\n"
+     "both; text: captions, questions with answers and the paragraphs of --input FILEs, every\n"
+     "token counted (--image-tokenizer optional). Captions are drawn per image with --seed S.\n"
+     "Options: --decoder CKPT (recorded), --size N [--max-size M] (resize first), --batch B,\n"
+     "--tokens-per-shard T, --overwrite. See docs/DATA.md.\n"
+     "mm-tokenizer: a byte-level BPE of N entries learnt from the captions, questions and\n"
+     "answers of the datasets and the paragraphs of the files, with the special tokens\n"
+     "<|endoftext|>, <SOM>, <EOM>, <IMAGE>.",
      run});
 
 }  // namespace

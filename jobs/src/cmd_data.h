@@ -11,5 +11,9 @@ namespace xomni::cli {
 int data_import_main(const std::vector<std::string>& args);
 // `xomni data check DATASET_DIR`: GenEval pass rates of the scene samples (cmd_data_check.cpp).
 int data_check_main(const std::vector<std::string>& args);
+// `xomni data mm-pack ...` and `xomni data mm-tokenizer ...`: multimodal token shards and their
+// text tokenizer (cmd_mm_pack.cpp).
+int data_mm_pack_main(const std::vector<std::string>& args);
+int data_mm_tokenizer_main(const std::vector<std::string>& args);
 
 }  // namespace xomni::cli

@@ -70,7 +70,8 @@ void PackedLoader::enter_epoch(int64_t epoch) {
   offset_ = 0;
 }
 
-void PackedLoader::take_row(int64_t* tokens, int64_t* segments, int64_t* positions) {
+void PackedLoader::take_row(int64_t* tokens, int64_t* segments, int64_t* positions,
+                            uint8_t* counts) {
   const int64_t row = seq_len_ + 1, n = data_.num_documents();
   int64_t filled = 0, segment = -1;
   while (filled < row) {
@@ -82,10 +83,12 @@ void PackedLoader::take_row(int64_t* tokens, int64_t* segments, int64_t* positio
       ++segment;
       if (tokens != nullptr) {
         const std::span<const int32_t> doc = data_.document(d);
+        const std::span<const uint8_t> mask = data_.document_mask(d);  // empty: all count
         for (int64_t i = 0; i < take; ++i) {
           tokens[filled + i] = doc[size_t(offset_ + i)];
           segments[filled + i] = segment;
           positions[filled + i] = offset_ + i;
+          counts[filled + i] = mask.empty() ? 1 : mask[size_t(offset_ + i)];
         }
       }
       offset_ += take;
@@ -108,12 +111,14 @@ void PackedLoader::skip_to_token() {
 PackedBatch PackedLoader::next() {
   const int64_t B = batch_size_, T = seq_len_, R = T + 1;
   std::vector<int64_t> tok(size_t(B * R)), seg(size_t(B * R)), pos(size_t(B * R));
+  std::vector<uint8_t> counts(size_t(B * R));
   for (int64_t j = 0; j < B; ++j) {
     for (int64_t s = 0, skip = j == 0 ? dp_rank_ : dp_size_ - 1; s < skip; ++s)
-      take_row(nullptr, nullptr, nullptr);
-    take_row(&tok[size_t(j * R)], &seg[size_t(j * R)], &pos[size_t(j * R)]);
+      take_row(nullptr, nullptr, nullptr, nullptr);
+    take_row(&tok[size_t(j * R)], &seg[size_t(j * R)], &pos[size_t(j * R)], &counts[size_t(j * R)]);
   }
-  for (int64_t s = 0; s < dp_size_ - 1 - dp_rank_; ++s) take_row(nullptr, nullptr, nullptr);
+  for (int64_t s = 0; s < dp_size_ - 1 - dp_rank_; ++s)
+    take_row(nullptr, nullptr, nullptr, nullptr);
   global_rows_ += B * dp_size_;
 
   std::vector<int64_t> input(size_t(B * T)), target(size_t(B * T)), segment_ids(size_t(B * T)),
@@ -122,7 +127,7 @@ PackedBatch PackedLoader::next() {
     for (int64_t t = 0; t < T; ++t) {
       const size_t o = size_t(b * T + t), r = size_t(b * R + t);
       input[o] = tok[r];
-      target[o] = seg[r + 1] == seg[r] ? tok[r + 1] : kIgnore;
+      target[o] = seg[r + 1] == seg[r] && counts[r + 1] != 0 ? tok[r + 1] : kIgnore;
       segment_ids[o] = seg[r];
       positions[o] = pos[r];
     }

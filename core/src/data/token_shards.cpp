@@ -1,5 +1,5 @@
-// Token shards: write_token_shards (HDF5 shards + manifest.json, atomic renames) and
-// TokenDataset (reads everything into memory and checks it against the manifest).
+// Token shards: write_token_shards (HDF5 shards + manifest.json, atomic renames, optional loss
+// masks) and TokenDataset (reads everything into memory and checks it against the manifest).
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -29,6 +29,8 @@ constexpr const char* kManifest = "manifest.json";
 constexpr const char* kFormatName = "xomni-token-shards";
 constexpr const char* kTokens = "tokens";
 constexpr const char* kDocOffsets = "doc_offsets";
+constexpr const char* kLossMask = "loss_mask";
+constexpr const char* kHasLossMask = "has_loss_mask";
 constexpr const char* kAttrVocab = "vocab_size";
 constexpr const char* kAttrVersion = "format_version";
 
@@ -71,16 +73,19 @@ void write_1d(hid_t file, const char* name, hid_t ftype, hid_t mtype, const void
   h5_check(dset.close(), what);
 }
 
-// Writes one shard to `path` via `path.tmp`.
+// Writes one shard to `path` via `path.tmp`; `masks` (null: none) gives its loss_mask.
 void write_shard(const std::string& path, const std::vector<std::vector<int32_t>>& documents,
-                 size_t first, size_t last, int64_t vocab_size) {
+                 const std::vector<std::vector<uint8_t>>* masks, size_t first, size_t last,
+                 int64_t vocab_size) {
   const std::string tmp = path + ".tmp";
   const std::string where = "token shard " + tmp;
   std::vector<int32_t> tokens;
   std::vector<int64_t> offsets{0};
+  std::vector<uint8_t> mask;
   for (size_t d = first; d < last; ++d) {
     tokens.insert(tokens.end(), documents[d].begin(), documents[d].end());
     offsets.push_back(int64_t(tokens.size()));
+    if (masks != nullptr) mask.insert(mask.end(), (*masks)[d].begin(), (*masks)[d].end());
   }
   try {
     ckpt::QuietErrors quiet;
@@ -93,6 +98,9 @@ void write_shard(const std::string& path, const std::vector<std::vector<int32_t>
              where);
     write_1d(file.get(), kDocOffsets, H5T_STD_I64LE, H5T_NATIVE_INT64, offsets.data(),
              offsets.size(), where);
+    if (masks != nullptr)
+      write_1d(file.get(), kLossMask, H5T_STD_U8LE, H5T_NATIVE_UINT8, mask.data(), mask.size(),
+               where);
     h5_check(file.close(), where + ": close failed");
   } catch (...) {
     std::remove(tmp.c_str());
@@ -171,11 +179,53 @@ struct TokenDataset::Data {
   std::vector<TokenShardInfo> shards;
   std::vector<int32_t> tokens;   // every document back to back
   std::vector<int64_t> offsets;  // num_documents + 1 global document boundaries
+  bool has_mask = false;
+  std::vector<uint8_t> mask;  // per token when has_mask: 1 = counts as a target
 };
+
+namespace {
+
+// Masks must match the documents token for token and hold only 0 and 1; `who` starts errors.
+void check_masks(const std::vector<std::vector<int32_t>>& documents,
+                 const std::vector<std::vector<uint8_t>>& masks, const std::string& who) {
+  XOMNI_CHECK(masks.size() == documents.size(), who, ": ", masks.size(), " loss masks for ",
+              documents.size(), " documents (one mask per document)");
+  for (size_t d = 0; d < masks.size(); ++d) {
+    XOMNI_CHECK(masks[d].size() == documents[d].size(), who, ": the loss mask of document ", d,
+                " has ", masks[d].size(), " values for ", documents[d].size(), " tokens");
+    for (size_t k = 0; k < masks[d].size(); ++k)
+      XOMNI_CHECK(masks[d][k] <= 1, who, ": document ", d, " token ", k, " has loss mask ",
+                  int(masks[d][k]), " (must be 0 or 1)");
+  }
+}
+
+std::vector<TokenShardInfo> write_shards(const std::string& dir,
+                                         const std::vector<std::vector<int32_t>>& documents,
+                                         const std::vector<std::vector<uint8_t>>* masks,
+                                         int64_t tokens_per_shard, int64_t vocab_size);
+
+}  // namespace
 
 std::vector<TokenShardInfo> write_token_shards(const std::string& dir,
                                                const std::vector<std::vector<int32_t>>& documents,
                                                int64_t tokens_per_shard, int64_t vocab_size) {
+  return write_shards(dir, documents, nullptr, tokens_per_shard, vocab_size);
+}
+
+std::vector<TokenShardInfo> write_token_shards(const std::string& dir,
+                                               const std::vector<std::vector<int32_t>>& documents,
+                                               const std::vector<std::vector<uint8_t>>& masks,
+                                               int64_t tokens_per_shard, int64_t vocab_size) {
+  check_masks(documents, masks, "write_token_shards " + dir);
+  return write_shards(dir, documents, &masks, tokens_per_shard, vocab_size);
+}
+
+namespace {
+
+std::vector<TokenShardInfo> write_shards(const std::string& dir,
+                                         const std::vector<std::vector<int32_t>>& documents,
+                                         const std::vector<std::vector<uint8_t>>* masks,
+                                         int64_t tokens_per_shard, int64_t vocab_size) {
   XOMNI_CHECK(!dir.empty(), "write_token_shards: empty folder name");
   XOMNI_CHECK(tokens_per_shard >= 1, "write_token_shards ", dir,
               ": tokens_per_shard must be >= 1 (", tokens_per_shard, ")");
@@ -204,7 +254,7 @@ std::vector<TokenShardInfo> write_token_shards(const std::string& dir,
       n += int64_t(documents[last++].size());
     TokenShardInfo info{shard_name(int64_t(shards.size())), int64_t(last - first), n};
     const std::string path = (fs::path(dir) / info.file).string();
-    write_shard(path, documents, first, last, vocab_size);
+    write_shard(path, documents, masks, first, last, vocab_size);
     seals.push_back(file_seal(path, "token shard " + path));
     shards.push_back(info);
     first = last;
@@ -214,6 +264,7 @@ std::vector<TokenShardInfo> write_token_shards(const std::string& dir,
   m["format"] = kFormatName;
   m["format_version"] = kTokenShardFormatVersion;
   m["vocab_size"] = vocab_size;
+  m[kHasLossMask] = masks != nullptr;
   int64_t total = 0;
   for (const auto& d : documents) total += int64_t(d.size());
   m["num_documents"] = int64_t(documents.size());
@@ -246,6 +297,8 @@ std::vector<TokenShardInfo> write_token_shards(const std::string& dir,
   return shards;
 }
 
+}  // namespace
+
 TokenDataset TokenDataset::open(const std::string& dir) {
   auto data = std::make_shared<Data>();
   data->dir = dir;
@@ -267,6 +320,13 @@ TokenDataset TokenDataset::open(const std::string& dir) {
   XOMNI_CHECK(version >= 1 && version <= kTokenShardFormatVersion, mwhere, " has format version ",
               version, "; this build reads 1 to ", kTokenShardFormatVersion);
   data->vocab_size = json_int(m, "vocab_size", mwhere);
+  if (m.contains(kHasLossMask)) {
+    XOMNI_CHECK(m[kHasLossMask].is_boolean(), mwhere, ": key '", kHasLossMask,
+                "' is not true or false");
+    data->has_mask = m[kHasLossMask].get<bool>();
+    XOMNI_CHECK(!data->has_mask || version >= 3, mwhere, " has format version ", version,
+                " but declares a loss mask, which format version 3 introduced");
+  }
   XOMNI_CHECK(data->vocab_size >= 1, mwhere, ": vocab_size must be >= 1");
   const int64_t num_documents = json_int(m, "num_documents", mwhere);
   const int64_t num_tokens = json_int(m, "num_tokens", mwhere);
@@ -348,6 +408,18 @@ TokenDataset TokenDataset::open(const std::string& dir) {
         " holds ", tokens.size(), " tokens and ", off.size(), " document offsets but ", mpath,
         " says ", s.num_tokens, " tokens and ", s.num_documents, " documents (",
         s.num_documents + 1, " offsets)");
+    if (data->has_mask) {
+      std::vector<uint8_t> mask =
+          read_1d<uint8_t>(file.get(), kLossMask, H5T_NATIVE_UINT8, where, s.num_tokens, mpath);
+      for (size_t k = 0; k < mask.size(); ++k)
+        XOMNI_CHECK(mask[k] <= 1, where, ": token ", k, " has loss mask ", int(mask[k]),
+                    " (must be 0 or 1)");
+      data->mask.insert(data->mask.end(), mask.begin(), mask.end());
+    } else {
+      XOMNI_CHECK(H5Lexists(file.get(), kLossMask, H5P_DEFAULT) <= 0, where, " holds a '",
+                  kLossMask, "' dataset but ", mpath, " does not declare one (\"", kHasLossMask,
+                  "\": true); the two do not belong together, rewrite the dataset");
+    }
     XOMNI_CHECK(off.front() == 0 && off.back() == int64_t(tokens.size()), where,
                 ": doc_offsets must start at 0 and end at the token count ", tokens.size());
     for (size_t d = 0; d + 1 < off.size(); ++d)
@@ -364,6 +436,17 @@ TokenDataset TokenDataset::open(const std::string& dir) {
     data->tokens.insert(data->tokens.end(), tokens.begin(), tokens.end());
     for (size_t d = 1; d < off.size(); ++d) data->offsets.push_back(base + off[d]);
   }
+  return TokenDataset(std::move(data));
+}
+
+TokenDataset TokenDataset::from_documents(const std::vector<std::vector<int32_t>>& documents,
+                                          const std::vector<std::vector<uint8_t>>& masks,
+                                          int64_t vocab_size) {
+  check_masks(documents, masks, "TokenDataset::from_documents");
+  TokenDataset out = from_documents(documents, vocab_size);
+  auto data = std::make_shared<Data>(*out.data_);
+  data->has_mask = true;
+  for (const auto& m : masks) data->mask.insert(data->mask.end(), m.begin(), m.end());
   return TokenDataset(std::move(data));
 }
 
@@ -407,6 +490,14 @@ int64_t TokenDataset::document_size(int64_t i) const {
 std::span<const int32_t> TokenDataset::document(int64_t i) const {
   const int64_t n = document_size(i);
   return {data_->tokens.data() + data_->offsets[size_t(i)], size_t(n)};
+}
+bool TokenDataset::has_loss_mask() const {
+  return data_->has_mask;
+}
+std::span<const uint8_t> TokenDataset::document_mask(int64_t i) const {
+  const int64_t n = document_size(i);
+  if (!data_->has_mask) return {};
+  return {data_->mask.data() + data_->offsets[size_t(i)], size_t(n)};
 }
 
 }  // namespace xomni

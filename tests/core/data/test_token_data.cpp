@@ -1,14 +1,17 @@
-// Token shards and the packed-sequence loader: HDF5 round trip and manifest, errors naming the
-// file, packing checked against arrays worked out by hand, document-boundary and coverage
-// invariants, deterministic shuffling, the data-parallel split and resumable positions. All
-// comparisons are exact (integers). Every test runs in a fresh temporary directory.
+// Token shards and the packed-sequence loader: HDF5 round trip and manifest, loss masks (format
+// version 3) and version 2 still read, errors naming the file, packing checked against arrays
+// worked out by hand, document-boundary and coverage invariants, deterministic shuffling, the
+// data-parallel split and resumable positions. All comparisons are exact (integers). Every test
+// runs in a fresh temporary directory.
 #include <gtest/gtest.h>
+#include <hdf5.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -605,3 +608,211 @@ TEST(PackedLoader, RejectsBadArguments) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Loss masks (format version 3)
+
+namespace {
+
+using Masks = std::vector<std::vector<uint8_t>>;
+
+// A mask per document of `docs`: token k of document d counts iff (d + k) % 3 != 0.
+Masks make_masks(const Docs& docs) {
+  Masks masks;
+  for (size_t d = 0; d < docs.size(); ++d) {
+    std::vector<uint8_t> m;
+    for (size_t k = 0; k < docs[d].size(); ++k) m.push_back((d + k) % 3 != 0 ? 1 : 0);
+    masks.push_back(m);
+  }
+  return masks;
+}
+
+// Opens shard `path` read-write to edit it with the HDF5 C API (the manifest is resealed after).
+struct ShardEditor {
+  explicit ShardEditor(const std::string& path)
+      : file(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT)) {
+    EXPECT_GE(file, 0) << path;
+  }
+  ~ShardEditor() { H5Fclose(file); }
+  void set_version(int64_t v) const {
+    const hid_t a = H5Aopen(file, "format_version", H5P_DEFAULT);
+    EXPECT_GE(H5Awrite(a, H5T_NATIVE_INT64, &v), 0);
+    H5Aclose(a);
+  }
+  void write_mask(const std::vector<uint8_t>& mask) const {
+    if (H5Lexists(file, "loss_mask", H5P_DEFAULT) > 0) H5Ldelete(file, "loss_mask", H5P_DEFAULT);
+    const hsize_t n = mask.size();
+    const hid_t space = H5Screate_simple(1, &n, nullptr);
+    const hid_t d =
+        H5Dcreate2(file, "loss_mask", H5T_STD_U8LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    EXPECT_GE(H5Dwrite(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, mask.data()), 0);
+    H5Dclose(d);
+    H5Sclose(space);
+  }
+  hid_t file;
+};
+
+void edit_manifest(const std::string& dir, const std::function<void(nlohmann::json&)>& edit) {
+  const std::string manifest = (fs::path(dir) / "manifest.json").string();
+  nlohmann::json m = nlohmann::json::parse(read_text(manifest));
+  edit(m);
+  write_text(manifest, m.dump());
+}
+
+}  // namespace
+
+TEST_F(TokenData, LossMasksRoundTripThroughSeveralShards) {
+  Docs docs = make_docs(30, 9, 11, false, 300);
+  docs[4].clear();
+  const Masks masks = make_masks(docs);
+  const std::string dir = sub("ds");
+  const std::vector<TokenShardInfo> shards = write_token_shards(dir, docs, masks, 20, 300);
+  ASSERT_GE(shards.size(), 3u);
+  const nlohmann::json m = nlohmann::json::parse(read_text(fs::path(dir) / "manifest.json"));
+  EXPECT_EQ(m["format_version"], 3);
+  EXPECT_EQ(m["has_loss_mask"], true);
+  const TokenDataset ds = TokenDataset::open(dir);
+  ASSERT_TRUE(ds.has_loss_mask());
+  ASSERT_EQ(ds.num_documents(), 30);
+  for (int64_t d = 0; d < 30; ++d) {
+    const std::span<const uint8_t> got = ds.document_mask(d);
+    EXPECT_EQ(std::vector<uint8_t>(got.begin(), got.end()), masks[size_t(d)]) << "document " << d;
+    const std::span<const int32_t> ids = ds.document(d);
+    EXPECT_EQ(std::vector<int32_t>(ids.begin(), ids.end()), docs[size_t(d)]) << "document " << d;
+  }
+  EXPECT_THROW(ds.document_mask(30), Error);
+
+  // Without masks: declared absent, every token counts (an empty mask), no dataset in the shard.
+  write_token_shards(sub("plain"), docs, 20, 300);
+  const nlohmann::json pm =
+      nlohmann::json::parse(read_text(fs::path(sub("plain")) / "manifest.json"));
+  EXPECT_EQ(pm["has_loss_mask"], false);
+  const TokenDataset plain = TokenDataset::open(sub("plain"));
+  EXPECT_FALSE(plain.has_loss_mask());
+  EXPECT_TRUE(plain.document_mask(0).empty());
+  ShardEditor shard((fs::path(sub("plain")) / "shard-00000.h5").string());
+  EXPECT_EQ(H5Lexists(shard.file, "loss_mask", H5P_DEFAULT), 0);
+
+  // In memory, the same masks.
+  const TokenDataset mem = TokenDataset::from_documents(docs, masks, 300);
+  ASSERT_TRUE(mem.has_loss_mask());
+  const std::span<const uint8_t> m5 = mem.document_mask(5);
+  EXPECT_EQ(std::vector<uint8_t>(m5.begin(), m5.end()), masks[5]);
+}
+
+TEST_F(TokenData, Version2DatasetStillLoadsWithEveryTokenCounting) {
+  const Docs docs = {{1, 2, 3}, {4, 5}};
+  const std::string dir = sub("v2");
+  write_token_shards(dir, docs, 100, 10);
+  // What a version-2 writer made: version 2 in the shard and the manifest, no has_loss_mask key.
+  ShardEditor((fs::path(dir) / "shard-00000.h5").string()).set_version(2);
+  edit_manifest(dir, [](nlohmann::json& m) {
+    m["format_version"] = 2;
+    m.erase("has_loss_mask");
+  });
+  reseal(dir);
+  const TokenDataset ds = TokenDataset::open(dir);
+  EXPECT_FALSE(ds.has_loss_mask());
+  EXPECT_EQ(ds.num_tokens(), 5);
+  PackedLoader loader(ds, 4, 1, 3);
+  const std::vector<int64_t> t = values(loader.next().target);
+  EXPECT_EQ(std::count(t.begin(), t.end(), -100), 1);  // only the document boundary
+
+  // A version-2 manifest cannot declare a mask.
+  edit_manifest(dir, [](nlohmann::json& m) { m["has_loss_mask"] = true; });
+  const std::string msg = error_message([&] { TokenDataset::open(dir); });
+  EXPECT_TRUE(test::contains(msg, "format version 2 but declares a loss mask")) << msg;
+}
+
+TEST_F(TokenData, BadOrMismatchedLossMasksAreRefused) {
+  // The writer and from_documents: one mask per document, as long as it, values 0/1.
+  const Docs docs = {{1, 2, 3}, {4, 5}};
+  std::string msg = error_message([&] { write_token_shards(sub("w"), docs, {{1, 1, 1}}, 10, 9); });
+  EXPECT_TRUE(test::contains(msg, "1 loss masks for 2 documents")) << msg;
+  msg = error_message([&] { write_token_shards(sub("w"), docs, {{1, 1, 1}, {1}}, 10, 9); });
+  EXPECT_TRUE(test::contains(msg, "the loss mask of document 1 has 1 values for 2 tokens")) << msg;
+  msg = error_message([&] { TokenDataset::from_documents(docs, {{1, 2, 1}, {1, 1}}, 9); });
+  EXPECT_TRUE(test::contains(msg, "document 0 token 1 has loss mask 2 (must be 0 or 1)")) << msg;
+  EXPECT_FALSE(fs::exists(sub("w")));
+
+  const std::string dir = sub("ds");
+  const Masks masks = {{0, 1, 1}, {1, 0}};
+  write_token_shards(dir, docs, masks, 100, 9);
+  const std::string shard = (fs::path(dir) / "shard-00000.h5").string();
+  const std::string manifest = (fs::path(dir) / "manifest.json").string();
+  // A mask value other than 0/1 (behind a resealed manifest: the seal catches it first).
+  ShardEditor(shard).write_mask({0, 1, 1, 7, 0});
+  msg = error_message([&] { TokenDataset::open(dir); });
+  EXPECT_TRUE(test::contains(msg, shard + " is damaged")) << msg;
+  reseal(dir);
+  msg = error_message([&] { TokenDataset::open(dir); });
+  EXPECT_TRUE(test::contains(msg, shard + ": token 3 has loss mask 7 (must be 0 or 1)")) << msg;
+  // A mask of another length than the tokens.
+  ShardEditor(shard).write_mask({0, 1, 1, 1});
+  reseal(dir);
+  msg = error_message([&] { TokenDataset::open(dir); });
+  EXPECT_TRUE(test::contains(
+      msg, shard + " holds 4 values in dataset 'loss_mask' but " + manifest + " says 5"))
+      << msg;
+  // Declared but missing, present but undeclared.
+  write_token_shards(dir, docs, 100, 9);
+  edit_manifest(dir, [](nlohmann::json& m) { m["has_loss_mask"] = true; });
+  msg = error_message([&] { TokenDataset::open(dir); });
+  EXPECT_TRUE(test::contains(msg, shard + ": dataset 'loss_mask' is missing")) << msg;
+  write_token_shards(dir, docs, masks, 100, 9);
+  edit_manifest(dir, [](nlohmann::json& m) { m["has_loss_mask"] = false; });
+  msg = error_message([&] { TokenDataset::open(dir); });
+  EXPECT_TRUE(test::contains(
+      msg, shard + " holds a 'loss_mask' dataset but " + manifest + " does not declare one"))
+      << msg;
+  edit_manifest(dir, [](nlohmann::json& m) { m["has_loss_mask"] = 1; });
+  msg = error_message([&] { TokenDataset::open(dir); });
+  EXPECT_TRUE(test::contains(msg, "key 'has_loss_mask' is not true or false")) << msg;
+}
+
+// The single document [10 .. 14] of HandWorkedSingleDocumentAcrossEpochs with mask 0 0 1 1 0:
+// rows, segments, positions and states are as there; a target is -100 also where its token's
+// mask is 0 (10, 11 and 14):
+//   row 0: 10 11 12 13      targets 11 12 13 -> -100 12 13
+//   row 1: 14 | 10 11 12    targets 10 11 12 -> -100 (boundary) -100 12
+//   row 2: 13 14 | 10 11    targets 14 10 11 -> -100 -100 (boundary) -100
+//   row 3: 12 13 14 | 10    targets 13 14 10 -> 13 -100 -100 (boundary)
+TEST(PackedLoader, HandWorkedLossMask) {
+  const TokenDataset plain = TokenDataset::from_documents({{10, 11, 12, 13, 14}}, 20);
+  const TokenDataset masked =
+      TokenDataset::from_documents({{10, 11, 12, 13, 14}}, {{0, 0, 1, 1, 0}}, 20);
+  PackedLoader a(plain, 3, 2, 5), b(masked, 3, 2, 5);
+  const std::vector<std::vector<int64_t>> expect = {{-100, 12, 13, -100, -100, 12},
+                                                    {-100, -100, -100, 13, -100, -100}};
+  for (const auto& want : expect) {
+    const PackedBatch x = a.next(), y = b.next();
+    EXPECT_EQ(values(y.target), want);
+    EXPECT_EQ(values(y.input), values(x.input));
+    EXPECT_EQ(values(y.segment_ids), values(x.segment_ids));
+    EXPECT_EQ(values(y.positions), values(x.positions));
+    EXPECT_EQ(b.state(), a.state());
+  }
+}
+
+// With masks the ranks' rows still interleave into the single-rank stream, and a restored
+// loader continues with the same masked targets.
+TEST(PackedLoader, LossMaskKeepsDataParallelSplitAndResume) {
+  const Docs docs = make_docs(20, 13, 7, true);
+  const TokenDataset ds = TokenDataset::from_documents(docs, make_masks(docs), 100000);
+  PackedLoader single(ds, 5, 1, 9);
+  const Rows global = take_rows(single, 24);
+  int64_t ignored = 0;
+  for (const auto& r : global) ignored += std::count(r.begin() + 5, r.begin() + 10, -100);
+  EXPECT_GT(ignored, 24 * 5 / 4);  // about a third of the targets are masked out
+  for (int64_t r = 0; r < 3; ++r) {
+    PackedLoader loader(ds, 5, 2, 9, r, 3);
+    const Rows mine = take_rows(loader, 4);
+    for (size_t j = 0; j < mine.size(); ++j)
+      EXPECT_EQ(mine[j], global[size_t(r) + 3 * j]) << "rank " << r << " row " << j;
+  }
+  PackedLoader first(ds, 5, 2, 9);
+  take_rows(first, 5);
+  PackedLoader resumed(ds, 5, 2, 9);
+  resumed.restore(first.state());
+  EXPECT_EQ(take_rows(resumed, 3), Rows(global.begin() + 10, global.begin() + 16));
+}
