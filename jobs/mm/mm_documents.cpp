@@ -93,11 +93,18 @@ Document DocumentBuilder::generation(const std::string& caption, const ImageCode
 
 Document DocumentBuilder::understanding(const ImageCodes& image, const std::string& question,
                                         const std::string& answer) const {
+  return understanding(image, {{question, answer}});
+}
+
+Document DocumentBuilder::understanding(
+    const ImageCodes& image, const std::vector<std::pair<std::string, std::string>>& turns) const {
   Document doc;
   add_image(doc, image, 0);
-  add_text(doc, question + "\n", 0);
-  add_text(doc, answer, 1);
-  add_id(doc, special_.eos, 1);
+  for (const auto& [question, answer] : turns) {
+    add_text(doc, question + "\n", 0);
+    add_text(doc, answer, 1);
+    add_id(doc, special_.eos, 1);
+  }
   return doc;
 }
 

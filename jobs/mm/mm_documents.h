@@ -5,7 +5,8 @@
 // the token grid written as plain text ("8 8"). Each document carries a loss mask (1 = the token
 // is a training target):
 //   generation     {caption}<SOM>{h} {w}<IMAGE>{codes}<EOM>                    codes and <EOM>
-//   understanding  <SOM>{h} {w}<IMAGE>{codes}<EOM>{question}\n{answer}<|endoftext|>
+//   understanding  <SOM>{h} {w}<IMAGE>{codes}<EOM>{question}\n{answer}<|endoftext|>, and with
+//                  several turns each further {question}\n{answer}<|endoftext|> after it
 //                                                                      answer and <|endoftext|>
 //   text           {text}<|endoftext|>                                         every token
 // The question and the answer are encoded apart, the answer after a newline: an asking prompt
@@ -58,6 +59,10 @@ class DocumentBuilder {
   Document generation(const std::string& caption, const ImageCodes& image) const;
   Document understanding(const ImageCodes& image, const std::string& question,
                          const std::string& answer) const;
+  // One image, then several (question, answer) turns; the loss is on every answer and its
+  // <|endoftext|>.
+  Document understanding(const ImageCodes& image,
+                         const std::vector<std::pair<std::string, std::string>>& turns) const;
   Document text(const std::string& text) const;
 
   int64_t text_vocab_size() const { return text_vocab_; }

@@ -77,8 +77,13 @@ void image_documents(const DocumentBuilder& b, const MmPackOptions& o, Kind kind
   if ((kind == Kind::generation || kind == Kind::mixture) && !s.captions.empty())
     out.add(b.generation(caption(0), codes), &MmPackSummary::generation);
   if (kind == Kind::understanding || kind == Kind::mixture) {
-    for (const auto& [q, a] : s.qa)
-      out.add(b.understanding(codes, q, a), &MmPackSummary::understanding);
+    const size_t per = size_t(o.questions_per_document);
+    for (size_t first = 0; first < s.qa.size(); first += per) {
+      const std::vector<std::pair<std::string, std::string>> turns(
+          s.qa.begin() + int64_t(first),
+          s.qa.begin() + int64_t(std::min(first + per, s.qa.size())));
+      out.add(b.understanding(codes, turns), &MmPackSummary::understanding);
+    }
     if (s.qa.empty() && !s.captions.empty())
       out.add(b.understanding(codes, kCaptionQuestion, caption(1)), &MmPackSummary::understanding);
   }

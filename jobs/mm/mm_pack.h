@@ -6,7 +6,9 @@
 // Kinds (per image, in dataset order; the caption of a document is drawn per image with a seeded
 // counter-based RNG, so it does not depend on batching):
 //   generation     one generation document (a drawn caption)
-//   understanding  one understanding document per question/answer pair; an image without pairs
+//   understanding  one understanding document per question/answer pair (or per
+//                  questions_per_document pairs, in order: the image once, then several turns,
+//                  which spends far fewer tokens on repeated images); an image without pairs
 //                  gives one captioning document (question "Describe the image.", a drawn caption)
 //   mixture        both of the above for every image
 //   text           text documents, every token counted: each caption, each question + "\n" +
@@ -30,6 +32,7 @@ struct MmPackOptions {
   uint64_t seed = 0;
   int64_t short_edge = 0, max_long_edge = 0;  // resize images first (0: keep their size)
   int64_t batch = 16;                         // images encoded together (one size per batch)
+  int64_t questions_per_document = 1;         // understanding: turns after one image
   int64_t tokens_per_shard = int64_t(1) << 20;
 };
 

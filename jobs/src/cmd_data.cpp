@@ -230,7 +230,8 @@ const Register reg(
      "both; text: captions, questions with answers and the paragraphs of --input FILEs, every\n"
      "token counted (--image-tokenizer optional). Captions are drawn per image with --seed S.\n"
      "Options: --decoder CKPT (recorded), --size N [--max-size M] (resize first), --batch B,\n"
-     "--tokens-per-shard T, --overwrite. See docs/DATA.md.\n"
+     "--tokens-per-shard T, --questions-per-document N (an image's questions as N turns\n"
+     "after one copy of the image; default 1), --overwrite. See docs/DATA.md.\n"
      "mm-tokenizer: a byte-level BPE of N entries learnt from the captions, questions and\n"
      "answers of the datasets and the paragraphs of the files, with the special tokens\n"
      "<|endoftext|>, <SOM>, <EOM>, <IMAGE>.",

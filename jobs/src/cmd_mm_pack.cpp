@@ -45,6 +45,8 @@ int data_mm_pack_main(const std::vector<std::string>& argv) {
   o.short_edge = parse_int(take_option(args, "--size"), "--size", 0, 0, 1 << 16);
   o.max_long_edge = parse_int(take_option(args, "--max-size"), "--max-size", 0, 0, 1 << 16);
   o.batch = parse_int(take_option(args, "--batch"), "--batch", 16, 1, 4096);
+  o.questions_per_document = parse_int(take_option(args, "--questions-per-document"),
+                                       "--questions-per-document", 1, 1, 1 << 20);
   o.tokens_per_shard =
       parse_int(take_option(args, "--tokens-per-shard"), "--tokens-per-shard", int64_t(1) << 20, 1);
   const std::string out = take_option(args, "--out");

@@ -105,6 +105,24 @@ TEST(MmDocuments, UnderstandingAndCaptioningDocuments) {
   EXPECT_EQ(c.supervised(), int64_t(encode(*tok, "two green triangles", false).size()) + 1);
 }
 
+// Several turns after one image: the image once, then each question and its supervised answer.
+TEST(MmDocuments, UnderstandingDocumentWithSeveralTurns) {
+  const auto tok = mm_tokenizer();
+  const int64_t V = tok->vocab_size();
+  const mm::DocumentBuilder b(*tok, 16, "test");
+  const mm::Document one = b.understanding(kImage, "How many circles?", "2");
+  const mm::Document two =
+      b.understanding(kImage, {{"How many circles?", "2"}, {"Is there a square?", "no"}});
+  const std::vector<int32_t> q2 = encode(*tok, "Is there a square?\n", false);
+  const std::vector<int32_t> a2 = encode(*tok, "no", false);
+  EXPECT_EQ(two.ids, concat({one.ids, q2, a2, {int32_t(V - 4)}}));
+  std::vector<uint8_t> want = one.mask;
+  want.insert(want.end(), q2.size(), 0);
+  want.insert(want.end(), a2.size() + 1, 1);
+  EXPECT_EQ(two.mask, want);
+  EXPECT_EQ(two.supervised(), one.supervised() + int64_t(a2.size()) + 1);
+}
+
 TEST(MmDocuments, TextDocumentCountsEveryTokenAndKeepsSpecialSpellingsAsText) {
   const auto tok = mm_tokenizer();
   const int64_t V = tok->vocab_size();

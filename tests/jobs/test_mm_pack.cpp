@@ -211,6 +211,27 @@ TEST_F(MmPack, MixtureDocumentsMasksAndManifest) {
   EXPECT_EQ(copy->encode("two red circles<SOM>", true), tok->encode("two red circles<SOM>", true));
 }
 
+// questions_per_document packs an image's questions into multi-turn documents: fewer documents
+// and tokens (the image is not repeated), and exactly the same supervised answers.
+TEST_F(MmPack, QuestionsPerDocumentKeepsEveryAnswerAndRepeatsTheImageLess) {
+  const mm::MmPackSummary single = mm::mm_pack(options("understanding"), out("turns1"));
+  mm::MmPackOptions o = options("understanding");
+  o.questions_per_document = 3;
+  const mm::MmPackSummary multi = mm::mm_pack(o, out("turns3"));
+  int64_t want_documents = 0;
+  for (const std::string& ds_dir : {*scenes_, test::g_texts, *noqa_}) {
+    const ImageDataset ds = ImageDataset::open(ds_dir);
+    for (int64_t i = 0; i < ds.size(); ++i) {
+      const int64_t q = int64_t(ds.get(i).qa.size());
+      want_documents += q == 0 ? 1 : (q + 2) / 3;
+    }
+  }
+  EXPECT_EQ(multi.understanding, want_documents);
+  EXPECT_LT(multi.understanding, single.understanding);
+  EXPECT_EQ(multi.supervised, single.supervised);
+  EXPECT_LT(multi.tokens, single.tokens);
+}
+
 TEST_F(MmPack, BatchSizeDoesNotChangeTheShardsAndTheSeedDrawsCaptions) {
   mm::MmPackOptions o = options("generation");
   const auto pack = [&](const std::string& name) {

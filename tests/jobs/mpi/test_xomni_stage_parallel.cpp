@@ -59,8 +59,11 @@ const std::vector<std::string> kS1 = {
 std::vector<LayoutCase> layouts_for(int world) {
   // {tp, dp, sequence_parallel, zero1, cp, pp}
   if (world == 2)
-    return {{2, 1, false, false}, {2, 1, true, false},       {1, 2, false, true},
-            {1, 1, false, false, 2, 1}, {1, 1, false, false, 1, 2}};
+    return {{2, 1, false, false},
+            {2, 1, true, false},
+            {1, 2, false, true},
+            {1, 1, false, false, 2, 1},
+            {1, 1, false, false, 1, 2}};
   if (world == 8) return {{2, 2, false, false, 1, 2}, {2, 2, true, true, 1, 2}};
   return {};
 }
@@ -91,7 +94,8 @@ TEST(XOmniParallel, S1TrainsTheVisionPartsAloneUnderPipelineStages) {
       single_process_losses(xomni_job(root, shards, "s1_single", "", kS1), *world);
   const LayoutCase pp2{1, 1, false, false, 1, 2};
   const Config job = xomni_job(root, shards, "s1_pp2", pp2.toml(), kS1);
-  expect_losses_match(train::run_lm_training(job, -1, world.get()).losses, want, "s1 " + pp2.name());
+  expect_losses_match(train::run_lm_training(job, -1, world.get()).losses, want,
+                      "s1 " + pp2.name());
 }
 
 TEST(XOmniParallel, CheckpointsReshardAcrossLayouts) {
@@ -100,8 +104,7 @@ TEST(XOmniParallel, CheckpointsReshardAcrossLayouts) {
   const fs::path root = shared_fresh_dir("xomni_reshard");
   const std::string shards = mixed_shards(root);
   const LayoutCase saved{2, 2, true, true, 1, 2};
-  const std::vector<double> want =
-      single_process_losses(xomni_job(root, shards, "ref"), *world, 6);
+  const std::vector<double> want = single_process_losses(xomni_job(root, shards, "ref"), *world, 6);
   ASSERT_EQ(want.size(), 6u);
   train::run_lm_training(xomni_job(root, shards, "saved", saved.toml()), 5, world.get());
   const std::string ckpt = checkpoint_path((root / "saved" / "checkpoints").string(), 5);
@@ -112,8 +115,7 @@ TEST(XOmniParallel, CheckpointsReshardAcrossLayouts) {
     copy_run(root, "saved", roundtrip);
     copy_run(root, "saved", resumed);
     if (group) {
-      EXPECT_EQ(train::run_lm_training(xomni_job(root, shards, roundtrip, c.toml()), 0,
-                                       group.get())
+      EXPECT_EQ(train::run_lm_training(xomni_job(root, shards, roundtrip, c.toml()), 0, group.get())
                     .steps_done,
                 5);
       const auto next =
