@@ -138,7 +138,7 @@ int run(const std::vector<std::string>& argv) {
   for (int64_t i = 0; i < n; ++i)
     j["codes"].push_back(std::vector<int64_t>(k.begin() + i * count, k.begin() + (i + 1) * count));
   const std::string json_path = fs::path(out).replace_extension(".json").string();
-  std::ofstream(json_path) << j.dump(1) << "\n";
+  std::ofstream(json_path) << j.dump() << "\n";
   std::printf("%lld image%s of %lldx%lld codes -> %s (codes in %s)\n", static_cast<long long>(n),
               n > 1 ? "s" : "", static_cast<long long>(h), static_cast<long long>(w), out.c_str(),
               json_path.c_str());

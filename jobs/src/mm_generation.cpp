@@ -95,18 +95,21 @@ Tensor generate_image_codes(const plugins::Backbone& lm, const MmVocab& vocab,
     uncond =
         std::make_unique<Streams>(lm, std::vector<std::vector<int64_t>>(size_t(N), uncond_prompt),
                                   use_cache, int64_t(uncond_prompt.size()) + count - 1);
-  Generator gen(options.seed);
+  // Row i draws from its own stream (seed + i): sample i does not depend on how many are drawn.
+  std::vector<Generator> gens;
+  for (int64_t i = 0; i < N; ++i) gens.emplace_back(options.seed + uint64_t(i));
   int64_t* out = codes.data<int64_t>();
   const int64_t lo = vocab.text, hi = vocab.text + vocab.image;
   for (int64_t s = 0; s < count; ++s) {
     Tensor x = cond.next_logits(plugins::LogitMode::image, lo, hi);
     if (uncond)
       x = cfg_combine(x, uncond->next_logits(plugins::LogitMode::image, lo, hi), options.cfg);
-    const std::vector<int64_t> k = sample(x, options.sampling, gen).to_vector<int64_t>();
     std::vector<int64_t> ids(static_cast<size_t>(N));
     for (int64_t i = 0; i < N; ++i) {
-      out[i * count + s] = k[size_t(i)];
-      ids[size_t(i)] = vocab.text + k[size_t(i)];
+      const Tensor row = slice(x, 0, i, i + 1);
+      const int64_t k = sample(row, options.sampling, gens[size_t(i)]).to_vector<int64_t>()[0];
+      out[i * count + s] = k;
+      ids[size_t(i)] = vocab.text + k;
     }
     if (s + 1 == count) break;
     cond.append(ids);

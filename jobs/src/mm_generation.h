@@ -29,7 +29,8 @@ struct ImageSampling {
 // each ending with the image prefix "<SOM>{h} {w}<IMAGE>"). With cfg != 1, `uncond_prompt` (the
 // image prefix alone) runs as N rows of a second cache and each step draws from
 // g * (logsoftmax(cond) - logsoftmax(uncond)) + logsoftmax(uncond). Returns the codes k in [0, K)
-// as [N, count] i64 (the token ids are V + k). use_cache = false recomputes the whole sequence at
+// as [N, count] i64 (the token ids are V + k). Row i draws with seed + i, so a sample does not
+// depend on the batch it is drawn in. use_cache = false recomputes the whole sequence at
 // every step (the reference the cache must reproduce).
 Tensor generate_image_codes(const plugins::Backbone& lm, const MmVocab& vocab,
                             const Tensor& prompts, const std::vector<int64_t>& uncond_prompt,

@@ -4,9 +4,12 @@
 // cache, one row at a time, and a hand-written guidance loop over whole sequences.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "mm_generation.h"
 #include "xomni/core/ops/ops.h"
 #include "xomni/core/tensor/autograd.h"
+#include "xomni/plugins/component_registry.h"
 #include "xomni/qwen2/model.h"
 
 using namespace xomni;
@@ -70,6 +73,25 @@ TEST(MmGeneration, BatchRowsMatchSingleRows) {
     EXPECT_EQ(alone, std::vector<int64_t>(batched.begin() + r * 8, batched.begin() + (r + 1) * 8))
         << "row " << r;
   }
+  // Sampled: row r of a batch seeded S draws what a one-row run seeded S + r does.
+  cli::ImageSampling sampled;
+  sampled.seed = 5;
+  sampled.sampling.min_p = 0;  // every code possible: a mismatch would show
+  const std::vector<int64_t> drawn =
+      cli::generate_image_codes(*lm, kVocab, prompts(), {}, 8, sampled).to_vector<int64_t>();
+  for (int64_t r = 0; r < 3; ++r) {
+    cli::ImageSampling one_seed = sampled;
+    one_seed.seed = 5 + uint64_t(r);
+    const std::vector<int64_t> alone =
+        cli::generate_image_codes(*lm, kVocab, slice(prompts(), 0, r, r + 1).contiguous(), {}, 8,
+                                  one_seed)
+            .to_vector<int64_t>();
+    EXPECT_EQ(alone, std::vector<int64_t>(drawn.begin() + r * 8, drawn.begin() + (r + 1) * 8))
+        << "row " << r;
+  }
+  EXPECT_NE(std::vector<int64_t>(drawn.begin(), drawn.begin() + 8),
+            std::vector<int64_t>(drawn.begin() + 8, drawn.begin() + 16))
+      << "rows 0 and 1 share a prompt prefix but must not share their draws";
 }
 
 TEST(MmGeneration, GuidanceMatchesAHandWrittenLoop) {
@@ -147,3 +169,47 @@ TEST(MmGeneration, BadInputIsRefused) {
 }
 
 }  // namespace
+
+// The same loop on the X-Omni backbone plugin, when it is built: its image-mode rows are
+// V + mm_vocab_size wide with everything outside [V, V + K) closed, and the loop's greedy codes
+// (from the image columns alone) are the argmax of the whole row, with or without the cache.
+TEST(MmGeneration, XOmniPluginImageModeCachedEqualsUncached) {
+  plugins::ComponentContext ctx;
+  ctx.config_json =
+      R"({"vocab_size": 32, "image_vocab_size": 16, "mm_vocab_size": 20, "hidden_size": 32,
+          "intermediate_size": 64, "num_hidden_layers": 3, "num_mm_adap_layers": 1,
+          "num_mm_head_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2,
+          "max_position_embeddings": 128, "tie_word_embeddings": false})";
+  ctx.where = "test_mm_generation";
+  ctx.seed = 3;
+  std::unique_ptr<plugins::Backbone> lm;
+  try {
+    lm = plugins::create_backbone("xomni", ctx);
+  } catch (const Error& e) {
+    GTEST_SKIP() << "the xomni backbone plugin is not available: " << e.what();
+  }
+  cli::ImageSampling greedy;
+  greedy.sampling.temperature = 0;
+  const Tensor p = prompts();
+  const std::vector<int64_t> cached =
+      cli::generate_image_codes(*lm, kVocab, p, {}, 10, greedy, true).to_vector<int64_t>();
+  EXPECT_EQ(cached,
+            cli::generate_image_codes(*lm, kVocab, p, {}, 10, greedy, false).to_vector<int64_t>());
+  // Reference for row 0: whole sequences in image mode, argmax over the full row.
+  NoGradGuard no_grad;
+  std::vector<int64_t> seq = slice(p, 0, 0, 1).contiguous().to_vector<int64_t>();
+  for (int s = 0; s < 10; ++s) {
+    plugins::BackboneInputs in;
+    in.mode = plugins::LogitMode::image;
+    const int64_t T = int64_t(seq.size());
+    const Tensor l = lm->logits(Tensor::from_vector(seq, {1, T}), in);
+    ASSERT_EQ(l.size(2), 32 + 20);
+    const Tensor last = reshape(slice(l, 1, T - 1, T).contiguous(), {52});
+    const std::vector<float> row = last.to_vector<float>();
+    for (int64_t c : {0, 31, 48, 51})
+      EXPECT_EQ(row[size_t(c)], std::numeric_limits<float>::lowest());
+    const int64_t id = argmax(last, 0).item();
+    EXPECT_EQ(id - 32, cached[size_t(s)]) << "step " << s;
+    seq.push_back(id);
+  }
+}
