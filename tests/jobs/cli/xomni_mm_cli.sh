@@ -98,6 +98,12 @@ done < gen.txt
 [[ -s one.png && -s one.json ]] || fail "imagine wrote $(ls)"
 tr -d ' \n' < one.json | grep -Eq '"codes":\[\[[0-9]+,[0-9]+,[0-9]+,[0-9]+\]\]' ||
   fail "one.json: $(cat one.json)"
+# imagine samples what generate does for the same prompt and seed (codes = ids - V).
+"$xomni" generate --checkpoint "$ckpt" --tokenizer mm/tokenizer.json --prompt "a red cube" \
+  --add-image-prefix --image-grid 2x2 --seed 3 > gen3.txt
+read -r -a g3 < gen3.txt
+want="[[$((g3[0] - V)),$((g3[1] - V)),$((g3[2] - V)),$((g3[3] - V))]]"
+tr -d ' \n' < one.json | grep -qF "\"codes\":$want" || fail "imagine codes are not generate's $want: $(cat one.json)"
 "$xomni" imagine --checkpoint "$ckpt" --prompt "a red cube" --seed 3 --out again.png > /dev/null
 cmp -s one.png again.png || fail "the same seed gave another image"
 "$xomni" imagine --checkpoint "$ckpt" --prompt "a red cube" --n 4 --grid 2x2 --cfg 2 \
