@@ -59,6 +59,21 @@ void read_settings(MmModel& m, const std::string& settings, const std::string& w
   }
 }
 
+// A relative path of a saved job config is relative to the job file's folder, which the run's
+// layout gives: the checkpoint is <folder>/<run.dir>/<run.name>/checkpoints/<file> when run.dir
+// is relative. The path as written when it exists from here or the folder is unknown.
+std::string job_relative_path(const std::string& p, const std::string& run_dir,
+                              const std::string& checkpoint) {
+  if (p.empty() || fs::path(p).is_absolute() || fs::exists(p) || fs::path(run_dir).is_absolute())
+    return p;
+  fs::path folder = fs::absolute(checkpoint).parent_path().parent_path().parent_path();
+  const fs::path rel(run_dir);
+  for (const fs::path& part : rel)
+    if (!part.empty() && part != ".") folder = folder.parent_path();
+  const fs::path candidate = folder / p;
+  return fs::exists(candidate) ? candidate.string() : p;
+}
+
 }  // namespace
 
 std::string backbone_for_config(const std::string& config_json, const std::string& where) {
@@ -93,7 +108,7 @@ MmModel load_model_checkpoint(const std::string& path, const std::string& backbo
       const std::string where = path + " (saved job config)";
       const train::LmJob job = train::parse_lm_job(train::parse_lm_config(r.config(), where));
       m.backbone = job.model.backbone;
-      m.data_train = job.data.train;
+      m.data_train = job_relative_path(job.data.train, job.trainer.run.dir, path);
       m.lm = train::load_checkpoint_model(path);
       read_settings(m, job.model.settings_json, where + " [model]");
       return m;

@@ -50,7 +50,7 @@ tr -d ' \n' < mm/multimodal.json | grep -q '"grids":\[\[2,2\]\]' ||
 cat > xo.toml <<TOML
 [run]
 name = "xo"
-dir = "$work/runs"
+dir = "runs"
 seed = 5
 [model]
 backbone = "xomni"
@@ -66,7 +66,7 @@ num_attention_heads = 4
 num_key_value_heads = 2
 max_position_embeddings = 96
 [data]
-train = "$work/mm"
+train = "mm"
 [train]
 steps = 2
 batch_size = 2
@@ -104,7 +104,9 @@ tr -d ' \n' < one.json | grep -Eq '"codes":\[\[[0-9]+,[0-9]+,[0-9]+,[0-9]+\]\]' 
 read -r -a g3 < gen3.txt
 want="[[$((g3[0] - V)),$((g3[1] - V)),$((g3[2] - V)),$((g3[3] - V))]]"
 tr -d ' \n' < one.json | grep -qF "\"codes\":$want" || fail "imagine codes are not generate's $want: $(cat one.json)"
-"$xomni" imagine --checkpoint "$ckpt" --prompt "a red cube" --seed 3 --out again.png > /dev/null
+# From another folder: the job's relative [data] train is found through the run's layout.
+(cd / && "$xomni" imagine --checkpoint "$ckpt" --prompt "a red cube" --seed 3 \
+  --out "$work/again.png" > /dev/null) || fail "imagine from another folder"
 cmp -s one.png again.png || fail "the same seed gave another image"
 "$xomni" imagine --checkpoint "$ckpt" --prompt "a red cube" --n 4 --grid 2x2 --cfg 2 \
   --out grid.png > /dev/null
