@@ -160,9 +160,9 @@ const Register reg(
      "sampler steps, 0: its default). Grid: --grid HxW, one of the trained grids (default:\n"
      "the first). Sampling defaults are the paper's: temperature 1, min-p 0.03, top-p 1, no\n"
      "top-k, --cfg 1 (off); guidance G uses the image prefix alone as the unconditional\n"
-     "prompt. --seed S seeds the sampling and the decoder. Writes IMAGE.png (N > 1: the\n"
-     "samples in a grid) and IMAGE.json with the sampled codes (token id = text_vocab_size\n"
-     "+ code).",
+     "prompt. --seed S seeds the sampling (sample i draws with S + i) and the decoder.\n"
+     "Writes IMAGE.png (N > 1: the samples in a grid) and IMAGE.json with the sampled codes\n"
+     "(token id = text_vocab_size + code).",
      run});
 
 }  // namespace
