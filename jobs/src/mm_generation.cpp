@@ -67,9 +67,8 @@ Tensor generate_image_codes(const plugins::Backbone& lm, const MmVocab& vocab,
                             const Tensor& prompts, const std::vector<int64_t>& uncond_prompt,
                             int64_t count, const ImageSampling& options, bool use_cache) {
   XOMNI_CHECK(vocab.text > 0 && vocab.image > 0,
-              "image generation: the model has no image "
-              "vocabulary (text ",
-              vocab.text, ", image ", vocab.image, " ids)");
+              "image generation: the model has no image vocabulary (text ", vocab.text, ", image ",
+              vocab.image, " ids)");
   XOMNI_CHECK(prompts.defined() && prompts.dim() == 2 && prompts.size(0) >= 1 &&
                   prompts.size(1) >= 1 && prompts.dtype() == DType::i64,
               "image generation: the prompts must be i64 [N, P] with N, P >= 1");
