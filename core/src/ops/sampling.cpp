@@ -104,13 +104,17 @@ Tensor sample(const Tensor& logits, const SamplingOptions& o, Generator& gen) {
   NoGradGuard no_grad;
   Tensor x = open_rows_f64("sample", logits);
   const int64_t N = x.size(0), V = x.size(1);
-  for (int64_t r = 0; r < N; ++r)
-    XOMNI_CHECK(row_max(x.data<double>() + r * V, V) > -INFINITY, "sample: row ", r,
+  for (int64_t r = 0; r < N; ++r) {
+    double* xr = x.data<double>() + r * V;
+    const double m = row_max(xr, V);
+    XOMNI_CHECK(m > -INFINITY, "sample: row ", r,
                 " has no open column (every logit is closed: at the dtype's lowest value or "
                 "-inf)");
+    // Shifted to a top of 0, so a tiny temperature cannot overflow the kept logits to +inf.
+    for (int64_t i = 0; i < V; ++i) xr[i] = (xr[i] - m) / (o.temperature > 0 ? o.temperature : 1);
+  }
   // The filters all keep the largest logit, so greedy is the argmax of the open columns.
   if (o.temperature == 0) return argmax(x, -1);
-  x = mul(x, 1.0 / o.temperature);
   if (o.top_k > 0) x = top_k_filter(x, o.top_k);
   if (o.top_p < 1) x = top_p_filter(x, o.top_p);
   if (o.min_p > 0) x = min_p_filter(x, o.min_p);

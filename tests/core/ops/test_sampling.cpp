@@ -180,6 +180,10 @@ TEST(Sampling, TemperatureZeroIsGreedy) {
   cold.top_k = 3;
   cold.min_p = 0.5;
   EXPECT_EQ(sample(logits, cold, g).to_vector<int64_t>(), greedy(logits).to_vector<int64_t>());
+  // A tiny positive temperature is greedy in effect, without overflowing the logits.
+  SamplingOptions tiny;
+  tiny.temperature = 1e-300;
+  EXPECT_EQ(sample(logits, tiny, g).to_vector<int64_t>(), greedy(logits).to_vector<int64_t>());
   // Greedy skips closed columns (the minimum is never the argmax while one column is open).
   Tensor shut = Tensor::from_vector<float>({kClosed, -50.0f, kClosed}, {1, 3});
   EXPECT_EQ(sample(shut, cold, g).to_vector<int64_t>()[0], 1);
