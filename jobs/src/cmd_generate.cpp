@@ -1,30 +1,18 @@
-// xomni generate: decode tokens from a Qwen2 model (Hugging Face folder: config.json plus
-// safetensors) with the KV cache: greedy, or sampled with temperature, top-k and top-p.
-#include <algorithm>
-#include <cmath>
+// xomni generate: decode tokens from a backbone with the KV cache: text (greedy, or sampled with
+// temperature, top-k, top-p and min-p), or with --image-grid the h*w image codes of an X-Omni
+// model in its image mode, optionally with classifier-free guidance.
 #include <cstdio>
-#include <fstream>
-#include <iterator>
-#include <limits>
 #include <sstream>
 
 #include "cli.h"
 #include "cli_tokenizer.h"
-#include "lm/lm_components.h"
-#include "xomni/core/io/checkpoint.h"
-#include "xomni/core/io/safetensors.h"
-#include "xomni/core/ops/sampling.h"
+#include "mm_generation.h"
+#include "mm_model.h"
+#include "sampling_options.h"
 #include "xomni/core/tensor/autograd.h"
-#include "xomni/plugins/component_registry.h"
 
 namespace xomni::cli {
 namespace {
-
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  XOMNI_CHECK(in, "cannot read ", path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 std::vector<int64_t> parse_ids(const std::string& text) {
   std::vector<int64_t> ids;
@@ -43,92 +31,25 @@ std::vector<int64_t> parse_ids(const std::string& text) {
   return ids;
 }
 
-// An integer flag in [min, max]; `fallback` when absent. Refuses fractions, NaN and overflow.
-int64_t parse_integer(const std::string& text, const char* flag, int64_t fallback, int64_t min,
-                      int64_t max) {
-  if (text.empty()) return fallback;
-  int64_t v = 0;
-  try {
-    size_t used = 0;
-    v = std::stoll(text, &used);
-    XOMNI_CHECK(used == text.size(), "");
-  } catch (const std::exception&) {
-    throw Error(std::string(flag) + ": '" + text + "' is not an integer in [" +
-                std::to_string(min) + ", " + std::to_string(max) + "]");
-  }
-  XOMNI_CHECK(v >= min && v <= max, flag, ": ", v, " is outside [", min, ", ", max, "]");
-  return v;
+void print_ids(const std::vector<int64_t>& ids) {
+  for (size_t i = 0; i < ids.size(); ++i)
+    std::printf(i ? " %lld" : "%lld", static_cast<long long>(ids[i]));
+  std::printf("\n");
 }
 
-uint64_t parse_seed(const std::string& text) {
-  if (text.empty()) return 0;
-  try {
-    size_t used = 0;
-    XOMNI_CHECK(text[0] != '-', "");
-    const uint64_t v = std::stoull(text, &used);
-    XOMNI_CHECK(used == text.size(), "");
-    return v;
-  } catch (const std::exception&) {
-    throw Error("--seed: '" + text + "' is not an integer in [0, 2^64)");
-  }
+// "<SOM>{h} {w}<IMAGE>" in the tokenizer's ids, as the multimodal documents spell it.
+std::vector<int64_t> image_prefix(const plugins::TextTokenizer& tok, int64_t h, int64_t w) {
+  const std::string text = "<SOM>" + std::to_string(h) + " " + std::to_string(w) + "<IMAGE>";
+  std::vector<int64_t> ids = tok.encode(text, /*allow_special=*/true);
+  XOMNI_CHECK(ids != tok.encode(text, /*allow_special=*/false),
+              "--tokenizer: <SOM> and <IMAGE> are not special tokens of this tokenizer; use the "
+              "X-Omni model's own tokenizer");
+  return ids;
 }
 
-// What sampling does; every value is checked before the model is loaded.
-struct Sampling {
-  int64_t steps = 32;
-  double temperature = 0.0;
-  int64_t top_k = 0;
-  double top_p = 1.0;
-  uint64_t seed = 0;
-};
-
-Sampling parse_sampling(std::vector<std::string>& args) {
-  Sampling s;
-  // A decode step at a time: 2^31 is beyond any model's positions and keeps sums in range.
-  s.steps = parse_integer(take_option(args, "--steps"), "--steps", 32, 0, int64_t(1) << 31);
-  s.temperature = parse_number(take_option(args, "--temperature"), "--temperature", 0.0);
-  XOMNI_CHECK(std::isfinite(s.temperature) && s.temperature >= 0, "--temperature: ", s.temperature,
-              " is not a finite number >= 0 (0 is greedy)");
-  s.top_k = parse_integer(take_option(args, "--top-k"), "--top-k", 0, 0,
-                          std::numeric_limits<int64_t>::max());
-  s.top_p = parse_number(take_option(args, "--top-p"), "--top-p", 1.0);
-  XOMNI_CHECK(std::isfinite(s.top_p) && s.top_p > 0 && s.top_p <= 1, "--top-p: ", s.top_p,
-              " is outside (0, 1] (1 keeps every token)");
-  s.seed = parse_seed(take_option(args, "--seed"));
-  return s;
-}
-
-// A checkpoint of `xomni train` (its saved job config names the backbone), or one written by
-// `xomni convert` (the Hugging Face config.json it kept as metadata; tensors under "model/").
-std::unique_ptr<plugins::Backbone> load_checkpoint(const std::string& path,
-                                                   const std::string& backbone) {
-  std::string hf_config;
-  {
-    CheckpointReader r(path);
-    if (r.has_config()) return train::load_checkpoint_model(path);
-    const std::vector<std::string> keys = r.metadata_keys();
-    XOMNI_CHECK(std::find(keys.begin(), keys.end(), "hf_config_json") != keys.end(), path,
-                ": holds neither a job config (a checkpoint of xomni train) nor a model config "
-                "(hf_config_json, written by xomni convert from a folder with config.json); "
-                "convert the model folder, not its .safetensors file");
-    hf_config = r.metadata("hf_config_json");
-  }
-  plugins::ComponentContext ctx;
-  ctx.config_json = hf_config;
-  ctx.where = path + " (hf_config_json)";
-  auto lm = plugins::create_backbone(backbone.empty() ? "qwen2" : backbone, ctx);
-  CheckpointReader r(path);
-  TensorMap weights;
-  const std::string prefix = "model/";
-  for (const std::string& name : r.tensor_names())
-    if (name.compare(0, prefix.size(), prefix) == 0)
-      weights.emplace(name.substr(prefix.size()), r.read_tensor(name));
-  try {
-    lm->load_weights(weights);
-  } catch (const Error& e) {
-    throw Error(path + ": " + e.what());
-  }
-  return lm;
+bool ends_with(const std::vector<int64_t>& ids, const std::vector<int64_t>& tail) {
+  return ids.size() >= tail.size() &&
+         std::equal(tail.begin(), tail.end(), ids.end() - long(tail.size()));
 }
 
 int run(const std::vector<std::string>& argv) {
@@ -140,31 +61,51 @@ int run(const std::vector<std::string>& argv) {
   const std::string tokenizer_path = take_option(args, "--tokenizer");
   const std::string tokenizer_plugin = take_option(args, "--tokenizer-plugin");
   const std::string backbone = take_option(args, "--backbone");
-  const Sampling sampling = parse_sampling(args);
-  const int64_t steps = sampling.steps;
+  const std::string grid_text = take_option(args, "--image-grid");
+  const bool add_prefix = take_flag(args, "--add-image-prefix");
+  const std::string steps_text = take_option(args, "--steps");
+  const bool image_mode = !grid_text.empty();
+  // Text decodes greedily by default; images sample as the paper does (temperature 1, min-p .03).
+  SamplingFlags defaults;
+  if (!image_mode)
+    defaults.sampling = SamplingOptions{0.0, 0, 1.0, 0.0};
+  else
+    defaults.sampling = ImageSampling{}.sampling;
+  const SamplingFlags flags = take_sampling_flags(args, defaults, /*with_cfg=*/true);
+  // A decode step at a time: 2^31 is beyond any model's positions and keeps sums in range.
+  const int64_t steps = parse_int(steps_text, "--steps", 32, 0, int64_t(1) << 31);
+  const int64_t n = parse_int(take_option(args, "--n"), "--n", 1, 1, 4096);
   XOMNI_CHECK(args.empty(), "unexpected argument '", args.empty() ? "" : args[0], "'");
   XOMNI_CHECK(model_dir.empty() != checkpoint.empty(),
               "give exactly one of --model <Hugging Face folder> and --checkpoint <ckpt.h5>");
   XOMNI_CHECK(prompt_ids.empty() != prompt_text.empty(),
               "give exactly one of --prompt-ids \"ID ...\" and --prompt TEXT");
-  std::unique_ptr<plugins::Backbone> lm;
-  if (!checkpoint.empty()) {
-    lm = load_checkpoint(checkpoint, backbone);
+  int64_t grid_h = 0, grid_w = 0;
+  if (image_mode) {
+    std::tie(grid_h, grid_w) = parse_grid(grid_text, "--image-grid");
+    XOMNI_CHECK(steps_text.empty(),
+                "--steps does not go with --image-grid (the grid's h*w codes "
+                "are generated)");
+    XOMNI_CHECK(!add_prefix || !tokenizer_path.empty(),
+                "--add-image-prefix needs --tokenizer TOK.json to encode <SOM>h w<IMAGE>");
+    XOMNI_CHECK(flags.cfg == 1.0 || !tokenizer_path.empty(),
+                "--cfg needs --tokenizer TOK.json: the unconditional prompt is the image prefix "
+                "<SOM>h w<IMAGE> in its ids");
   } else {
-    plugins::ComponentContext ctx;
-    ctx.config_json = read_text_file(model_dir + "/config.json");
-    ctx.where = model_dir + "/config.json";
-    lm = plugins::create_backbone(backbone.empty() ? "qwen2" : backbone, ctx);
-    try {
-      lm->load_weights(load_safetensors_any(model_dir));
-    } catch (const Error& e) {
-      const std::string what = e.what();
-      // safetensors errors already start with the file; the model's own checks do not.
-      throw Error(what.find(model_dir) == std::string::npos ? model_dir + ": " + what : what);
-    }
+    XOMNI_CHECK(!add_prefix && flags.cfg == 1.0 && n == 1,
+                "--add-image-prefix, --cfg and --n go with --image-grid HxW (image generation)");
   }
-  XOMNI_CHECK(sampling.top_k <= lm->vocab_size(), "--top-k: ", sampling.top_k,
-              " exceeds the vocabulary size ", lm->vocab_size());
+  const MmModel model = checkpoint.empty() ? load_model_folder(model_dir, backbone)
+                                           : load_model_checkpoint(checkpoint, backbone);
+  if (image_mode)
+    XOMNI_CHECK(model.is_xomni(),
+                "--image-grid needs an X-Omni model (config.json model_type "
+                "\"x-omni\", or a checkpoint of an xomni training job); ",
+                checkpoint.empty() ? model_dir : checkpoint, " is a text-only ", model.backbone,
+                " model");
+  const int64_t columns = image_mode ? model.vocab.image : model.vocab.text;
+  XOMNI_CHECK(flags.sampling.top_k <= columns, "--top-k: ", flags.sampling.top_k,
+              " exceeds the vocabulary size ", columns);
   std::unique_ptr<plugins::TextTokenizer> tok;
   if (!tokenizer_path.empty()) tok = load_tokenizer(tokenizer_path, tokenizer_plugin);
   std::vector<int64_t> prompt;
@@ -174,61 +115,91 @@ int run(const std::vector<std::string>& argv) {
   } else {
     prompt = parse_ids(prompt_ids);
   }
-  XOMNI_CHECK(!prompt.empty(), "the prompt holds no tokens");
+  const int64_t vocab = model.vocab.text + model.vocab.image;
   for (int64_t id : prompt)
     XOMNI_CHECK(
-        id >= 0 && id < lm->vocab_size(),
+        id >= 0 && id < vocab,
         prompt_text.empty() ? "--prompt-ids: token id " : "--prompt: the tokenizer gave id ", id,
-        ", outside the model's vocabulary [0, ", lm->vocab_size(), ")",
+        ", outside the model's vocabulary [0, ", vocab, ")",
         prompt_text.empty() ? "" : " (is --tokenizer the model's own?)");
+  std::vector<int64_t> prefix;
+  if (image_mode && tok) {
+    prefix = image_prefix(*tok, grid_h, grid_w);
+    if (add_prefix) prompt.insert(prompt.end(), prefix.begin(), prefix.end());
+    XOMNI_CHECK(ends_with(prompt, prefix),
+                "--image-grid: the prompt must end with the image prefix <SOM>", grid_h, " ",
+                grid_w, "<IMAGE> (or pass --add-image-prefix)");
+  }
+  XOMNI_CHECK(!prompt.empty(), "the prompt holds no tokens");
+  // The positions the model sees: the prompt and every generated token but the last.
+  const int64_t count = image_mode ? grid_h * grid_w : steps;
+  if (model.max_positions > 0 && count > 0)
+    XOMNI_CHECK(int64_t(prompt.size()) + count - 1 <= model.max_positions,
+                image_mode ? "--image-grid " + grid_text : "--steps " + std::to_string(steps),
+                " after a prompt of ", prompt.size(), " tokens needs ",
+                int64_t(prompt.size()) + count - 1,
+                " positions, beyond the model's "
+                "max_position_embeddings=",
+                model.max_positions);
   NoGradGuard no_grad;
-  std::vector<int64_t> feed = prompt, generated;
-  std::unique_ptr<plugins::DecodeCache> cache;
-  try {
-    cache = lm->new_cache(1, int64_t(feed.size()) + steps);
-  } catch (const Error& e) {
-    throw Error(detail::concat("--steps ", steps, " after a prompt of ", prompt.size(),
-                               " tokens: ", e.what()));
+  if (image_mode) {
+    std::vector<int64_t> rows;
+    for (int64_t i = 0; i < n; ++i) rows.insert(rows.end(), prompt.begin(), prompt.end());
+    ImageSampling o;
+    o.sampling = flags.sampling;
+    o.cfg = flags.cfg;
+    o.seed = flags.seed;
+    const Tensor codes = generate_image_codes(
+        *model.lm, model.vocab, Tensor::from_vector(rows, {n, int64_t(prompt.size())}), prefix,
+        count, o);
+    const std::vector<int64_t> k = codes.to_vector<int64_t>();
+    for (int64_t i = 0; i < n; ++i) {
+      std::vector<int64_t> ids(k.begin() + i * count, k.begin() + (i + 1) * count);
+      for (int64_t& id : ids) id += model.vocab.text;
+      print_ids(ids);
+    }
+    return 0;
   }
-  generated.reserve(size_t(steps));
-  Generator gen(sampling.seed);
-  for (int64_t s = 0; s < steps; ++s) {
-    plugins::BackboneInputs in;
-    in.cache = cache.get();
-    Tensor logits = lm->logits(Tensor::from_vector(feed, {1, int64_t(feed.size())}), in);
-    Tensor last =
-        reshape(slice(logits, 1, logits.size(1) - 1, logits.size(1)), {1, lm->vocab_size()});
-    if (sampling.top_k > 0) last = top_k_filter(last, sampling.top_k);
-    if (sampling.top_p < 1.0) last = top_p_filter(last, sampling.top_p);
-    const int64_t next = multinomial(last, gen, sampling.temperature).to_vector<int64_t>()[0];
-    generated.push_back(next);
-    feed = {next};
-  }
+  const std::vector<int64_t> generated =
+      generate_text(*model.lm, model.vocab, prompt, steps, {}, flags.sampling, flags.seed);
   if (tok) {
     std::vector<int64_t> all = prompt;
     all.insert(all.end(), generated.begin(), generated.end());
     std::printf("%s\n", tok->decode(all, /*skip_special=*/false).c_str());
   } else {
-    for (size_t i = 0; i < generated.size(); ++i)
-      std::printf(i ? " %lld" : "%lld", static_cast<long long>(generated[i]));
-    std::printf("\n");
+    print_ids(generated);
   }
   return 0;
 }
 
 const Register reg(
-    {"generate", "decode tokens from a backbone (Qwen2 by default) with the KV cache",
+    {"generate", "decode text or X-Omni image tokens from a backbone with the KV cache",
      "usage: xomni generate (--model DIR | --checkpoint CKPT.h5)\n"
      "                      (--prompt-ids \"ID ...\" | --prompt TEXT --tokenizer TOK.json)\n"
-     "                      [--steps N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
-     "                      [--backbone NAME] [--tokenizer-plugin NAME]\n\n"
+     "                      [--steps N] [--temperature T] [--top-k K] [--top-p P] [--min-p M]\n"
+     "                      [--seed S] [--backbone NAME] [--tokenizer-plugin NAME]\n"
+     "       xomni generate ... --image-grid HxW [--add-image-prefix] [--n N] [--cfg G]\n\n"
      "DIR holds a Hugging Face config.json and model.safetensors (or a sharded\n"
-     "model.safetensors.index.json), read by the backbone plugin NAME (default qwen2);\n"
-     "a checkpoint of xomni train names its plugin in its saved job config, one of\n"
-     "xomni convert carries the folder's config.json. Temperature T >= 0 (0, the\n"
-     "default, is greedy decoding); top-k K >= 0 (0: off) up to the vocabulary size;\n"
-     "top-p P in (0, 1] (1: off); N >= 0 steps (32), prompt + N at most the model's\n"
-     "max_position_embeddings. Prints the token ids, or the text with --tokenizer.",
+     "model.safetensors.index.json), read by the backbone plugin NAME (default: \"xomni\"\n"
+     "when config.json says model_type \"x-omni\", else \"qwen2\"); a checkpoint of xomni\n"
+     "train names its plugin in its saved job config, one of xomni convert carries the\n"
+     "folder's config.json.\n\n"
+     "Text (the default): N >= 0 steps (32) in the model's text mode; prints the token ids,\n"
+     "or the text with --tokenizer. Temperature T >= 0 (0, the default, is greedy).\n\n"
+     "Images (--image-grid HxW, X-Omni models only): samples exactly H*W image tokens in the\n"
+     "model's image mode after the prompt and prints them as token ids (image code k is id\n"
+     "V + k, V the text vocabulary), one line per sample (--n N samples, batched; sample i\n"
+     "draws with seed S + i, so it is the same in any batch). The prompt\n"
+     "must already end with the image prefix <SOM>H W<IMAGE>, unless --add-image-prefix\n"
+     "appends it (encoded with --tokenizer, which must have the X-Omni special tokens).\n"
+     "Image defaults are the paper's: temperature 1, min-p 0.03, top-p 1, no top-k.\n"
+     "--cfg G (1: off) is classifier-free guidance, G * (logsoftmax(cond) -\n"
+     "logsoftmax(uncond)) + logsoftmax(uncond), the unconditional prompt being the image\n"
+     "prefix alone (needs --tokenizer).\n\n"
+     "Sampling applies temperature, top-k K (0: off, at most the sampled vocabulary), top-p\n"
+     "P in (0, 1] (1: off) and min-p M in [0, 1] (0: off; keeps tokens with probability\n"
+     ">= M times the top one), in this order. The prompt plus the generated tokens must fit\n"
+     "the model's max_position_embeddings.",
      run});
 
 }  // namespace

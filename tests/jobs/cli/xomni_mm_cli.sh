@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# The X-Omni commands on a real tiny chain trained here: the toy codec (siglip -> vq -> decoder),
+# multimodal token shards (xomni data mm-tokenizer / mm-pack), a tiny xomni backbone trained on
+# them for two steps, then `xomni generate --image-grid`, `xomni imagine` and `xomni ask`:
+# exactly h*w codes in the image vocabulary, the same codes for the same seed and for one sample
+# or a batch, a PNG of the decoded size, an answer, and clear refusals (an untrained grid, no
+# decoder, a prompt beyond the context, a missing image, a text-only model).
+# Skips (exit 77) while the xomni backbone plugin or `xomni data mm-pack` is not built.
+set -euo pipefail
+xomni="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
+toy="$(cd "$(dirname "$0")" && pwd)/codec_toy"
+plugins=$("$xomni" plugins 2> /dev/null || true)
+if ! grep -Eq '^backbone +xomni ' <<< "$plugins"; then
+  echo "SKIP: the xomni backbone plugin (libxomni_backbone_xomni.so) is not built"
+  exit 77
+fi
+data_help=$("$xomni" data --help 2>&1 || true)
+if ! grep -q "mm-pack" <<< "$data_help"; then
+  echo "SKIP: xomni data mm-pack (multimodal token shards) is not built"
+  exit 77
+fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+cd "$work"
+cp "$toy"/*.toml .
+cat > synth.toml <<'TOML'
+[synth]
+seed = 4
+out = "scenes"
+samples_per_shard = 8
+scenes = 16
+text_short = 0
+text_long = 0
+image_size = 32
+TOML
+"$xomni" data synth synth.toml > /dev/null
+for stage in siglip vq decoder; do
+  "$xomni" train $stage.toml > "$stage.log" 2>&1 || { cat "$stage.log"; fail "training $stage"; }
+done
+vq="$work/runs/vq/checkpoints/ckpt-00000002.h5"
+dec="$work/runs/decoder/checkpoints/ckpt-00000002.h5"
+"$xomni" data mm-tokenizer --images scenes --vocab-size 300 --out tok.json > /dev/null
+"$xomni" data mm-pack --tokenizer tok.json --image-tokenizer "$vq" --decoder "$dec" \
+  --images scenes --kind mixture --size 16 --out mm > pack.log 2>&1 || { cat pack.log; fail "mm-pack"; }
+V=$(sed -n 's/.*"text_vocab_size": *\([0-9]*\).*/\1/p' mm/multimodal.json)
+[[ -n "$V" ]] || fail "no text_vocab_size in $(cat mm/multimodal.json)"
+tr -d ' \n' < mm/multimodal.json | grep -q '"grids":\[\[2,2\]\]' ||
+  fail "expected the 2x2 grid only: $(cat mm/multimodal.json)"
+cat > xo.toml <<TOML
+[run]
+name = "xo"
+dir = "runs"
+seed = 5
+[model]
+backbone = "xomni"
+vocab_size = $V
+image_vocab_size = 16
+mm_vocab_size = 16
+hidden_size = 32
+intermediate_size = 64
+num_hidden_layers = 3
+num_mm_adap_layers = 1
+num_mm_head_layers = 1
+num_attention_heads = 4
+num_key_value_heads = 2
+max_position_embeddings = 96
+[data]
+train = "mm"
+[train]
+steps = 2
+batch_size = 2
+seq_len = 48
+log_every = 1
+checkpoint_every = 2
+TOML
+"$xomni" train xo.toml > xo.log 2>&1 || { cat xo.log; fail "training the xomni backbone"; }
+ckpt="$work/runs/xo/checkpoints/ckpt-00000002.h5"
+[[ -f "$ckpt" ]] || fail "no checkpoint: $(ls runs/xo/checkpoints)"
+
+# generate --image-grid: h*w token ids in [V, V + 16), one line per sample; the same seed gives
+# the same ids, and sample 0 of a batch is the one-sample run (rows are drawn independently).
+"$xomni" generate --checkpoint "$ckpt" --tokenizer mm/tokenizer.json --prompt "a red cube" \
+  --add-image-prefix --image-grid 2x2 --seed 7 --n 3 > gen.txt
+[[ $(wc -l < gen.txt) -eq 3 ]] || fail "--n 3 printed: $(cat gen.txt)"
+while read -r -a ids; do
+  [[ ${#ids[@]} -eq 4 ]] || fail "a 2x2 grid gave ${#ids[@]} ids: ${ids[*]}"
+  for id in "${ids[@]}"; do ((id >= V && id < V + 16)) || fail "id $id outside [$V, $((V + 16)))"; done
+done < gen.txt
+"$xomni" generate --checkpoint "$ckpt" --tokenizer mm/tokenizer.json --prompt "a red cube" \
+  --add-image-prefix --image-grid 2x2 --seed 7 > gen1.txt
+[[ "$(cat gen1.txt)" == "$(sed -n 1p gen.txt)" ]] || fail "seeded sample 0 differs: $(cat gen1.txt)"
+"$xomni" generate --checkpoint "$ckpt" --tokenizer mm/tokenizer.json --prompt "a red cube" \
+  --add-image-prefix --image-grid 2x2 --cfg 3 --temperature 0 > /dev/null || fail "--cfg 3"
+
+# imagine: a PNG of the decoder's size (2x2 tokens of the toy's 8 pixels each) and the codes.
+"$xomni" imagine --checkpoint "$ckpt" --prompt "a red cube" --seed 3 --out one.png > im.log
+[[ -s one.png && -s one.json ]] || fail "imagine wrote $(ls)"
+tr -d ' \n' < one.json | grep -Eq '"codes":\[\[[0-9]+,[0-9]+,[0-9]+,[0-9]+\]\]' ||
+  fail "one.json: $(cat one.json)"
+# imagine samples what generate does for the same prompt and seed (codes = ids - V).
+"$xomni" generate --checkpoint "$ckpt" --tokenizer mm/tokenizer.json --prompt "a red cube" \
+  --add-image-prefix --image-grid 2x2 --seed 3 > gen3.txt
+read -r -a g3 < gen3.txt
+want="[[$((g3[0] - V)),$((g3[1] - V)),$((g3[2] - V)),$((g3[3] - V))]]"
+tr -d ' \n' < one.json | grep -qF "\"codes\":$want" || fail "imagine codes are not generate's $want: $(cat one.json)"
+# From another folder: the job's relative [data] train is found through the run's layout.
+(cd / && "$xomni" imagine --checkpoint "$ckpt" --prompt "a red cube" --seed 3 \
+  --out "$work/again.png" > /dev/null) || fail "imagine from another folder"
+cmp -s one.png again.png || fail "the same seed gave another image"
+"$xomni" imagine --checkpoint "$ckpt" --prompt "a red cube" --n 4 --grid 2x2 --cfg 2 \
+  --out grid.png > /dev/null
+[[ -s grid.png ]] || fail "no grid.png"
+tr -d ' \n' < grid.json | grep -Eq '"codes":\[(\[[0-9,]+\],){3}\[[0-9,]+\]\]' ||
+  fail "grid.json: $(cat grid.json)"
+
+# ask: an answer (greedy; any text a two-step model gives) and the caption form.
+"$xomni" ask --checkpoint "$ckpt" --image one.png --question "What colour is the cube?" \
+  --max-tokens 8 > ans.txt || fail "ask"
+"$xomni" ask --checkpoint "$ckpt" --image one.png --caption --max-tokens 8 > cap.txt || fail "caption"
+"$xomni" ask --checkpoint "$ckpt" --image one.png --caption --max-tokens 8 > cap2.txt
+cmp -s cap.txt cap2.txt || fail "greedy captions differ"
+
+# Refusals: one line naming what is wrong, exit status 1.
+expect_error() {  # expect_error PATTERN command...
+  local pattern=$1 status=0
+  shift
+  "$@" > /dev/null 2> err || status=$?
+  [[ $status -eq 1 ]] || fail "$* exited with $status: $(cat err)"
+  grep -q -- "$pattern" err || fail "$*: expected '$pattern', got: $(cat err)"
+}
+expect_error "the model was not trained for 3x3; trained grids: 2x2" \
+  "$xomni" imagine --checkpoint "$ckpt" --prompt "x" --grid 3x3 --out bad.png
+sed 's#"decoder": *"[^"]*"#"decoder": ""#' mm/multimodal.json > nodec.json
+cp nodec.json mm_nodec.json
+mkdir -p nodec && cp mm/tokenizer.json nodec/ && cp nodec.json nodec/multimodal.json
+expect_error "no decoder: pass --decoder CKPT" \
+  "$xomni" imagine --checkpoint "$ckpt" --prompt "x" --multimodal nodec --out bad.png
+long=$(printf 'cube %.0s' $(seq 1 120))
+expect_error "beyond the model's context (max_position_embeddings=96)" \
+  "$xomni" imagine --checkpoint "$ckpt" --prompt "$long" --out bad.png
+expect_error "--image missing.png does not exist" \
+  "$xomni" ask --checkpoint "$ckpt" --image missing.png --caption
+expect_error "give exactly one of --question TEXT and --caption" \
+  "$xomni" ask --checkpoint "$ckpt" --image one.png
+expect_error "--checkpoint nope.h5 does not exist" \
+  "$xomni" imagine --checkpoint nope.h5 --prompt "x" --out bad.png
+expect_error "the prompt must end with the image prefix" \
+  "$xomni" generate --checkpoint "$ckpt" --tokenizer mm/tokenizer.json --prompt "a red cube" \
+  --image-grid 2x2
+echo "1 passed, 0 failed"
