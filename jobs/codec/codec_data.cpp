@@ -33,6 +33,15 @@ Tensor images_to_tensor(const std::vector<ImageSample>& samples, const ImageData
   return out;
 }
 
+Tensor image_to_tensor(const Image& img) {
+  Tensor t = Tensor::empty({1, 3, img.height, img.width}, DType::f32);
+  float* p = t.data<float>();
+  const int64_t plane = img.height * img.width;
+  for (int64_t i = 0; i < plane; ++i)
+    for (int64_t c = 0; c < 3; ++c) p[c * plane + i] = float(img.rgb[size_t(3 * i + c)]) / 255.0f;
+  return t;
+}
+
 std::vector<Image> tensor_to_images(const Tensor& images) {
   XOMNI_CHECK(images.dim() == 4 && images.size(1) == 3,
               "tensor_to_images: expects [B, 3, H, W], "

@@ -19,6 +19,8 @@ namespace xomni::codec {
 // Samples -> [B, 3, H, W]; every sample must resize to the same size (one aspect ratio per batch),
 // otherwise an Error names the two sizes.
 Tensor images_to_tensor(const std::vector<ImageSample>& samples, const ImageDataOptions& data);
+// One image as [1, 3, H, W] f32 in [0, 1].
+Tensor image_to_tensor(const Image& image);
 // [B, 3, H, W] in [0, 1] -> images (rounded to 8 bits).
 std::vector<Image> tensor_to_images(const Tensor& images);
 

@@ -1,6 +1,7 @@
 #include "codec/image_grid.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "xomni/core/tensor/error.h"
@@ -26,6 +27,20 @@ Image side_by_side_grid(const std::vector<Image>& left, const std::vector<Image>
     paste(right[size_t(r)], gap + cw + gap, y0);
   }
   return grid;
+}
+
+Image tile_grid(const std::vector<Image>& images) {
+  if (images.size() == 1) return images[0];
+  const int64_t n = int64_t(images.size()), cols = int64_t(std::ceil(std::sqrt(double(n))));
+  const int64_t rows = (n + cols - 1) / cols, gap = 4;
+  const int64_t cw = images[0].width, ch = images[0].height;
+  Image out(cols * cw + (cols + 1) * gap, rows * ch + (rows + 1) * gap, 255, 255, 255);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t x0 = gap + (i % cols) * (cw + gap), y0 = gap + (i / cols) * (ch + gap);
+    for (int64_t y = 0; y < ch; ++y)
+      std::copy_n(images[size_t(i)].at(0, y), 3 * cw, out.at(x0, y0 + y));
+  }
+  return out;
 }
 
 }  // namespace xomni::codec

@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "cli_tokenizer.h"
 #include "codec/codec_components.h"
+#include "codec/codec_data.h"
 #include "mm_generation.h"
 #include "mm_model.h"
 #include "mm_prompt.h"
@@ -34,16 +35,6 @@ std::pair<int64_t, int64_t> nearest_grid(const std::vector<std::pair<int64_t, in
     if (d < best_d) best_d = d, best = g;
   }
   return best;
-}
-
-// [1, 3, H, W] f32 in [0, 1].
-Tensor to_tensor(const Image& img) {
-  Tensor t = Tensor::empty({1, 3, img.height, img.width}, DType::f32);
-  float* p = t.data<float>();
-  const int64_t plane = img.height * img.width;
-  for (int64_t i = 0; i < plane; ++i)
-    for (int64_t c = 0; c < 3; ++c) p[c * plane + i] = float(img.rgb[size_t(3 * i + c)]) / 255.0f;
-  return t;
 }
 
 int run(const std::vector<std::string>& argv) {
@@ -99,7 +90,7 @@ int run(const std::vector<std::string>& argv) {
   const int64_t patch = image_tok.tokenizer->patch_size();
   const Image fitted = resize_image(original, w * patch, h * patch);
   const std::vector<int64_t> codes =
-      image_tok.tokenizer->encode(to_tensor(fitted)).to_vector<int64_t>();
+      image_tok.tokenizer->encode(codec::image_to_tensor(fitted)).to_vector<int64_t>();
   const std::vector<int64_t> prompt = understanding_prompt(*tok, info, h, w, codes, question);
   if (model.max_positions > 0)
     XOMNI_CHECK(int64_t(prompt.size()) + max_tokens - 1 <= model.max_positions, "the prompt (",

@@ -12,6 +12,7 @@
 #include "cli_tokenizer.h"
 #include "codec/codec_components.h"
 #include "codec/codec_data.h"
+#include "codec/image_grid.h"
 #include "mm_generation.h"
 #include "mm_model.h"
 #include "mm_prompt.h"
@@ -23,21 +24,6 @@ namespace xomni::cli {
 namespace {
 
 namespace fs = std::filesystem;
-
-// The samples in rows of ceil(sqrt(N)) on white with a 4-pixel gutter (all the same size).
-Image tile(const std::vector<Image>& images) {
-  if (images.size() == 1) return images[0];
-  const int64_t n = int64_t(images.size()), cols = int64_t(std::ceil(std::sqrt(double(n))));
-  const int64_t rows = (n + cols - 1) / cols, gap = 4;
-  const int64_t cw = images[0].width, ch = images[0].height;
-  Image out(cols * cw + (cols + 1) * gap, rows * ch + (rows + 1) * gap, 255, 255, 255);
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t x0 = gap + (i % cols) * (cw + gap), y0 = gap + (i / cols) * (ch + gap);
-    for (int64_t y = 0; y < ch; ++y)
-      std::copy_n(images[size_t(i)].at(0, y), 3 * cw, out.at(x0, y0 + y));
-  }
-  return out;
-}
 
 void require_file(const std::string& path, const std::string& what) {
   XOMNI_CHECK(fs::is_regular_file(path), what, " ", path, " does not exist");
@@ -119,7 +105,7 @@ int run(const std::vector<std::string>& argv) {
   const std::vector<Image> images = codec::tensor_to_images(pixels);
   const fs::path out_path(out);
   if (out_path.has_parent_path()) fs::create_directories(out_path.parent_path());
-  write_png(tile(images), out);
+  write_png(codec::tile_grid(images), out);
 
   nlohmann::json j;
   j["prompt"] = prompt;

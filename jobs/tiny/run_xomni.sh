@@ -7,7 +7,7 @@
 #   jobs/tiny/run_xomni.sh [--steps N]     (run from the repository root; N overrides every stage)
 set -euo pipefail
 xomni="${XOMNI:-build/default/jobs/xomni}"
-declare -A steps=([lm0]=1000 [s1]=600 [s2]=1500 [s3]=400 [sft]=300)
+declare -A steps=([lm0]=800 [s1]=400 [s2]=1000 [s3]=300 [sft]=300)
 if [[ "${1:-}" == "--steps" ]]; then
   for s in "${!steps[@]}"; do steps[$s]=$2; done
 fi

@@ -148,4 +148,27 @@ expect_error "--checkpoint nope.h5 does not exist" \
 expect_error "the prompt must end with the image prefix" \
   "$xomni" generate --checkpoint "$ckpt" --tokenizer mm/tokenizer.json --prompt "a red cube" \
   --image-grid 2x2
+
+# mm-eval: every one of the first 4 scenes generated and scored once, every question asked, and
+# the same seed gives the same results.
+"$xomni" mm-eval --checkpoint "$ckpt" --dataset scenes --count 4 --batch 3 --seed 2 \
+  --out eval1 > eval1.log || { cat eval1.log; fail "mm-eval"; }
+"$xomni" mm-eval --checkpoint "$ckpt" --dataset scenes --count 4 --batch 1 --seed 2 \
+  --out eval2 > /dev/null || fail "mm-eval --batch 1"
+[[ -s eval1/results.json && -s eval1/generations.png ]] || fail "mm-eval wrote $(ls eval1)"
+python3 - eval1/results.json eval2/results.json <<'PY' || fail "mm-eval results"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+assert a["scenes"] == 4, a
+assert sum(c["total"] for c in a["generation"]["by_category"].values()) == 4, a
+assert 0 <= a["generation"]["overall"] <= 1, a
+assert a["understanding"]["asked"] > 0, a
+assert sum(t["total"] for t in a["understanding"]["by_type"].values()) == a["understanding"]["asked"]
+assert a["generation"]["by_category"] == b["generation"]["by_category"], (a, b)
+assert a["understanding"] == b["understanding"], (a, b)
+PY
+# Each scene's codes do not depend on the batch it was sampled in.
+cmp -s eval1/generations.jsonl eval2/generations.jsonl ||
+  fail "mm-eval codes depend on --batch: $(diff eval1/generations.jsonl eval2/generations.jsonl)"
+[[ $(wc -l < eval1/generations.jsonl) -eq 4 ]] || fail "generations.jsonl: $(cat eval1/generations.jsonl)"
 echo "1 passed, 0 failed"
