@@ -14,7 +14,7 @@ source "$XOMNI_SLURM_DIR/lib/common.sh"
 xomni_load_site
 
 # The full chain, in order. A new stage is one new slurm/stages/NAME.sbatch.
-readonly CHAIN=(data synth tokenizer siglip vq decoder pretrain_s1 pretrain_s2 pretrain_s3 sft rl eval)
+readonly CHAIN=(data synth tokenizer siglip vq decoder mmdata lm0 s1 s2 s3 sft rl eval)
 
 dry_run=0
 skip_missing=0

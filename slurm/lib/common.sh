@@ -88,6 +88,7 @@ job_value() {
 xomni_train_stage() {
   case "$1" in
     lm | siglip | vq | decoder) echo "$1" ;;
+    s1 | s2 | s3 | sft) echo lm ;;  # X-Omni stages: LM-stage jobs with backbone "xomni"
   esac
 }
 

@@ -56,14 +56,14 @@ has_all() {  # TEXT PIECE...: every piece occurs in one line of TEXT, in this or
   grep -q -- "$re" <<< "$text"
 }
 has_all "$out" --ntasks=2 "--dependency=afterok:\$JOB_tokenizer" "lm.sbatch jobs/tiny/lm_slurm.toml --from" \
-  "/tokenizer-\$JOB_tokenizer" || fail "pretrain_s1 does not depend on the tokenizer: $out"
-has_all "$out" "--dependency=afterok:\$JOB_pretrain_s1" "eval.sbatch jobs/tiny/eval.toml --from" \
-  "/lm-\$JOB_pretrain_s1" || fail "eval does not depend on pretrain_s1: $out"
-sed 's/^stages = .*/stages = ["tokenizer", "pretrain_s1", "sft", "eval"]/' slurm/pipelines/tiny.toml > "$work/p.toml"
+  "/tokenizer-\$JOB_tokenizer" || fail "lm0 does not depend on the tokenizer: $out"
+has_all "$out" "--dependency=afterok:\$JOB_lm0" "eval.sbatch jobs/tiny/eval.toml --from" \
+  "/lm-\$JOB_lm0" || fail "eval does not depend on lm0: $out"
+sed 's/^stages = .*/stages = ["tokenizer", "lm0", "rl", "eval"]/' slurm/pipelines/tiny.toml > "$work/p.toml"
 if err=$(slurm/submit_pipeline.sh --dry-run "$work/p.toml" 2>&1); then fail "a missing stage was accepted"; fi
-grep -q "stage 'sft' does not exist yet (no slurm/stages/sft.sbatch); remove it" <<< "$err" || fail "$err"
+grep -q "stage 'rl' does not exist yet (no slurm/stages/rl.sbatch); remove it" <<< "$err" || fail "$err"
 out=$(slurm/submit_pipeline.sh --dry-run --skip-missing "$work/p.toml" 2>&1)
-grep -q "skipping stage 'sft' does not exist yet" <<< "$out" || fail "--skip-missing: $out"
+grep -q "skipping stage 'rl' does not exist yet" <<< "$out" || fail "--skip-missing: $out"
 [[ $(grep -c '^sbatch ' <<< "$out") == 3 ]] || fail "--skip-missing: $out"
 sed 's/^stages = .*/stages = ["eval", "tokenizer"]/' slurm/pipelines/tiny.toml > "$work/p.toml"
 if err=$(slurm/submit_pipeline.sh --dry-run "$work/p.toml" 2>&1); then fail "out of order accepted"; fi

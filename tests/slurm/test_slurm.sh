@@ -69,7 +69,7 @@ done
   $(epoch "$(job_field "$lm_id" StartTime)") >= $(epoch "$(job_field "$tok_id" EndTime)") &&
   $(epoch "$(job_field "$eval_id" StartTime)") >= $(epoch "$(job_field "$lm_id" EndTime)")
 )) || fail "the chain did not run in order"
-lm_log="$work/runs/logs/xomni-tiny-pretrain_s1-$lm_id.out"
+lm_log="$work/runs/logs/xomni-tiny-lm0-$lm_id.out"
 grep -q 'layout: tp=1 cp=1 pp=1 dp=2 over 2 tasks' "$lm_log" || fail "lm did not run dp=2 over 2 tasks"
 grep -q 'threads: OMP_NUM_THREADS=1 per task .*MPI: OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,vader,tcp OMPI_MCA_mpi_yield_when_idle=1' \
   "$lm_log" || fail "lm ran without the site's threads and MPI settings"

@@ -40,6 +40,12 @@ if [[ "$1 $2" == "data synth" ]]; then
   touch "$out/manifest.json"
   exit 0
 fi
+if [[ "$1" == data && "$2" == mm-* ]]; then  # mm-tokenizer / mm-pack: make --out
+  prev=""
+  for a in "$@"; do [[ "$prev" == --out ]] && out="$a"; prev="$a"; done
+  [[ "$2" == mm-pack ]] && mkdir -p "$out" || touch "$out"
+  exit 0
+fi
 [[ "$1" == train ]] || { echo "fake xomni: unexpected command $*" >&2; exit 1; }
 [[ -z "${FAKE_STATUS:-}" ]] || exit "$FAKE_STATUS"
 [[ -z "${FAKE_NO_CHECKPOINT:-}" ]] || exit 0
@@ -128,6 +134,34 @@ echo "$work/tok/valid" | sed 's/^/data_valid=/' >> "$work/tok/outputs.env"
 run_stage lm "$work/lm.toml" --from "$work/tok" --run-dir "$work/lm2"
 [[ "$(last_call)" == *"|--set|data.train=$work/tok/train|--set|data.valid=$work/tok/valid|"* ]] ||
   fail "lm with data_valid: $(last_call)"
+
+# 5b. The X-Omni chain: mmdata takes the synth images, the vq and decoder checkpoints the decoder
+# run carries; lm0 (lm.sbatch) trains on its text shards from scratch; s1 starts from lm0's
+# checkpoint on the generation shards, s2 from s1's on the mixture.
+printf '[mmdata]\nvalid_images = "/v"\nvocab_size = 300\nquestions_per_document = 4\n' > "$work/mmdata.toml"
+printf '[model]\nbackbone = "xomni"\n[train]\nsteps = 3\nbatch_size = 4\n' > "$work/xo.toml"
+run_stage mmdata "$work/mmdata.toml" --from "$work/decoder" --run-dir "$work/mmdata"
+d="$work/mmdata/data"
+grep -qF "data|mm-tokenizer|--images|$work/synth/images|--vocab-size|300|--out|$d/tokenizer.json" "$FAKE_LOG" ||
+  fail "mm-tokenizer call: $(grep mm-tokenizer "$FAKE_LOG")"
+grep -qF "data|mm-pack|--tokenizer|$d/tokenizer.json|--image-tokenizer|$work/vq/checkpoints/ckpt-00000003.h5|--decoder|$work/decoder/checkpoints/ckpt-00000003.h5|--images|$work/synth/images|--kind|mixture|--out|$d/mix|--overwrite|--questions-per-document|4" "$FAKE_LOG" ||
+  fail "mm-pack call: $(grep 'mm-pack' "$FAKE_LOG" | tail -n 3)"
+[[ "$(output "$work/mmdata" data_gen)" == "$d/gen" && "$(output "$work/mmdata" data_mix_valid)" == "$d/mix-valid" &&
+  "$(output "$work/mmdata" data_train)" == "$d/text" && -z "$(output "$work/mmdata" checkpoint)" ]] ||
+  fail "mmdata outputs: $(cat "$work/mmdata/outputs.env")"
+run_stage lm "$work/lm.toml" --from "$work/mmdata" --run-dir "$work/lm0"
+[[ "$(last_call)" == "train|$work/lm.toml|--set|data.train=$d/text|--set|data.valid=$d/text-valid|--set|parallel.dp=1|--set|run.dir=$work|--set|run.name=lm0" ]] ||
+  fail "lm0 command: $(last_call)"
+run_stage s1 "$work/xo.toml" --from "$work/lm0" --run-dir "$work/s1"
+[[ "$(last_call)" == "train|$work/xo.toml|--set|model.init_checkpoint=$work/lm0/checkpoints/ckpt-00000003.h5|--set|data.train=$d/gen|--set|data.valid=$d/gen-valid|--set|parallel.dp=1|--set|run.dir=$work|--set|run.name=s1" ]] ||
+  fail "s1 command: $(last_call)"
+run_stage s2 "$work/xo.toml" --from "$work/s1" --run-dir "$work/s2"
+[[ "$(last_call)" == *"|--set|model.init_checkpoint=$work/s1/checkpoints/ckpt-00000003.h5|--set|data.train=$d/mix|"* &&
+  "$(output "$work/s2" checkpoint_stage)" == s2 ]] || fail "s2 command: $(last_call)"
+refused "s2: the previous stages' checkpoint $work/lm0/checkpoints/ckpt-00000003.h5 is the lm stage's; s2 starts from the s1 stage's" \
+  s2 "$work/xo.toml" --from "$work/lm0" --run-dir "$work/r13"
+refused "s1: no weights to start from: give --from the lm stage's run directory or set model.init_checkpoint" \
+  s1 "$work/xo.toml" --from "$work/mmdata" --run-dir "$work/r14"
 
 # 6. Refusals, before anything runs (nothing new in calls.log) unless the run itself is at fault.
 calls=$(wc -l < "$FAKE_LOG")
