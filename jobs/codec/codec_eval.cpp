@@ -35,22 +35,6 @@ Tensor sample_tensor(const ImageSample& s, int64_t image_size) {
   return images_to_tensor({s}, fit);
 }
 
-std::string trim_lower(std::string s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  size_t i = 0;
-  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-  s = s.substr(i);
-  for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-// The question's type: its first two words ("How many", "What colour", "Is there", ...).
-std::string question_type(const std::string& q) {
-  const size_t a = q.find(' ');
-  const size_t b = a == std::string::npos ? a : q.find(' ', a + 1);
-  return q.substr(0, b);
-}
-
 // The vq stage's adapter and LM, from its checkpoint.
 struct AlignmentLm {
   std::unique_ptr<plugins::Adapter> adapter;
@@ -91,6 +75,21 @@ std::string greedy_answer(const AlignmentLm& a, const Tensor& codes, const std::
 }
 
 }  // namespace
+
+std::string trim_lower(std::string s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  size_t i = 0;
+  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+  s = s.substr(i);
+  for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string question_type(const std::string& q) {
+  const size_t a = q.find(' ');
+  const size_t b = a == std::string::npos ? a : q.find(' ', a + 1);
+  return q.substr(0, b);
+}
 
 nlohmann::json evaluate_codec(const CodecEvalOptions& o) {
   NoGradGuard no_grad;

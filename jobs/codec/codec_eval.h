@@ -28,6 +28,12 @@ struct CodecEvalOptions {
 
 nlohmann::json evaluate_codec(const CodecEvalOptions& options);
 
+// VQA scoring shared by the codec's and the unified model's evaluations: an answer counts when it
+// equals the reference after trimming and lower-casing both, and questions are grouped by their
+// first two words ("How many", "What colour", "Is there", ...).
+std::string trim_lower(std::string s);
+std::string question_type(const std::string& question);
+
 // Word accuracy (OneIG-Bench's WAC, through the `ocr` reward) of the originals and the
 // reconstructions listed in <dir>/text/pairs.jsonl; run with OMP_THREAD_LIMIT=1.
 nlohmann::json ocr_word_accuracy(const std::string& dir);

@@ -1,8 +1,8 @@
 #include "mm_eval.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cctype>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -10,6 +10,7 @@
 #include "cli_tokenizer.h"
 #include "codec/codec_components.h"
 #include "codec/codec_data.h"
+#include "codec/codec_eval.h"
 #include "codec/image_grid.h"
 #include "mm_generation.h"
 #include "mm_model.h"
@@ -25,21 +26,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-std::string trim_lower(std::string s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  size_t i = 0;
-  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-  s = s.substr(i);
-  for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-// The question's type: its first two words ("How many", "What colour", "Is there", ...).
-std::string question_type(const std::string& q) {
-  const size_t a = q.find(' ');
-  return q.substr(0, a == std::string::npos ? a : q.find(' ', a + 1));
 }
 
 // A scene to evaluate: its image, prompt, metadata and questions.
@@ -70,7 +56,8 @@ using Tally = std::map<std::string, std::pair<int64_t, int64_t>>;
 nlohmann::json tally_json(const Tally& t, const char* hits) {
   nlohmann::json by = nlohmann::json::object();
   for (const auto& [name, ct] : t)
-    by[name] = {{hits, ct.first}, {"total", ct.second},
+    by[name] = {{hits, ct.first},
+                {"total", ct.second},
                 {"rate", ct.second ? double(ct.first) / double(ct.second) : 0.0}};
   return by;
 }
@@ -89,8 +76,10 @@ nlohmann::json evaluate_mm_model(const MmEvalOptions& o) {
   const plugins::ImageTokenizer& T = *image_tok.tokenizer;
   const std::vector<Scene> scenes = held_out_scenes(o.dataset, o.count);
   const auto [h, w] = info.grids.front();
-  nlohmann::json out = {{"checkpoint", o.checkpoint}, {"dataset", o.dataset},
-                        {"scenes", scenes.size()},    {"grid", {h, w}}};
+  nlohmann::json out = {{"checkpoint", o.checkpoint},
+                        {"dataset", o.dataset},
+                        {"scenes", scenes.size()},
+                        {"grid", {h, w}}};
   NoGradGuard no_grad;
 
   if (o.generation) {
@@ -105,7 +94,8 @@ nlohmann::json evaluate_mm_model(const MmEvalOptions& o) {
     // the scene at position k of that order draws its codes with seed + k and its decoder noise
     // with seed + k, so no result depends on the batch size.
     std::vector<std::vector<int64_t>> prompts;
-    for (const Scene& sc : scenes) prompts.push_back(generation_prompt(*tok, info, sc.prompt, h, w));
+    for (const Scene& sc : scenes)
+      prompts.push_back(generation_prompt(*tok, info, sc.prompt, h, w));
     std::vector<size_t> order(scenes.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
     std::stable_sort(order.begin(), order.end(),
@@ -185,9 +175,10 @@ nlohmann::json evaluate_mm_model(const MmEvalOptions& o) {
         const std::vector<int64_t> prompt = understanding_prompt(*tok, info, h, w, codes, q);
         const std::vector<int64_t> answer =
             generate_text(*model.lm, model.vocab, prompt, 16, {info.eos, info.eom}, greedy, 0);
-        const bool ok = trim_lower(tok->decode(answer, /*skip_special=*/true)) == trim_lower(a);
+        const bool ok =
+            codec::trim_lower(tok->decode(answer, /*skip_special=*/true)) == codec::trim_lower(a);
         correct += ok, ++asked;
-        auto& [c, t] = by_type[question_type(q)];
+        auto& [c, t] = by_type[codec::question_type(q)];
         c += ok, ++t;
       }
     }

@@ -14,13 +14,13 @@
 namespace xomni::cli {
 
 struct MmEvalOptions {
-  std::string checkpoint;  // an X-Omni training checkpoint (its data's multimodal.json names the
-                           // text tokenizer, the image tokenizer and the grids)
-  std::string multimodal;  // another multimodal.json ("" for the checkpoint's own)
-  std::string decoder;     // a decoder checkpoint ("" for multimodal.json's)
-  std::string dataset;     // held-out image dataset (its scenes are evaluated)
-  int64_t count = 200;     // scenes
-  int64_t batch = 16;      // prompts sampled together (of equal token length)
+  std::string checkpoint;     // an X-Omni training checkpoint (its data's multimodal.json names the
+                              // text tokenizer, the image tokenizer and the grids)
+  std::string multimodal;     // another multimodal.json ("" for the checkpoint's own)
+  std::string decoder;        // a decoder checkpoint ("" for multimodal.json's)
+  std::string dataset;        // held-out image dataset (its scenes are evaluated)
+  int64_t count = 200;        // scenes
+  int64_t batch = 16;         // prompts sampled together (of equal token length)
   int64_t decoder_steps = 0;  // 0: the decoder's default
   double cfg = 1.0;
   uint64_t seed = 0;

@@ -4,13 +4,18 @@
 # tokens, its decoder renders generated tokens), then the stages lm0 -> s1 -> s2 -> s3 -> sft, each
 # starting from the previous one's final checkpoint, then the held-out evaluation (docs/MODEL.md's
 # table) into runs/tiny/xomni-eval.
-#   jobs/tiny/run_xomni.sh [--steps N]     (run from the repository root; N overrides every stage)
+#   jobs/tiny/run_xomni.sh [--steps N] [--stage-steps STAGE=N]...   (from the repository root;
+#   --steps sets every stage's step count, --stage-steps one stage's)
 set -euo pipefail
 xomni="${XOMNI:-build/default/jobs/xomni}"
 declare -A steps=([lm0]=800 [s1]=400 [s2]=1000 [s3]=300 [sft]=300)
-if [[ "${1:-}" == "--steps" ]]; then
-  for s in "${!steps[@]}"; do steps[$s]=$2; done
-fi
+while (($#)); do
+  case "$1" in
+    --steps) for s in "${!steps[@]}"; do steps[$s]=$2; done; shift 2 ;;
+    --stage-steps) steps[${2%%=*}]=${2#*=}; shift 2 ;;
+    *) echo "run_xomni.sh: unknown argument '$1'" >&2; exit 1 ;;
+  esac
+done
 codec=runs/tiny/codec-data
 vq=runs/tiny/codec-vq/checkpoints/ckpt-00000600.h5
 decoder=runs/tiny/codec-decoder/checkpoints/ckpt-00000600.h5
