@@ -2,10 +2,11 @@
 # X-Omni image-code generation throughput: `xomni generate --image-grid` against the PyTorch peer
 # (bench/xomni/torch_xomni_generate.py) on the same random weights, at 2 and 1 threads.
 #
-# usage: bench/xomni/run_generate_bench.sh [OUT_DIR] [REPS] [SHAPES]
+# usage: bench/xomni/run_generate_bench.sh [OUT_DIR] [REPS] [SHAPES] [GRIDS]
 #   OUT_DIR  work folder (default build/default/bench/xomni_generate); the table is OUT_DIR/table.md
 #   REPS     repetitions per measurement, the fastest is reported (default 3)
 #   SHAPES   model shapes of the peer (default "tiny h512")
+#   GRIDS    token grids to time, of 8x8 and 16x16 (default "8x8 16x16")
 #
 # For each shape: writes random weights (config.json + model.safetensors, f32), converts them with
 # `xomni convert`, checks that greedy codes (temperature 0) agree on both sides, then times
@@ -21,6 +22,7 @@ cd "$(dirname "$0")/../.."
 out=${1:-build/default/bench/xomni_generate}
 reps=${2:-3}
 shapes=${3:-tiny h512}
+grids=${4:-8x8 16x16}
 xomni=build/default/jobs/xomni
 py=/usr/bin/python3
 peer=bench/xomni/torch_xomni_generate.py
@@ -78,7 +80,7 @@ for shape in $shapes; do
     for n in 1 16; do
       gen=("$xomni" generate --checkpoint "$ckpt" --n "$n" --temperature 1 --min-p 0.03 --seed 7)
       base=$(wall_times env OMP_NUM_THREADS="$th" "${gen[@]}" --prompt-ids "${prompt[1x1]}" --image-grid 1x1)
-      for grid in 8x8 16x16; do
+      for grid in $grids; do
         t=$(wall_times env OMP_NUM_THREADS="$th" "${gen[@]}" --prompt-ids "${prompt[$grid]}" --image-grid "$grid")
         printf '{"side": "xomni", "shape": "%s", "grid": "%s", "n": %d, "threads": %d, "whole_s": [%s], "base_s": [%s]}\n' \
           "$shape" "$grid" "$n" "$th" "$t" "$base" >> "$results"
@@ -87,7 +89,7 @@ for shape in $shapes; do
     for side in default tuned; do
       pre=(env)
       [[ $side == tuned ]] && pre=("${tuned[@]}")
-      OMP_NUM_THREADS=$th "${pre[@]}" $py $peer bench "$dir/hf" "$th" "$out/prompts.json" "$reps" |
+      OMP_NUM_THREADS=$th "${pre[@]}" $py $peer bench "$dir/hf" "$th" "$out/prompts.json" "$reps" "$grids" |
         sed "s/^{/{\"side\": \"torch_$side\", \"shape\": \"$shape\", /" >> "$results"
     done
   done

@@ -8,8 +8,9 @@ PyTorch 1.13 (Debian) has no F.scaled_dot_product_attention: attention is the ma
   torch_xomni_generate.py write DIR SHAPE SEED        random weights -> DIR/{config.json,
                                                       model.safetensors} (f32)
   torch_xomni_generate.py greedy DIR PROMPT_IDS H W N   prints N lines of h*w greedy code ids
-  torch_xomni_generate.py bench DIR THREADS PROMPT_FILE REPS  JSON lines, one per (grid, N),
-      timing h*w sampled codes (temperature 1, min-p 0.03) for grids 8x8 / 16x16, N = 1 / 16:
+  torch_xomni_generate.py bench DIR THREADS PROMPT_FILE REPS [GRIDS]  JSON lines, one per
+      (grid, N), timing h*w sampled codes (temperature 1, min-p 0.03) for GRIDS (default
+      "8x8 16x16"), N = 1 / 16:
       each repetition's seconds from the first code to the last (decode_s) and of the whole
       call (total_s: cache allocation, prefill and every code)
 
@@ -257,7 +258,7 @@ def main(argv):
         gen = torch.Generator().manual_seed(1)
         with torch.inference_mode():
             model.generate(prompts["8x8"], 4, 1, 1.0, 0.03, gen)  # first-call set-up, untimed
-            for grid in ("8x8", "16x16"):
+            for grid in (argv[6] if len(argv) > 6 else "8x8 16x16").split():
                 h, w = map(int, grid.split("x"))
                 for n in (1, 16):
                     decode, total = [], []
