@@ -58,3 +58,7 @@ train s1 lm0
 train s2 s1
 train s3 s2
 train sft s3
+# The held-out evaluation (docs/MODEL.md's table): generation through the scene checker and VQA on
+# the codec's held-out scenes (seed 999), after s2 and after sft.
+"$xomni" mm-eval --checkpoint "$(ckpt s2)" --dataset $codec/heldout --count 100 --out runs/tiny/xomni-eval-s2
+"$xomni" mm-eval --checkpoint "$(ckpt sft)" --dataset $codec/heldout --count 200 --out runs/tiny/xomni-eval

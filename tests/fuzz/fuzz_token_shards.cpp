@@ -12,8 +12,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     xomni::fuzz::write_scratch("tokens/shard-00000.h5", shard);
     const auto ds = xomni::TokenDataset::open(xomni::fuzz::scratch_dir() + "/tokens");
     int64_t total = 0;
-    for (int64_t i = 0; i < ds.num_documents(); ++i)
+    for (int64_t i = 0; i < ds.num_documents(); ++i) {
       for (int32_t id : ds.document(i)) total += id;
+      for (uint8_t m : ds.document_mask(i)) total += m;
+    }
     (void)total;
   });
 }

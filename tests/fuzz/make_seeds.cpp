@@ -135,6 +135,10 @@ int main(int argc, char** argv) {
   // Token shards: three documents.
   write_token_shards((tmp / "tokens").string(), {{1, 2, 3}, {4, 5}, {6}}, 1000, 16);
   write_file(out / "token_shards" / "three_docs", two_files(tmp / "tokens"));
+  // The same with a per-token loss mask (format version 3).
+  write_token_shards((tmp / "masked").string(), {{1, 2, 3}, {4, 5}, {6}}, {{0, 1, 1}, {0, 1}, {1}},
+                     1000, 16);
+  write_file(out / "token_shards" / "three_docs_masked", two_files(tmp / "masked"));
   // Image shards: two small captioned samples with a question.
   {
     ImageShardWriter w((tmp / "images").string(), 100);
