@@ -19,7 +19,8 @@ done
 codec=runs/tiny/codec-data
 vq=runs/tiny/codec-vq/checkpoints/ckpt-00000600.h5
 decoder=runs/tiny/codec-decoder/checkpoints/ckpt-00000600.h5
-for f in "$codec/train/manifest.json" "$codec/valid/manifest.json" "$vq" "$decoder"; do
+for f in "$codec/train/manifest.json" "$codec/valid/manifest.json" "$codec/heldout/manifest.json" \
+  "$vq" "$decoder"; do
   [[ -e "$f" ]] || { echo "run_xomni.sh: $f is missing: run jobs/tiny/run_codec.sh first" >&2; exit 1; }
 done
 data=runs/tiny/xomni-data
@@ -60,5 +61,7 @@ train s3 s2
 train sft s3
 # The held-out evaluation (docs/MODEL.md's table): generation through the scene checker and VQA on
 # the codec's held-out scenes (seed 999), after s2 and after sft.
-"$xomni" mm-eval --checkpoint "$(ckpt s2)" --dataset $codec/heldout --count 100 --out runs/tiny/xomni-eval-s2
-"$xomni" mm-eval --checkpoint "$(ckpt sft)" --dataset $codec/heldout --count 200 --out runs/tiny/xomni-eval
+"$xomni" mm-eval --checkpoint "$(ckpt s2)" --dataset $codec/heldout --count 100 \
+  --out runs/tiny/xomni-eval-s2
+"$xomni" mm-eval --checkpoint "$(ckpt sft)" --dataset $codec/heldout --count 200 \
+  --out runs/tiny/xomni-eval
