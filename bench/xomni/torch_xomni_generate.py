@@ -26,6 +26,11 @@ import time
 import torch
 import torch.nn.functional as F
 
+# The safetensors writer of the golden fixtures (one writer for the f32 and bf16 files).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests",
+                                "fixtures", "golden"))
+from make_xomni_fixtures import save_safetensors  # noqa: E402
+
 SHAPES = {
     # The tiny study's model.
     "tiny": dict(hidden_size=128, intermediate_size=352, num_hidden_layers=6,
@@ -78,23 +83,6 @@ def random_params(cfg, seed):
     return p
 
 
-def save_safetensors(path, tensors):
-    header, offset, blobs = {}, 0, []
-    for name, t in tensors.items():
-        data = t.detach().to(torch.float32).contiguous().numpy().tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape),
-                        "data_offsets": [offset, offset + len(data)]}
-        offset += len(data)
-        blobs.append(data)
-    text = json.dumps(header).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for blob in blobs:
-            f.write(blob)
-
-
 def load_safetensors(path):
     with open(path, "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]
@@ -113,7 +101,8 @@ def load_safetensors(path):
 def write_model(folder, shape, seed):
     cfg = dict(COMMON, **SHAPES[shape])
     os.makedirs(folder, exist_ok=True)
-    save_safetensors(os.path.join(folder, "model.safetensors"), random_params(cfg, seed))
+    save_safetensors(os.path.join(folder, "model.safetensors"), random_params(cfg, seed),
+                     torch.float32)
     with open(os.path.join(folder, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
 

@@ -58,12 +58,7 @@ Tensor image_tensor(Image img, const MmPackOptions& o, int64_t patch, const std:
               " and the image tokenizer's patch ", patch,
               " does not tile it; pass --size N to resize it (short edge N, a multiple of ", patch,
               ")");
-  ImageSample s;
-  s.image = std::move(img);
-  codec::ImageDataOptions keep;
-  keep.image_size = std::min(s.image.width, s.image.height);
-  keep.max_image_size = std::max(s.image.width, s.image.height);
-  return codec::images_to_tensor({s}, keep);
+  return codec::image_to_tensor(img);
 }
 
 // The documents of one image by kind (see mm_pack.h).

@@ -54,18 +54,8 @@ Image fit_for_patch(Image img, const Sizing& sizing, int64_t patch, const std::s
   return img;
 }
 
-// One image as [1, 3, H, W] in [0, 1], at its size.
-Tensor as_tensor(Image img) {
-  ImageSample s;
-  s.image = std::move(img);
-  codec::ImageDataOptions keep;
-  keep.image_size = std::min(s.image.width, s.image.height);
-  keep.max_image_size = std::max(s.image.width, s.image.height);
-  return codec::images_to_tensor({s}, keep);
-}
-
 Tensor load_image(const std::string& path, const Sizing& sizing, int64_t patch) {
-  return as_tensor(fit_for_patch(read_image(path), sizing, patch, path));
+  return codec::image_to_tensor(fit_for_patch(read_image(path), sizing, patch, path));
 }
 
 // The decoder's tokenizer: --tokenizer when given, else the checkpoint its job names (a path as
@@ -204,7 +194,7 @@ int reconstruct(std::vector<std::string> args) {
   std::vector<Image> originals, decoded;
   double sq_err = 0, values = 0;
   for (auto& [img, name] : gather_images(args, dataset, count)) {
-    const Tensor x = as_tensor(fit_for_patch(std::move(img), sizing, p, name));
+    const Tensor x = codec::image_to_tensor(fit_for_patch(std::move(img), sizing, p, name));
     const Tensor codes = tok.tokenizer->code_embeddings(tok.tokenizer->encode(x));
     const Tensor y = dec.decoder->decode(codes, x.size(2) / p, x.size(3) / p,
                                          uint64_t(seed) + originals.size(), steps);
@@ -260,7 +250,7 @@ int tokenize_shards(std::vector<std::string> args) {
                  double(documents.size()) / std::max(s, 1e-9));
   };
   for (int64_t i = 0; i < ds.size(); ++i) {
-    Tensor x = as_tensor(
+    Tensor x = codec::image_to_tensor(
         fit_for_patch(ds.get(i).image, sizing, p, args[0] + " sample " + std::to_string(i)));
     if (!pending.empty() &&
         (int64_t(pending.size()) == batch || x.shape() != pending.front().shape()))

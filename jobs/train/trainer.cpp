@@ -138,7 +138,8 @@ struct Optimization {
     const bool by_trainable = !o.optimizer.trainable.empty();
     const std::vector<std::string>& globs =
         by_trainable ? o.optimizer.trainable : o.optimizer.freeze;
-    Tensor hits = Tensor::zeros({int64_t(globs.size()) + 1}, DType::i64);
+    if (globs.empty()) return {};
+    Tensor hits = Tensor::zeros({int64_t(globs.size())}, DType::i64);
     std::vector<std::string> frozen;
     for (const nn::ParamInfo& p : params) {
       bool matched = false;
@@ -146,7 +147,6 @@ struct Optimization {
         if (glob_match(globs[g], p.name)) hits.data<int64_t>()[g] += 1, matched = true;
       if (matched != by_trainable) frozen.push_back(p.name);
     }
-    if (globs.empty()) return {};
     par.world->all_reduce(hits, parallel::ReduceOp::sum);
     for (size_t g = 0; g < globs.size(); ++g)
       XOMNI_CHECK(hits.data<int64_t>()[g] > 0, o.source, ": optimizer.",

@@ -106,4 +106,29 @@ inline void copy_run(const fs::path& root, const std::string& from, const std::s
   MPI_Barrier(MPI_COMM_WORLD);
 }
 
+// A checkpoint loaded under another layout: `ckpt` is step 5 of run "saved" under `root`. The
+// ranks of `group` (null on every other rank) run `job(run name)` in two copies of that run:
+// loading and saving again without a step keeps every tensor, and one more step gives
+// `want_step6`, the sixth loss of an uninterrupted run. Collective over MPI_COMM_WORLD.
+inline void expect_reshards(const fs::path& root, const std::string& ckpt,
+                            const std::string& layout, const parallel::MpiCommunicator* group,
+                            const std::function<Config(const std::string& run)>& job,
+                            double want_step6) {
+  const std::string roundtrip = "rt_" + layout, resumed = "next_" + layout;
+  copy_run(root, "saved", roundtrip);
+  copy_run(root, "saved", resumed);
+  if (group) {
+    EXPECT_EQ(train::run_lm_training(job(roundtrip), 0, group).steps_done, 5) << layout;
+    const auto next = train::run_lm_training(job(resumed), 1, group);
+    ASSERT_EQ(next.losses.size(), 1u) << layout;
+    EXPECT_LE(std::abs(next.losses[0] - want_step6), kLossRelTol * want_step6)
+        << layout << ": step 6 after resharding " << next.losses[0] << " vs " << want_step6;
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (mpi_rank() == 0) {
+    SCOPED_TRACE("load at " + layout + " and save again");
+    expect_same_tensors(ckpt, checkpoint_path((root / roundtrip / "checkpoints").string(), 5));
+  }
+}
+
 }  // namespace xomni::test

@@ -75,23 +75,12 @@ TEST(LmPipelineContext, CheckpointsReshardAcrossLayouts) {
   for (const LayoutCase& c :
        {LayoutCase{1, 1, false, false, 1, 1}, LayoutCase{1, 1, false, false, 1, 4}}) {
     auto group = world->split(world->rank() < c.world() ? 0 : -1, world->rank(), "part");
-    const std::string roundtrip = "rt_" + c.name(), resumed = "next_" + c.name();
-    copy_run(root, "saved", roundtrip);
-    copy_run(root, "saved", resumed);
-    if (group) {
-      train::run_lm_training(tiny_job(root, shards, roundtrip, 10, c.toml(), kLayers, kMicro), 0,
-                             group.get());
-      const auto next = train::run_lm_training(
-          tiny_job(root, shards, resumed, 10, c.toml(), kLayers, kMicro), 1, group.get());
-      ASSERT_EQ(next.losses.size(), 1u) << c.name();
-      EXPECT_LE(std::abs(next.losses[0] - want[5]), kLossRelTol * want[5])
-          << c.name() << ": step 6 after resharding " << next.losses[0] << " vs " << want[5];
-    }
-    MPI_Barrier(MPI_COMM_WORLD);
-    if (world->rank() == 0) {
-      SCOPED_TRACE("load at " + c.name() + " and save again");
-      expect_same_tensors(ckpt, checkpoint_path((root / roundtrip / "checkpoints").string(), 5));
-    }
+    expect_reshards(
+        root, ckpt, c.name(), group.get(),
+        [&](const std::string& run) {
+          return tiny_job(root, shards, run, 10, c.toml(), kLayers, kMicro);
+        },
+        want[5]);
   }
 }
 
