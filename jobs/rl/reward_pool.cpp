@@ -301,7 +301,7 @@ RewardPool::RewardPool(const RewardPoolOptions& options) {
       in_process_thread_ = std::thread([this] { in_process_loop(); });
       return;
     }
-    count = 1;  // a plugin that is not thread-safe would serialise the trainer's threads
+    count = 1;  // a plugin that is not thread-safe (ocr) gets a process of its own
   }
   const std::string exe = resolve_worker_exe(options.worker_exe);
   try {
