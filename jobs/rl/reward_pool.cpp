@@ -191,6 +191,10 @@ std::pair<pid_t, int> spawn_worker(const std::string& exe, const std::string& re
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, sv[1], 0);
   posix_spawn_file_actions_adddup2(&actions, sv[1], 1);
+#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 34)
+  // Nothing else of the trainer's (MPI's sockets, open files without CLOEXEC) goes with it.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+#endif
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none;
@@ -297,7 +301,7 @@ RewardPool::RewardPool(const RewardPoolOptions& options) {
       in_process_thread_ = std::thread([this] { in_process_loop(); });
       return;
     }
-    count = 1;  // a plugin that is not thread-safe would serialise the trainer's threads
+    count = 1;  // a plugin that is not thread-safe (ocr) gets a process of its own
   }
   const std::string exe = resolve_worker_exe(options.worker_exe);
   try {

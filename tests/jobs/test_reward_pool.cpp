@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -138,11 +139,21 @@ TEST_F(RewardPoolTest, InProcessModeMatchesRewardSetForThreadSafePlugins) {
 TEST_F(RewardPoolTest, WorkersSeeOneOpenMpThreadAndScoreContiguousChunks) {
   // ctest runs this with OMP_NUM_THREADS=2; set a limit too, which the workers must not inherit.
   ::setenv("OMP_THREAD_LIMIT", "5", 1);
-  RewardPool pool({probe(), 2, kExe});
-  const std::vector<int> pids = pool.worker_pids();
-  ASSERT_EQ(pids.size(), 2u);
   const Inputs in = probe_inputs({"a", "b", "c", "d", "e"});
-  const plugins::RewardScores s = pool.wait(pool.submit(in.images, in.prompts, {}));
+  std::vector<int> pids;
+  plugins::RewardScores s;
+  {
+    RewardPool pool({probe(), 2, kExe});
+    pids = pool.worker_pids();
+    ASSERT_EQ(pids.size(), 2u);
+    s = pool.wait(pool.submit(in.images, in.prompts, {}));
+  }
+  // The destructor stopped and reaped both: no zombies.
+  for (const int pid : pids) {
+    errno = 0;
+    EXPECT_EQ(::waitpid(pid, nullptr, WNOHANG), -1) << "worker " << pid;
+    EXPECT_EQ(errno, ECHILD) << "worker " << pid;
+  }
   ASSERT_EQ(s.sub_score_names, (std::vector<std::string>{"pool_probe", "pool_probe.omp_num_threads",
                                                          "pool_probe.pid"}));
   for (size_t i = 0; i < 5; ++i) {
