@@ -1,11 +1,12 @@
 // xomni train <job.toml> [--set key=value ...]: a training stage, the one the job's run.stage
-// names (lm: the language model; siglip, vq, decoder: the image codec).
+// names (lm: the language model; siglip, vq, decoder: the image codec; rl: GRPO).
 #include <cstdio>
 #include <new>
 
 #include "cli.h"
 #include "codec/codec_stage.h"
 #include "lm/lm_stage.h"
+#include "rl/rl_stage.h"
 #include "xomni/parallel/comm.h"
 
 namespace xomni::cli {
@@ -39,23 +40,27 @@ int run(const std::vector<std::string>& argv) {
                 "' (xomni train takes JOB.toml, --set key=value and --print-config)");
   XOMNI_CHECK(args.size() == 1, "expected one job file, got ", args.size(), " arguments");
   const std::string stage = codec::peek_stage(Config::read_text(args[0]), args[0], overrides);
-  const bool is_codec = codec::is_codec_stage(stage);
-  XOMNI_CHECK(is_codec || stage == "lm", args[0], ": run.stage = \"", stage,
-              "\" is not a stage (lm, siglip, vq or decoder)");
+  const bool is_codec = codec::is_codec_stage(stage), is_rl = stage == "rl";
+  XOMNI_CHECK(is_codec || is_rl || stage == "lm", args[0], ": run.stage = \"", stage,
+              "\" is not a stage (lm, siglip, vq, decoder or rl)");
   const Config cfg = is_codec ? codec::load_codec_config(args[0], overrides)
+                     : is_rl  ? rl::load_rl_config(args[0], overrides)
                               : train::load_lm_config(args[0], overrides);
   if (print_config) {  // the effective job: every field, defaults filled, overrides applied
     // The job-level checks too, so what prints would run.
     if (is_codec)
       codec::parse_codec_job(cfg);
+    else if (is_rl)
+      rl::parse_rl_job(cfg);
     else
       train::parse_lm_job(cfg);
     if (parallel::world_rank() == 0) std::printf("%s", cfg.to_toml().c_str());
     return 0;
   }
   train::install_stop_signal_handlers();
-  const train::TrainResult r =
-      is_codec ? codec::run_codec_training(codec::parse_codec_job(cfg)) : run_naming_memory(cfg);
+  const train::TrainResult r = is_codec ? codec::run_codec_training(codec::parse_codec_job(cfg))
+                               : is_rl  ? rl::run_rl_training(rl::parse_rl_job(cfg))
+                                        : run_naming_memory(cfg);
   if (parallel::world_rank() != 0)
     return r.stopped_by_signal ? train::kExitStoppedWithCheckpoint : 0;
   if (r.already_complete) return 0;  // the trainer said so; there is no loss to report
@@ -72,12 +77,12 @@ int run(const std::vector<std::string>& argv) {
 }
 
 const Register reg(
-    {"train", "run a training stage (language model or image codec) from a TOML job file",
+    {"train", "run a training stage (language model, image codec or GRPO) from a TOML job file",
      "usage: xomni train JOB.toml [--set key=value ...] [--print-config]\n\n"
      "--print-config prints the effective job (every field, defaults filled in, the\n"
      "overrides applied, checked) as TOML and exits without training.\n\n"
-     "run.stage picks the stage: lm (default), or the image codec's siglip, vq and\n"
-     "decoder (docs/CODEC.md).\n\n"
+     "run.stage picks the stage: lm (default), the image codec's siglip, vq and\n"
+     "decoder (docs/CODEC.md), or rl: GRPO on the decoded images (docs/RL.md).\n\n"
      "Writes run.dir/run.name/{config.toml,metrics.jsonl,checkpoints/}. Rerunning the\n"
      "same job resumes from the newest valid checkpoint. SIGINT, SIGTERM or SIGUSR1\n"
      "save a checkpoint and exit with status 3.\n\n"

@@ -359,8 +359,11 @@ TrainResult run_training(Stage& stage, const TrainerOptions& o, const StartOptio
                 rank0 ? " (" + metrics_error + ")" : std::string(),
                 "; stopping. The last checkpoint in ", ckpt_dir.string(),
                 " is intact: free space (or fix permissions) and rerun the same command to resume");
-    if (o.loop.checkpoint_every > 0 && step % o.loop.checkpoint_every == 0 && step < total) save();
-    if (vote.stop) {
+    const bool can_save = stage.can_checkpoint();
+    if (o.loop.checkpoint_every > 0 && step % o.loop.checkpoint_every == 0 && step < total &&
+        can_save)
+      save();
+    if (vote.stop && can_save) {
       result.stopped_by_signal = true;
       break;
     }

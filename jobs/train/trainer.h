@@ -44,6 +44,10 @@ class Stage {
   // Where the stage's data streams stand, for checkpoints, and setting them back on resume.
   virtual DataPositions data_positions() const = 0;
   virtual void restore_data_positions(const DataPositions& positions) = 0;
+  // False after a step that leaves state a checkpoint does not hold (GRPO between the updates of
+  // one rollout batch): the trainer writes no checkpoint there (the stage's job keeps its cadence
+  // on the steps where it is true) and, on a signal, stops at the next step where it is true.
+  virtual bool can_checkpoint() const { return true; }
 };
 
 struct TrainResult {

@@ -1,12 +1,16 @@
 // The built-in `scene` reward: parses a synthetic-scene image (xomni_world's scene checker) and
 // scores it against the sample's scene metadata with GenEval's rule for its category.
 //
-//   score      = 1 when the image passes (GenEval's `correct`), else 0
+//   score      = 1 when the image passes (GenEval's `correct`), else 0; with `score = partial`,
+//                1 when it passes, else the mean of the four checks below (a denser signal for RL,
+//                where a model that rarely passes would otherwise see all-zero groups)
 //   sub-scores = object_found, count_ok, color_ok, position_ok (each 1 or 0; see scene_checker.h)
 //
 // Metadata: the per-sample JSON written by generate_scene (or any GenEval-style object with an
 // "include" list of {"class", "count", "color"?, "position"?} and an optional "exclude" list).
-// Config text (key = value lines, all optional): max_color_distance = 60, min_core_pixels = 6.
+// Config text (key = value lines, all optional): max_color_distance = 60, min_core_pixels = 6,
+// score = pass (or partial).
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -23,6 +27,7 @@ thread_local std::string g_create_error;
 
 struct SceneReward {
   xomni::world::ParseOptions options;
+  bool partial = false;
   std::string error;
 };
 
@@ -36,12 +41,27 @@ void* scene_create(const char* config) {
       std::string key = line.substr(0, eq);
       key.erase(key.find_last_not_of(" \t") + 1);
       key.erase(0, key.find_first_not_of(" \t"));
+      if (key == "score" && eq != std::string::npos) {
+        std::string v = line.substr(eq + 1);
+        v.erase(
+            std::remove_if(v.begin(), v.end(),
+                           [](char c) { return c == ' ' || c == '\t' || c == '"' || c == '\r'; }),
+            v.end());
+        if (v != "pass" && v != "partial") {
+          g_create_error = "scene: score = '" + v + "' is not pass or partial";
+          delete r;
+          return nullptr;
+        }
+        r->partial = v == "partial";
+        continue;
+      }
       char* end = nullptr;
       const double v = eq == std::string::npos ? 0 : std::strtod(line.c_str() + eq + 1, &end);
       if (eq == std::string::npos || end == line.c_str() + eq + 1 ||
           (key != "max_color_distance" && key != "min_core_pixels")) {
         g_create_error = "scene: cannot read config line '" + line +
-                         "' (expected max_color_distance = <number> or min_core_pixels = <n>)";
+                         "' (expected max_color_distance = <number>, min_core_pixels = <n> or "
+                         "score = pass|partial)";
         delete r;
         return nullptr;
       }
@@ -68,7 +88,8 @@ int scene_score(void* handle, const XomniRewardBatch* batch, float* scores, floa
         std::memcpy(image.rgb.data() + size_t(3) * size_t(y) * size_t(im.width),
                     im.rgb + y * im.stride, size_t(3) * size_t(im.width));
       const auto res = xomni::world::score_geneval(image, batch->metadata[i], r->options);
-      scores[i] = res.pass ? 1.0f : 0.0f;
+      const float checks = float(res.object_found + res.count_ok + res.color_ok + res.position_ok);
+      scores[i] = res.pass ? 1.0f : r->partial ? checks / 4.0f : 0.0f;
       if (sub_scores) {
         float* s = sub_scores + 4 * i;
         s[0] = res.object_found, s[1] = res.count_ok, s[2] = res.color_ok, s[3] = res.position_ok;

@@ -59,17 +59,17 @@ has_all "$out" --ntasks=2 "--dependency=afterok:\$JOB_tokenizer" "lm.sbatch jobs
   "/tokenizer-\$JOB_tokenizer" || fail "lm0 does not depend on the tokenizer: $out"
 has_all "$out" "--dependency=afterok:\$JOB_lm0" "eval.sbatch jobs/tiny/eval.toml --from" \
   "/lm-\$JOB_lm0" || fail "eval does not depend on lm0: $out"
-sed 's/^stages = .*/stages = ["tokenizer", "lm0", "rl", "eval"]/' slurm/pipelines/tiny.toml > "$work/p.toml"
+sed 's/^stages = .*/stages = ["data", "tokenizer", "lm0", "eval"]/' slurm/pipelines/tiny.toml > "$work/p.toml"
 if err=$(slurm/submit_pipeline.sh --dry-run "$work/p.toml" 2>&1); then fail "a missing stage was accepted"; fi
-grep -q "stage 'rl' does not exist yet (no slurm/stages/rl.sbatch); remove it" <<< "$err" || fail "$err"
+grep -q "stage 'data' does not exist yet (no slurm/stages/data.sbatch); remove it" <<< "$err" || fail "$err"
 out=$(slurm/submit_pipeline.sh --dry-run --skip-missing "$work/p.toml" 2>&1)
-grep -q "skipping stage 'rl' does not exist yet" <<< "$out" || fail "--skip-missing: $out"
+grep -q "skipping stage 'data' does not exist yet" <<< "$out" || fail "--skip-missing: $out"
 [[ $(grep -c '^sbatch ' <<< "$out") == 3 ]] || fail "--skip-missing: $out"
 sed 's/^stages = .*/stages = ["eval", "tokenizer"]/' slurm/pipelines/tiny.toml > "$work/p.toml"
 if err=$(slurm/submit_pipeline.sh --dry-run "$work/p.toml" 2>&1); then fail "out of order accepted"; fi
 grep -q "stage 'tokenizer' is out of order" <<< "$err" || fail "$err"
-if err=$(slurm/submit.sh --dry-run rl jobs/tiny/lm.toml 2>&1); then fail "submit.sh rl accepted"; fi
-grep -q "stage 'rl' does not exist yet" <<< "$err" || fail "$err"
+if err=$(slurm/submit.sh --dry-run data jobs/tiny/lm.toml 2>&1); then fail "submit.sh data accepted"; fi
+grep -q "stage 'data' does not exist yet" <<< "$err" || fail "$err"
 # Site settings reach sbatch; a GPU site asks for one task per GPU.
 out=$(XOMNI_ACCOUNT=acct XOMNI_PARTITION=gpu XOMNI_QOS=hi XOMNI_GPUS_PER_NODE=4 \
   slurm/submit.sh --dry-run --nodes=2 lm jobs/tiny/lm_slurm.toml --set train.steps=5 --set train.batch_size=8)

@@ -162,6 +162,18 @@ refused "s2: the previous stages' checkpoint $work/lm0/checkpoints/ckpt-00000003
   s2 "$work/xo.toml" --from "$work/lm0" --run-dir "$work/r13"
 refused "s1: no weights to start from: give --from the lm stage's run directory or set model.init_checkpoint" \
   s1 "$work/xo.toml" --from "$work/mmdata" --run-dir "$work/r14"
+# 5c. GRPO: rl starts from sft's final checkpoint (its data's multimodal.json names the rest) and
+# refuses another stage's checkpoint or a job of another run.stage.
+printf '[run]\nstage = "rl"\n[train]\nsteps = 3\nbatch_size = 4\n' > "$work/rl.toml"
+run_stage s3 "$work/xo.toml" --from "$work/s2" --run-dir "$work/s3"
+run_stage sft "$work/xo.toml" --from "$work/s3" --run-dir "$work/sft"
+run_stage rl "$work/rl.toml" --from "$work/sft" --run-dir "$work/rl"
+[[ "$(last_call)" == "train|$work/rl.toml|--set|model.init_checkpoint=$work/sft/checkpoints/ckpt-00000003.h5|--set|parallel.dp=1|--set|run.dir=$work|--set|run.name=rl" &&
+  "$(output "$work/rl" checkpoint_stage)" == rl ]] || fail "rl command: $(last_call)"
+refused "rl: the previous stages' checkpoint $work/s3/checkpoints/ckpt-00000003.h5 is the s3 stage's; rl starts from the sft stage's" \
+  rl "$work/rl.toml" --from "$work/s3" --run-dir "$work/r15"
+refused "run.stage = \"lm\" but slurm/stages/rl.sbatch runs the rl stage" \
+  rl "$work/xo.toml" --from "$work/sft" --run-dir "$work/r16"
 
 # 6. Refusals, before anything runs (nothing new in calls.log) unless the run itself is at fault.
 calls=$(wc -l < "$FAKE_LOG")

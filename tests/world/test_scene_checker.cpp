@@ -291,6 +291,19 @@ TEST(SceneReward, ScoresThroughThePluginAbi) {
   EXPECT_NE(p->score(h, &bad_batch, scores, sub), 0);
   EXPECT_NE(std::string(p->last_error(h)).find("sample 0"), std::string::npos) << p->last_error(h);
   p->destroy(h);
+  // score = partial: a pass stays 1, a failure scores the mean of its four checks.
+  EXPECT_EQ(p->create("score = best"), nullptr);
+  EXPECT_NE(std::string(p->last_error(nullptr)).find("pass or partial"), std::string::npos);
+  void* partial = p->create("score = \"partial\"\n");
+  ASSERT_NE(partial, nullptr) << p->last_error(nullptr);
+  float pscores[4], psub[16];
+  ASSERT_EQ(p->score(partial, &batch, pscores, psub), 0) << p->last_error(partial);
+  for (int i = 0; i < 4; ++i) {
+    const float mean = (psub[4 * i] + psub[4 * i + 1] + psub[4 * i + 2] + psub[4 * i + 3]) / 4;
+    EXPECT_EQ(pscores[i], scores[i] == 1.0f ? 1.0f : mean) << i;
+  }
+  EXPECT_EQ(pscores[1], 0.75f);  // the wrong count: every other check holds
+  p->destroy(partial);
   dlclose(lib);
 }
 #endif
