@@ -115,7 +115,7 @@ std::string judge_question(const JudgeOptions& options, const std::string& promp
   std::string p = trim(prompt);
   if (options.strip_lead_in) {
     // The lead-ins of the world's prompt templates (world/src/scene_text.cpp).
-    static const char* const kLeadIns[] = {"a photo of ",       "an image of ", "an image with ",
+    static const char* const kLeadIns[] = {"a photo of ",        "an image of ",  "an image with ",
                                            "a picture showing ", "a picture of ", "there is ",
                                            "there are "};
     const std::string l = lower(p);
@@ -152,9 +152,11 @@ Judge::Judge(JudgeOptions options) : options_(std::move(options)) {
   grid_h_ = info_.grids.front().first, grid_w_ = info_.grids.front().second;
   text_tokenizer_ = cli::load_tokenizer(info_.text_tokenizer);
   image_tokenizer_ = codec::load_tokenizer(info_.image_tokenizer, nullptr).tokenizer;
-  XOMNI_CHECK(image_tokenizer_->codebook_size() == info_.image_vocab_size, "judge: the image "
-              "tokenizer ", info_.image_tokenizer, " has ", image_tokenizer_->codebook_size(),
-              " codes but ", info_.path, " says ", info_.image_vocab_size);
+  XOMNI_CHECK(image_tokenizer_->codebook_size() == info_.image_vocab_size,
+              "judge: the image "
+              "tokenizer ",
+              info_.image_tokenizer, " has ", image_tokenizer_->codebook_size(), " codes but ",
+              info_.path, " says ", info_.image_vocab_size);
   yes_id_ = answer_id(*text_tokenizer_, info_, options_.yes, "yes");
   no_id_ = answer_id(*text_tokenizer_, info_, options_.no, "no");
   XOMNI_CHECK(yes_id_ != no_id_, "judge: the answer words \"", options_.yes, "\" and \"",
@@ -201,8 +203,8 @@ std::vector<JudgeScore> Judge::score(const std::vector<Image>& images,
       flat.insert(flat.end(), rows[order[first + r]].begin(), rows[order[first + r]].end());
     plugins::BackboneInputs in;
     in.mode = plugins::LogitMode::text;
-    const Tensor logits = model_.lm->logits(Tensor::from_vector(flat, {int64_t(n), int64_t(len)}),
-                                            in);
+    const Tensor logits =
+        model_.lm->logits(Tensor::from_vector(flat, {int64_t(n), int64_t(len)}), in);
     XOMNI_CHECK(logits.dim() == 3 && model_.lm->vocab_start() == 0 &&
                     logits.size(2) >= info_.text_vocab_size,
                 "judge: the backbone's text logits are not full rows over the text vocabulary");

@@ -2,10 +2,11 @@
 // text tokenizer, a randomly initialised siglip_vq tokenizer saved as a vq-stage checkpoint, an
 // X-Omni backbone saved as an LM training checkpoint whose [data] train folder holds the
 // multimodal.json. Every weight is perturbed and the answer rows of lm_head scaled up, so that
-// P(yes) and P(no) move with the image and the question. Checked: P(yes) and P(no) equal the softmax of the model's own text logits for the prompt
-// spelt out by hand (tokenizer text with special tokens, codes from the image tokenizer, one
-// Backbone::logits call per row), yes_share follows from them, a batch scores as its samples one
-// at a time, and bad configs fail with messages naming what is wrong.
+// P(yes) and P(no) move with the image and the question. Checked: P(yes) and P(no) equal the
+// softmax of the model's own text logits for the prompt spelt out by hand (tokenizer text with
+// special tokens, codes from the image tokenizer, one Backbone::logits call per row), yes_share
+// follows from them, a batch scores as its samples one at a time, and bad configs fail with
+// messages naming what is wrong.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -44,14 +45,14 @@ struct TinyJudge {
   int64_t text_vocab = 0;
 };
 
-// An LM training checkpoint of `model_section` (a [model] table) with data in `data_dir`, initialised
-// from the job's seed; `edit` may change the weights before they are written.
+// An LM training checkpoint of `model_section` (a [model] table) with data in `data_dir`,
+// initialised from the job's seed; `edit` may change the weights before they are written.
 std::string write_lm_checkpoint(const std::string& root, const std::string& name,
                                 const std::string& model_section, const std::string& data_dir,
                                 const std::function<void(const std::string&, Tensor&)>& edit) {
   const std::string text = "[run]\nname = \"" + name + "\"\ndir = \"" + root +
-                           "/runs\"\nseed = 5\n" + model_section + "[data]\ntrain = \"" +
-                           data_dir + "\"\n[train]\nsteps = 1\nbatch_size = 1\nseq_len = 32\n";
+                           "/runs\"\nseed = 5\n" + model_section + "[data]\ntrain = \"" + data_dir +
+                           "\"\n[train]\nsteps = 1\nbatch_size = 1\nseq_len = 32\n";
   const train::LmJob job = train::parse_lm_job(train::parse_lm_config(text, name + ".toml"));
   auto lm = train::make_backbone(job.model, job.trainer.run.seed);
   NoGradGuard no_grad;
@@ -73,7 +74,8 @@ const TinyJudge& tiny() {
     // Text tokenizer: "yes" and "no" come out as single tokens.
     std::vector<std::string> docs;
     for (int i = 0; i < 40; ++i)
-      docs.push_back("Is there a red circle?\nyes no yes no 2 2 a blue square and a green triangle");
+      docs.push_back(
+          "Is there a red circle?\nyes no yes no 2 2 a blue square and a green triangle");
     const auto tok =
         cli::train_tokenizer(docs, 300, {"<|endoftext|>", "<SOM>", "<EOM>", "<IMAGE>"});
     tok->save(t.root + "/data/tokenizer.json");
