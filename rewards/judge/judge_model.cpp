@@ -53,15 +53,16 @@ std::string lower(std::string s) {
   return s;
 }
 
-// The answer word's one token id; refuses words the tokenizer splits.
+// The first token id of an answer word (its only one under single_token).
 int64_t answer_id(const plugins::TextTokenizer& tok, const cli::MultimodalInfo& info,
-                  const std::string& word, const char* key) {
-  XOMNI_CHECK(!word.empty(), "judge: the answer word '", key, "' is empty");
+                  const std::string& word, const char* key, bool single_token) {
   const std::vector<int64_t> ids = tok.encode(word, /*allow_special=*/false);
-  XOMNI_CHECK(ids.size() == 1, "judge: the answer word ", key, " = \"", word, "\" is ", ids.size(),
-              " tokens of ", info.text_tokenizer,
-              ", not one; choose a word that is a single token (the answer the model was trained "
-              "to give, e.g. \"yes\")");
+  XOMNI_CHECK(!ids.empty(), "judge: the answer word ", key, " = \"", word,
+              "\" encodes to no token");
+  XOMNI_CHECK(ids.size() == 1 || !single_token, "judge: the answer word ", key, " = \"", word,
+              "\" is ", ids.size(), " tokens of ", info.text_tokenizer,
+              ", not one (single_token = true); choose a word that is a single token or let the "
+              "judge read its first token (single_token = false)");
   XOMNI_CHECK(ids[0] >= 0 && ids[0] < info.text_vocab_size, "judge: the answer word \"", word,
               "\" has id ", ids[0], ", outside the text vocabulary of ", info.path);
   return ids[0];
@@ -87,6 +88,8 @@ JudgeOptions parse_judge_config(const std::string& text) {
       o.question = v;
     } else if (key == "strip_lead_in") {
       o.strip_lead_in = config_bool(v, t);
+    } else if (key == "single_token") {
+      o.single_token = config_bool(v, t);
     } else if (key == "yes") {
       o.yes = v;
     } else if (key == "no") {
@@ -97,8 +100,10 @@ JudgeOptions parse_judge_config(const std::string& text) {
       XOMNI_CHECK(!v.empty() && *end == '\0' && o.batch >= 1, "judge: config line '", t,
                   "': batch must be an integer >= 1");
     } else {
-      throw Error("judge: unknown config key '" + key +
-                  "' (known: checkpoint, multimodal, question, strip_lead_in, yes, no, batch)");
+      throw Error(
+          "judge: unknown config key '" + key +
+          "' (known: checkpoint, multimodal, question, strip_lead_in, yes, no, single_token, "
+          "batch)");
     }
   }
   XOMNI_CHECK(!o.checkpoint.empty(),
@@ -157,10 +162,11 @@ Judge::Judge(JudgeOptions options) : options_(std::move(options)) {
               "tokenizer ",
               info_.image_tokenizer, " has ", image_tokenizer_->codebook_size(), " codes but ",
               info_.path, " says ", info_.image_vocab_size);
-  yes_id_ = answer_id(*text_tokenizer_, info_, options_.yes, "yes");
-  no_id_ = answer_id(*text_tokenizer_, info_, options_.no, "no");
+  yes_id_ = answer_id(*text_tokenizer_, info_, options_.yes, "yes", options_.single_token);
+  no_id_ = answer_id(*text_tokenizer_, info_, options_.no, "no", options_.single_token);
   XOMNI_CHECK(yes_id_ != no_id_, "judge: the answer words \"", options_.yes, "\" and \"",
-              options_.no, "\" are the same token ", yes_id_);
+              options_.no, "\" start with the same token ", yes_id_,
+              ", so their probabilities cannot be told apart");
 }
 
 Judge::~Judge() = default;

@@ -24,8 +24,12 @@ struct JudgeOptions {
   // Drops a leading "a photo of ", "an image of ", ... from the prompt, so that GenEval-style
   // prompts ("a photo of a red circle") read as the object phrase the VQA questions name.
   bool strip_lead_in = true;
-  std::string yes = "yes", no = "no";  // answer words; each must be one text token
-  int64_t batch = 16;                  // most prompts in one forward pass
+  // The answer words; their first tokens are read. The world's VQA answers only "yes" to yes/no
+  // questions, so the tiny models' tokenizers may split "no" ("n" "o"); single_token = true
+  // refuses such words instead.
+  std::string yes = "yes", no = "no";
+  bool single_token = false;
+  int64_t batch = 16;  // most prompts in one forward pass
 };
 
 // Key = value lines (TOML basic or literal strings, or bare words; '#' starts a comment line)

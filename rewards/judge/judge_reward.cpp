@@ -1,11 +1,13 @@
 // The built-in `judge` reward: a frozen checkpoint of our own unified X-Omni model, asked in
 // understanding mode whether the image shows its prompt (X-Omni's RL asks a Qwen2.5-VL judge).
 //
-//   score      = P(yes), the next-token probability of the answer word under the full softmax
+//   score      = P(yes), the next-token probability of the answer word's (first) token under the
+//                full softmax
 //   sub-scores = p_yes, p_no, yes_share = P(yes) / (P(yes) + P(no))
 //
 // Config text (key = value lines or a TOML table): checkpoint (required), multimodal, question,
-// strip_lead_in, yes, no, batch (see judge_model.h). The model loads once, in create().
+// strip_lead_in, yes, no, single_token, batch (see judge_model.h). The model loads once, in
+// create().
 #include <cstring>
 #include <exception>
 #include <memory>

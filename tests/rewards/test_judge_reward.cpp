@@ -278,6 +278,9 @@ TEST_F(JudgeReward, QuestionTemplateAndAnswerWords) {
   const auto b = score(swapped, {images[0]}, {"a red circle"});
   EXPECT_FLOAT_EQ(a.sub_scores[0], b.sub_scores[1]);
   EXPECT_FLOAT_EQ(a.sub_scores[1], b.sub_scores[0]);
+  // A word of several tokens is read by its first: "yes no" scores as "yes".
+  const plugins::Reward first(plugins::RewardPlugin::load("judge"), config("yes = \"yes no\"\n"));
+  EXPECT_EQ(score(first, {images[0]}, {"a red circle"}).scores, a.scores);
   const auto c = score(templ, {images[0]}, {"a photo of a red circle"});
   const auto [p_yes, p_no] = reference_yes_no(images[0], "Is there a photo of a red circle? yes");
   EXPECT_NEAR(c.scores[0], p_yes, 1e-5 + 1e-4 * p_yes);
@@ -303,9 +306,11 @@ TEST_F(JudgeReward, BadConfigsSayWhatIsWrong) {
   EXPECT_TRUE(test::contains(e, "not an X-Omni one")) << e;
   e = refused("checkpoint = \"" + tiny().vq_checkpoint + "\"");
   EXPECT_TRUE(test::contains(e, "cannot load the model")) << e;
-  e = refused(config("yes = \"yesterday circles\"\n"));
+  e = refused(config("yes = \"yesterday circles\"\nsingle_token = true\n"));
   EXPECT_TRUE(test::contains(e, "yesterday circles")) << e;
   EXPECT_TRUE(test::contains(e, "not one")) << e;
+  e = refused(config("no = \"yes no\"\n"));  // first tokens alike
+  EXPECT_TRUE(test::contains(e, "start with the same token")) << e;
   e = refused(config("no = yes\n"));
   EXPECT_TRUE(test::contains(e, "both \"yes\"")) << e;
   e = refused(config("question = \"Is it?\"\n"));
