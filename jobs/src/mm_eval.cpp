@@ -168,9 +168,7 @@ nlohmann::json evaluate_mm_model(const MmEvalOptions& o) {
     int64_t correct = 0, asked = 0;
     const SamplingOptions greedy{0.0, 0, 1.0, 0.0};
     for (const Scene& sc : scenes) {
-      const Image fitted = resize_image(sc.sample.image, w * T.patch_size(), h * T.patch_size());
-      const std::vector<int64_t> codes =
-          T.encode(codec::image_to_tensor(fitted)).to_vector<int64_t>();
+      const std::vector<int64_t> codes = understanding_codes(T, sc.sample.image, h, w);
       for (const auto& [q, a] : sc.sample.qa) {
         const std::vector<int64_t> prompt = understanding_prompt(*tok, info, h, w, codes, q);
         const std::vector<int64_t> answer =

@@ -3,6 +3,9 @@
 
 #include <string>
 
+#include "codec/codec_data.h"
+#include "xomni/core/io/image_io.h"
+
 namespace xomni::cli {
 namespace {
 
@@ -51,6 +54,13 @@ std::vector<int64_t> understanding_prompt(const plugins::TextTokenizer& tok,
   ids.push_back(info.eom);
   add_text(ids, tok, info, question + "\n");
   return ids;
+}
+
+std::vector<int64_t> understanding_codes(const plugins::ImageTokenizer& image_tokenizer,
+                                         const Image& image, int64_t h, int64_t w) {
+  const int64_t p = image_tokenizer.patch_size();
+  const Image fitted = resize_image(image, w * p, h * p);
+  return image_tokenizer.encode(codec::image_to_tensor(fitted)).to_vector<int64_t>();
 }
 
 }  // namespace xomni::cli

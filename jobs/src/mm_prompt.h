@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "mm_model.h"
+#include "xomni/core/io/image.h"
 
 namespace xomni::cli {
 
@@ -21,5 +22,10 @@ std::vector<int64_t> understanding_prompt(const plugins::TextTokenizer& tok,
                                           const MultimodalInfo& info, int64_t h, int64_t w,
                                           const std::vector<int64_t>& codes,
                                           const std::string& question);
+// The codes an understanding prompt shows for `image`: the image stretched to the h x w grid's
+// pixels (h and w times the tokenizer's patch size) and encoded, k in [0, K) in raster order.
+// mm-eval's VQA and the judge reward read images this way.
+std::vector<int64_t> understanding_codes(const plugins::ImageTokenizer& image_tokenizer,
+                                         const Image& image, int64_t h, int64_t w);
 
 }  // namespace xomni::cli
