@@ -3,12 +3,13 @@
 # scenes (jobs/tiny/run_codec.sh makes the codec first: its vq tokenizer turns the images into
 # tokens, its decoder renders generated tokens), then the stages lm0 -> s1 -> s2 -> s3 -> sft, each
 # starting from the previous one's final checkpoint, then the held-out evaluation (docs/MODEL.md's
-# table) into runs/tiny/xomni-eval.
+# table) into runs/tiny/xomni-eval; then GRPO from sft (docs/RL.md): the SFT best-of-N levels
+# (runs/tiny/xomni-bon), the rl stage, and the held-out evaluation after it (runs/tiny/xomni-eval-rl).
 #   jobs/tiny/run_xomni.sh [--steps N] [--stage-steps STAGE=N]...   (from the repository root;
 #   --steps sets every stage's step count, --stage-steps one stage's)
 set -euo pipefail
 xomni="${XOMNI:-build/default/jobs/xomni}"
-declare -A steps=([lm0]=800 [s1]=400 [s2]=1000 [s3]=300 [sft]=300)
+declare -A steps=([lm0]=800 [s1]=400 [s2]=1000 [s3]=300 [sft]=300 [rl]=40)
 while (($#)); do
   case "$1" in
     --steps) for s in "${!steps[@]}"; do steps[$s]=$2; done; shift 2 ;;
@@ -65,3 +66,12 @@ train sft s3
   --out runs/tiny/xomni-eval-s2
 "$xomni" mm-eval --checkpoint "$(ckpt sft)" --dataset $codec/heldout --count 200 \
   --out runs/tiny/xomni-eval
+# GRPO from sft: the best-of-N levels the RL reward is compared with, then rl, then the same
+# held-out evaluation.
+[[ -f runs/tiny/xomni-bon/bon.json ]] ||
+  "$xomni" bon jobs/tiny/xomni_rl.toml --set "model.init_checkpoint=$(ckpt sft)" --prompts 32 \
+    --out runs/tiny/xomni-bon
+# One trainer thread: the reward worker takes the other core (two OpenMP threads beside it spin).
+OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} train rl sft
+"$xomni" mm-eval --checkpoint "$(ckpt rl)" --dataset $codec/heldout --count 200 \
+  --out runs/tiny/xomni-eval-rl

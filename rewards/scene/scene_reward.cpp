@@ -1,15 +1,17 @@
 // The built-in `scene` reward: parses a synthetic-scene image (xomni_world's scene checker) and
 // scores it against the sample's scene metadata with GenEval's rule for its category.
 //
-//   score      = 1 when the image passes (GenEval's `correct`), else 0; with `score = partial`,
-//                1 when it passes, else the mean of the four checks below (a denser signal for RL,
-//                where a model that rarely passes would otherwise see all-zero groups)
+//   score      = 1 when the image passes (GenEval's `correct`), else 0. Denser signals for RL,
+//                where a model that rarely passes would otherwise see all-zero groups:
+//                `score = partial`: 1 when it passes, else the mean of the four checks below;
+//                `score = graded`: world::geneval_graded_score (the share of each clause's
+//                count, colour and relation met; 1 only for a pass)
 //   sub-scores = object_found, count_ok, color_ok, position_ok (each 1 or 0; see scene_checker.h)
 //
 // Metadata: the per-sample JSON written by generate_scene (or any GenEval-style object with an
 // "include" list of {"class", "count", "color"?, "position"?} and an optional "exclude" list).
 // Config text (key = value lines, all optional): max_color_distance = 60, min_core_pixels = 6,
-// score = pass (or partial).
+// score = pass (or partial, graded).
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -27,7 +29,7 @@ thread_local std::string g_create_error;
 
 struct SceneReward {
   xomni::world::ParseOptions options;
-  bool partial = false;
+  std::string score = "pass";
   std::string error;
 };
 
@@ -47,12 +49,12 @@ void* scene_create(const char* config) {
             std::remove_if(v.begin(), v.end(),
                            [](char c) { return c == ' ' || c == '\t' || c == '"' || c == '\r'; }),
             v.end());
-        if (v != "pass" && v != "partial") {
-          g_create_error = "scene: score = '" + v + "' is not pass or partial";
+        if (v != "pass" && v != "partial" && v != "graded") {
+          g_create_error = "scene: score = '" + v + "' is not pass, partial or graded";
           delete r;
           return nullptr;
         }
-        r->partial = v == "partial";
+        r->score = v;
         continue;
       }
       char* end = nullptr;
@@ -87,9 +89,13 @@ int scene_score(void* handle, const XomniRewardBatch* batch, float* scores, floa
       for (int32_t y = 0; y < im.height; ++y)
         std::memcpy(image.rgb.data() + size_t(3) * size_t(y) * size_t(im.width),
                     im.rgb + y * im.stride, size_t(3) * size_t(im.width));
-      const auto res = xomni::world::score_geneval(image, batch->metadata[i], r->options);
+      const auto metadata = xomni::world::parse_scene_metadata(batch->metadata[i]);
+      const auto res = xomni::world::score_geneval(image, metadata, r->options);
       const float checks = float(res.object_found + res.count_ok + res.color_ok + res.position_ok);
-      scores[i] = res.pass ? 1.0f : r->partial ? checks / 4.0f : 0.0f;
+      scores[i] = res.pass                  ? 1.0f
+                  : r->score == "partial" ? checks / 4.0f
+                  : r->score == "graded"  ? float(xomni::world::geneval_graded_score(res, metadata))
+                                          : 0.0f;
       if (sub_scores) {
         float* s = sub_scores + 4 * i;
         s[0] = res.object_found, s[1] = res.count_ok, s[2] = res.color_ok, s[3] = res.position_ok;

@@ -237,6 +237,38 @@ TEST(SceneChecker, GenEvalRelations) {
   EXPECT_TRUE(geneval_relations({0, 0, 10, 10}, {1, 0, 11, 10}).empty());
 }
 
+// The graded score against hand-made detections: 1 for a pass, else 0.9 x the mean share of each
+// clause's count, colour and relation met, halved per violated exclude clause.
+TEST(GenEvalGraded, SharesOfEachClauseAgainstClosedForms) {
+  auto obj = [](const char* shape, const char* color, int64_t x) {
+    DetectedObject o;
+    o.shape = shape, o.color = color, o.box = {x, 10, x + 8, 18};
+    return o;
+  };
+  SceneMetadata counting;
+  counting.include = {{"circle", 3, "", "", -1}};
+  counting.exclude = {{"circle", 4, "", "", -1}};
+  std::vector<DetectedObject> two = {obj("circle", "red", 0), obj("circle", "red", 20)};
+  EXPECT_NEAR(geneval_graded_score(score_geneval(two, counting), counting), 0.9 * 2 / 3, 1e-12);
+  two.push_back(obj("circle", "red", 40));
+  EXPECT_EQ(geneval_graded_score(score_geneval(two, counting), counting), 1.0);  // passes
+  two.push_back(obj("circle", "red", 60));  // 4 circles: the exclude clause is hit
+  EXPECT_NEAR(geneval_graded_score(score_geneval(two, counting), counting), 0.9 * 0.5, 1e-12);
+  SceneMetadata colour;
+  colour.include = {{"square", 1, "red", "", -1}, {"star", 1, "", "", -1}};
+  const std::vector<DetectedObject> blue = {obj("square", "blue", 0)};
+  // Square found in the wrong colour (1 + 0) / 2, star missing 0: mean 0.25.
+  EXPECT_NEAR(geneval_graded_score(score_geneval(blue, colour), colour), 0.9 * 0.25, 1e-12);
+  SceneMetadata position;
+  position.include = {{"circle", 1, "", "", -1}, {"square", 1, "", "left of", 0}};
+  // Square right of the circle: the first clause met, the second's count but not its relation.
+  const std::vector<DetectedObject> wrong = {obj("circle", "red", 0), obj("square", "red", 40)};
+  EXPECT_NEAR(geneval_graded_score(score_geneval(wrong, position), position), 0.9 * 0.75, 1e-12);
+  const std::vector<DetectedObject> right = {obj("circle", "red", 40), obj("square", "red", 0)};
+  EXPECT_EQ(geneval_graded_score(score_geneval(right, position), position), 1.0);
+  EXPECT_EQ(geneval_graded_score(score_geneval(std::vector<DetectedObject>{}, position), position), 0.0);
+}
+
 #ifdef XOMNI_SCENE_REWARD
 // The `scene` reward plugin through its C ABI: 1 for a scene against its own metadata, 0 with
 // the right sub-score cleared against wrong metadata, an error for metadata it cannot read.
@@ -293,7 +325,7 @@ TEST(SceneReward, ScoresThroughThePluginAbi) {
   p->destroy(h);
   // score = partial: a pass stays 1, a failure scores the mean of its four checks.
   EXPECT_EQ(p->create("score = best"), nullptr);
-  EXPECT_NE(std::string(p->last_error(nullptr)).find("pass or partial"), std::string::npos);
+  EXPECT_NE(std::string(p->last_error(nullptr)).find("pass, partial or graded"), std::string::npos);
   void* partial = p->create("score = \"partial\"\n");
   ASSERT_NE(partial, nullptr) << p->last_error(nullptr);
   float pscores[4], psub[16];
@@ -304,6 +336,18 @@ TEST(SceneReward, ScoresThroughThePluginAbi) {
   }
   EXPECT_EQ(pscores[1], 0.75f);  // the wrong count: every other check holds
   p->destroy(partial);
+  // score = graded: the checker's graded score, 1 for a pass.
+  void* graded = p->create("score = graded");
+  ASSERT_NE(graded, nullptr) << p->last_error(nullptr);
+  ASSERT_EQ(p->score(graded, &batch, pscores, psub), 0) << p->last_error(graded);
+  for (int i = 0; i < 4; ++i) {
+    const SceneMetadata m = parse_scene_metadata(meta[i]);
+    EXPECT_FLOAT_EQ(pscores[i], float(geneval_graded_score(score_geneval(*ims[i], m), m))) << i;
+  }
+  EXPECT_EQ(pscores[0], 1.0f);
+  EXPECT_GT(pscores[1], 0.0f);
+  EXPECT_LT(pscores[1], 0.9f);
+  p->destroy(graded);
   dlclose(lib);
 }
 #endif

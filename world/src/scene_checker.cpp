@@ -201,6 +201,34 @@ GenEvalResult score_geneval(const std::vector<DetectedObject>& objects,
   return r;
 }
 
+double geneval_graded_score(const GenEvalResult& r, const SceneMetadata& metadata) {
+  if (r.pass) return 1.0;
+  double sum = 0;
+  for (const auto& req : metadata.include) {
+    std::vector<const DetectedObject*> found;
+    for (const auto& o : r.objects)
+      if (o.shape == req.shape) found.push_back(&o);  // largest first
+    const double count = double(std::max<int64_t>(1, req.count));
+    double met = std::min(double(found.size()), count) / count, parts = 1;
+    if (!req.color.empty()) {
+      if (found.size() > size_t(req.count)) found.resize(size_t(req.count));
+      const auto n = std::count_if(found.begin(), found.end(), [&](const DetectedObject* o) {
+        return o->color == req.color;
+      });
+      met += double(n) / count, parts += 1;
+    }
+    if (!req.relation.empty()) met += r.position_ok ? 1.0 : 0.0, parts += 1;
+    sum += met / parts;
+  }
+  double score = metadata.include.empty() ? 1.0 : sum / double(metadata.include.size());
+  for (const auto& req : metadata.exclude) {
+    int64_t n = 0;
+    for (const auto& o : r.objects) n += o.shape == req.shape;
+    if (n >= req.count) score *= 0.5;
+  }
+  return 0.9 * score;
+}
+
 GenEvalResult score_geneval(const Image& image, const SceneMetadata& metadata,
                             const ParseOptions& options) {
   return score_geneval(parse_scene(image, options), metadata);

@@ -44,6 +44,14 @@ struct GenEvalResult {
   std::vector<DetectedObject> objects;
 };
 
+// A graded form of GenEval's rule for RL rewards, in [0, 1]: 1 exactly when the image passes;
+// otherwise 0.9 x the mean over the include clauses of the share of each clause's requirements
+// met (its shape's count, min(found, count) / count; its colour, matching objects among the
+// first `count` of the shape / count, when asked; its relation, when asked, by position_ok),
+// halved for every exclude clause violated. A model that rarely passes still sees which of its
+// samples come closer.
+double geneval_graded_score(const GenEvalResult& result, const SceneMetadata& metadata);
+
 // The relations of a box to another by GenEval's rule (subset of "left of", "right of",
 // "above", "below").
 std::vector<std::string> geneval_relations(const std::array<double, 4>& a,
