@@ -192,8 +192,10 @@ int run(const std::vector<std::string>& argv) {
   if (argv[0] == "mm-pack") return data_mm_pack_main(rest);
   if (argv[0] == "mm-tokenizer") return data_mm_tokenizer_main(rest);
   if (argv[0] == "realism") return data_realism_main(rest);
-  throw Error("unknown data sub-command '" + argv[0] +
-              "' (synth, sheet, prompts, import, check, mm-pack, mm-tokenizer, realism)");
+  if (argv[0] == "realism-eval") return data_realism_eval_main(rest);
+  throw Error(
+      "unknown data sub-command '" + argv[0] +
+      "' (synth, sheet, prompts, import, check, mm-pack, mm-tokenizer, realism, realism-eval)");
 }
 
 const Register reg(
@@ -209,7 +211,8 @@ const Register reg(
      "       xomni data mm-tokenizer (--images DIR | --input FILE)... --vocab-size N\n"
      "                               --out tokenizer.json [--overwrite]\n"
      "       xomni data realism --decoder CKPT [--tokenizer CKPT] --images DIR --count N\n"
-     "                          --out DIR [--heldout M] [--steps K] [--seed S] [--overwrite]\n\n"
+     "                          --out DIR [--heldout M] [--steps K] [--seed S] [--overwrite]\n"
+     "       xomni data realism-eval --checkpoint CKPT DATASET_DIR\n\n"
      "synth: writes scenes (GenEval categories in turn, image_size square) and text images\n"
      "(short 256x64, long 512x256) as image shards; keys of the [synth] table: seed, out,\n"
      "samples_per_shard, scenes, text_short, text_long, image_size, textured_background (see\n"
@@ -243,7 +246,9 @@ const Register reg(
      "(\"corrupted\": random codes, shuffled rows/blocks or one code repeated) -> OUT/train;\n"
      "the next M (default N/4) -> OUT/heldout, and OUT/heldout_real (the images' own pixels,\n"
      "kind \"real\", against the same corrupted renderings). --steps K: decoder steps (0: its\n"
-     "default); --size N: resize first; --batch B. See docs/REALISM.md.",
+     "default); --size N: resize first; --batch B. See docs/REALISM.md.\n"
+     "realism-eval: a realism-stage checkpoint's accuracy and mean score on such a dataset,\n"
+     "per sample kind.",
      run});
 
 }  // namespace

@@ -4,9 +4,13 @@
 // seed, so both classes carry the decoder's own artefacts and differ only in the codes. The first
 // --count images make OUT/train, the next --heldout make OUT/heldout, and OUT/heldout_real pairs
 // those held-out images' own pixels (kind "real") with the same corrupted renderings.
+// xomni data realism-eval scores such a dataset with a trained scorer (accuracy per kind).
+#include <array>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 
 #include "cli.h"
 #include "cmd_data.h"
@@ -14,6 +18,7 @@
 #include "codec/codec_data.h"
 #include "realism/corruption.h"
 #include "realism/realism_job.h"
+#include "realism/realism_model.h"
 #include "staged_folder.h"
 #include "xomni/core/data/image_data.h"
 #include "xomni/core/io/image_io.h"
@@ -194,6 +199,44 @@ int data_realism_main(const std::vector<std::string>& argv) {
   std::printf("%s: %lld training pairs, %lld held-out pairs (%lld decoded images) in %.1f s\n",
               o.out.c_str(), static_cast<long long>(n_train), static_cast<long long>(n_held),
               static_cast<long long>(2 * (n_train + n_held)), secs);
+  return 0;
+}
+
+int data_realism_eval_main(const std::vector<std::string>& argv) {
+  std::vector<std::string> args = argv;
+  const std::string ckpt = take_option(args, "--checkpoint");
+  const int64_t batch = parse_int(take_option(args, "--batch"), "--batch", 32, 1, 4096);
+  XOMNI_CHECK(!ckpt.empty(), "--checkpoint CKPT is required (a realism-stage checkpoint)");
+  XOMNI_CHECK(args.size() == 1 && args[0].rfind("--", 0) != 0,
+              "usage: xomni data realism-eval --checkpoint CKPT DATASET_DIR [--batch B]");
+  const std::unique_ptr<realism::RealismModel> model = realism::load_realism_model(ckpt);
+  const ImageDataset ds = ImageDataset::open(args[0]);
+  NoGradGuard no_grad;
+  // Per kind: samples, correct verdicts (logit > 0 for label 1), sum of sigmoid(logit).
+  std::map<std::string, std::array<double, 3>> by_kind;
+  for (int64_t first = 0; first < ds.size(); first += batch) {
+    std::vector<Image> images;
+    std::vector<ImageSample> samples;
+    for (int64_t i = first; i < std::min(ds.size(), first + batch); ++i) {
+      samples.push_back(ds.get(i));
+      images.push_back(samples.back().image);
+    }
+    const Tensor logits = (*model)(realism::realism_batch(images, model->options().image_size));
+    const std::vector<float> z = logits.to_vector<float>();
+    for (size_t i = 0; i < z.size(); ++i) {
+      const std::string& kind = samples[i].kind;
+      const bool real = realism::label_of_kind(kind, args[0]) > 0.5f;
+      auto& k = by_kind[kind];
+      k[0] += 1, k[1] += (z[i] > 0) == real ? 1 : 0, k[2] += 1.0 / (1.0 + std::exp(-z[i]));
+    }
+  }
+  double n = 0, correct = 0;
+  for (const auto& [kind, k] : by_kind) {
+    std::printf("%-10s %6.0f samples  accuracy %.4f  mean score %.4f\n", kind.c_str(), k[0],
+                k[1] / k[0], k[2] / k[0]);
+    n += k[0], correct += k[1];
+  }
+  std::printf("%s: accuracy %.4f over %.0f samples\n", args[0].c_str(), correct / n, n);
   return 0;
 }
 
