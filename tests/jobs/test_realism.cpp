@@ -16,6 +16,7 @@
 #include "realism/realism_job.h"
 #include "realism/realism_model.h"
 #include "realism/realism_stage.h"
+#include "realism_toy_jobs.h"
 #include "xomni/core/data/image_data.h"
 #include "xomni/core/io/checkpoint.h"
 #include "xomni/plugins/reward_plugin.h"
@@ -33,51 +34,6 @@ fs::path fresh_dir(const std::string& name) {
   fs::remove_all(d);
   fs::create_directories(d);
   return d;
-}
-
-// A 12x12 image: smooth (a linear ramp between two random colours along a random axis) or
-// uniform pixel noise; both are drawn from (seed, i).
-Image toy_image(bool smooth, uint64_t seed, int64_t i) {
-  Generator gen(seed * 7919 + uint64_t(i));
-  const std::vector<float> u = rand({12 * 12 * 3 + 7}, gen).to_vector<float>();
-  Image img(12, 12);
-  const bool vertical = u[0] < 0.5f;
-  for (int64_t y = 0; y < 12; ++y)
-    for (int64_t x = 0; x < 12; ++x)
-      for (int c = 0; c < 3; ++c) {
-        const float t = float(vertical ? y : x) / 11.0f;
-        const float v = smooth ? (1 - t) * u[size_t(1 + c)] + t * u[size_t(4 + c)]
-                               : u[size_t(7 + (y * 12 + x) * 3 + c)];
-        img.at(x, y)[c] = uint8_t(std::lround(v * 255.0f));
-      }
-  return img;
-}
-
-std::string toy_dataset(const fs::path& root, const std::string& name, uint64_t seed, int64_t n) {
-  const std::string dir = (root / name).string();
-  ImageShardWriter w(dir, 64);
-  for (int64_t i = 0; i < n; ++i) {
-    ImageSample s;
-    s.image = toy_image(i % 2 == 0, seed, i);
-    s.kind = i % 2 == 0 ? kCleanKind : kCorruptedKind;
-    s.metadata_json = "{}";
-    w.add(s);
-  }
-  w.finish();
-  return dir;
-}
-
-std::string toy_job(const fs::path& root, const std::string& name, int64_t steps,
-                    const std::string& train, const std::string& valid,
-                    const std::string& extra = "") {
-  return "[run]\nstage = \"realism\"\nname = \"" + name + "\"\ndir = \"" + root.string() +
-         "\"\nseed = 3\n[model]\nimage_size = 8\nchannels = 4\nlevels = 2\ngroups = 2\n"
-         "[data]\ntrain = \"" +
-         train + "\"\nvalid = \"" + valid + "\"\neval_batches = 4\nprefetch = 1\n" +
-         "[train]\nsteps = " + std::to_string(steps) +
-         "\nbatch_size = 8\nlog_every = 100\neval_every = " + std::to_string(steps) +
-         "\ncheckpoint_every = 0\n[optimizer]\nlearning_rate = 0.01\nweight_decay = 0.0\n" +
-         "[schedule]\nkind = \"constant\"\nwarmup_steps = 0\n" + extra;
 }
 
 RealismJob parse(const std::string& text) {
