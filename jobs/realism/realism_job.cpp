@@ -14,6 +14,8 @@ Schema realism_schema() {
   own.push_back(int_field("data.eval_batches", 4, "held-out batches per evaluation").at_least(1));
   own.push_back(
       int_field("data.prefetch", 2, "batches read ahead by a background thread").at_least(0));
+  own.push_back(
+      bool_field("data.hflip", true, "mirror a seeded half of the training images left-right"));
   std::vector<FieldSpec> common = train::stage_common_fields();
   const auto first_loop_field = std::find_if(
       common.begin(), common.end(), [](const FieldSpec& f) { return f.key.rfind("run.", 0) != 0; });
@@ -56,6 +58,7 @@ RealismJob parse_realism_job(const Config& c) {
   job.data.valid = c.get_string("data.valid");
   job.data.eval_batches = c.get_int("data.eval_batches");
   job.data.prefetch = c.get_int("data.prefetch");
+  job.data.hflip = c.get_bool("data.hflip");
   XOMNI_CHECK(!job.data.train.empty(), c.source(),
               ": data.train is not set (a labelled image dataset, e.g. the train/ folder of "
               "`xomni data realism`)");

@@ -25,6 +25,9 @@ struct RealismDataOptions {
   std::string valid;  // "" for none
   int64_t eval_batches = 4;
   int64_t prefetch = 2;
+  // Mirror half the training images left-right (which half: a function of the seed and the
+  // sample's place in the stream, so resuming draws the same); both classes keep their label.
+  bool hflip = true;
 };
 
 struct RealismJob {

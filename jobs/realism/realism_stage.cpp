@@ -2,6 +2,7 @@
 
 #include "xomni/core/data/image_loader.h"
 #include "xomni/core/tensor/autograd.h"
+#include "xomni/core/tensor/random.h"
 
 namespace xomni::realism {
 namespace {
@@ -50,7 +51,7 @@ class RealismStage final : public train::Stage {
     const double share = 1.0 / double(dp_size_ * job_.trainer.loop.grad_accum);
     double loss = 0, correct = 0, seen = 0;
     for (int64_t m = 0; m < job_.trainer.loop.grad_accum; ++m) {
-      const Scored s = score(train_->next(), job_.data.train);
+      const Scored s = score(augmented(), job_.data.train);
       loss += s.loss.item() * share;
       mul(s.loss, share).backward();
       correct += s.correct, seen += s.count;
@@ -99,6 +100,27 @@ class RealismStage final : public train::Stage {
     Tensor loss;  // the batch's mean BCE
     double correct = 0, count = 0;
   };
+
+  // The next training batch, its images mirrored where the draw for their place in the stream
+  // (rank r takes samples first + r + j * dp, as ImageLoader splits them) says so.
+  std::vector<ImageSample> augmented() {
+    const int64_t first = train_->samples_consumed();
+    std::vector<ImageSample> batch = train_->next();
+    if (!job_.data.hflip) return batch;
+    for (size_t j = 0; j < batch.size(); ++j) {
+      uint32_t r[4];
+      philox4x32(job_.trainer.run.seed ^ 0xf11bf11bULL,
+                 uint64_t(first + dp_rank_ + int64_t(j) * dp_size_), r);
+      if (r[0] & 1u) mirror(batch[j].image);
+    }
+    return batch;
+  }
+
+  static void mirror(Image& im) {
+    for (int64_t y = 0; y < im.height; ++y)
+      for (int64_t x = 0; x < im.width / 2; ++x)
+        for (int c = 0; c < 3; ++c) std::swap(im.at(x, y)[c], im.at(im.width - 1 - x, y)[c]);
+  }
 
   Scored score(const std::vector<ImageSample>& samples, const std::string& dataset) {
     std::vector<Image> images;

@@ -30,7 +30,8 @@ inline Image toy_image(bool smooth, uint64_t seed, int64_t i) {
   return img;
 }
 
-inline std::string toy_dataset(const fs::path& root, const std::string& name, uint64_t seed, int64_t n) {
+inline std::string toy_dataset(const fs::path& root, const std::string& name, uint64_t seed,
+                               int64_t n) {
   const std::string dir = (root / name).string();
   ImageShardWriter w(dir, 64);
   for (int64_t i = 0; i < n; ++i) {
@@ -45,8 +46,8 @@ inline std::string toy_dataset(const fs::path& root, const std::string& name, ui
 }
 
 inline std::string toy_job(const fs::path& root, const std::string& name, int64_t steps,
-                    const std::string& train, const std::string& valid,
-                    const std::string& extra = "") {
+                           const std::string& train, const std::string& valid,
+                           const std::string& extra = "") {
   return "[run]\nstage = \"realism\"\nname = \"" + name + "\"\ndir = \"" + root.string() +
          "\"\nseed = 3\n[model]\nimage_size = 8\nchannels = 4\nlevels = 2\ngroups = 2\n"
          "[data]\ntrain = \"" +

@@ -190,6 +190,15 @@ TEST_F(RealismStage, LearnsAToyProblemResumesExactlyAndThePluginScoresAsTheModel
                                  b = logged_losses((*root_ / "split").string());
   ASSERT_EQ(a.size(), size_t(steps));
   EXPECT_EQ(a, b);
+  {  // data.hflip mirrors some training images: without it the first steps' losses differ
+    const std::string plain =
+        std::regex_replace(toy_job(*root_, "plain", 3, *train_, *valid_),
+                           std::regex("prefetch = 1"), "prefetch = 1\nhflip = false");
+    EXPECT_EQ(run_realism_training(parse(plain)).steps_done, 3);
+    const std::vector<std::string> c = logged_losses((*root_ / "plain").string());
+    ASSERT_EQ(c.size(), 3u);
+    EXPECT_NE(c, std::vector<std::string>(a.begin(), a.begin() + 3));
+  }
 
   // The plugin on the trained checkpoint, against a model built here from its tensors.
   const std::string ckpt = newest_checkpoint(*root_ / "straight");
