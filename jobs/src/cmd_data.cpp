@@ -248,7 +248,7 @@ const Register reg(
      "kind \"real\", against the same corrupted renderings). --steps K: decoder steps (0: its\n"
      "default); --size N: resize first; --batch B. See docs/REALISM.md.\n"
      "realism-eval: a realism-stage checkpoint's accuracy and mean score on such a dataset,\n"
-     "per sample kind.",
+     "per sample kind and per kind of corruption.",
      run});
 
 }  // namespace

@@ -202,6 +202,21 @@ int data_realism_main(const std::vector<std::string>& argv) {
   return 0;
 }
 
+namespace {
+
+// "corrupted/<kind of corruption>" from the metadata xomni data realism writes ("" without one):
+// accuracy per corruption as well as per label.
+std::string corruption_of(const std::string& metadata) {
+  const std::string key = "\"corruption\": \"";
+  const size_t at = metadata.find(key);
+  if (at == std::string::npos) return "";
+  const size_t start = at + key.size();
+  const size_t end = metadata.find_first_of(" \"", start);
+  return "corrupted/" + metadata.substr(start, end - start);
+}
+
+}  // namespace
+
 int data_realism_eval_main(const std::vector<std::string>& argv) {
   std::vector<std::string> args = argv;
   const std::string ckpt = take_option(args, "--checkpoint");
@@ -226,15 +241,18 @@ int data_realism_eval_main(const std::vector<std::string>& argv) {
     for (size_t i = 0; i < z.size(); ++i) {
       const std::string& kind = samples[i].kind;
       const bool real = realism::label_of_kind(kind, args[0]) > 0.5f;
-      auto& k = by_kind[kind];
-      k[0] += 1, k[1] += (z[i] > 0) == real ? 1 : 0, k[2] += 1.0 / (1.0 + std::exp(-z[i]));
+      for (const std::string& key : {kind, corruption_of(samples[i].metadata_json)}) {
+        if (key.empty()) continue;
+        auto& k = by_kind[key];
+        k[0] += 1, k[1] += (z[i] > 0) == real ? 1 : 0, k[2] += 1.0 / (1.0 + std::exp(-z[i]));
+      }
     }
   }
   double n = 0, correct = 0;
   for (const auto& [kind, k] : by_kind) {
-    std::printf("%-10s %6.0f samples  accuracy %.4f  mean score %.4f\n", kind.c_str(), k[0],
+    std::printf("%-18s %6.0f samples  accuracy %.4f  mean score %.4f\n", kind.c_str(), k[0],
                 k[1] / k[0], k[2] / k[0]);
-    n += k[0], correct += k[1];
+    if (kind.find('/') == std::string::npos) n += k[0], correct += k[1];
   }
   std::printf("%s: accuracy %.4f over %.0f samples\n", args[0].c_str(), correct / n, n);
   return 0;
