@@ -75,6 +75,9 @@ void* realism_create(const char* config) {
   } catch (const std::exception& e) {
     g_create_error = std::string("realism: ") + e.what();
     return nullptr;
+  } catch (...) {
+    g_create_error = "realism: an unknown error while loading the scorer";
+    return nullptr;
   }
 }
 
@@ -108,6 +111,9 @@ int realism_score(void* handle, const XomniRewardBatch* batch, float* scores, fl
     return 0;
   } catch (const std::exception& e) {
     r->error = "realism: batch from sample " + std::to_string(first) + ": " + e.what();
+    return 1;
+  } catch (...) {
+    r->error = "realism: batch from sample " + std::to_string(first) + ": an unknown error";
     return 1;
   }
 }
