@@ -191,8 +191,11 @@ int run(const std::vector<std::string>& argv) {
   if (argv[0] == "check") return data_check_main(rest);
   if (argv[0] == "mm-pack") return data_mm_pack_main(rest);
   if (argv[0] == "mm-tokenizer") return data_mm_tokenizer_main(rest);
-  throw Error("unknown data sub-command '" + argv[0] +
-              "' (synth, sheet, prompts, import, check, mm-pack, mm-tokenizer)");
+  if (argv[0] == "realism") return data_realism_main(rest);
+  if (argv[0] == "realism-eval") return data_realism_eval_main(rest);
+  throw Error(
+      "unknown data sub-command '" + argv[0] +
+      "' (synth, sheet, prompts, import, check, mm-pack, mm-tokenizer, realism, realism-eval)");
 }
 
 const Register reg(
@@ -206,7 +209,10 @@ const Register reg(
      "       xomni data mm-pack --tokenizer tokenizer.json --image-tokenizer CKPT --images DIR...\n"
      "                          --kind generation|understanding|mixture|text --out DIR [...]\n"
      "       xomni data mm-tokenizer (--images DIR | --input FILE)... --vocab-size N\n"
-     "                               --out tokenizer.json [--overwrite]\n\n"
+     "                               --out tokenizer.json [--overwrite]\n"
+     "       xomni data realism --decoder CKPT [--tokenizer CKPT] --images DIR --count N\n"
+     "                          --out DIR [--heldout M] [--steps K] [--seed S] [--overwrite]\n"
+     "       xomni data realism-eval --checkpoint CKPT DATASET_DIR\n\n"
      "synth: writes scenes (GenEval categories in turn, image_size square) and text images\n"
      "(short 256x64, long 512x256) as image shards; keys of the [synth] table: seed, out,\n"
      "samples_per_shard, scenes, text_short, text_long, image_size, textured_background (see\n"
@@ -234,7 +240,15 @@ const Register reg(
      "after one copy of the image; default 1), --overwrite. See docs/DATA.md.\n"
      "mm-tokenizer: a byte-level BPE of N entries learnt from the captions, questions and\n"
      "answers of the datasets and the paragraphs of the files, with the special tokens\n"
-     "<|endoftext|>, <SOM>, <EOM>, <IMAGE>.",
+     "<|endoftext|>, <SOM>, <EOM>, <IMAGE>.\n"
+     "realism: labelled images for the realism scorer (run.stage = \"realism\"): each of the\n"
+     "first N images' codes rendered by the decoder clean (kind \"clean\") and corrupted\n"
+     "(\"corrupted\": random codes, shuffled rows/blocks or one code repeated) -> OUT/train;\n"
+     "the next M (default N/4) -> OUT/heldout, and OUT/heldout_real (the images' own pixels,\n"
+     "kind \"real\", against the same corrupted renderings). --steps K: decoder steps (0: its\n"
+     "default); --size N: resize first; --batch B. See docs/REALISM.md.\n"
+     "realism-eval: a realism-stage checkpoint's accuracy and mean score on such a dataset,\n"
+     "per sample kind and per kind of corruption.",
      run});
 
 }  // namespace

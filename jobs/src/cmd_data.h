@@ -15,5 +15,9 @@ int data_check_main(const std::vector<std::string>& args);
 // text tokenizer (cmd_mm_pack.cpp).
 int data_mm_pack_main(const std::vector<std::string>& args);
 int data_mm_tokenizer_main(const std::vector<std::string>& args);
+// `xomni data realism ...`: the realism scorer's labelled renderings (cmd_data_realism.cpp).
+int data_realism_main(const std::vector<std::string>& args);
+// `xomni data realism-eval --checkpoint CKPT DATASET`: a scorer's accuracy per sample kind.
+int data_realism_eval_main(const std::vector<std::string>& args);
 
 }  // namespace xomni::cli

@@ -1,11 +1,13 @@
 // xomni train <job.toml> [--set key=value ...]: a training stage, the one the job's run.stage
-// names (lm: the language model; siglip, vq, decoder: the image codec; rl: GRPO).
+// names (lm: the language model; siglip, vq, decoder: the image codec; rl: GRPO; realism: the
+// realism reward's scorer).
 #include <cstdio>
 #include <new>
 
 #include "cli.h"
 #include "codec/codec_stage.h"
 #include "lm/lm_stage.h"
+#include "realism/realism_stage.h"
 #include "rl/rl_stage.h"
 #include "xomni/parallel/comm.h"
 
@@ -29,38 +31,8 @@ train::TrainResult run_naming_memory(const Config& cfg) {
   }
 }
 
-int run(const std::vector<std::string>& argv) {
-  std::vector<std::string> args = argv;
-  std::vector<std::string> overrides;
-  for (std::string v = take_option(args, "--set"); !v.empty(); v = take_option(args, "--set"))
-    overrides.push_back(v);
-  const bool print_config = take_flag(args, "--print-config");
-  for (const std::string& a : args)
-    XOMNI_CHECK(a.rfind("--", 0) != 0, "unknown option '", a,
-                "' (xomni train takes JOB.toml, --set key=value and --print-config)");
-  XOMNI_CHECK(args.size() == 1, "expected one job file, got ", args.size(), " arguments");
-  const std::string stage = codec::peek_stage(Config::read_text(args[0]), args[0], overrides);
-  const bool is_codec = codec::is_codec_stage(stage), is_rl = stage == "rl";
-  XOMNI_CHECK(is_codec || is_rl || stage == "lm", args[0], ": run.stage = \"", stage,
-              "\" is not a stage (lm, siglip, vq, decoder or rl)");
-  const Config cfg = is_codec ? codec::load_codec_config(args[0], overrides)
-                     : is_rl  ? rl::load_rl_config(args[0], overrides)
-                              : train::load_lm_config(args[0], overrides);
-  if (print_config) {  // the effective job: every field, defaults filled, overrides applied
-    // The job-level checks too, so what prints would run.
-    if (is_codec)
-      codec::parse_codec_job(cfg);
-    else if (is_rl)
-      rl::parse_rl_job(cfg);
-    else
-      train::parse_lm_job(cfg);
-    if (parallel::world_rank() == 0) std::printf("%s", cfg.to_toml().c_str());
-    return 0;
-  }
-  train::install_stop_signal_handlers();
-  const train::TrainResult r = is_codec ? codec::run_codec_training(codec::parse_codec_job(cfg))
-                               : is_rl  ? rl::run_rl_training(rl::parse_rl_job(cfg))
-                                        : run_naming_memory(cfg);
+// The result line and exit status of a finished (or signalled) run, on rank 0.
+int report(const train::TrainResult& r) {
   if (parallel::world_rank() != 0)
     return r.stopped_by_signal ? train::kExitStoppedWithCheckpoint : 0;
   if (r.already_complete) return 0;  // the trainer said so; there is no loss to report
@@ -76,13 +48,71 @@ int run(const std::vector<std::string>& argv) {
   return 0;
 }
 
+// run.stage = "realism": the realism scorer (jobs/realism/).
+int run_realism(const std::string& path, const std::vector<std::string>& overrides,
+                bool print_config) {
+  const Config cfg = realism::load_realism_config(path, overrides);
+  const realism::RealismJob job = realism::parse_realism_job(cfg);
+  if (print_config) {
+    if (parallel::world_rank() == 0) std::printf("%s", cfg.to_toml().c_str());
+    return 0;
+  }
+  train::install_stop_signal_handlers();
+  return report(realism::run_realism_training(job));
+}
+
+// run.stage = "rl": GRPO (jobs/rl/).
+int run_rl(const std::string& path, const std::vector<std::string>& overrides, bool print_config) {
+  const Config cfg = rl::load_rl_config(path, overrides);
+  const rl::RlJob job = rl::parse_rl_job(cfg);
+  if (print_config) {
+    if (parallel::world_rank() == 0) std::printf("%s", cfg.to_toml().c_str());
+    return 0;
+  }
+  train::install_stop_signal_handlers();
+  return report(rl::run_rl_training(job));
+}
+
+int run(const std::vector<std::string>& argv) {
+  std::vector<std::string> args = argv;
+  std::vector<std::string> overrides;
+  for (std::string v = take_option(args, "--set"); !v.empty(); v = take_option(args, "--set"))
+    overrides.push_back(v);
+  const bool print_config = take_flag(args, "--print-config");
+  for (const std::string& a : args)
+    XOMNI_CHECK(a.rfind("--", 0) != 0, "unknown option '", a,
+                "' (xomni train takes JOB.toml, --set key=value and --print-config)");
+  XOMNI_CHECK(args.size() == 1, "expected one job file, got ", args.size(), " arguments");
+  const std::string stage = codec::peek_stage(Config::read_text(args[0]), args[0], overrides);
+  if (realism::is_realism_stage(stage)) return run_realism(args[0], overrides, print_config);
+  if (stage == "rl") return run_rl(args[0], overrides, print_config);
+  const bool is_codec = codec::is_codec_stage(stage);
+  XOMNI_CHECK(is_codec || stage == "lm", args[0], ": run.stage = \"", stage,
+              "\" is not a stage (lm, siglip, vq, decoder, rl or realism)");
+  const Config cfg = is_codec ? codec::load_codec_config(args[0], overrides)
+                              : train::load_lm_config(args[0], overrides);
+  if (print_config) {  // the effective job: every field, defaults filled, overrides applied
+    // The job-level checks too, so what prints would run.
+    if (is_codec)
+      codec::parse_codec_job(cfg);
+    else
+      train::parse_lm_job(cfg);
+    if (parallel::world_rank() == 0) std::printf("%s", cfg.to_toml().c_str());
+    return 0;
+  }
+  train::install_stop_signal_handlers();
+  return report(is_codec ? codec::run_codec_training(codec::parse_codec_job(cfg))
+                         : run_naming_memory(cfg));
+}
+
 const Register reg(
-    {"train", "run a training stage (language model, image codec or GRPO) from a TOML job file",
+    {"train", "run a training stage (language model, image codec, GRPO) from a TOML job file",
      "usage: xomni train JOB.toml [--set key=value ...] [--print-config]\n\n"
      "--print-config prints the effective job (every field, defaults filled in, the\n"
      "overrides applied, checked) as TOML and exits without training.\n\n"
      "run.stage picks the stage: lm (default), the image codec's siglip, vq and\n"
-     "decoder (docs/CODEC.md), or rl: GRPO on the decoded images (docs/RL.md).\n\n"
+     "decoder (docs/CODEC.md), rl: GRPO on the decoded images (docs/RL.md), or\n"
+     "realism: the realism reward's scorer (docs/REALISM.md).\n\n"
      "Writes run.dir/run.name/{config.toml,metrics.jsonl,checkpoints/}. Rerunning the\n"
      "same job resumes from the newest valid checkpoint. SIGINT, SIGTERM or SIGUSR1\n"
      "save a checkpoint and exit with status 3.\n\n"

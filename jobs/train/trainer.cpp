@@ -345,11 +345,17 @@ TrainResult run_training(Stage& stage, const TrainerOptions& o, const StartOptio
     if (stage.has_evaluation() && eval_due) {
       result.last_eval_loss = stage.evaluate();
       if (rank0) {
-        metrics << "{\"step\": " << step << ", \"eval_loss\": " << result.last_eval_loss << "}\n";
+        metrics << "{\"step\": " << step << ", \"eval_loss\": " << result.last_eval_loss;
+        for (const auto& [name, value] : stage.evaluation_metrics())
+          metrics << ", \"" << name << "\": " << value;
+        metrics << "}\n";
         metrics.flush();
         check_metrics();
-        std::fprintf(stderr, "%sstep %lld  eval loss %.4f\n", progress.tty ? "\n" : "",
+        std::fprintf(stderr, "%sstep %lld  eval loss %.4f", progress.tty ? "\n" : "",
                      static_cast<long long>(step), result.last_eval_loss);
+        for (const auto& [name, value] : stage.evaluation_metrics())
+          std::fprintf(stderr, "  %s %.4f", name.c_str(), value);
+        std::fprintf(stderr, "\n");
       }
     }
     // A run whose metrics cannot be written stops before its next checkpoint: the last one and

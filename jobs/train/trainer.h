@@ -41,6 +41,8 @@ class Stage {
   // The validation loss, when the stage has validation data.
   virtual bool has_evaluation() const = 0;
   virtual double evaluate() = 0;
+  // Further numbers of the last evaluate() (e.g. a held-out accuracy), written beside eval_loss.
+  virtual std::vector<std::pair<std::string, double>> evaluation_metrics() const { return {}; }
   // Where the stage's data streams stand, for checkpoints, and setting them back on resume.
   virtual DataPositions data_positions() const = 0;
   virtual void restore_data_positions(const DataPositions& positions) = 0;
