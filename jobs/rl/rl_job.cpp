@@ -72,12 +72,15 @@ Schema rl_job_schema(const std::string& backbone) {
   return Schema(std::move(common));
 }
 
-Config load_rl_config(const std::string& path, const std::vector<std::string>& overrides) {
-  const std::string text = Config::read_text(path);
-  const std::string base = Config::folder_of(path);
+Config parse_rl_config(const std::string& text, const std::string& source,
+                       const std::vector<std::string>& overrides, const std::string& base_dir) {
   const std::string backbone =
-      jobs::peek_plugin(text, path, kBackboneKey, overrides, "xomni", base);
-  return Config::parse(text, path, rl_job_schema(backbone), overrides, base);
+      jobs::peek_plugin(text, source, kBackboneKey, overrides, "xomni", base_dir);
+  return Config::parse(text, source, rl_job_schema(backbone), overrides, base_dir);
+}
+
+Config load_rl_config(const std::string& path, const std::vector<std::string>& overrides) {
+  return parse_rl_config(Config::read_text(path), path, overrides, Config::folder_of(path));
 }
 
 RlJob parse_rl_job(const Config& c) {

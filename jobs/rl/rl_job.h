@@ -47,6 +47,10 @@ struct RlJob {
 
 Schema rl_job_schema(const std::string& backbone = "xomni");
 Config load_rl_config(const std::string& path, const std::vector<std::string>& overrides = {});
+// The same from text (a checkpoint's saved job); `source` names it in errors.
+Config parse_rl_config(const std::string& text, const std::string& source,
+                       const std::vector<std::string>& overrides = {},
+                       const std::string& base_dir = "");
 RlJob parse_rl_job(const Config& config);
 
 }  // namespace xomni::rl

@@ -9,7 +9,9 @@
 
 #include "lm/lm_components.h"
 #include "lm/lm_job.h"
+#include "rl/rl_job.h"
 #include "xomni/core/io/checkpoint.h"
+#include "xomni/core/tensor/autograd.h"
 #include "xomni/core/io/safetensors.h"
 #include "xomni/plugins/component_registry.h"
 
@@ -74,6 +76,36 @@ std::string job_relative_path(const std::string& p, const std::string& run_dir,
   return fs::exists(candidate) ? candidate.string() : p;
 }
 
+// The folder of an xomni training checkpoint's data, where multimodal.json lies: [data] train of
+// an LM-stage job; for an rl job the folder of rl.multimodal or else that of the checkpoint it
+// started from (model.init_checkpoint, followed back to a stage with data).
+std::string saved_data_train(const std::string& path, int depth = 0) {
+  XOMNI_CHECK(depth < 16, path, ": model.init_checkpoint chains back more than 16 rl runs");
+  CheckpointReader r(path);
+  XOMNI_CHECK(r.has_config(), path, ": the checkpoint holds no job config");
+  const std::string where = path + " (saved job config)";
+  if (Config::peek_string(r.config(), where, "run.stage", {}, "lm") != "rl") {
+    const train::LmJob job = train::parse_lm_job(train::parse_lm_config(r.config(), where));
+    return job_relative_path(job.data.train, job.trainer.run.dir, path);
+  }
+  const rl::RlJob job = rl::parse_rl_job(rl::parse_rl_config(r.config(), where));
+  if (!job.rl.multimodal.empty())
+    return fs::path(job_relative_path(job.rl.multimodal, job.trainer.run.dir, path))
+        .parent_path()
+        .string();
+  return saved_data_train(job_relative_path(job.model.init_checkpoint, job.trainer.run.dir, path),
+                          depth + 1);
+}
+
+// The policy of an rl checkpoint on one rank.
+std::unique_ptr<plugins::Backbone> load_rl_policy(const std::string& path, const rl::RlJob& job) {
+  CheckpointReader r(path);
+  auto lm = train::make_backbone(job.model, job.trainer.run.seed);
+  NoGradGuard no_grad;
+  for (auto& [name, t] : lm->named_parameters()) r.read_into("model/" + name, t);
+  return lm;
+}
+
 }  // namespace
 
 std::string backbone_for_config(const std::string& config_json, const std::string& where) {
@@ -106,6 +138,14 @@ MmModel load_model_checkpoint(const std::string& path, const std::string& backbo
     CheckpointReader r(path);
     if (r.has_config()) {
       const std::string where = path + " (saved job config)";
+      if (Config::peek_string(r.config(), where, "run.stage", {}, "lm") == "rl") {
+        const rl::RlJob job = rl::parse_rl_job(rl::parse_rl_config(r.config(), where));
+        m.backbone = job.model.backbone;
+        m.data_train = saved_data_train(path);
+        m.lm = load_rl_policy(path, job);
+        read_settings(m, job.model.settings_json, where + " [model]");
+        return m;
+      }
       const train::LmJob job = train::parse_lm_job(train::parse_lm_config(r.config(), where));
       m.backbone = job.model.backbone;
       m.data_train = job_relative_path(job.data.train, job.trainer.run.dir, path);

@@ -7,6 +7,7 @@
 #   - a run stopped after step 1 and resumed ends bitwise equal to the uninterrupted run;
 #   - best-of-N at N = 1 over the first round's prompts and seeds is the RL run's first reward,
 #     and the levels rise with N;
+#   - the RL checkpoint loads in `xomni imagine` (its data found through the SFT checkpoint);
 #   - clear refusals (tensor parallelism, no rewards file, a missing reward plugin).
 #   tests/jobs/cli/xomni_rl_cli.sh XOMNI MPIEXEC
 set -euo pipefail
@@ -81,7 +82,11 @@ for group in /model /optimizer; do
   h5diff runs/rl1/checkpoints/ckpt-00000003.h5 runs/rl3/checkpoints/ckpt-00000003.h5 $group \
     > diff3.txt || fail "the resumed run's $group differs: $(head -20 diff3.txt)"
 done
-[[ -s runs/rl1/checkpoints/ckpt-00000003.h5 ]] || fail "no final checkpoint"
+# The RL checkpoint is a model the X-Omni commands load (multimodal.json through the SFT
+# checkpoint it started from).
+"$xomni" imagine --checkpoint runs/rl1/checkpoints/ckpt-00000003.h5 --prompt "a red cube" --seed 3 \
+  --out rl.png > /dev/null || fail "imagine from the rl checkpoint"
+[[ -s rl.png && -s rl.json ]] || fail "imagine from the rl checkpoint wrote $(ls)"
 
 expect_error() {  # expect_error PATTERN command...
   local pattern=$1 status=0
