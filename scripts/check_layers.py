@@ -3,8 +3,8 @@
 what"), or when a job config is read by key outside option parsing. Usage: check_layers.py [ROOT]
 (default: the repository this script is in).
 
-Each source file belongs to a part (core/<concern>, parallel, plugins, rewards, world,
-jobs/train, jobs, bench, tests); each quoted include is resolved to the part that owns the
+Each source file belongs to a part (core/<concern>, parallel, plugins, rewards, rewards/learned,
+world, jobs/train, jobs, bench, tests); each quoted include is resolved to the part that owns the
 header, and must be one the file's part may use. Angle-bracket includes (system and third-party
 headers) are not checked here."""
 import os
@@ -26,12 +26,16 @@ ALLOWED = {
     "plugins": {"core", "parallel", "reward_abi"},
     "world": {"core"},
     "rewards": {"reward_abi", "world"},
+    # Learned rewards (rewards/judge, rewards/realism) run a model: they are loaded at run time,
+    # linked by nothing, and may use everything a stage does.
+    "rewards/learned": {"reward_abi", "world", "core", "parallel", "plugins", "jobs/train", "jobs"},
     "jobs/train": {"core", "parallel"},
     "jobs": {"core", "parallel", "plugins", "reward_abi", "world", "jobs/train"},
     "bench": None,  # may include anything
     "tests": None,
 }
 CORE_CONCERNS = ["tensor", "config", "ops", "nn", "io", "data"]
+LEARNED_REWARDS = ("judge", "realism")
 SOURCE_EXT = (".h", ".hpp", ".c", ".cc", ".cpp", ".cu", ".cuh")
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 # Config getters (config.get_int("train.steps")): only option parsing reads a job file by key,
@@ -55,6 +59,8 @@ def part_of_file(rel):
         return None
     if p[0] == "rewards" and p[1:3] == ["include", "xomni"]:
         return "reward_abi"
+    if p[0] == "rewards" and len(p) > 1 and p[1] in LEARNED_REWARDS:
+        return "rewards/learned"
     if p[0] == "jobs" and len(p) > 1 and p[1] == "train":
         return "jobs/train"
     if p[0] in ("parallel", "plugins", "rewards", "world", "jobs", "bench", "tests"):
@@ -73,7 +79,8 @@ def part_of_include(path, including_rel):
                          ("xomni/qwen2/", "plugins"), ("xomni/bpe/", "plugins"),
                          ("xomni/siglip_vq/", "plugins"), ("xomni/flow_decoder/", "plugins"),
                          ("xomni/world/", "world"), ("train/", "jobs/train"), ("lm/", "jobs"),
-                         ("codec/", "jobs"), ("common/", "jobs")):
+                         ("codec/", "jobs"), ("common/", "jobs"), ("rl/", "jobs"),
+                         ("realism/", "jobs"), ("mm/", "jobs")):
         if path.startswith(prefix):
             return part
     # core's private headers: "<concern>/<name>.h" under core/src.

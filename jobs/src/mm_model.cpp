@@ -11,8 +11,8 @@
 #include "lm/lm_job.h"
 #include "rl/rl_job.h"
 #include "xomni/core/io/checkpoint.h"
-#include "xomni/core/tensor/autograd.h"
 #include "xomni/core/io/safetensors.h"
+#include "xomni/core/tensor/autograd.h"
 #include "xomni/plugins/component_registry.h"
 
 namespace xomni::cli {

@@ -20,8 +20,9 @@ void check_run_name(const std::string& name, const std::string& source) {
 
 std::vector<FieldSpec> run_fields() {
   return {
-      string_field("run.stage", "lm",
-                   "the training stage: lm, siglip, vq, decoder, rl or realism (`xomni train` runs it)"),
+      string_field(
+          "run.stage", "lm",
+          "the training stage: lm, siglip, vq, decoder, rl or realism (`xomni train` runs it)"),
       string_field("run.name", "run", "run name, used in the run directory"),
       string_field("run.dir", "runs", "folder that holds run directories").path(),
       int_field("run.seed", 0, "seed for initialisation and data order").at_least(0),

@@ -92,7 +92,7 @@ int scene_score(void* handle, const XomniRewardBatch* batch, float* scores, floa
       const auto metadata = xomni::world::parse_scene_metadata(batch->metadata[i]);
       const auto res = xomni::world::score_geneval(image, metadata, r->options);
       const float checks = float(res.object_found + res.count_ok + res.color_ok + res.position_ok);
-      scores[i] = res.pass                  ? 1.0f
+      scores[i] = res.pass                ? 1.0f
                   : r->score == "partial" ? checks / 4.0f
                   : r->score == "graded"  ? float(xomni::world::geneval_graded_score(res, metadata))
                                           : 0.0f;

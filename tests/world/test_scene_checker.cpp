@@ -266,7 +266,8 @@ TEST(GenEvalGraded, SharesOfEachClauseAgainstClosedForms) {
   EXPECT_NEAR(geneval_graded_score(score_geneval(wrong, position), position), 0.9 * 0.75, 1e-12);
   const std::vector<DetectedObject> right = {obj("circle", "red", 40), obj("square", "red", 0)};
   EXPECT_EQ(geneval_graded_score(score_geneval(right, position), position), 1.0);
-  EXPECT_EQ(geneval_graded_score(score_geneval(std::vector<DetectedObject>{}, position), position), 0.0);
+  EXPECT_EQ(geneval_graded_score(score_geneval(std::vector<DetectedObject>{}, position), position),
+            0.0);
 }
 
 #ifdef XOMNI_SCENE_REWARD

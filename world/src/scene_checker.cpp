@@ -212,9 +212,8 @@ double geneval_graded_score(const GenEvalResult& r, const SceneMetadata& metadat
     double met = std::min(double(found.size()), count) / count, parts = 1;
     if (!req.color.empty()) {
       if (found.size() > size_t(req.count)) found.resize(size_t(req.count));
-      const auto n = std::count_if(found.begin(), found.end(), [&](const DetectedObject* o) {
-        return o->color == req.color;
-      });
+      const auto n = std::count_if(found.begin(), found.end(),
+                                   [&](const DetectedObject* o) { return o->color == req.color; });
       met += double(n) / count, parts += 1;
     }
     if (!req.relation.empty()) met += r.position_ok ? 1.0 : 0.0, parts += 1;

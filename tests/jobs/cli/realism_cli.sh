@@ -12,23 +12,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 cd "$work"
-cp "$toy"/*.toml .
-cat > synth.toml <<'TOML'
-[synth]
-seed = 4
-out = "scenes"
-samples_per_shard = 8
-scenes = 16
-text_short = 0
-text_long = 0
-image_size = 32
-TOML
-"$xomni" data synth synth.toml > /dev/null
-for stage in siglip vq decoder; do
-  "$xomni" train $stage.toml > "$stage.log" 2>&1 || { cat "$stage.log"; fail "training $stage"; }
-done
-tok=runs/vq/checkpoints/ckpt-00000002.h5
-dec=runs/decoder/checkpoints/ckpt-00000002.h5
+# shellcheck source=toy_chain.sh
+source "$toy/../toy_chain.sh"
+build_toy_codec "$xomni" "$toy"
 
 make_data() {  # make_data OUT
   "$xomni" data realism --decoder $dec --tokenizer $tok --images scenes --count 6 --heldout 2 \

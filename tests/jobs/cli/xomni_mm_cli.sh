@@ -23,8 +23,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 cd "$work"
-# shellcheck source=xomni_toy_chain.sh
-source "$toy/../xomni_toy_chain.sh"
+# shellcheck source=toy_chain.sh
+source "$toy/../toy_chain.sh"
 build_xomni_toy_chain "$xomni" "$toy"
 
 # generate --image-grid: h*w token ids in [V, V + 16), one line per sample; the same seed gives

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GRPO (`xomni train` with run.stage = "rl") and `xomni bon` on the tiny X-Omni chain trained here
-# (xomni_toy_chain.sh), rewards scored by a worker process (the scene checker's partial score
+# (toy_chain.sh), rewards scored by a worker process (the scene checker's partial score
 # plus the contrast example, so a group's rewards differ):
 #   - two data-parallel ranks give one process's losses, rewards and KL within 1e-5 over 3 steps,
 #     and its weights within 1e-5;
@@ -18,8 +18,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 cd "$work"
-# shellcheck source=xomni_toy_chain.sh
-source "$toy/../xomni_toy_chain.sh"
+# shellcheck source=toy_chain.sh
+source "$toy/../toy_chain.sh"
 build_xomni_toy_chain "$xomni" "$toy"
 
 cat > rewards.toml <<'TOML'

@@ -1,10 +1,13 @@
 # shellcheck shell=bash
-# The tiny X-Omni chain the command-line tests train in their working folder: the toy codec
-# (siglip -> vq -> decoder on 16 synthetic 32x32 scenes), multimodal token shards (mm-tokenizer,
-# mm-pack: a 2x2 grid), and a tiny xomni backbone trained on them for two steps.
-#   build_xomni_toy_chain XOMNI TOY_DIR   (in the working folder; `fail` must be defined)
-# Sets vq and dec (the codec checkpoints), V (the text vocabulary) and ckpt (the model).
-build_xomni_toy_chain() {
+# The toy chains the command-line tests train in their working folder (`fail` must be defined):
+#   build_toy_codec XOMNI TOY_DIR        the toy codec: siglip -> vq -> decoder, two steps each, on
+#                                        16 synthetic 32x32 scenes (TOY_DIR's job files); sets tok
+#                                        and dec (the vq and decoder checkpoints, relative paths)
+#   build_xomni_toy_chain XOMNI TOY_DIR  that codec, multimodal token shards (mm-tokenizer,
+#                                        mm-pack: a 2x2 grid) and a tiny xomni backbone trained on
+#                                        them for two steps; sets vq and dec (absolute), V (the
+#                                        text vocabulary) and ckpt (the model)
+build_toy_codec() {
   local xomni="$1" toy="$2" stage
   cp "$toy"/*.toml .
   cat > synth.toml <<'TOML'
@@ -21,8 +24,15 @@ TOML
   for stage in siglip vq decoder; do
     "$xomni" train $stage.toml > "$stage.log" 2>&1 || { cat "$stage.log"; fail "training $stage"; }
   done
-  vq="$work/runs/vq/checkpoints/ckpt-00000002.h5"
-  dec="$work/runs/decoder/checkpoints/ckpt-00000002.h5"
+  tok=runs/vq/checkpoints/ckpt-00000002.h5
+  dec=runs/decoder/checkpoints/ckpt-00000002.h5
+}
+
+build_xomni_toy_chain() {
+  local xomni="$1" toy="$2"
+  build_toy_codec "$xomni" "$toy"
+  vq="$PWD/$tok"
+  dec="$PWD/$dec"
   "$xomni" data mm-tokenizer --images scenes --vocab-size 300 --out tok.json > /dev/null
   "$xomni" data mm-pack --tokenizer tok.json --image-tokenizer "$vq" --decoder "$dec" \
     --images scenes --kind mixture --size 16 --out mm > pack.log 2>&1 || { cat pack.log; fail "mm-pack"; }
