@@ -9,7 +9,7 @@
 #   --steps sets every stage's step count, --stage-steps one stage's)
 set -euo pipefail
 xomni="${XOMNI:-build/default/jobs/xomni}"
-declare -A steps=([lm0]=800 [s1]=400 [s2]=1000 [s3]=300 [sft]=300 [rl]=40)
+declare -A steps=([lm0]=800 [s1]=400 [s2]=1000 [s3]=300 [sft]=300 [rl]=60)
 while (($#)); do
   case "$1" in
     --steps) for s in "${!steps[@]}"; do steps[$s]=$2; done; shift 2 ;;
@@ -71,7 +71,6 @@ train sft s3
 [[ -f runs/tiny/xomni-bon/bon.json ]] ||
   "$xomni" bon jobs/tiny/xomni_rl.toml --set "model.init_checkpoint=$(ckpt sft)" --prompts 32 \
     --out runs/tiny/xomni-bon
-# One trainer thread: the reward worker takes the other core (two OpenMP threads beside it spin).
-OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} train rl sft
+train rl sft
 "$xomni" mm-eval --checkpoint "$(ckpt rl)" --dataset $codec/heldout --count 200 \
   --out runs/tiny/xomni-eval-rl
