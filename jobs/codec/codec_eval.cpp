@@ -1,7 +1,6 @@
 #include "codec/codec_eval.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -13,6 +12,7 @@
 #include "codec/byte_text.h"
 #include "codec/codec_components.h"
 #include "codec/codec_data.h"
+#include "common/stopwatch.h"
 #include "xomni/core/data/image_data.h"
 #include "xomni/core/io/image_io.h"
 #include "xomni/core/io/jsonl.h"
@@ -24,10 +24,8 @@
 namespace xomni::codec {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
+using jobs::Clock;
+using jobs::seconds_since;
 
 Tensor sample_tensor(const ImageSample& s, int64_t image_size) {
   ImageDataOptions fit;

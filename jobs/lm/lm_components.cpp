@@ -23,10 +23,21 @@ std::unique_ptr<plugins::Backbone> make_backbone(const LmModelOptions& model, ui
 }
 
 std::unique_ptr<plugins::Backbone> load_checkpoint_model(const std::string& path) {
+  std::string config;
+  {
+    CheckpointReader r(path);
+    XOMNI_CHECK(r.has_config(), path, ": the checkpoint holds no job config");
+    config = r.config();
+  }
+  const LmJob job = parse_lm_job(parse_lm_config(config, path + " (saved job config)"));
+  return load_checkpoint_model(path, job.model, job.trainer.run.seed);
+}
+
+std::unique_ptr<plugins::Backbone> load_checkpoint_model(const std::string& path,
+                                                         const LmModelOptions& model,
+                                                         uint64_t seed) {
   CheckpointReader r(path);
-  XOMNI_CHECK(r.has_config(), path, ": the checkpoint holds no job config");
-  const LmJob job = parse_lm_job(parse_lm_config(r.config(), path + " (saved job config)"));
-  auto lm = make_backbone(job.model, job.trainer.run.seed);
+  auto lm = make_backbone(model, seed);
   NoGradGuard no_grad;
   for (auto& [name, t] : lm->named_parameters()) r.read_into("model/" + name, t);
   return lm;

@@ -18,5 +18,9 @@ std::unique_ptr<plugins::Backbone> make_backbone(const LmModelOptions& model, ui
 // A one-rank backbone with the weights of an xomni training checkpoint (its saved job config
 // names the plugin and the shape).
 std::unique_ptr<plugins::Backbone> load_checkpoint_model(const std::string& checkpoint_path);
+// The same for a model whose options come from elsewhere (another stage's job, e.g. rl's policy).
+std::unique_ptr<plugins::Backbone> load_checkpoint_model(const std::string& checkpoint_path,
+                                                         const LmModelOptions& model,
+                                                         uint64_t seed);
 
 }  // namespace xomni::train

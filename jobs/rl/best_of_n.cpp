@@ -1,7 +1,6 @@
 #include "rl/best_of_n.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 
 #include "codec/image_grid.h"
@@ -9,7 +8,6 @@
 #include "rl/reward_pool.h"
 #include "rl/rollout.h"
 #include "xomni/core/io/image_io.h"
-#include "xomni/world/prompt_file.h"
 
 namespace xomni::rl {
 
@@ -32,17 +30,9 @@ nlohmann::json best_of_n(const RlJob& job, const BestOfNOptions& o) {
   const int64_t G = o.samples > 0 ? o.samples : job.rl.group_size;
   XOMNI_CHECK(o.prompts >= 1, "best-of-N: --prompts must be at least 1");
   const std::unique_ptr<RolloutEnv> env = load_rollout_env(job, checkpoint);
-  const PromptPool pool =
-      job.rl.prompts.empty()
-          ? PromptPool(world::training_prompts(job.rl.prompt_seed, job.rl.prompt_count,
-                                               job.rl.text_fraction),
-                       job.rl.prompt_seed, "the world's training prompts")
-          : PromptPool(world::read_prompt_file(job.rl.prompts), job.rl.prompt_seed, job.rl.prompts);
-  const std::vector<world::Prompt> prompts = pool.take(0, o.prompts, 0, o.prompts);
-  RewardPoolOptions ro;
-  ro.rewards = job.rl.rewards;
-  ro.workers = int(job.rl.reward_workers);
-  RewardPool rewards(ro);
+  const std::vector<world::Prompt> prompts =
+      make_prompt_pool(job.rl).take(0, o.prompts, 0, o.prompts);
+  RewardPool rewards(RewardPoolOptions{job.rl.rewards, int(job.rl.reward_workers), ""});
   std::vector<int64_t> tickets;
   std::vector<Image> first_images;
   double sample_s = 0, decode_s = 0;

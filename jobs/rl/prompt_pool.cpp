@@ -2,20 +2,14 @@
 
 #include <utility>
 
+#include "rl/mix64.h"
 #include "xomni/core/tensor/error.h"
+#include "xomni/world/prompt_file.h"
 
 namespace xomni::rl {
 namespace {
 
 constexpr int64_t kStateFormat = 1;
-
-// SplitMix64: a stateless, portable mix (std::shuffle's draws differ between standard libraries).
-uint64_t mix(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 }  // namespace
 
@@ -29,9 +23,9 @@ const std::vector<int64_t>& PromptPool::order_of(int64_t epoch) const {
   const int64_t n = size();
   cached_order_.resize(size_t(n));
   for (int64_t i = 0; i < n; ++i) cached_order_[size_t(i)] = i;
-  uint64_t state = mix(seed_ ^ mix(uint64_t(epoch)));
+  uint64_t state = mix64(seed_ ^ mix64(uint64_t(epoch)));
   for (int64_t i = n - 1; i > 0; --i) {  // Fisher-Yates
-    state = mix(state);
+    state = mix64(state);
     std::swap(cached_order_[size_t(i)], cached_order_[size_t(state % uint64_t(i + 1))]);
   }
   cached_epoch_ = epoch;
@@ -61,6 +55,13 @@ int64_t PromptPool::restore(const std::vector<int64_t>& s) const {
               "; resume with the same rl.prompts / rl.prompt_seed / rl.prompt_count, or start a "
               "new run.name");
   return s[3];
+}
+
+PromptPool make_prompt_pool(const RlOptions& o) {
+  if (!o.prompts.empty())
+    return PromptPool(world::read_prompt_file(o.prompts), o.prompt_seed, o.prompts);
+  return PromptPool(world::training_prompts(o.prompt_seed, o.prompt_count, o.text_fraction),
+                    o.prompt_seed, "the world's training prompts (rl.prompt_seed)");
 }
 
 }  // namespace xomni::rl

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "rl/rl_job.h"
 #include "xomni/world/prompt_sets.h"
 
 namespace xomni::rl {
@@ -34,5 +35,9 @@ class PromptPool {
   mutable int64_t cached_epoch_ = -1;
   mutable std::vector<int64_t> cached_order_;
 };
+
+// The pool an RL job names: rl.prompts, or rl.prompt_count world training prompts from
+// rl.prompt_seed (rl.text_fraction of them text rendering).
+PromptPool make_prompt_pool(const RlOptions& options);
 
 }  // namespace xomni::rl

@@ -14,8 +14,6 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string_view>
 
 #include "xomni/core/tensor/error.h"
@@ -109,11 +107,6 @@ struct WireIn {
 };
 
 constexpr uint8_t kOk = 0, kFailed = 1;
-
-// The reward ABI's view of an image (packed RGB8).
-XomniImage reward_view(const Image& im) {
-  return {im.rgb.data(), int32_t(im.width), int32_t(im.height), int64_t(im.width) * 3};
-}
 
 // ---- processes ----
 
@@ -227,18 +220,8 @@ std::pair<pid_t, int> spawn_worker(const std::string& exe, const std::string& re
 // Whether every plugin of the job file says score() may run concurrently (loads the libraries,
 // creates nothing).
 bool all_thread_safe(const std::string& rewards) {
-  std::ifstream in(rewards);
-  XOMNI_CHECK(in, "cannot open reward job file ", rewards);
-  std::stringstream text;
-  text << in.rdbuf();
-  const fs::path dir = fs::path(rewards).parent_path();
-  for (const plugins::RewardSpec& s : plugins::RewardSet::parse(text.str(), rewards)) {
-    // Relative plugin paths are taken from the job file's folder, as RewardSet::load does.
-    const std::string path = plugins::is_plugin_path(s.plugin) && fs::path(s.plugin).is_relative()
-                                 ? (dir / s.plugin).lexically_normal().string()
-                                 : s.plugin;
-    if (!plugins::RewardPlugin::load(path)->thread_safe()) return false;
-  }
+  for (const plugins::RewardSpec& s : plugins::RewardSet::load_specs(rewards))
+    if (!plugins::RewardPlugin::load(s.plugin)->thread_safe()) return false;
   return true;
 }
 
@@ -248,16 +231,6 @@ std::string sample_range(size_t start, size_t count, size_t n) {
 }
 
 }  // namespace
-
-std::vector<std::string> reward_set_sub_score_names(const plugins::RewardSet& set) {
-  std::vector<std::string> names;
-  for (size_t r = 0; r < set.size(); ++r) {
-    names.push_back(set.label(r));
-    for (const std::string& sub : set.reward(r).plugin().sub_score_names())
-      names.push_back(set.label(r) + "." + sub);
-  }
-  return names;
-}
 
 struct RewardPool::Batch {
   std::vector<Image> images;
@@ -297,7 +270,7 @@ RewardPool::RewardPool(const RewardPoolOptions& options) {
   if (count == 0) {
     if (all_thread_safe(options.rewards)) {
       in_process_ = std::make_unique<plugins::RewardSet>(plugins::RewardSet::load(options.rewards));
-      sub_score_names_ = reward_set_sub_score_names(*in_process_);
+      sub_score_names_ = in_process_->sub_score_names();
       in_process_thread_ = std::thread([this] { in_process_loop(); });
       return;
     }
@@ -536,7 +509,7 @@ void RewardPool::in_process_loop() {
     std::string error;
     try {
       std::vector<XomniImage> views;
-      for (const Image& im : batch->images) views.push_back(reward_view(im));
+      for (const Image& im : batch->images) views.push_back(plugins::reward_view(im));
       batch->out = in_process_->score(views, batch->prompts, batch->metadata);
     } catch (const std::exception& e) {
       error =
@@ -567,7 +540,7 @@ int run_reward_worker(const std::string& rewards) {
     out.flush();
     return 1;
   }
-  const std::vector<std::string> names = reward_set_sub_score_names(*set);
+  const std::vector<std::string> names = set->sub_score_names();
   out.put(kOk);
   out.put<uint64_t>(names.size());
   for (const std::string& s : names) out.str(s);
@@ -592,7 +565,7 @@ int run_reward_worker(const std::string& rewards) {
     XOMNI_CHECK(in.ok, "reward-worker: the pool's stream ended inside a chunk");
     try {
       std::vector<XomniImage> views;
-      for (const Image& im : images) views.push_back(reward_view(im));
+      for (const Image& im : images) views.push_back(plugins::reward_view(im));
       const plugins::RewardScores s = set->score(views, prompts, metadata);
       out.put(kOk);
       out.bytes(s.scores.data(), s.scores.size() * sizeof(float));

@@ -33,9 +33,6 @@ struct RewardPoolOptions {
   std::string worker_exe;  // the xomni executable; "" = /proc/self/exe
 };
 
-// The sub-score names RewardSet::score gives for `set`, without scoring anything.
-std::vector<std::string> reward_set_sub_score_names(const plugins::RewardSet& set);
-
 // The worker's side (`xomni reward-worker <rewards.toml>`): loads the set, says ready, then
 // scores chunks from stdin until it ends; returns the process's exit code.
 int run_reward_worker(const std::string& rewards);

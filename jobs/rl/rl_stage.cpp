@@ -1,6 +1,5 @@
 #include "rl/rl_stage.h"
 
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -8,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "codec/image_grid.h"
+#include "common/stopwatch.h"
 #include "lm/lm_components.h"
 #include "rl/grpo.h"
 #include "rl/prompt_pool.h"
@@ -15,23 +15,13 @@
 #include "rl/rollout.h"
 #include "xomni/core/io/image_io.h"
 #include "xomni/core/tensor/autograd.h"
-#include "xomni/world/prompt_file.h"
 
 namespace xomni::rl {
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-PromptPool make_pool(const RlOptions& o) {
-  if (!o.prompts.empty())
-    return PromptPool(world::read_prompt_file(o.prompts), o.prompt_seed, o.prompts);
-  return PromptPool(world::training_prompts(o.prompt_seed, o.prompt_count, o.text_fraction),
-                    o.prompt_seed, "the world's training prompts (rl.prompt_seed)");
-}
+using jobs::Clock;
+using jobs::seconds_since;
 
 // One prompt's rollouts on this rank, with what the update needs.
 struct Group {
@@ -53,7 +43,7 @@ struct RoundStats {
 class RlStage final : public train::Stage {
  public:
   RlStage(const RlJob& job, const train::ParallelSetup& par)
-      : job_(job), par_(par), pool_(make_pool(job.rl)) {
+      : job_(job), par_(par), pool_(make_prompt_pool(job.rl)) {
     const std::string& src = job.trainer.source;
     const int64_t B = job.trainer.loop.batch_size, dp = par.layout().dp;
     XOMNI_CHECK(B % dp == 0, src, ": train.batch_size = ", B,
@@ -66,10 +56,8 @@ class RlStage final : public train::Stage {
                 ": the policy ([model]) has ", policy_->vocab_size(), " token ids, the reference ",
                 ref_path, " has ", env_->model.lm->vocab_size());
     if (job.rl.kl_weight == 0) env_->model.lm.reset();  // only its data's files were needed
-    RewardPoolOptions ro;
-    ro.rewards = job.rl.rewards;
-    ro.workers = int(job.rl.reward_workers);
-    rewards_ = std::make_unique<RewardPool>(ro);
+    rewards_ = std::make_unique<RewardPool>(
+        RewardPoolOptions{job.rl.rewards, int(job.rl.reward_workers), ""});
     grpo_.clip_eps = job.rl.clip_eps;
     grpo_.kl_weight = job.rl.kl_weight;
   }

@@ -1,28 +1,20 @@
 #include "rl/rollout.h"
 
-#include <chrono>
 #include <cmath>
 
 #include "cli_tokenizer.h"
 #include "codec/codec_data.h"
+#include "common/stopwatch.h"
 #include "mm_prompt.h"
+#include "rl/mix64.h"
 #include "xomni/core/ops/ops.h"
 #include "xomni/core/tensor/autograd.h"
 
 namespace xomni::rl {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-uint64_t mix(uint64_t x) {  // SplitMix64
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
+using jobs::Clock;
+using jobs::seconds_since;
 
 }  // namespace
 
@@ -57,7 +49,7 @@ std::unique_ptr<RolloutEnv> load_rollout_env(const RlJob& job, const std::string
 }
 
 uint64_t group_seed(uint64_t run_seed, int64_t round, int64_t slot) {
-  return mix(mix(mix(run_seed) ^ uint64_t(round)) ^ uint64_t(slot));
+  return mix64(mix64(mix64(run_seed) ^ uint64_t(round)) ^ uint64_t(slot));
 }
 
 RolloutGroup sample_group(const plugins::Backbone& policy, const RolloutSetup& s,

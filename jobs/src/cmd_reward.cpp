@@ -12,11 +12,6 @@
 namespace xomni::cli {
 namespace {
 
-// The reward ABI's view of an image: core's Image is packed RGB8 with int64 sizes.
-XomniImage reward_view(const Image& im) {
-  return {im.rgb.data(), int32_t(im.width), int32_t(im.height), int64_t(im.width) * 3};
-}
-
 std::vector<std::string> take_all(std::vector<std::string>& args, const std::string& flag) {
   std::vector<std::string> out;
   for (std::string v = take_option(args, flag); !v.empty(); v = take_option(args, flag))
@@ -42,7 +37,7 @@ int run(const std::vector<std::string>& argv) {
   std::vector<Image> loaded;
   std::vector<XomniImage> views;
   for (const std::string& path : images) loaded.push_back(read_image(path));
-  for (const Image& im : loaded) views.push_back(reward_view(im));
+  for (const Image& im : loaded) views.push_back(plugins::reward_view(im));
   const plugins::RewardScores s = set.score(views, prompts, metadata);
   const size_t k = s.sub_score_names.size();
   for (size_t i = 0; i < images.size(); ++i) {

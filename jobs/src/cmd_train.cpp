@@ -48,29 +48,17 @@ int report(const train::TrainResult& r) {
   return 0;
 }
 
-// run.stage = "realism": the realism scorer (jobs/realism/).
-int run_realism(const std::string& path, const std::vector<std::string>& overrides,
-                bool print_config) {
-  const Config cfg = realism::load_realism_config(path, overrides);
-  const realism::RealismJob job = realism::parse_realism_job(cfg);
+// A stage whose job file has a schema of its own (rl, realism): the checked config, printed with
+// --print-config, or the job run (the parse checks the job either way, so what prints would run).
+template <class Parse, class Train>
+int run_stage(const Config& cfg, bool print_config, Parse parse, Train train_job) {
+  const auto job = parse(cfg);
   if (print_config) {
     if (parallel::world_rank() == 0) std::printf("%s", cfg.to_toml().c_str());
     return 0;
   }
   train::install_stop_signal_handlers();
-  return report(realism::run_realism_training(job));
-}
-
-// run.stage = "rl": GRPO (jobs/rl/).
-int run_rl(const std::string& path, const std::vector<std::string>& overrides, bool print_config) {
-  const Config cfg = rl::load_rl_config(path, overrides);
-  const rl::RlJob job = rl::parse_rl_job(cfg);
-  if (print_config) {
-    if (parallel::world_rank() == 0) std::printf("%s", cfg.to_toml().c_str());
-    return 0;
-  }
-  train::install_stop_signal_handlers();
-  return report(rl::run_rl_training(job));
+  return report(train_job(job));
 }
 
 int run(const std::vector<std::string>& argv) {
@@ -84,8 +72,13 @@ int run(const std::vector<std::string>& argv) {
                 "' (xomni train takes JOB.toml, --set key=value and --print-config)");
   XOMNI_CHECK(args.size() == 1, "expected one job file, got ", args.size(), " arguments");
   const std::string stage = codec::peek_stage(Config::read_text(args[0]), args[0], overrides);
-  if (realism::is_realism_stage(stage)) return run_realism(args[0], overrides, print_config);
-  if (stage == "rl") return run_rl(args[0], overrides, print_config);
+  if (realism::is_realism_stage(stage))
+    return run_stage(realism::load_realism_config(args[0], overrides), print_config,
+                     realism::parse_realism_job,
+                     [](const realism::RealismJob& j) { return realism::run_realism_training(j); });
+  if (stage == "rl")
+    return run_stage(rl::load_rl_config(args[0], overrides), print_config, rl::parse_rl_job,
+                     [](const rl::RlJob& j) { return rl::run_rl_training(j); });
   const bool is_codec = codec::is_codec_stage(stage);
   XOMNI_CHECK(is_codec || stage == "lm", args[0], ": run.stage = \"", stage,
               "\" is not a stage (lm, siglip, vq, decoder, rl or realism)");

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -12,6 +11,7 @@
 #include "codec/codec_data.h"
 #include "codec/codec_eval.h"
 #include "codec/image_grid.h"
+#include "common/stopwatch.h"
 #include "mm_generation.h"
 #include "mm_model.h"
 #include "mm_prompt.h"
@@ -23,10 +23,8 @@
 namespace xomni::cli {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
+using jobs::Clock;
+using jobs::seconds_since;
 
 // A scene to evaluate: its image, prompt, metadata and questions.
 struct Scene {

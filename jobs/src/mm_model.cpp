@@ -12,7 +12,6 @@
 #include "rl/rl_job.h"
 #include "xomni/core/io/checkpoint.h"
 #include "xomni/core/io/safetensors.h"
-#include "xomni/core/tensor/autograd.h"
 #include "xomni/plugins/component_registry.h"
 
 namespace xomni::cli {
@@ -76,19 +75,12 @@ std::string job_relative_path(const std::string& p, const std::string& run_dir,
   return fs::exists(candidate) ? candidate.string() : p;
 }
 
-// The folder of an xomni training checkpoint's data, where multimodal.json lies: [data] train of
-// an LM-stage job; for an rl job the folder of rl.multimodal or else that of the checkpoint it
-// started from (model.init_checkpoint, followed back to a stage with data).
-std::string saved_data_train(const std::string& path, int depth = 0) {
-  XOMNI_CHECK(depth < 16, path, ": model.init_checkpoint chains back more than 16 rl runs");
-  CheckpointReader r(path);
-  XOMNI_CHECK(r.has_config(), path, ": the checkpoint holds no job config");
-  const std::string where = path + " (saved job config)";
-  if (Config::peek_string(r.config(), where, "run.stage", {}, "lm") != "rl") {
-    const train::LmJob job = train::parse_lm_job(train::parse_lm_config(r.config(), where));
-    return job_relative_path(job.data.train, job.trainer.run.dir, path);
-  }
-  const rl::RlJob job = rl::parse_rl_job(rl::parse_rl_config(r.config(), where));
+std::string saved_data_train(const std::string& path, int depth);
+
+// The folder of an rl checkpoint's data, where multimodal.json lies: that of rl.multimodal, or else
+// that of the checkpoint the run started from (model.init_checkpoint, followed back to a stage
+// with data).
+std::string rl_data_train(const rl::RlJob& job, const std::string& path, int depth) {
   if (!job.rl.multimodal.empty())
     return fs::path(job_relative_path(job.rl.multimodal, job.trainer.run.dir, path))
         .parent_path()
@@ -97,13 +89,20 @@ std::string saved_data_train(const std::string& path, int depth = 0) {
                           depth + 1);
 }
 
-// The policy of an rl checkpoint on one rank.
-std::unique_ptr<plugins::Backbone> load_rl_policy(const std::string& path, const rl::RlJob& job) {
-  CheckpointReader r(path);
-  auto lm = train::make_backbone(job.model, job.trainer.run.seed);
-  NoGradGuard no_grad;
-  for (auto& [name, t] : lm->named_parameters()) r.read_into("model/" + name, t);
-  return lm;
+// The same for any xomni training checkpoint: [data] train of an LM-stage job.
+std::string saved_data_train(const std::string& path, int depth) {
+  XOMNI_CHECK(depth < 16, path, ": model.init_checkpoint chains back more than 16 rl runs");
+  std::string config;
+  {
+    CheckpointReader r(path);
+    XOMNI_CHECK(r.has_config(), path, ": the checkpoint holds no job config");
+    config = r.config();
+  }
+  const std::string where = path + " (saved job config)";
+  if (Config::peek_string(config, where, "run.stage", {}, "lm") == "rl")
+    return rl_data_train(rl::parse_rl_job(rl::parse_rl_config(config, where)), path, depth);
+  const train::LmJob job = train::parse_lm_job(train::parse_lm_config(config, where));
+  return job_relative_path(job.data.train, job.trainer.run.dir, path);
 }
 
 }  // namespace
@@ -141,15 +140,15 @@ MmModel load_model_checkpoint(const std::string& path, const std::string& backbo
       if (Config::peek_string(r.config(), where, "run.stage", {}, "lm") == "rl") {
         const rl::RlJob job = rl::parse_rl_job(rl::parse_rl_config(r.config(), where));
         m.backbone = job.model.backbone;
-        m.data_train = saved_data_train(path);
-        m.lm = load_rl_policy(path, job);
+        m.data_train = rl_data_train(job, path, 0);
+        m.lm = train::load_checkpoint_model(path, job.model, job.trainer.run.seed);
         read_settings(m, job.model.settings_json, where + " [model]");
         return m;
       }
       const train::LmJob job = train::parse_lm_job(train::parse_lm_config(r.config(), where));
       m.backbone = job.model.backbone;
       m.data_train = job_relative_path(job.data.train, job.trainer.run.dir, path);
-      m.lm = train::load_checkpoint_model(path);
+      m.lm = train::load_checkpoint_model(path, job.model, job.trainer.run.seed);
       read_settings(m, job.model.settings_json, where + " [model]");
       return m;
     }

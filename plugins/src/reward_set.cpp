@@ -84,7 +84,7 @@ std::vector<RewardSpec> RewardSet::parse(const std::string& toml_text, const std
   return specs;
 }
 
-RewardSet RewardSet::load(const std::string& path) {
+std::vector<RewardSpec> RewardSet::load_specs(const std::string& path) {
   std::ifstream in(path);
   XOMNI_CHECK(in, "cannot open reward job file ", path);
   std::stringstream text;
@@ -95,7 +95,21 @@ RewardSet RewardSet::load(const std::string& path) {
     if (is_plugin_path(s.plugin) && fs::path(s.plugin).is_relative())
       s.plugin = (dir / s.plugin).lexically_normal().string();
   }
-  return RewardSet(specs);
+  return specs;
+}
+
+RewardSet RewardSet::load(const std::string& path) {
+  return RewardSet(load_specs(path));
+}
+
+std::vector<std::string> RewardSet::sub_score_names() const {
+  std::vector<std::string> names;
+  for (size_t r = 0; r < rewards_.size(); ++r) {
+    names.push_back(labels_[r]);
+    for (const std::string& sub : rewards_[r]->plugin().sub_score_names())
+      names.push_back(labels_[r] + "." + sub);
+  }
+  return names;
 }
 
 RewardSet::RewardSet(const std::vector<RewardSpec>& specs) {
@@ -113,12 +127,9 @@ RewardScores RewardSet::score(const std::vector<XomniImage>& images,
   RewardScores out;
   out.scores.assign(n, 0.0f);
   std::vector<RewardScores> parts;
-  for (size_t r = 0; r < rewards_.size(); ++r) {
+  for (size_t r = 0; r < rewards_.size(); ++r)
     parts.push_back(rewards_[r]->score(images, prompts, metadata));
-    out.sub_score_names.push_back(labels_[r]);
-    for (const std::string& sub : parts.back().sub_score_names)
-      out.sub_score_names.push_back(labels_[r] + "." + sub);
-  }
+  out.sub_score_names = sub_score_names();
   const size_t width = out.sub_score_names.size();
   out.sub_scores.assign(n * width, 0.0f);
   for (size_t i = 0; i < n; ++i) {

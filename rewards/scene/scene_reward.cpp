@@ -29,7 +29,7 @@ thread_local std::string g_create_error;
 
 struct SceneReward {
   xomni::world::ParseOptions options;
-  std::string score = "pass";
+  enum class Score { pass, partial, graded } score = Score::pass;
   std::string error;
 };
 
@@ -54,7 +54,9 @@ void* scene_create(const char* config) {
           delete r;
           return nullptr;
         }
-        r->score = v;
+        r->score = v == "partial"  ? SceneReward::Score::partial
+                   : v == "graded" ? SceneReward::Score::graded
+                                   : SceneReward::Score::pass;
         continue;
       }
       char* end = nullptr;
@@ -63,7 +65,7 @@ void* scene_create(const char* config) {
           (key != "max_color_distance" && key != "min_core_pixels")) {
         g_create_error = "scene: cannot read config line '" + line +
                          "' (expected max_color_distance = <number>, min_core_pixels = <n> or "
-                         "score = pass|partial)";
+                         "score = pass|partial|graded)";
         delete r;
         return nullptr;
       }
@@ -92,10 +94,12 @@ int scene_score(void* handle, const XomniRewardBatch* batch, float* scores, floa
       const auto metadata = xomni::world::parse_scene_metadata(batch->metadata[i]);
       const auto res = xomni::world::score_geneval(image, metadata, r->options);
       const float checks = float(res.object_found + res.count_ok + res.color_ok + res.position_ok);
-      scores[i] = res.pass                ? 1.0f
-                  : r->score == "partial" ? checks / 4.0f
-                  : r->score == "graded"  ? float(xomni::world::geneval_graded_score(res, metadata))
-                                          : 0.0f;
+      using Score = SceneReward::Score;
+      scores[i] = res.pass                     ? 1.0f
+                  : r->score == Score::partial ? checks / 4.0f
+                  : r->score == Score::graded
+                      ? float(xomni::world::geneval_graded_score(res, metadata))
+                      : 0.0f;
       if (sub_scores) {
         float* s = sub_scores + 4 * i;
         s[0] = res.object_found, s[1] = res.count_ok, s[2] = res.color_ok, s[3] = res.position_ok;

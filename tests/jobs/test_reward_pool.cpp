@@ -102,7 +102,7 @@ TEST_F(RewardPoolTest, WorkersMatchRewardSetExactlyWithBatchesWaitedOutOfOrder) 
   const plugins::RewardSet here = plugins::RewardSet::load(rewards);
   RewardPool pool({rewards, 2, kExe});
   ASSERT_EQ(pool.worker_pids().size(), 2u);
-  EXPECT_EQ(pool.sub_score_names(), reward_set_sub_score_names(here));
+  EXPECT_EQ(pool.sub_score_names(), here.sub_score_names());
   EXPECT_EQ(pool.sub_score_names(),
             (std::vector<std::string>{"scene", "scene.object_found", "scene.count_ok",
                                       "scene.color_ok", "scene.position_ok", "contrast",

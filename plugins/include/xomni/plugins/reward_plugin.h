@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "xomni/core/io/image.h"
 #include "xomni/reward.h"
 
 namespace xomni::plugins {
@@ -45,6 +46,11 @@ class RewardPlugin {
   int batch_size_hint_ = 0;
   bool thread_safe_ = false;
 };
+
+// The ABI's view of a core Image (packed RGB8), valid while the image lives.
+inline XomniImage reward_view(const Image& im) {
+  return {im.rgb.data(), int32_t(im.width), int32_t(im.height), int64_t(im.width) * 3};
+}
 
 // The scores of one batch: scores[i], and sub_scores[i * sub_score_names.size() + k].
 struct RewardScores {

@@ -27,13 +27,17 @@ struct RewardSpec {
 class RewardSet {
  public:
   static std::vector<RewardSpec> parse(const std::string& toml_text, const std::string& source);
-  static RewardSet load(const std::string& path);  // parse + resolve relative plugin paths
+  // The entries of a reward job file with relative plugin paths taken from its folder.
+  static std::vector<RewardSpec> load_specs(const std::string& path);
+  static RewardSet load(const std::string& path);  // RewardSet(load_specs(path))
   explicit RewardSet(const std::vector<RewardSpec>& specs);
 
   size_t size() const { return rewards_.size(); }
   const Reward& reward(size_t i) const { return *rewards_[i]; }
   double weight(size_t i) const { return weights_[i]; }
   const std::string& label(size_t i) const { return labels_[i]; }
+  // The names score() gives its sub-scores, without scoring anything.
+  std::vector<std::string> sub_score_names() const;
 
   // scores = the weighted sum; sub_score_names = "<label>" (each reward's own score) and
   // "<label>.<sub-score>" for each reward in order, every one logged.
