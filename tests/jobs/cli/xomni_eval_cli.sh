@@ -30,6 +30,8 @@ cd "$work"
 source "$toy/../toy_chain.sh"
 build_xomni_toy_chain "$xomni" "$toy"
 
+# The first and third scene prompts are the same text, so --batch 3 samples them in one batch
+# (equal length) and --batch 1 apart: the same results show that nothing depends on the batch.
 # A 12x12 PNG (a blue square on grey) for the VQA prompt that names a file, and a one-image
 # "training set" whose caption is the second scene prompt's text.
 mkdir -p img
@@ -50,7 +52,7 @@ text_line='{"set": "signs", "task": "text", "category": "short", "prompt": "a si
 cat > mine.jsonl <<JSONL
 {"set": "shapes", "task": "scene", "category": "colors", "prompt": "a red circle", "metadata": {"include": [{"class": "circle", "count": 1, "color": "red"}]}}
 {"set": "shapes", "task": "scene", "category": "counting", "prompt": "two blue squares", "metadata": {"include": [{"class": "square", "count": 2, "color": "blue"}], "exclude": [{"class": "square", "count": 3}]}}
-{"set": "shapes", "task": "scene", "category": "single_object", "prompt": "a green triangle", "metadata": {"include": [{"class": "triangle", "count": 1}]}}
+{"set": "shapes", "task": "scene", "category": "single_object", "prompt": "a red circle", "metadata": {"include": [{"class": "circle", "count": 1}]}}
 {"set": "shapes", "task": "scene", "prompt": "broken
 $text_line
 {"task": "vqa", "category": "scene", "prompt": "How many circles are there?", "metadata": {"answer": "2", "image": {"generator": "scene", "seed": 7, "index": 3, "category": "counting", "size": [64, 64]}}}
