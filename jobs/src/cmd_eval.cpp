@@ -83,10 +83,11 @@ const Register reg(
      "         bucket, LongText-Bench accuracy for the long one\n"
      "  vqa    the question on the image the metadata names (a world generator and seed, or\n"
      "         a path), answered greedily: exact-match accuracy per question type and set\n"
-     "--count N scores at most N prompts a file. Writes DIR/results.json (every number, the\n"
-     "files' SHA-256 and the sampler settings; schema in docs/MODEL.md),\n"
-     "DIR/samples/cfg-<g>/<set>-<index>.png and samples.jsonl (one line per image),\n"
-     "DIR/understanding.jsonl (each answer) and prints a table per set and scale.",
+     "--count N scores N prompts a file, spread evenly over it (all by default).\n"
+     "Writes DIR/results.json (every number, the files' SHA-256 and the sampler settings;\n"
+     "schema in docs/MODEL.md), DIR/samples/cfg-<g>/<set>-<index>.png and samples.jsonl\n"
+     "(one line per image), DIR/understanding.jsonl (each answer) and prints a table per\n"
+     "set and scale.",
      run});
 
 }  // namespace

@@ -38,6 +38,7 @@ struct EvalPrompt {
   world::Prompt prompt;
   std::string set;    // the prompt's "set", or its file's name without .jsonl when it has none
   int64_t index;      // its position among the scored prompts of its set (the PNG's name)
+  int64_t line;       // its line in the file
   std::string dir;    // its file's folder (a VQA image path is taken from there)
   bool seen = false;  // its text is a caption of a --seen dataset
   bool long_text() const { return prompt.category == "long"; }
@@ -84,8 +85,9 @@ void check_scoreable(const world::Prompt& p, const std::string& where) {
   }
 }
 
-// Every prompt file read line by line: good lines become prompts (at most `count` a file), bad
-// ones are printed and listed in the file's entry.
+// Every prompt file read line by line: bad lines are printed and listed in the file's entry; of
+// the good ones, `count` spread evenly over the file (the k-th of n at position k * good / n) are
+// kept, so a subset of a file sorted by category still holds every category.
 std::vector<EvalPrompt> read_prompts(const StudyEvalOptions& o, nlohmann::json& files) {
   std::vector<EvalPrompt> out;
   std::map<std::string, int64_t> next_index;
@@ -93,28 +95,32 @@ std::vector<EvalPrompt> read_prompts(const StudyEvalOptions& o, nlohmann::json& 
   for (const std::string& path : o.prompt_files) {
     XOMNI_CHECK(fs::is_regular_file(path), "--prompts ", path, " is not a file");
     nlohmann::json errors = nlohmann::json::array();
-    int64_t lines = 0, scored = 0;
+    int64_t lines = 0;
+    std::vector<EvalPrompt> good;
     const std::string stem = fs::path(path).stem().string();
     for_each_jsonl_line(path, "prompt", [&](const std::string& line, int64_t line_no) {
       ++lines;
-      if (o.count > 0 && scored >= o.count) return;
       const std::string where = path + " line " + std::to_string(line_no);
       try {
         world::Prompt p = world::parse_prompt_line(line, where);
         check_scoreable(p, where);
         const std::string set = p.set.empty() ? stem : p.set;
-        out.push_back(
-            {std::move(p), set, next_index[set]++, fs::path(path).parent_path().string()});
-        ++scored;
+        good.push_back({std::move(p), set, 0, line_no, fs::path(path).parent_path().string()});
       } catch (const Error& e) {
         std::fprintf(stderr, "xomni eval: skipped %s\n", e.what());
         errors.push_back({{"line", line_no}, {"error", e.what()}});
       }
     });
+    const size_t n = o.count > 0 ? std::min(good.size(), size_t(o.count)) : good.size();
+    for (size_t k = 0; k < n; ++k) {
+      EvalPrompt& p = good[k * good.size() / n];
+      p.index = next_index[p.set]++;
+      out.push_back(std::move(p));
+    }
     files.push_back({{"path", path},
                      {"sha256", jobs::sha256_file_hex(path)},
                      {"lines", lines},
-                     {"scored", scored},
+                     {"scored", n},
                      {"errors", errors}});
   }
   return out;
@@ -273,6 +279,7 @@ class CfgRun {
                              {"category", p.prompt.category},
                              {"prompt", p.prompt.text},
                              {"png", png_[i]},
+                             {"line", p.line},
                              {"seen", p.seen},
                              {"cfg", g_}};
       if (p.prompt.task == "scene") {
@@ -304,11 +311,13 @@ class CfgRun {
     const auto rate = [](int64_t k, int64_t n) { return n ? double(k) / double(n) : 0.0; };
     nlohmann::json sets = nlohmann::json::object();
     if (scenes) {
-      out["scene"] = {{"overall", rate(pass, scenes)},
-                      {"total", scenes},
-                      {"unseen_overall", rate(unseen_pass, unseen)},
-                      {"unseen_total", unseen},
-                      {"by_category", tally_json(by_category, "pass")}};
+      // unseen_overall is null when every scene prompt is seen: no rate, rather than a false 0.
+      out["scene"] = {
+          {"overall", rate(pass, scenes)},
+          {"total", scenes},
+          {"unseen_overall", unseen ? nlohmann::json(rate(unseen_pass, unseen)) : nlohmann::json()},
+          {"unseen_total", unseen},
+          {"by_category", tally_json(by_category, "pass")}};
       for (const auto& [name, ct] : by_set)
         sets[name] = {
             {"task", "scene"}, {"total", ct.second}, {"pass_rate", rate(ct.first, ct.second)}};
@@ -359,12 +368,12 @@ nlohmann::json understanding(const EvalModel& m, const std::vector<const EvalPro
       auto& [c, t] = (*tally)[tally == &by_type ? codec::question_type(p->prompt.text) : p->set];
       c += ok, ++t;
     }
-    answers
-        << nlohmann::json{{"set", p->set},    {"index", p->index},    {"question", p->prompt.text},
-                          {"answer", answer}, {"expected", expected}, {"correct", ok},
-                          {"seen", p->seen}}
-               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-        << "\n";
+    answers << nlohmann::json{{"set", p->set},    {"index", p->index},
+                              {"line", p->line},  {"question", p->prompt.text},
+                              {"answer", answer}, {"expected", expected},
+                              {"correct", ok},    {"seen", p->seen}}
+                   .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+            << "\n";
   }
   return {{"vqa",
            {{"accuracy", double(correct) / double(prompts.size())},

@@ -23,7 +23,7 @@ struct StudyEvalOptions {
   std::vector<std::string> prompt_files;  // JSONL prompt files
   std::string out_dir;                    // results.json, samples/, understanding.jsonl
   std::vector<double> cfg = {1.0};        // guidance scales the generation prompts run at
-  int64_t count = 0;                      // at most this many prompts a file (0: all)
+  int64_t count = 0;                      // prompts a file, spread evenly over it (0: all)
   int64_t batch = 16;                     // prompts sampled together (of equal token length)
   int64_t decoder_steps = 0;              // 0: the decoder's default
   uint64_t seed = 0;

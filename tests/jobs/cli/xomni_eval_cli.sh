@@ -94,6 +94,7 @@ for g, res in r3["generation"].items():
         assert row["png"] == f"samples/cfg-{g}/{row['set']}-{row['index']}.png", row
     scenes = [x for x in rows if x["task"] == "scene"]
     assert [x["seen"] for x in scenes] == [False, True, False], scenes
+    assert [x["line"] for x in rows] == [1, 2, 3] + [5] * have_ocr, rows
     s = res["scene"]
     assert s["total"] == 3 and s["overall"] == sum(x["pass"] for x in scenes) / 3, (s, scenes)
     unseen = [x["pass"] for x in scenes if not x["seen"]]
@@ -117,7 +118,7 @@ for g, res in r3["generation"].items():
 
 answers = [json.loads(l) for l in open("eval3/understanding.jsonl")]
 v = r3["understanding"]["vqa"]
-assert v["total"] == 2 == len(answers), (v, answers)
+assert v["total"] == 2 == len(answers) and [a["line"] for a in answers] == [6, 7], (v, answers)
 for a in answers:
     assert a["correct"] == (trim_lower(a["answer"]) == trim_lower(a["expected"])), a
 assert v["accuracy"] == sum(a["correct"] for a in answers) / 2, (v, answers)
@@ -139,15 +140,21 @@ for g in 1 3; do
   done
 done
 
-# --count 2: the first two good prompts only (scenes), no VQA part; a missing file is refused.
+# --count 2: two good prompts spread over the file (the k-th at position k * good / 2), each
+# scored once; no --seen: unseen_overall is the overall rate.
 "$xomni" eval --checkpoint "$ckpt" --prompts mine.jsonl --count 2 --out count2 > count2.log 2>&1 ||
   { cat count2.log; fail "--count 2"; }
 python3 - <<'PY' || fail "--count 2 results"
 import json
+good = [n for n, l in enumerate(open("mine.jsonl"), 1) if l.strip() and n not in (4, 8)]
+want = [good[k * len(good) // 2] for k in range(2)]
 r = json.load(open("count2/results.json"))
 assert r["prompt_files"][0]["scored"] == 2 and r["cfg"] == [1], r
-assert r["generation"]["1"]["scene"]["total"] == 2 and "understanding" not in r, r
-assert "text" not in r["generation"]["1"], r
+rows = [json.loads(l) for l in open("count2/samples/cfg-1/samples.jsonl")]
+answers = [json.loads(l) for l in open("count2/understanding.jsonl")] if "understanding" in r else []
+assert sorted(x["line"] for x in rows + answers) == want, (rows, answers, want)
+s = r["generation"]["1"]["scene"]
+assert s["unseen_total"] == s["total"] and s["unseen_overall"] == s["overall"], s
 PY
 status=0
 "$xomni" eval --checkpoint "$ckpt" --prompts nope.jsonl --out bad > /dev/null 2> err || status=$?
