@@ -4,6 +4,7 @@
 #include <cairo.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <set>
@@ -128,6 +129,7 @@ void plot_rl(const std::vector<Study>& seeds, const fs::path& out, Pictures& p) 
     panel.x_label = "step";
     panel.series = {mean_series(curves_of(seeds, "rl", key), key)};
     panel.series[0].dots = false;
+    panel.y_from_zero = key != "entropy";  // rewards, sub-scores and the KL start at 0
     panels.push_back(std::move(panel));
   }
   p.plots.push_back(write_panels(panels, out, "rl_reward.png",
@@ -290,7 +292,9 @@ void plot_understanding(const std::vector<Study>& seeds, const fs::path& out, Pi
         const auto it = e.vqa_by_type.find(group);
         return it == e.vqa_by_type.end() ? kNone : it->second.rate;
       });
-    chart.series.push_back(bars(seeds, stage, values));
+    std::string label = stage;
+    for (char& ch : label) ch = char(std::toupper(static_cast<unsigned char>(ch)));
+    chart.series.push_back(bars(seeds, label, values));
   }
   write_bar_chart_png(chart, (out / "plots" / "understanding.png").string(), "report study", kBarW,
                       kBarH);

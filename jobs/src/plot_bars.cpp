@@ -13,7 +13,7 @@ namespace {
 
 std::string value_label(double v) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3g", v);
+  std::snprintf(buf, sizeof buf, "%.2f", v);
   return buf;
 }
 
