@@ -379,7 +379,7 @@ void draw_image(cairo_t* cr, const fs::path& file, double x, double y, double w,
 Picture write_grid(const std::vector<std::pair<const Sample*, const Sample*>>& rows, bool text,
                    const fs::path& out, const std::string& file, const std::string& caption) {
   const double prompt_w = 300, box_w = text ? 240 : 160, box_h = text ? 96 : 128, pad = 10;
-  const double label_h = text ? 34 : 18, row_h = box_h + label_h + 2 * pad, header_h = 30;
+  const double label_h = text ? 48 : 18, row_h = box_h + label_h + 2 * pad, header_h = 30;
   const int width = int(prompt_w + 2 * (box_w + 2 * pad));
   const int height = int(header_h + row_h * double(rows.size()));
   Canvas c(width, height, "report study");
@@ -429,6 +429,13 @@ Picture write_grid(const std::vector<std::pair<const Sample*, const Sample*>>& r
       for (const std::string& l : wrap(cr, read, 11, box_w, 2)) {
         text_aligned(cr, x, oy, l, 11, 0);
         oy += 14;
+      }
+      std::string scores;  // the text checker's sub-scores of this image, as given
+      for (const auto& [key, v] : s->sub_scores)
+        scores += (scores.empty() ? "" : ", ") + key + " " + format_number(v, "%.2f");
+      if (!scores.empty()) {
+        cairo_set_source_rgb(cr, 0.4, 0.4, 0.4);
+        text_aligned(cr, x, oy, scores, 10, 0);
       }
     }
   }
