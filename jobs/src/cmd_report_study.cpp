@@ -489,21 +489,22 @@ void write_text(const fs::path& file, const std::string& text) {
 }  // namespace
 
 const char* const kStudyUsage =
-    "usage: xomni report study RUN_ROOT --out DIR\n\n"
+    "usage: xomni report study RUN_ROOT [--out DIR]\n\n"
     "The X-Omni study's report from a run root of `xomni pipeline`: RUN_ROOT/study.json (one\n"
     "seed) or every subfolder of RUN_ROOT with a study.json (several seeds: means with min-max\n"
     "ranges, and each seed's values). Reads the stages' metrics.jsonl, bon/bon.json and\n"
     "eval-{s2,sft,rl}/results.json with their samples, answers the paper's four claims with the\n"
     "numbers, and writes DIR/report.md, a self-contained DIR/report.html (images inlined) and\n"
-    "DIR/plots/*.png. A missing stage is \"not run\"; a malformed file stops it, naming the file.";
+    "DIR/plots/*.png (DIR: default RUN_ROOT/report). A missing stage is \"not run\"; a\n"
+    "malformed file stops it, naming the file.";
 
 int study(std::vector<std::string> args) {
-  const std::string out = take_option(args, "--out");
-  XOMNI_CHECK(!out.empty(), "report study: give --out DIR");
+  std::string out = take_option(args, "--out");
   XOMNI_CHECK(args.size() == 1, "report study: give exactly one run root, got ", args.size(),
               " arguments");
   XOMNI_CHECK(args[0].empty() || args[0][0] != '-', "report study: unknown option '", args[0], "'");
   const fs::path root = args[0];
+  if (out.empty()) out = (root / "report").string();
   const std::vector<Study> seeds = read_run_root(root);
   const Pictures pictures = write_pictures(seeds, out);
   const std::vector<Block> doc = build(seeds, root, pictures);

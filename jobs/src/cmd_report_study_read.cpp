@@ -110,6 +110,14 @@ void read_study_json(Study& s) {
     for (const auto& [key, v] : values.items()) kv.emplace_back(key, scalar_text(v));
     s.settings.emplace_back(stage, kv);
   }
+  // In pipeline order (JSON objects come back sorted by key); stages not listed go last.
+  auto rank = [&](const std::string& stage) {
+    for (size_t i = 0; i < s.stages.size(); ++i)
+      if (s.stages[i].name == stage) return i;
+    return s.stages.size();
+  };
+  std::stable_sort(s.settings.begin(), s.settings.end(),
+                   [&](const auto& a, const auto& b) { return rank(a.first) < rank(b.first); });
 }
 
 // Every numeric key of every line with a step. Lines that do not parse (a run cut short mid-line)

@@ -42,7 +42,8 @@ if [[ "${2:-}" == "--chromium" ]]; then
 fi
 
 # One seed.
-"$xomni" report study "$work/one" --out "$work/out1" > "$work/stdout" || fail "report study failed"
+"$xomni" report study "$work/one" > "$work/stdout" || fail "report study failed"
+mv "$work/one/report" "$work/out1"  # the default --out
 md="$work/out1/report.md"
 for claim in "claim 1: holds" "claim 2: holds" "claim 3: does not hold" "claim 4: holds"; do
   has "$work/stdout" "$claim"
@@ -65,6 +66,9 @@ has "$md" "| sft | 5 | 0.7500 | 1.2500 |"
 has "$md" "| sft | train | done | 20.5 |"
 has "$md" "| all stages |  |  | 85.0 |"
 has "$md" "| rl | group_size | 4 |"
+# Settings in pipeline order (sft before rl), not sorted by name.
+grep -n '^| \(sft\|rl\) |' "$md" | tail -4 | cut -d'|' -f2 | tr -d ' ' | tr '\n' ' ' | grep -qx "sft sft rl rl " ||
+  fail "settings not in pipeline order"
 has "$md" "Not run: eval-s2."
 
 # Every picture the report names decodes and has the size it states; report.html inlines them all.
@@ -102,6 +106,13 @@ print(f"{want} pictures decode at their stated sizes and are inlined")
 PY
 }
 check_pictures "$work/out1" 8
+pixels() { /usr/bin/python3 "$here/report_study/png_pixels.py" "$@"; }
+# RL's bars (the second palette colour, 0xd95f02) fill much more than the legend's 14x14 swatch;
+# the SFT best-of-4 level (fifth series, 0x9467bd) is drawn across the reward panel.
+rl_bars=$(pixels "$work/out1/plots/geneval.png" d95f02)
+((rl_bars > 5000)) || fail "geneval.png: only $rl_bars pixels of RL's colour"
+level=$(pixels "$work/out1/plots/rl_reward.png" 9467bd)
+((level > 196 + 150)) || fail "rl_reward.png: only $level pixels of the best-of-4 line's colour"
 
 # Two seeds: mean (min-max) [per seed]; seed-1's RL overall 0.42 pulls the mean below 0.60.
 "$xomni" report study "$work/two" --out "$work/out2" > "$work/stdout2" || fail "two seeds failed"
@@ -124,6 +135,8 @@ has "$work/stdout3" "claim 2: not measured"
 has "$work/stdout3" "claim 4: not measured"
 has "$work/stdout3" "claim 1: holds"
 check_pictures "$work/out3" 8
+rl_bars=$(pixels "$work/out3/plots/geneval.png" d95f02)
+((rl_bars <= 196)) || fail "geneval.png without eval-rl: $rl_bars pixels of RL's colour (legend: 196)"
 
 # A malformed results.json stops the report, naming the file; so does a wrong type.
 echo '{"generation": ' > "$work/one/eval-sft/results.json"
