@@ -229,7 +229,7 @@ void plot_cfg(const std::vector<Study>& seeds, const fs::path& out, Pictures& p)
   overall.title = "GenEval-like overall by CFG scale";
   unseen.title = "unseen prompts by CFG scale";
   overall.x_label = unseen.x_label = "CFG scale";
-  size_t points = 0;
+  size_t points = 0, unseen_points = 0;
   for (const auto& [stage, label] : std::vector<std::pair<std::string, std::string>>{
            {"sft", "before RL (SFT)"}, {"rl", "after RL"}}) {
     Series a{label, {}, {}, true, true}, b = a;
@@ -243,7 +243,7 @@ void plot_cfg(const std::vector<Study>& seeds, const fs::path& out, Pictures& p)
         series->x.push_back(cfg);
         series->y.push_back(s.mean);
         if (seeds.size() > 1) series->lo.push_back(s.lo), series->hi.push_back(s.hi);
-        points += s.n > 0;
+        (series == &a ? points : unseen_points) += s.n > 0;
       }
     }
     overall.series.push_back(a);
@@ -254,9 +254,12 @@ void plot_cfg(const std::vector<Study>& seeds, const fs::path& out, Pictures& p)
     return;
   }
   overall.y_from_zero = unseen.y_from_zero = true;
-  const int w = 2 * 480, h = 400 + 40;
-  write_line_panels_png({overall, unseen}, (out / "plots" / "cfg.png").string(), "report study", 2,
-                        480, 400);
+  // The unseen-prompt panel only where an eval scored unseen prompts.
+  std::vector<LinePanel> panels = {overall};
+  if (unseen_points > 0) panels.push_back(unseen);
+  const int w = int(panels.size()) * 480, h = 400 + 40;
+  write_line_panels_png(panels, (out / "plots" / "cfg.png").string(), "report study",
+                        int(panels.size()), 480, 400);
   p.plots.push_back(
       {"cfg.png", "GenEval-like overall against the CFG scale, before and after RL", w, h});
 }
