@@ -1,0 +1,268 @@
+#include "study/study_stages.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <regex>
+
+#include "xomni/core/tensor/error.h"
+
+namespace xomni::study {
+namespace {
+
+namespace fs = std::filesystem;
+using Args = std::vector<std::string>;
+
+// The model stages in order, each starting from the one before it (lm0 from scratch).
+const std::vector<std::string> kModelChain = {"lm0", "s1", "s2", "s3", "sft"};
+
+std::string data_dir(const StudyFile& s, const std::string& name) {
+  return stage_dir(s, "mmdata") + "/" + name;
+}
+
+// A final checkpoint another stage needs: an error naming both when it is missing.
+std::string needed_checkpoint(const StudyFile& s, const std::string& stage, const std::string& of,
+                              bool dry_run) {
+  XOMNI_CHECK(s.stages.count(of), s.path, ": stage '", stage, "' needs the final checkpoint of '",
+              of, "', but the study has no [", of, "] section");
+  std::string c = final_checkpoint(s, of);
+  if (c.empty() && dry_run) return "<final checkpoint of " + of + ">";
+  XOMNI_CHECK(!c.empty(), "stage '", stage, "' needs the final checkpoint of '", of,
+              "', but ", stage_dir(s, of), "/checkpoints holds none: run '", of, "' first");
+  return c;
+}
+
+Args with_sets(Args a, const std::vector<std::string>& sets) {
+  for (const auto& kv : sets) a.insert(a.end(), {"--set", kv});
+  return a;
+}
+
+Args append(Args a, const Args& more) {
+  a.insert(a.end(), more.begin(), more.end());
+  return a;
+}
+
+const std::string& job_of(const StudyFile& s, const std::string& stage) {
+  const StageSettings& st = s.stage(stage);
+  XOMNI_CHECK(!st.job.empty(), s.path, ": [", stage, "] names no job file (job = \"...\")");
+  return st.job;
+}
+
+std::string value_or(const StageSettings& st, const std::string& key, const std::string& dflt) {
+  auto it = st.values.find(key);
+  return it == st.values.end() ? dflt : it->second;
+}
+
+std::vector<std::string> list_or_empty(const StageSettings& st, const std::string& key) {
+  auto it = st.lists.find(key);
+  return it == st.lists.end() ? std::vector<std::string>{} : it->second;
+}
+
+// `xomni train JOB` into <seed root>/<stage>, seeded with the study's seed; `inputs` are the
+// overrides that wire the stage to earlier ones; the study file's own come last (they win).
+Args train_command(const StudyFile& s, const std::string& stage, const Args& inputs) {
+  Args a = {"train", job_of(s, stage), "--set", "run.dir=" + s.seed_root(),
+            "--set",  "run.name=" + stage, "--set", "run.seed=" + std::to_string(s.seed)};
+  for (const auto& kv : inputs) a.insert(a.end(), {"--set", kv});
+  return append(with_sets(a, s.stage(stage).set), s.stage(stage).args);
+}
+
+std::vector<Args> synth_commands(const StudyFile& s) {
+  const StageSettings& st = s.stage("synth");
+  const std::string dir = stage_dir(s, "synth");
+  Args train = with_sets({"data", "synth", job_of(s, "synth")}, st.set);
+  Args valid = with_sets(train, list_or_empty(st, "valid_set"));
+  train.insert(train.end(), {"--set", "synth.out=" + dir + "/train", "--overwrite"});
+  valid.insert(valid.end(), {"--set", "synth.out=" + dir + "/valid", "--overwrite"});
+  return {train, valid};
+}
+
+Args text_inputs(const StudyFile& s) {
+  Args a;
+  for (const auto& f : list_or_empty(s.stage("tokenizer"), "inputs"))
+    a.insert(a.end(), {"--input", fs::path(f).is_absolute() ? f : s.dir + "/" + f});
+  return a;
+}
+
+std::vector<Args> mmdata_commands(const StudyFile& s, bool dry_run) {
+  const StageSettings& st = s.stage("mmdata");
+  const std::string vq = needed_checkpoint(s, "mmdata", "vq", dry_run);
+  const std::string decoder = needed_checkpoint(s, "mmdata", "decoder", dry_run);
+  const std::string train = stage_dir(s, "synth") + "/train", valid = stage_dir(s, "synth") + "/valid";
+  const std::string per_doc = value_or(st, "questions_per_document", "8");
+  std::vector<Args> out;
+  auto pack = [&](const std::string& name, const std::string& images, const std::string& kind,
+                  Args extra) {
+    Args a = {"data",     "mm-pack",  "--tokenizer", stage_dir(s, "tokenizer") + "/tokenizer.json",
+              "--image-tokenizer", vq, "--decoder", decoder, "--images", images, "--kind", kind,
+              "--out",    data_dir(s, name), "--overwrite"};
+    out.push_back(append(append(a, extra), st.args));
+  };
+  const Args q = {"--questions-per-document", per_doc};
+  pack("text", train, "text", text_inputs(s));
+  pack("text-valid", valid, "text", {});
+  pack("gen", train, "generation", {});
+  pack("gen-valid", valid, "generation", {});
+  pack("mix", train, "mixture", q);
+  pack("mix-valid", valid, "mixture", q);
+  // The synthetic world has no low-quality samples: s3 and sft see other draws of each image's
+  // caption (other seeds), so other phrasings of the same scenes.
+  pack("hq", train, "mixture", append(q, {"--seed", "2"}));
+  pack("sft", train, "mixture", append(q, {"--seed", "3"}));
+  return out;
+}
+
+// Where each model stage reads its training and validation shards.
+std::pair<std::string, std::string> model_stage_data(const std::string& stage) {
+  if (stage == "lm0") return {"text", "text-valid"};
+  if (stage == "s1") return {"gen", "gen-valid"};
+  if (stage == "s2") return {"mix", "mix-valid"};
+  if (stage == "s3") return {"hq", "mix-valid"};
+  return {"sft", "mix-valid"};
+}
+
+std::vector<Args> model_stage_commands(const StudyFile& s, const std::string& stage,
+                                       bool dry_run) {
+  const auto [train, valid] = model_stage_data(stage);
+  Args inputs = {"data.train=" + data_dir(s, train), "data.valid=" + data_dir(s, valid)};
+  const auto at = std::find(kModelChain.begin(), kModelChain.end(), stage);
+  if (at != kModelChain.begin())
+    inputs.push_back("model.init_checkpoint=" + needed_checkpoint(s, stage, *(at - 1), dry_run));
+  return {train_command(s, stage, inputs)};
+}
+
+std::vector<Args> codec_stage_commands(const StudyFile& s, const std::string& stage,
+                                       bool dry_run) {
+  Args inputs = {"data.train=" + stage_dir(s, "synth") + "/train",
+                 "data.valid=" + stage_dir(s, "synth") + "/valid"};
+  if (stage == "vq")
+    inputs.push_back("tokenizer.checkpoint=" + needed_checkpoint(s, stage, "siglip", dry_run));
+  if (stage == "decoder")
+    inputs.push_back("tokenizer.checkpoint=" + needed_checkpoint(s, stage, "vq", dry_run));
+  return {train_command(s, stage, inputs)};
+}
+
+std::vector<Args> realism_commands(const StudyFile& s, bool dry_run) {
+  const std::string data = stage_dir(s, "realism") + "/data";
+  Args make = {"data",    "realism", "--decoder", needed_checkpoint(s, "realism", "decoder", dry_run),
+               "--tokenizer", needed_checkpoint(s, "realism", "vq", dry_run), "--images",
+               stage_dir(s, "synth") + "/train", "--seed", std::to_string(s.seed), "--out", data,
+               "--overwrite"};
+  make = append(make, list_or_empty(s.stage("realism"), "data_args"));
+  return {make, train_command(s, "realism",
+                              {"data.train=" + data + "/train", "data.valid=" + data + "/heldout"})};
+}
+
+std::vector<Args> eval_commands(const StudyFile& s, const std::string& stage, bool dry_run) {
+  const std::string of = stage.substr(std::string("eval-").size());
+  const StageSettings& st = s.stage(stage);
+  Args a = {"eval", "--checkpoint", needed_checkpoint(s, stage, of, dry_run), "--seen",
+            stage_dir(s, "synth") + "/train", "--seed", std::to_string(s.seed), "--out",
+            stage_dir(s, stage)};
+  const std::vector<std::string> sets = list_or_empty(st, "sets");
+  XOMNI_CHECK(!sets.empty(), s.path, ": [", stage,
+              "] lists no prompt sets (sets = [\"geneval\", ...]: files of the prompts stage)");
+  for (const auto& set : sets)
+    a.insert(a.end(), {"--prompts", stage_dir(s, "prompts") + "/" + set + ".jsonl"});
+  return {append(a, st.args)};
+}
+
+}  // namespace
+
+const std::vector<StageInfo>& recipe() {
+  static const std::vector<StageInfo> stages = {
+      {"prompts", "data", false, "the evaluation prompt sets and a training pool"},
+      {"synth", "data", false, "training and validation scenes"},
+      {"siglip", "train", false, "the image tokenizer's ViT (SigLIP loss)"},
+      {"vq", "train", false, "the vector quantizer, aligned through a small LM"},
+      {"decoder", "train", false, "the flow-matching image decoder"},
+      {"tokenizer", "data", false, "the text tokenizer"},
+      {"mmdata", "data", false, "the multimodal token shards"},
+      {"lm0", "train", false, "the text LM"},
+      {"s1", "train", false, "X-Omni stage 1: the vision parts"},
+      {"s2", "train", false, "X-Omni stage 2: everything"},
+      {"s3", "train", false, "X-Omni stage 3: annealed"},
+      {"sft", "train", false, "supervised fine-tuning"},
+      {"realism", "train", false, "the realism reward's scorer"},
+      {"bon", "eval", false, "the SFT model's best-of-N levels"},
+      {"rl", "train", false, "GRPO on the decoded images"},
+      {"eval-s2", "eval", false, "evaluation after s2"},
+      {"eval-sft", "eval", false, "evaluation after sft"},
+      {"eval-rl", "eval", false, "evaluation after rl"},
+      {"report", "report", true, "the study's report"},
+  };
+  return stages;
+}
+
+StageKeys recipe_stage_keys() {
+  StageKeys keys;
+  for (const StageInfo& st : recipe()) keys[st.name] = {};
+  keys["synth"] = {"valid_set"};
+  keys["tokenizer"] = {"inputs", "vocab_size"};
+  keys["mmdata"] = {"questions_per_document"};
+  keys["realism"] = {"data_args"};
+  for (const char* e : {"eval-s2", "eval-sft", "eval-rl"}) keys[e] = {"sets"};
+  return keys;
+}
+
+std::vector<StageInfo> planned_stages(const StudyFile& study) {
+  std::vector<StageInfo> out;
+  for (const StageInfo& st : recipe())
+    if (study.stages.count(st.name)) out.push_back(st);
+  return out;
+}
+
+std::string stage_dir(const StudyFile& study, const std::string& stage) {
+  return study.seed_root() + "/" + stage;
+}
+
+std::string final_checkpoint(const StudyFile& study, const std::string& stage) {
+  const fs::path dir = fs::path(stage_dir(study, stage)) / "checkpoints";
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return "";
+  static const std::regex name(R"(ckpt-(\d+)\.h5)");
+  std::string best;
+  long long best_step = -1;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    std::smatch m;
+    const std::string f = e.path().filename().string();
+    if (!std::regex_match(f, m, name)) continue;
+    const long long step = std::stoll(m[1]);
+    if (step > best_step) best_step = step, best = e.path().string();
+  }
+  return best;
+}
+
+std::vector<std::vector<std::string>> stage_commands(const StudyFile& s, const std::string& stage,
+                                                     bool dry_run) {
+  const StageSettings& st = s.stage(stage);
+  if (stage == "prompts")
+    return {append({"data", "prompts", "--out", stage_dir(s, "prompts")}, st.args)};
+  if (stage == "synth") return synth_commands(s);
+  if (stage == "siglip" || stage == "vq" || stage == "decoder")
+    return codec_stage_commands(s, stage, dry_run);
+  if (stage == "tokenizer")
+    return {append(append({"data", "mm-tokenizer", "--images", stage_dir(s, "synth") + "/train"},
+                          text_inputs(s)),
+                   {"--vocab-size", value_or(st, "vocab_size", "1024"), "--out",
+                    stage_dir(s, "tokenizer") + "/tokenizer.json", "--overwrite"})};
+  if (stage == "mmdata") return mmdata_commands(s, dry_run);
+  if (std::find(kModelChain.begin(), kModelChain.end(), stage) != kModelChain.end())
+    return model_stage_commands(s, stage, dry_run);
+  if (stage == "realism") return realism_commands(s, dry_run);
+  if (stage == "bon")
+    return {append(with_sets({"bon", job_of(s, "bon"), "--set",
+                              "model.init_checkpoint=" + needed_checkpoint(s, stage, "sft", dry_run),
+                              "--set", "run.seed=" + std::to_string(s.seed), "--out",
+                              stage_dir(s, "bon")},
+                             st.set),
+                   st.args)};
+  if (stage == "rl")
+    return {train_command(
+        s, "rl", {"model.init_checkpoint=" + needed_checkpoint(s, stage, "sft", dry_run)})};
+  if (stage.rfind("eval-", 0) == 0) return eval_commands(s, stage, dry_run);
+  if (stage == "report")
+    return {append({"report", "study", s.root, "--out", s.root + "/report"}, st.args)};
+  throw Error("no stage '" + stage + "' in the recipe");
+}
+
+}  // namespace xomni::study
