@@ -218,7 +218,8 @@ stage_record_study() {
   ln -sfn "$STAGE_RUN_DIR" "$dir/$STAGE_AS"
   end=$(date +%s)
   {
-    echo "$end"
+    date +%s%N  # the order key: stages of a chain may finish within one second
+
     printf '{"name": %s, "kind": %s, "status": "done", "wall_s": %s, "dir": %s}\n' \
       "$(json_str "$STAGE_AS")" "$(json_str "$(stage_kind "$STAGE_NAME")")" "$((end - STAGE_T0))" \
       "$(json_str "$STAGE_AS")"
@@ -230,7 +231,7 @@ stage_record_study() {
   name=$(grep '^name=' "$dir/study.env" 2> /dev/null | cut -d= -f2- || true)
   scale=$(grep '^scale=' "$dir/study.env" 2> /dev/null | cut -d= -f2- || true)
   seed="${STAGE_SEED:-$(grep '^seed=' "$dir/study.env" 2> /dev/null | cut -d= -f2- || true)}"
-  # Records in the order the stages finished (first line: the epoch second they did).
+  # Records in the order the stages finished (first line: when, in nanoseconds).
   while IFS= read -r f; do
     stages+="${stages:+,}"$'\n'"    $(sed -n 2p "$f")"
     settings+="${settings:+,}"$'\n'"    $(sed -n 3p "$f")"
