@@ -80,7 +80,7 @@ def part_of_include(path, including_rel):
                          ("xomni/siglip_vq/", "plugins"), ("xomni/flow_decoder/", "plugins"),
                          ("xomni/world/", "world"), ("train/", "jobs/train"), ("lm/", "jobs"),
                          ("codec/", "jobs"), ("common/", "jobs"), ("rl/", "jobs"),
-                         ("realism/", "jobs"), ("mm/", "jobs")):
+                         ("realism/", "jobs"), ("mm/", "jobs"), ("study/", "jobs")):
         if path.startswith(prefix):
             return part
     # core's private headers: "<concern>/<name>.h" under core/src.

@@ -16,6 +16,7 @@ packages=(
   libpng-dev libjpeg-dev
   munge slurmctld slurmd slurm-client
   python3-h5py python3-numpy
+  chromium  # headless, for the report.html test (tests/jobs/cli/report_study.sh)
 )
 if [[ "${1:-}" == "--with-peers" ]]; then
   packages+=(python3-torch)

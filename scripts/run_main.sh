@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# The main job on the embedded default, one process, no Slurm: until the X-Omni pipeline exists
-# this is the tiny language-model job (jobs/tiny/lm.toml on the license texts Debian ships):
-# tokenise, train ~1 minute on 2 cores, print the loss and a generated sample.
-# Extra arguments go to `xomni train` (e.g. --set train.steps=200).
+# The main job on the embedded default, one process, no Slurm: the whole X-Omni study at tiny
+# scale (jobs/tiny/xomni.toml through `xomni pipeline`: synthetic world -> image codec -> text LM
+# -> X-Omni stages -> SFT -> GRPO -> evaluation -> report), about 30 minutes on 2 cores after the
+# build. Rerunning skips the finished stages and resumes an interrupted one.
+# Extra arguments go to `xomni pipeline` (e.g. --set study.scale=smoke for a two-minute check of
+# the chain, --set study.seed=2 for another seed; docs/STUDY.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install_deps.sh
 cmake --preset default >/dev/null
-cmake --build --preset default --target xomni
-OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}" jobs/tiny/run_lm.sh "$@"
+# The CLI, its built-in component plugins and the reward plugins the study's stages load.
+cmake --build --preset default --target xomni xomni_reward_scene xomni_reward_ocr \
+  xomni_reward_realism
+OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}" build/default/jobs/xomni pipeline jobs/tiny/xomni.toml "$@"

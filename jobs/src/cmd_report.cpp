@@ -1,5 +1,6 @@
-// xomni report scaling|run: summaries of training runs (tables and PNG charts). This file holds the
-// dispatch and what both read; the subcommands are cmd_report_scaling.cpp and cmd_report_run.cpp.
+// xomni report scaling|run|study: summaries of training runs and of the X-Omni study (tables and
+// PNG charts). This file holds the dispatch and what they share; the subcommands are
+// cmd_report_scaling.cpp, cmd_report_run.cpp and cmd_report_study*.cpp.
 #include "cmd_report.h"
 
 #include <algorithm>
@@ -45,20 +46,24 @@ namespace {
 
 int dispatch(const std::vector<std::string>& argv) {
   XOMNI_CHECK(!argv.empty(),
-              "report: expected 'xomni report scaling RUN_DIR...' or 'xomni report run RUN_DIR' "
-              "(see xomni report --help)");
+              "report: expected 'xomni report scaling RUN_DIR...', 'xomni report run RUN_DIR' or "
+              "'xomni report study RUN_ROOT --out DIR' (see xomni report --help)");
   std::vector<std::string> rest(argv.begin() + 1, argv.end());
   if (argv[0] == "scaling") return scaling(rest);
   if (argv[0] == "run") return run(rest);
+  if (argv[0] == "study") return study(rest);
   XOMNI_CHECK(false, "report: unknown report '", argv[0],
-              "'; the reports are 'scaling' (a sweep's throughput, efficiency, MFU) and 'run' (one "
-              "run's loss, learning rate, gradient norm and throughput)");
+              "'; the reports are 'scaling' (a sweep's throughput, efficiency, MFU), 'run' (one "
+              "run's loss, learning rate, gradient norm and throughput) and 'study' (the X-Omni "
+              "study's report from a pipeline run root)");
   return 2;
 }
 
 const Register reg({"report",
-                    "summarise runs: `report run` (one run's curves), `report scaling` (a sweep)",
-                    std::string(kRunUsage) + "\n\n" + kScalingUsage, dispatch});
+                    "summarise runs: `report run` (one run's curves), `report scaling` (a sweep), "
+                    "`report study` (the X-Omni study)",
+                    std::string(kRunUsage) + "\n\n" + kScalingUsage + "\n\n" + kStudyUsage,
+                    dispatch});
 
 }  // namespace
 }  // namespace xomni::cli::report

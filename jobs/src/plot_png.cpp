@@ -93,6 +93,48 @@ struct Range {
   }
 };
 
+// A series' lo..hi range in its colour (already set): whiskers with caps for a short curve, a pale
+// band (the colour at 20%) for a long one, where whiskers would hide each other.
+template <class Px, class Py>
+void draw_range(cairo_t* cr, const Series& s, size_t n, const Px& px, const Py& py) {
+  auto ok = [&](size_t i) {
+    return std::isfinite(s.lo[i]) && std::isfinite(s.hi[i]) && std::isfinite(s.y[i]);
+  };
+  if (n <= 16) {
+    cairo_set_line_width(cr, 1.5);
+    for (size_t i = 0; i < n; ++i) {
+      if (!ok(i)) continue;
+      const double x = px(s.x[i]);
+      cairo_move_to(cr, x, py(s.lo[i]));
+      cairo_line_to(cr, x, py(s.hi[i]));
+      for (double y : {s.lo[i], s.hi[i]}) {
+        cairo_move_to(cr, x - 5, py(y));
+        cairo_line_to(cr, x + 5, py(y));
+      }
+    }
+    cairo_stroke(cr);
+    return;
+  }
+  cairo_pattern_t* own = cairo_get_source(cr);
+  double r, g, b, a;
+  cairo_pattern_get_rgba(own, &r, &g, &b, &a);
+  cairo_set_source_rgba(cr, r, g, b, 0.2);
+  size_t i = 0;
+  while (i < n) {  // one closed band per run of points with a range
+    if (!ok(i)) {
+      ++i;
+      continue;
+    }
+    const size_t first = i;
+    while (i < n && ok(i)) ++i;
+    cairo_move_to(cr, px(s.x[first]), py(s.hi[first]));
+    for (size_t j = first + 1; j < i; ++j) cairo_line_to(cr, px(s.x[j]), py(s.hi[j]));
+    for (size_t j = i; j-- > first;) cairo_line_to(cr, px(s.x[j]), py(s.lo[j]));
+    cairo_close_path(cr);
+    cairo_fill(cr);
+  }
+}
+
 }  // namespace
 
 void draw_line_panel(cairo_t* cr, const LinePanel& p, double x0, double y0, double w, double h) {
@@ -103,6 +145,7 @@ void draw_line_panel(cairo_t* cr, const LinePanel& p, double x0, double y0, doub
       if (!std::isfinite(s.y[i])) continue;
       xr.add(s.x[i]);
       yr.add(s.y[i]);
+      if (i < s.lo.size() && i < s.hi.size()) yr.add(s.lo[i]), yr.add(s.hi[i]);
       if (std::find(xs.begin(), xs.end(), s.x[i]) == xs.end()) xs.push_back(s.x[i]);
     }
   }
@@ -160,8 +203,14 @@ void draw_line_panel(cairo_t* cr, const LinePanel& p, double x0, double y0, doub
   for (size_t k = 0; k < p.series.size(); ++k) {
     const Series& s = p.series[k];
     set_colour(cr, palette_colour(k));
-    cairo_set_line_width(cr, 2);
     const size_t n = std::min(s.x.size(), s.y.size());
+    if (s.lo.size() >= n && s.hi.size() >= n && n > 0) draw_range(cr, s, n, px, py);
+    set_colour(cr, palette_colour(k));
+    cairo_set_line_width(cr, 2);
+    if (s.dashed) {
+      const double dash[] = {7, 5};
+      cairo_set_dash(cr, dash, 2, 0);
+    }
     if (s.line) {
       bool pen_down = false;
       for (size_t i = 0; i < n; ++i) {
@@ -175,6 +224,7 @@ void draw_line_panel(cairo_t* cr, const LinePanel& p, double x0, double y0, doub
       }
       cairo_stroke(cr);
     }
+    cairo_set_dash(cr, nullptr, 0, 0);
     if (s.dots) {
       for (size_t i = 0; i < n; ++i) {
         if (!std::isfinite(s.y[i])) continue;

@@ -37,11 +37,15 @@ double tick_step(double span, int want);
 std::string tick_label(double v);
 
 // One curve: points (x[i], y[i]); NaN y values are gaps. Drawn as a line with a dot per point.
+// With lo/hi (one per point, e.g. the min and max over seeds) the range is drawn too: whiskers
+// when the curve has at most 16 points, a pale band when it has more.
 struct Series {
   std::string label;
   std::vector<double> x, y;
   bool dots = true;
   bool line = true;
+  bool dashed = false;
+  std::vector<double> lo = {}, hi = {};
 };
 
 // One chart: its series share the axes. With log_x the x axis is logarithmic (base 2) and ticked

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# jobs/tiny/run_lm.sh (what scripts/run_main.sh runs) samples from the run the training wrote:
+# jobs/tiny/run_lm.sh (the tiny language-model job) samples from the run the training wrote:
 # with --set run.name=other it must take other's final checkpoint, not the default run's
 # (runs/tiny-lm, here holding a newer-looking junk checkpoint that generate would refuse).
 #   tests/jobs/cli/run_lm_named_run.sh XOMNI REPO
