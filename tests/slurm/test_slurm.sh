@@ -195,6 +195,7 @@ done
   $(epoch "$(job_field "$report_id" StartTime)") >= $(epoch "$(job_field "$last2" EndTime)"))) ||
   fail "the report started before both chains ended"
 [[ -s "$report_dir/report/report.html" ]] || fail "the report job wrote no report.html"
+grep -qF 'study`, 2 seeds.' "$report_dir/report/report.md" || fail "the report is not over both seeds: $(head -n 5 "$report_dir/report/report.md")"
 for k in 1 2; do
   sd="$work/runs/study/seed-$k"
   [[ $(grep -c '"status": "done"' "$sd/study.json") == 17 ]] || fail "seed $k: study.json: $(cat "$sd/study.json")"

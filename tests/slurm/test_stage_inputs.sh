@@ -218,7 +218,7 @@ P="$work/prompts/prompts"
 sft_ckpt="$work/sft/checkpoints/ckpt-00000003.h5"
 run_stage xeval jobs/tiny/xomni_study.toml --set xeval.sets=geneval,vqa_scene --set xeval.count=2 \
   --set xeval.cfg=1,3 --from "$work/sft" --run-dir "$work/eval-sft" "${study[@]}" --as eval-sft -- --extra 1
-[[ "$(last_call)" == "eval|--checkpoint|$sft_ckpt|--prompts|$P/geneval.jsonl|--prompts|$P/vqa_scene.jsonl|--seen|$work/synth/images|--seed|3|--out|$work/eval-sft|--cfg|1,3|--count|2|--decoder-steps|4|--extra|1" ]] ||
+[[ "$(last_call)" == "eval|--checkpoint|$sft_ckpt|--prompts|$P/geneval.jsonl|--prompts|$P/vqa_scene.jsonl|--seen|$work/synth/images|--seed|3|--out|$work/eval-sft|--cfg|1,3|--count|2|--extra|1" ]] ||
   fail "xeval command: $(last_call)"
 [[ "$(output "$work/eval-sft" results)" == "$work/eval-sft/results.json" &&
   "$(output "$work/eval-sft" checkpoint)" == "$sft_ckpt" && "$(output "$work/eval-sft" run_dir_eval-sft)" == "$work/eval-sft" ]] ||
@@ -239,9 +239,9 @@ run_stage bon jobs/tiny/xomni_rl.toml --set rl.group_size=2 --from "$work/realis
 run_stage rl "$work/rl.toml" --from "$work/bon" --run-dir "$work/rl3" "${study[@]}" --as rl
 [[ "$(last_call)" == "train|$work/rl.toml|--set|run.seed=3|--set|model.init_checkpoint=$sft_ckpt|--set|parallel.dp=1|--set|run.dir=$work|--set|run.name=rl3" ]] ||
   fail "rl after bon: $(last_call)"
-run_stage xeval jobs/tiny/xomni_study.toml --set xeval.sets=geneval --from "$work/rl3" --run-dir "$work/eval-rl" \
+run_stage xeval jobs/tiny/xomni_study.toml --set xeval.sets=geneval --set xeval.decoder_steps=4 --from "$work/rl3" --run-dir "$work/eval-rl" \
   "${study[@]}" --as eval-rl
-[[ "$(last_call)" == "eval|--checkpoint|$work/rl3/checkpoints/ckpt-00000003.h5|--prompts|$P/geneval.jsonl|--seen|$work/synth/images|--seed|3|--out|$work/eval-rl|--cfg|1,1.5,3,5|--decoder-steps|4" ]] ||
+[[ "$(last_call)" == "eval|--checkpoint|$work/rl3/checkpoints/ckpt-00000003.h5|--prompts|$P/geneval.jsonl|--seen|$work/synth/images|--seed|3|--out|$work/eval-rl|--decoder-steps|4" ]] ||
   fail "xeval after rl: $(last_call)"
 # The seed folder: a link per stage and study.json in `xomni pipeline`'s format, stages in the
 # order they ran.
