@@ -26,7 +26,7 @@ while (($#)) && [[ "$1" == -* ]]; do
       export XOMNI_GPUS_PER_NODE=0
       [[ -n "$XOMNI_CPU_PARTITION" ]] && XOMNI_PARTITION="$XOMNI_CPU_PARTITION"
       ;;
-    -h | --help) sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) sbatch_args+=("$1") ;;
   esac
   shift

@@ -38,7 +38,7 @@ while (($#)); do
     --seeds=*) seeds="${1#--seeds=}" ;;
     --study-root) study_root="${2:-}"; shift ;;
     --study-root=*) study_root="${1#--study-root=}" ;;
-    -h | --help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) xomni_die "unknown option '$1'" ;;
     *) pipeline="$1" ;;
   esac
