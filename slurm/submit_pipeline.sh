@@ -94,11 +94,12 @@ if ((!dry_run)); then
 fi
 
 # submit STAGE SCRIPT JOB DEPENDENCY STAGE_ARGS...: one stage through submit.sh (a dry run prints
-# its sbatch command); sets id to the job id (a $JOB_ placeholder in a dry run).
+# its sbatch command); sets id to the job id (a $JOB_ placeholder in a dry run). The job is named
+# xomni-NAME-[seedK-]STAGE (tag), its log XOMNI_LOG_DIR/that-JOBID.out.
 submit() {
   local s="$1" script="$2" job="$3" dep="$4" kv
   shift 4
-  local -a args=(--parsable "--job-name=xomni-$name-$s") extra
+  local -a args=(--parsable "--job-name=xomni-$name-$tag$s") extra
   mapfile -t extra < <(toml_list "$(toml_get "$pipeline" "$s.sbatch" || true)")
   args+=("${extra[@]}")
   [[ "$(toml_get "$pipeline" "$s.cpu" || true)" == true ]] && args+=(--cpu-only)
@@ -129,6 +130,7 @@ done
 last_ids=()
 for ((k = 1; k <= ${seeds:-1}; k++)); do
   seed_dir="$study_root/seed-$k"
+  tag="${seeds:+seed$k-}"
   if ((!dry_run)); then
     mkdir -p "$seed_dir"
     printf 'name=%s\nscale=%s\nseed=%s\npipeline=%s\n' "$name" "$scale" "$k" "$(realpath "$pipeline")" \
@@ -156,6 +158,7 @@ for ((k = 1; k <= ${seeds:-1}; k++)); do
 done
 if [[ -n "$report" ]]; then
   IFS=: read -r s script job <<< "$report"
+  tag=""
   submit "$s" "$script" "$job" "$(IFS=:; echo "${last_ids[*]}")" --study-root "$study_root"
   ((dry_run)) || echo "$s $id $XOMNI_RUN_ROOT/$script-$id"
 fi

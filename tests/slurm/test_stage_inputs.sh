@@ -339,7 +339,8 @@ for k in 1 2; do
   grep -qF -- "--dependency=afterok:\$JOB_prompts_$k --kill-on-invalid-dep=yes $repo/slurm/stages/synth.sbatch jobs/tiny/codec_synth.toml --set synth.scenes=48 --valid-set synth.seed=2 --valid-set synth.scenes=16 --from $XOMNI_RUN_ROOT/prompts-\$JOB_prompts_$k --seed $k" <<< "$out" ||
     fail "seed $k: synth does not follow its prompts: $out"
   grep -qF -- "realism.sbatch jobs/tiny/realism.toml" <<< "$(grep -F -- "--seed $k --seed-dir" <<< "$out")" || fail "seed $k: no realism"
-  [[ $(grep -cF -- "--seed $k --seed-dir $work/st/seed-$k --as " <<< "$out") == 17 ]] || fail "seed $k: not 17 stages"
+  [[ $(grep -cF -- "--seed $k --seed-dir $work/st/seed-$k --as " <<< "$out") == 17 &&
+    $(grep -cF -- "--job-name=xomni-xomni-smoke-seed$k-" <<< "$out") == 17 ]] || fail "seed $k: not 17 stages"
 done
 report=$(grep -F report.sbatch <<< "$out")
 [[ "$report" == *"--dependency=afterok:\$JOB_eval-rl_1:\$JOB_eval-rl_2 --kill-on-invalid-dep=yes $repo/slurm/stages/report.sbatch jobs/tiny/xomni_study.toml --study-root $work/st "* ]] ||
