@@ -9,7 +9,7 @@ set -euo pipefail
 xomni="$1"
 src="$2"
 work=$(mktemp -d)
-trap 'kill "${pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap '[[ -n "${pid:-}" ]] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 root="$work/study/seed-1"
 # s2 runs long enough to be caught mid-run; its only checkpoint before the end is the signal's.
