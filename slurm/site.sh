@@ -8,6 +8,9 @@
 : "${XOMNI_ACCOUNT:=}"
 : "${XOMNI_PARTITION:=}"
 : "${XOMNI_QOS:=}"
+# Partition for the stages that need no GPU (submit.sh --cpu-only; a pipeline stage with
+# cpu = true: data, rewards, the report). Empty: XOMNI_PARTITION.
+: "${XOMNI_CPU_PARTITION:=}"
 # Default wall time of a job (stage settings and --time on the command line override it).
 : "${XOMNI_TIME:=04:00:00}"
 # Accelerators: GPUs per node (0 = a CPU cluster: one task per core you ask for). With GPUs every

@@ -4,7 +4,9 @@
 #   slurm/submit.sh [--dry-run] [--parsable] [sbatch options...] STAGE JOB.toml [stage args...]
 # sbatch options come before STAGE (e.g. --nodes=2 --time=12:00:00 --dependency=afterok:123);
 # without --nodes/--ntasks a job gets one node with one task per GPU (XOMNI_GPUS_PER_NODE, or one
-# task on a CPU site). Stage args: --set KEY=VALUE, --from DIR, --run-dir DIR (see lib/stage.sh).
+# task on a CPU site). --cpu-only: a stage that needs no GPU (data, rewards, the report) asks for
+# none, on XOMNI_CPU_PARTITION when the site sets one. Stage args: --set KEY=VALUE, --from DIR,
+# --run-dir DIR, --seed K, --seed-dir DIR --as NAME, -- ARGS (see lib/stage.sh).
 set -euo pipefail
 XOMNI_SLURM_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 export XOMNI_SLURM_DIR
@@ -19,7 +21,12 @@ while (($#)) && [[ "$1" == -* ]]; do
   case "$1" in
     --dry-run) dry_run=1 ;;
     --parsable) parsable=1 ;;
-    -h | --help) sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --cpu-only)
+      # The job inherits the environment (--export=ALL): its tasks see no GPU either.
+      export XOMNI_GPUS_PER_NODE=0
+      [[ -n "$XOMNI_CPU_PARTITION" ]] && XOMNI_PARTITION="$XOMNI_CPU_PARTITION"
+      ;;
+    -h | --help) sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) sbatch_args+=("$1") ;;
   esac
   shift
@@ -83,6 +90,7 @@ opt() { # opt LONG SHORT: the value of the last sbatch option --LONG=V or -SHORT
 sets=()
 for ((i = 2; i <= $#; i++)); do
   a="${!i}"
+  [[ "$a" == -- ]] && break  # the xomni command's own arguments follow
   if [[ "$a" == --set ]]; then
     i=$((i + 1))
     sets+=("${!i:-}")

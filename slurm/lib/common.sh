@@ -87,7 +87,7 @@ job_value() {
 # "lm") must have; nothing for a script that does not train.
 xomni_train_stage() {
   case "$1" in
-    lm | siglip | vq | decoder | rl) echo "$1" ;;
+    lm | siglip | vq | decoder | rl | realism) echo "$1" ;;
     s1 | s2 | s3 | sft) echo lm ;;  # X-Omni stages: LM-stage jobs with backbone "xomni"
   esac
 }

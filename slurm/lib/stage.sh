@@ -8,6 +8,12 @@
 #   --from DIR          the previous stage's run directory (its outputs.env names what it made)
 #   --run-dir DIR       run directory (default: $XOMNI_RUN_ROOT/NAME-JOBID; a requeued job keeps
 #                       its id, so it finds its own checkpoints again)
+#   --seed K            the study's seed: run.seed of a training run, --seed of the commands that
+#                       take one (each script says); without it the job file's own seed serves
+#   --seed-dir DIR --as NAME
+#                       the seed folder of a study (submit_pipeline.sh): on success the stage
+#                       links DIR/NAME to its run directory and rewrites DIR/study.json
+#   -- ARGS...          extra arguments for the stage's xomni command (each script says which)
 #
 # Each stage writes DIR/launch.env (the allocation and layout) and, when it succeeds,
 # DIR/outputs.env: KEY=VALUE lines naming what later stages read (tokenizer, data_train,
@@ -28,12 +34,21 @@ stage_init() {
   STAGE_SETS=()
   STAGE_FROM=""
   STAGE_RUN_DIR=""
+  STAGE_SEED=""
+  STAGE_SEED_DIR=""
+  STAGE_AS=""
+  STAGE_ARGS=()
+  STAGE_T0=$(date +%s)
   while (($#)); do
     case "$1" in
       --set) STAGE_SETS+=("${2:?--set needs KEY=VALUE}"); shift 2 ;;
       --set=*) STAGE_SETS+=("${1#--set=}"); shift ;;
       --from) STAGE_FROM="${2:?--from needs a directory}"; shift 2 ;;
       --run-dir) STAGE_RUN_DIR="${2:?--run-dir needs a directory}"; shift 2 ;;
+      --seed) STAGE_SEED="${2:?--seed needs a number}"; shift 2 ;;
+      --seed-dir) STAGE_SEED_DIR="${2:?--seed-dir needs a directory}"; shift 2 ;;
+      --as) STAGE_AS="${2:?--as needs a stage name}"; shift 2 ;;
+      --) shift; STAGE_ARGS=("$@"); break ;;
       -*) xomni_die "$STAGE_NAME: unknown option '$1'" ;;
       *)
         [[ -z "$STAGE_JOB" ]] || xomni_die "$STAGE_NAME: more than one job file ('$STAGE_JOB', '$1')"
@@ -53,7 +68,9 @@ stage_init() {
     IFS=',' read -ra kvs <<< "$STAGE_ARRAY_SETS"
     STAGE_SETS+=("${kvs[@]}")
   fi
-  [[ -n "$STAGE_JOB" ]] || xomni_die "$STAGE_NAME: usage: sbatch $STAGE_NAME.sbatch JOB.toml [--set KEY=VALUE ...] [--from DIR] [--run-dir DIR]"
+  [[ -n "$STAGE_JOB" ]] || xomni_die "$STAGE_NAME: usage: sbatch $STAGE_NAME.sbatch JOB.toml [--set KEY=VALUE ...] [--from DIR] [--run-dir DIR] [--seed K] [--seed-dir DIR --as NAME] [-- ARGS]"
+  [[ -z "$STAGE_SEED" || "$STAGE_SEED" =~ ^[0-9]+$ ]] || xomni_die "$STAGE_NAME: --seed must be a non-negative integer, got '$STAGE_SEED'"
+  [[ -z "$STAGE_SEED_DIR" || -n "$STAGE_AS" ]] || xomni_die "$STAGE_NAME: --seed-dir needs --as NAME (the stage's name in the study)"
   [[ -f "$STAGE_JOB" ]] || xomni_die "$STAGE_NAME: job file '$STAGE_JOB' not found (from $PWD)"
   xomni_load_site
   export XOMNI_GPUS_PER_NODE
@@ -160,7 +177,74 @@ stage_outputs() {
     cat "$STAGE_FROM/outputs.env" >> "$tmp"
   fi
   for kv in "run_dir_$STAGE_NAME=$STAGE_RUN_DIR" "$@"; do echo "$kv" >> "$tmp"; done
+  [[ -n "$STAGE_AS" ]] && echo "run_dir_$STAGE_AS=$STAGE_RUN_DIR" >> "$tmp"
   mv "$tmp" "$STAGE_RUN_DIR/outputs.env"
+  [[ -z "$STAGE_SEED_DIR" ]] || stage_record_study
+}
+
+# The kind of a stage in a study.json (as `xomni pipeline` names them): data, train, eval, report.
+stage_kind() {
+  case "$1" in
+    prompts | synth | tokenizer | mmdata) echo data ;;
+    bon | xeval | eval) echo eval ;;
+    report) echo report ;;
+    *) echo train ;;
+  esac
+}
+
+json_str() {  # json_str TEXT: TEXT as a JSON string
+  local s="$1"
+  s=${s//\\/\\\\}
+  s=${s//\"/\\\"}
+  s=${s//$'\t'/\\t}
+  s=${s//$'\n'/\\n}
+  printf '"%s"' "$s"
+}
+json_list() {  # json_list TEXT...: a JSON array of strings
+  local out="" x
+  for x in "$@"; do out+="${out:+, }$(json_str "$x")"; done
+  printf '[%s]' "$out"
+}
+
+# stage_record_study: this stage's place in its study's seed folder (--seed-dir DIR --as NAME),
+# the layout `xomni report study` reads, as `xomni pipeline` writes it: DIR/NAME links to the run
+# directory, DIR/.stages/NAME holds the stage's record, and DIR/study.json is rewritten from all
+# records so far, in the order they finished: {"name", "scale", "seed", "stages": [{"name",
+# "kind", "status", "wall_s", "dir"}], "settings": {NAME: {"job", "set", "args"}}}. name and scale
+# come from DIR/study.env (written by submit_pipeline.sh). A requeued stage replaces its record.
+stage_record_study() {
+  local dir="$STAGE_SEED_DIR" name scale seed f stages="" settings="" end
+  mkdir -p "$dir/.stages"
+  ln -sfn "$STAGE_RUN_DIR" "$dir/$STAGE_AS"
+  end=$(date +%s)
+  {
+    date +%s%N  # the order key: stages of a chain may finish within one second
+
+    printf '{"name": %s, "kind": %s, "status": "done", "wall_s": %s, "dir": %s}\n' \
+      "$(json_str "$STAGE_AS")" "$(json_str "$(stage_kind "$STAGE_NAME")")" "$((end - STAGE_T0))" \
+      "$(json_str "$STAGE_AS")"
+    printf '%s: {"job": %s, "script": %s, "set": %s, "args": %s}\n' "$(json_str "$STAGE_AS")" \
+      "$(json_str "$(realpath "$STAGE_JOB")")" "$(json_str "$STAGE_NAME")" \
+      "$(json_list "${STAGE_SETS[@]}")" "$(json_list "${STAGE_ARGS[@]}")"
+  } > "$dir/.stages/$STAGE_AS.tmp"
+  mv "$dir/.stages/$STAGE_AS.tmp" "$dir/.stages/$STAGE_AS"
+  name=$(grep '^name=' "$dir/study.env" 2> /dev/null | cut -d= -f2- || true)
+  scale=$(grep '^scale=' "$dir/study.env" 2> /dev/null | cut -d= -f2- || true)
+  seed="${STAGE_SEED:-$(grep '^seed=' "$dir/study.env" 2> /dev/null | cut -d= -f2- || true)}"
+  # Records in the order the stages finished (first line: when, in nanoseconds).
+  while IFS= read -r f; do
+    stages+="${stages:+,}"$'\n'"    $(sed -n 2p "$f")"
+    settings+="${settings:+,}"$'\n'"    $(sed -n 3p "$f")"
+  done < <(for f in "$dir"/.stages/*; do
+    [[ "$f" == *.tmp ]] || echo "$(head -n 1 "$f") $f"
+  done | sort -n -k1,1 | cut -d' ' -f2-)
+  {
+    printf '{\n  "name": %s,\n  "scale": %s,\n  "seed": %s,\n' "$(json_str "${name:-xomni}")" \
+      "$(json_str "${scale:-default}")" "${seed:-1}"
+    printf '  "stages": [%s\n  ],\n  "settings": {%s\n  }\n}\n' "$stages" "$settings"
+  } > "$dir/study.json.tmp"
+  mv "$dir/study.json.tmp" "$dir/study.json"
+  echo "[$STAGE_NAME] recorded as $STAGE_AS in $dir/study.json"
 }
 
 # stage_run [--tasks N] CMD...: runs CMD on every task of the allocation through srun (one task per
@@ -257,7 +341,7 @@ stage_newest_checkpoint() {
 
 # stage_train [--set KEY=VALUE ...]: a training stage's run (`xomni train JOB.toml`, the trainer
 # picked by the job's run.stage) on every task, after stage_check_layout. Its overrides, last one
-# wins: the stage's own --set arguments, then the given ones (what the stage maps from the previous
+# wins: run.seed from --seed, the stage's own --set arguments, then the given ones (what the stage maps from the previous
 # stage's outputs), then parallel.dp from the layout and run.dir/run.name = the run directory (the
 # job's, by job id, so a requeued job finds its own checkpoints). Exits with xomni's status when
 # it fails. Then insists that the newest checkpoint is at train.steps (a step that never started
@@ -265,6 +349,8 @@ stage_newest_checkpoint() {
 stage_train() {
   local -a sets=()
   local kv status=0 ckpt steps last
+  # The study's seed first, so that an explicit --set run.seed of the stage wins.
+  [[ -n "$STAGE_SEED" ]] && sets+=(--set "run.seed=$STAGE_SEED")
   for kv in "${STAGE_SETS[@]}"; do sets+=(--set "$kv"); done
   stage_run "$XOMNI_BIN" train "$STAGE_JOB" "${sets[@]}" "$@" \
     --set "parallel.dp=$STAGE_DP" \

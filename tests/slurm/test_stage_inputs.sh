@@ -6,6 +6,9 @@
 # data_valid, and the refusals (no input, a checkpoint of the wrong stage, run.stage of another
 # stage at run time and at submission, a final checkpoint short of train.steps or none at all, a
 # failed run's status, unknown options). The codec pipeline's dry run chains the four stages.
+# The X-Omni study's stages: prompts, synth's validation set, xeval after s2/sft/rl, realism,
+# bon, the seed folder each stage records itself in (study.json), the report over the seed
+# folders, and the dry run of --seeds 2: two chains and one report after both.
 #   tests/slurm/test_stage_inputs.sh REPO
 set -euo pipefail
 repo="$(realpath "$1")"
@@ -40,12 +43,21 @@ if [[ "$1 $2" == "data synth" ]]; then
   touch "$out/manifest.json"
   exit 0
 fi
+prev=""
+out=""
+for a in "$@"; do [[ "$prev" == --out ]] && out="$a"; prev="$a"; done
 if [[ "$1" == data && "$2" == mm-* ]]; then  # mm-tokenizer / mm-pack: make --out
-  prev=""
-  for a in "$@"; do [[ "$prev" == --out ]] && out="$a"; prev="$a"; done
   [[ "$2" == mm-pack ]] && mkdir -p "$out" || touch "$out"
   exit 0
 fi
+# prompts: the set files; realism: the data folder; eval, bon, report study: their files in --out.
+case "$1 ${2:-}" in
+  "data prompts") mkdir -p "$out" && touch "$out"/{geneval,text_short,vqa_scene,train}.jsonl && exit 0 ;;
+  "data realism") mkdir -p "$out/train" "$out/heldout" && exit 0 ;;
+  "eval "*) mkdir -p "$out" && echo '{}' > "$out/results.json" && exit 0 ;;
+  "bon "*) mkdir -p "$out" && echo '{}' > "$out/bon.json" && exit 0 ;;
+  "report study") mkdir -p "$out" && echo '<html></html>' > "$out/report.html" && exit 0 ;;
+esac
 [[ "$1" == train ]] || { echo "fake xomni: unexpected command $*" >&2; exit 1; }
 [[ -z "${FAKE_STATUS:-}" ]] || exit "$FAKE_STATUS"
 [[ -z "${FAKE_NO_CHECKPOINT:-}" ]] || exit 0
@@ -82,8 +94,14 @@ refused() {  # refused MESSAGE STAGE ARGS...: the stage script fails naming MESS
   [[ -z "$dir" || ! -e "$dir/outputs.env" ]] || fail "$*: wrote $dir/outputs.env"
 }
 
+# 0. prompts writes the prompt sets into its run directory; the chain carries the folder on.
+run_stage prompts jobs/tiny/xomni_study.toml --set prompts.train_count=64 --run-dir "$work/prompts" -- --train-seed 5
+[[ "$(last_call)" == "data|prompts|--out|$work/prompts/prompts|--train-count|64|--train-seed|5" ]] ||
+  fail "prompts command: $(last_call)"
+[[ "$(output "$work/prompts" prompts)" == "$work/prompts/prompts" ]] || fail "prompts outputs: $(cat "$work/prompts/outputs.env")"
+
 # 1. synth writes the images into its run directory and names them.
-run_stage synth jobs/tiny/synth.toml --set synth.scenes=2 --run-dir "$work/synth"
+run_stage synth jobs/tiny/synth.toml --set synth.scenes=2 --from "$work/prompts" --run-dir "$work/synth"
 [[ "$(last_call)" == "data|synth|jobs/tiny/synth.toml|--set|synth.scenes=2|--set|synth.out=$work/synth/images|--overwrite" ]] ||
   fail "synth command: $(last_call)"
 [[ "$(output "$work/synth" images)" == "$work/synth/images" && -d "$work/synth/images" ]] ||
@@ -117,6 +135,18 @@ want+="|--set|data.train=$work/synth/images|--set|parallel.dp=1|--set|run.dir=$w
   "$(output "$work/decoder" checkpoint_stage)" == decoder &&
   "$(output "$work/decoder" run_dir_siglip)" == "$work/siglip" ]] ||
   fail "decoder outputs: $(cat "$work/decoder/outputs.env")"
+
+# synth's validation set: the same job with --valid-set added, into images-valid; the image
+# stages take it as data.valid.
+run_stage synth jobs/tiny/synth.toml --set synth.scenes=2 --valid-set synth.seed=2 --valid-set synth.scenes=1 \
+  --run-dir "$work/synthv"
+[[ "$(tail -n 2 "$FAKE_LOG" | head -n 1)" == "data|synth|jobs/tiny/synth.toml|--set|synth.scenes=2|--set|synth.out=$work/synthv/images|--overwrite" &&
+  "$(last_call)" == "data|synth|jobs/tiny/synth.toml|--set|synth.scenes=2|--set|synth.seed=2|--set|synth.scenes=1|--set|synth.out=$work/synthv/images-valid|--overwrite" ]] ||
+  fail "synth with a validation set: $(tail -n 2 "$FAKE_LOG")"
+[[ "$(output "$work/synthv" images_valid)" == "$work/synthv/images-valid" ]] || fail "synth outputs: $(cat "$work/synthv/outputs.env")"
+run_stage siglip "$work/codec_siglip.toml" --from "$work/synthv" --run-dir "$work/siglipv"
+[[ "$(last_call)" == "train|$work/codec_siglip.toml|--set|data.train=$work/synthv/images|--set|data.valid=$work/synthv/images-valid|--set|parallel.dp=1|--set|run.dir=$work|--set|run.name=siglipv" ]] ||
+  fail "siglip with validation images: $(last_call)"
 
 # Without --from the job file's own keys serve (nothing is mapped).
 run_stage vq "$work/codec_vq.toml" --set tokenizer.checkpoint=/x.h5 --run-dir "$work/vq_alone"
@@ -175,6 +205,75 @@ refused "rl: the previous stages' checkpoint $work/s3/checkpoints/ckpt-00000003.
 refused "run.stage = \"lm\" but slurm/stages/rl.sbatch runs the rl stage" \
   rl "$work/xo.toml" --from "$work/sft" --run-dir "$work/r16"
 
+# 5d. The X-Omni study's evaluation, reward and report stages, each recording itself in a seed
+# folder (--seed-dir, --as): xeval evaluates the checkpoint the chain carries (sft's here) on the
+# prompts stage's sets, --seen the synth images, --seed the study's; realism renders with the
+# decoder and vq checkpoints the chain carries and trains on that data; bon samples sft's model;
+# neither replaces the model checkpoint the chain carries, so rl still starts from sft's.
+sd="$work/study/seed-3"
+mkdir -p "$sd"
+printf 'name=xo\nscale=smoke\nseed=3\n' > "$sd/study.env"
+study=(--seed 3 --seed-dir "$sd")
+P="$work/prompts/prompts"
+sft_ckpt="$work/sft/checkpoints/ckpt-00000003.h5"
+run_stage xeval jobs/tiny/xomni_study.toml --set xeval.sets=geneval,vqa_scene --set xeval.count=2 \
+  --set xeval.cfg=1,3 --from "$work/sft" --run-dir "$work/eval-sft" "${study[@]}" --as eval-sft -- --extra 1
+[[ "$(last_call)" == "eval|--checkpoint|$sft_ckpt|--prompts|$P/geneval.jsonl|--prompts|$P/vqa_scene.jsonl|--seen|$work/synth/images|--seed|3|--out|$work/eval-sft|--cfg|1,3|--count|2|--extra|1" ]] ||
+  fail "xeval command: $(last_call)"
+[[ "$(output "$work/eval-sft" results)" == "$work/eval-sft/results.json" &&
+  "$(output "$work/eval-sft" checkpoint)" == "$sft_ckpt" && "$(output "$work/eval-sft" run_dir_eval-sft)" == "$work/eval-sft" ]] ||
+  fail "xeval outputs: $(cat "$work/eval-sft/outputs.env")"
+run_stage realism jobs/tiny/realism.toml --set train.steps=3 --from "$work/eval-sft" --run-dir "$work/realism" \
+  "${study[@]}" --as realism -- --count 8
+[[ "$(tail -n 2 "$FAKE_LOG" | head -n 1)" == "data|realism|--decoder|$work/decoder/checkpoints/ckpt-00000003.h5|--tokenizer|$work/vq/checkpoints/ckpt-00000003.h5|--images|$work/synth/images|--seed|3|--out|$work/realism/data|--overwrite|--count|8" ]] ||
+  fail "realism data command: $(tail -n 2 "$FAKE_LOG" | head -n 1)"
+[[ "$(last_call)" == "train|jobs/tiny/realism.toml|--set|run.seed=3|--set|train.steps=3|--set|data.train=$work/realism/data/train|--set|data.valid=$work/realism/data/heldout|--set|parallel.dp=1|--set|run.dir=$work|--set|run.name=realism" ]] ||
+  fail "realism train command: $(last_call)"
+[[ "$(output "$work/realism" realism_checkpoint)" == "$work/realism/checkpoints/ckpt-00000003.h5" &&
+  "$(output "$work/realism" checkpoint)" == "$sft_ckpt" ]] || fail "realism outputs: $(cat "$work/realism/outputs.env")"
+run_stage bon jobs/tiny/xomni_rl.toml --set rl.group_size=2 --from "$work/realism" --run-dir "$work/bon" \
+  "${study[@]}" --as bon -- --prompts 2
+[[ "$(last_call)" == "bon|jobs/tiny/xomni_rl.toml|--set|run.seed=3|--set|rl.group_size=2|--set|model.init_checkpoint=$sft_ckpt|--out|$work/bon|--prompts|2" ]] ||
+  fail "bon command: $(last_call)"
+[[ "$(output "$work/bon" bon)" == "$work/bon/bon.json" ]] || fail "bon outputs: $(cat "$work/bon/outputs.env")"
+run_stage rl "$work/rl.toml" --from "$work/bon" --run-dir "$work/rl3" "${study[@]}" --as rl
+[[ "$(last_call)" == "train|$work/rl.toml|--set|run.seed=3|--set|model.init_checkpoint=$sft_ckpt|--set|parallel.dp=1|--set|run.dir=$work|--set|run.name=rl3" ]] ||
+  fail "rl after bon: $(last_call)"
+run_stage xeval jobs/tiny/xomni_study.toml --set xeval.sets=geneval --set xeval.decoder_steps=4 --from "$work/rl3" --run-dir "$work/eval-rl" \
+  "${study[@]}" --as eval-rl
+[[ "$(last_call)" == "eval|--checkpoint|$work/rl3/checkpoints/ckpt-00000003.h5|--prompts|$P/geneval.jsonl|--seen|$work/synth/images|--seed|3|--out|$work/eval-rl|--decoder-steps|4" ]] ||
+  fail "xeval after rl: $(last_call)"
+# The seed folder: a link per stage and study.json in `xomni pipeline`'s format, stages in the
+# order they ran.
+for s in eval-sft realism bon rl eval-rl; do
+  [[ "$(readlink "$sd/$s")" == "$work/${s/#rl/rl3}" ]] || fail "seed folder link $s -> $(readlink "$sd/$s")"
+done
+for line in '  "name": "xo",' '  "scale": "smoke",' '  "seed": 3,'; do
+  grep -qxF "$line" "$sd/study.json" || fail "study.json lacks '$line': $(cat "$sd/study.json")"
+done
+[[ "$(grep -o '{"name": "[a-z-]*", "kind": "[a-z]*", "status": "done"' "$sd/study.json" | awk -F'"' '{print $4 "/" $8}' | paste -sd ' ')" == \
+  "eval-sft/eval realism/train bon/eval rl/train eval-rl/eval" ]] || fail "study.json stages: $(cat "$sd/study.json")"
+grep -qF '"bon": {"job": "'"$repo"'/jobs/tiny/xomni_rl.toml", "script": "bon", "set": ["rl.group_size=2"], "args": ["--prompts", "2"]}' \
+  "$sd/study.json" || fail "study.json settings: $(cat "$sd/study.json")"
+if command -v python3 > /dev/null; then
+  python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert [s["dir"] for s in d["stages"]] == ["eval-sft", "realism", "bon", "rl", "eval-rl"]' \
+    "$sd/study.json" || fail "study.json is not the JSON expected: $(cat "$sd/study.json")"
+fi
+run_stage report jobs/tiny/xomni_study.toml --study-root "$work/study" --run-dir "$work/report"
+[[ "$(last_call)" == "report|study|$work/study|--out|$work/report/report" &&
+  "$(output "$work/report" report)" == "$work/report/report/report.html" ]] || fail "report command: $(last_call)"
+calls=$(wc -l < "$FAKE_LOG")
+refused "report: $work/prompts holds no seed folder with a study.json" report jobs/tiny/xomni_study.toml \
+  --study-root "$work/prompts" --run-dir "$work/r20"
+refused "xeval: prompt set 'nope' has no file $P/nope.jsonl" xeval jobs/tiny/xomni_study.toml \
+  --set xeval.sets=nope --from "$work/sft" --run-dir "$work/r21"
+refused "xeval: no checkpoint to evaluate" xeval jobs/tiny/xomni_study.toml --from "$work/prompts" --run-dir "$work/r22"
+refused "bon: the previous stages' checkpoint $work/s3/checkpoints/ckpt-00000003.h5 is the s3 stage's; bon starts from the sft stage's" \
+  bon jobs/tiny/xomni_rl.toml --from "$work/s3" --run-dir "$work/r23"
+refused "realism: no decoder" realism jobs/tiny/realism.toml --from "$work/synth" --run-dir "$work/r24"
+refused "xeval: --seed-dir needs --as NAME" xeval jobs/tiny/xomni_study.toml --from "$work/sft" --seed-dir "$sd"
+[[ $(wc -l < "$FAKE_LOG") == "$calls" ]] || fail "a refused stage ran xomni: $(tail -n 3 "$FAKE_LOG")"
+
 # 6. Refusals, before anything runs (nothing new in calls.log) unless the run itself is at fault.
 calls=$(wc -l < "$FAKE_LOG")
 refused "vq: the previous stages' checkpoint $work/decoder/checkpoints/ckpt-00000003.h5 is the decoder stage's; vq starts from the siglip stage's" \
@@ -228,4 +327,46 @@ grep -qF -- "--dependency=afterok:\$JOB_vq" <<< "$out" || fail "decoder does not
 sed 's/^stages = .*/stages = ["siglip", "synth"]/' "$work/codec.toml" > "$work/bad.toml"
 if err=$(slurm/submit_pipeline.sh --dry-run "$work/bad.toml" 2>&1); then fail "out of order accepted"; fi
 grep -q "stage 'synth' is out of order" <<< "$err" || fail "$err"
+
+# 8. --seeds 2: two chains of the study (each stage with its chain's --seed, seed folder and
+# --from), then one report job after the last job of both chains, on the study folder.
+out=$(slurm/submit_pipeline.sh --dry-run --seeds 2 --study-root "$work/st" slurm/pipelines/xomni_smoke.toml)
+out=${out//\\\$/\$}
+[[ $(grep -c '^sbatch ' <<< "$out") == 35 ]] || fail "--seeds 2: $(grep -c '^sbatch ' <<< "$out") sbatch commands, not 2 x 17 + 1"
+for k in 1 2; do
+  grep -qF -- "xeval.sbatch jobs/tiny/xomni_study.toml --set xeval.count=2 --set xeval.cfg=1\,3 --set xeval.decoder_steps=1 --from $XOMNI_RUN_ROOT/rl-\$JOB_rl_$k --seed $k --seed-dir $work/st/seed-$k --as eval-rl" <<< "$out" ||
+    fail "seed $k: no eval-rl after its rl: $out"
+  grep -qF -- "--dependency=afterok:\$JOB_prompts_$k --kill-on-invalid-dep=yes $repo/slurm/stages/synth.sbatch jobs/tiny/codec_synth.toml --set synth.scenes=48 --valid-set synth.seed=2 --valid-set synth.scenes=16 --from $XOMNI_RUN_ROOT/prompts-\$JOB_prompts_$k --seed $k" <<< "$out" ||
+    fail "seed $k: synth does not follow its prompts: $out"
+  grep -qF -- "realism.sbatch jobs/tiny/realism.toml" <<< "$(grep -F -- "--seed $k --seed-dir" <<< "$out")" || fail "seed $k: no realism"
+  [[ $(grep -cF -- "--seed $k --seed-dir $work/st/seed-$k --as " <<< "$out") == 17 &&
+    $(grep -cF -- "--job-name=xomni-xomni-smoke-seed$k-" <<< "$out") == 17 ]] || fail "seed $k: not 17 stages"
+done
+report=$(grep -F report.sbatch <<< "$out")
+[[ "$report" == *"--dependency=afterok:\$JOB_eval-rl_1:\$JOB_eval-rl_2 --kill-on-invalid-dep=yes $repo/slurm/stages/report.sbatch jobs/tiny/xomni_study.toml --study-root $work/st "* ]] ||
+  fail "the report job: $report"
+[[ "$(tail -n 1 <<< "$out")" == "$report" ]] || fail "the report is not submitted last: $out"
+grep -qF -- "bon.sbatch jobs/tiny/xomni_rl.toml --set rl.group_size=2 --set rl.decoder_steps=1 --set rl.prompt_count=64 --from $XOMNI_RUN_ROOT/realism-\$JOB_realism_2 --seed 2 --seed-dir $work/st/seed-2 --as bon -- --prompts 2" <<< "$out" ||
+  fail "bon's args: $out"
+# Without --seeds: one chain, the job files' own seeds, and the placeholders of one chain.
+out=$(slurm/submit_pipeline.sh --dry-run --study-root "$work/st" slurm/pipelines/xomni.toml)
+out=${out//\\\$/\$}
+[[ $(grep -c '^sbatch ' <<< "$out") == 18 ]] || fail "xomni.toml: $out"
+grep -q -- "--seed [0-9]" <<< "$out" && fail "a --seed without --seeds: $out"
+grep -qF -- "--dependency=afterok:\$JOB_eval-rl --kill-on-invalid-dep=yes $repo/slurm/stages/report.sbatch" <<< "$out" ||
+  fail "xomni.toml's report: $out"
+if err=$(slurm/submit_pipeline.sh --dry-run --seeds 0 slurm/pipelines/xomni.toml 2>&1); then fail "--seeds 0 accepted"; fi
+grep -q "seeds must be a positive integer, got '0'" <<< "$err" || fail "$err"
+# CPU-only stages (cpu = true: data, rewards, the report) ask a GPU site for no GPU and take its
+# CPU partition; the others keep the site's GPUs.
+out=$(XOMNI_GPUS_PER_NODE=4 XOMNI_PARTITION=gpu XOMNI_CPU_PARTITION=cpu \
+  slurm/submit_pipeline.sh --dry-run --study-root "$work/st" slurm/pipelines/xomni.toml)
+for s in prompts synth mmdata realism report; do
+  line=$(grep -F "/stages/$s.sbatch" <<< "$out")
+  [[ "$line" == *--partition=cpu* && "$line" != *--gpus* ]] || fail "$s on a GPU site: $line"
+done
+for s in siglip rl bon xeval; do
+  line=$(grep -F "/stages/$s.sbatch" <<< "$out" | head -n 1)
+  [[ "$line" == *--partition=gpu* && "$line" == *--gpus-per-node=* ]] || fail "$s on a GPU site: $line"
+done
 echo "stage inputs ok"
