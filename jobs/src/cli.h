@@ -23,6 +23,8 @@ struct Register {
 // Value of `--flag VALUE` or `--flag=VALUE` in args, removing it; empty when absent.
 std::string take_option(std::vector<std::string>& args, const std::string& flag);
 bool take_flag(std::vector<std::string>& args, const std::string& flag);
+// Every value of a repeatable `--flag VALUE` in order, removing them.
+std::vector<std::string> take_all(std::vector<std::string>& args, const std::string& flag);
 // `text` as a number (`fallback` when empty); throws naming `flag` when it is not one.
 double parse_number(const std::string& text, const char* flag, double fallback);
 // `text` as a whole integer in [min, max] (`fallback` when empty); throws naming `flag` and the

@@ -23,6 +23,13 @@ std::string take_option(std::vector<std::string>& args, const std::string& flag)
   return "";
 }
 
+std::vector<std::string> take_all(std::vector<std::string>& args, const std::string& flag) {
+  std::vector<std::string> out;
+  for (std::string v = take_option(args, flag); !v.empty(); v = take_option(args, flag))
+    out.push_back(v);
+  return out;
+}
+
 bool take_flag(std::vector<std::string>& args, const std::string& flag) {
   for (size_t i = 0; i < args.size(); ++i)
     if (args[i] == flag) {

@@ -13,9 +13,7 @@ namespace {
 
 int run(const std::vector<std::string>& argv) {
   std::vector<std::string> args = argv;
-  std::vector<std::string> overrides;
-  for (std::string v = take_option(args, "--set"); !v.empty(); v = take_option(args, "--set"))
-    overrides.push_back(v);
+  const std::vector<std::string> overrides = take_all(args, "--set");
   rl::BestOfNOptions o;
   o.checkpoint = take_option(args, "--checkpoint");
   o.out_dir = take_option(args, "--out");

@@ -35,8 +35,7 @@ int64_t positive(const std::string& flag, const std::string& v) {
 }
 
 int synth(std::vector<std::string> args) {
-  std::vector<std::string> overrides;
-  for (std::string s; !(s = take_option(args, "--set")).empty();) overrides.push_back(s);
+  const std::vector<std::string> overrides = take_all(args, "--set");
   const bool overwrite = take_flag(args, "--overwrite");
   XOMNI_CHECK(args.size() == 1 && args[0].rfind("--", 0) != 0,
               "usage: xomni data synth JOB.toml [--set key=value]... [--overwrite]");

@@ -10,14 +10,6 @@
 namespace xomni::cli {
 namespace {
 
-// Every value of a repeatable option, in order.
-std::vector<std::string> take_all(std::vector<std::string>& args, const std::string& flag) {
-  std::vector<std::string> out;
-  for (std::string v = take_option(args, flag); !v.empty(); v = take_option(args, flag))
-    out.push_back(v);
-  return out;
-}
-
 // "1,1.5,3" -> {1, 1.5, 3}; each a finite scale, none twice.
 std::vector<double> parse_cfg_list(const std::string& text) {
   std::vector<double> out;

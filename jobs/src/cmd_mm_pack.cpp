@@ -17,13 +17,6 @@ namespace xomni::cli {
 
 namespace {
 
-std::vector<std::string> take_all(std::vector<std::string>& args, const std::string& flag) {
-  std::vector<std::string> out;
-  for (std::string v = take_option(args, flag); !v.empty(); v = take_option(args, flag))
-    out.push_back(v);
-  return out;
-}
-
 void no_more(const std::vector<std::string>& args, const char* command) {
   XOMNI_CHECK(args.empty(), "unexpected argument '", args.empty() ? "" : args[0],
               "' for xomni data ", command, " (see xomni data --help)");

@@ -12,14 +12,13 @@ namespace {
 
 int run(const std::vector<std::string>& argv) {
   std::vector<std::string> args = argv;
-  std::vector<std::string> sets;
-  for (std::string v = take_option(args, "--set"); !v.empty(); v = take_option(args, "--set"))
-    sets.push_back(v);
+  const std::vector<std::string> sets = take_all(args, "--set");
   study::RunOptions o;
   o.dry_run = take_flag(args, "--dry-run");
   o.verbose = take_flag(args, "--verbose");
-  XOMNI_CHECK(args.size() == 1, args.empty() ? "give the study file (e.g. jobs/tiny/xomni.toml)"
-                                             : "unexpected argument '" + args[1] + "'",
+  XOMNI_CHECK(args.size() == 1,
+              args.empty() ? "give the study file (e.g. jobs/tiny/xomni.toml)"
+                           : "unexpected argument '" + args[1] + "'",
               " (see xomni pipeline --help)");
   const study::StudyFile s = study::read_study_file(args[0], sets, study::recipe_stage_keys());
   return study::run_study(s, o);
@@ -27,7 +26,8 @@ int run(const std::vector<std::string>& argv) {
 
 const Register reg(
     {"pipeline", "the whole X-Omni study on one machine: every stage in order, resumable",
-     "usage: xomni pipeline STUDY.toml [--set study.scale=smoke|default|full] [--set KEY=VALUE]...\n"
+     "usage: xomni pipeline STUDY.toml [--set study.scale=smoke|default|full] [--set "
+     "KEY=VALUE]...\n"
      "                      [--dry-run] [--verbose]\n\n"
      "Runs the stages of the X-Omni recipe that the study file has a section for, in order:\n"
      "prompts, synth, siglip, vq, decoder, tokenizer, mmdata, lm0, s1, s2, s3, sft, realism,\n"

@@ -12,13 +12,6 @@
 namespace xomni::cli {
 namespace {
 
-std::vector<std::string> take_all(std::vector<std::string>& args, const std::string& flag) {
-  std::vector<std::string> out;
-  for (std::string v = take_option(args, flag); !v.empty(); v = take_option(args, flag))
-    out.push_back(v);
-  return out;
-}
-
 int run(const std::vector<std::string>& argv) {
   std::vector<std::string> args = argv;
   XOMNI_CHECK(!args.empty() && args[0] == "score",

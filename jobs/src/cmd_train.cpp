@@ -63,9 +63,7 @@ int run_stage(const Config& cfg, bool print_config, Parse parse, Train train_job
 
 int run(const std::vector<std::string>& argv) {
   std::vector<std::string> args = argv;
-  std::vector<std::string> overrides;
-  for (std::string v = take_option(args, "--set"); !v.empty(); v = take_option(args, "--set"))
-    overrides.push_back(v);
+  const std::vector<std::string> overrides = take_all(args, "--set");
   const bool print_config = take_flag(args, "--print-config");
   for (const std::string& a : args)
     XOMNI_CHECK(a.rfind("--", 0) != 0, "unknown option '", a,

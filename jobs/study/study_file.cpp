@@ -1,9 +1,10 @@
 #include "study/study_file.h"
 
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "xomni/core/config/config.h"
 #include "xomni/core/tensor/error.h"
@@ -99,7 +100,9 @@ const StageSettings& StudyFile::stage(const std::string& stage_name) const {
   return it->second;
 }
 
-std::string StudyFile::seed_root() const { return root + "/seed-" + std::to_string(seed); }
+std::string StudyFile::seed_root() const {
+  return root + "/seed-" + std::to_string(seed);
+}
 
 StudyFile parse_study_file(const std::string& text, const std::string& source,
                            const std::string& dir, const std::vector<std::string>& overrides,
@@ -126,9 +129,12 @@ StudyFile parse_study_file(const std::string& text, const std::string& source,
       for (const auto& [sk, sv] : table_of(v, at)) {
         const std::string s(sk.str());
         const std::string sat = where(source, sk.source()) + ": study." + s;
-        if (s == "name") f.name = scalar_text(sv, sat);
-        else if (s == "root") root = scalar_text(sv, sat);
-        else if (s == "scale") f.scale = scalar_text(sv, sat);
+        if (s == "name")
+          f.name = scalar_text(sv, sat);
+        else if (s == "root")
+          root = scalar_text(sv, sat);
+        else if (s == "scale")
+          f.scale = scalar_text(sv, sat);
         else if (s == "seed") {
           auto x = sv.value<int64_t>();
           XOMNI_CHECK(sv.is_integer() && x && *x >= 0, sat, ": expected an integer >= 0");
@@ -158,9 +164,12 @@ StudyFile parse_study_file(const std::string& text, const std::string& source,
     const std::string section = o.substr(0, dot), key = o.substr(dot + 1, eq - dot - 1),
                       value = o.substr(eq + 1);
     if (section == "study") {
-      if (key == "name") f.name = value;
-      else if (key == "root") root = fs::absolute(value).string();  // relative to the cwd
-      else if (key == "scale") f.scale = value;
+      if (key == "name")
+        f.name = value;
+      else if (key == "root")
+        root = fs::absolute(value).string();  // relative to the cwd
+      else if (key == "scale")
+        f.scale = value;
       else if (key == "seed") {
         char* end = nullptr;
         const long long s = std::strtoll(value.c_str(), &end, 10);
@@ -182,10 +191,11 @@ StudyFile parse_study_file(const std::string& text, const std::string& source,
   // Every scale's stage names are checked, the unused scales' too: a typo shows at once.
   if (scales)
     for (const auto& [name, table] : *scales)
-      for (const auto& [k, v] : table_of(table, source + ": [scales." + std::string(name.str()) + "]"))
-        XOMNI_CHECK(stage_keys.count(std::string(k.str())), where(source, k.source()),
-                    ": [scales.", name.str(), ".", k.str(), "]: unknown stage (the stages: ",
-                    known_list(stage_names), ")");
+      for (const auto& [k, v] :
+           table_of(table, source + ": [scales." + std::string(name.str()) + "]"))
+        XOMNI_CHECK(stage_keys.count(std::string(k.str())), where(source, k.source()), ": [scales.",
+                    name.str(), ".", k.str(),
+                    "]: unknown stage (the stages: ", known_list(stage_names), ")");
   // "default" needs no [scales.default]: the stages' own settings are the default scale.
   const toml::node* chosen = scales ? scales->get(f.scale) : nullptr;
   if (!chosen) {

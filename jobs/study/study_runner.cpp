@@ -38,9 +38,10 @@ void on_signal(int sig) {
 }
 
 struct SignalGuard {
-  struct sigaction old_int{}, old_term{}, old_hup{};
+  struct sigaction old_int {
+  }, old_term{}, old_hup{};
   SignalGuard() {
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     ::sigaction(SIGINT, &sa, &old_int);
@@ -57,9 +58,12 @@ struct SignalGuard {
 std::string duration_text(double s) {
   const long t = long(s + 0.5);
   char buf[32];
-  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t / 60) % 60);
-  else if (t >= 60) std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
-  else std::snprintf(buf, sizeof buf, "%lds", t);
+  if (t >= 3600)
+    std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+  else if (t >= 60)
+    std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%lds", t);
   return buf;
 }
 
@@ -185,8 +189,9 @@ struct StudyLock {
     const std::string p = root + "/.lock";
     fd = ::open(p.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     XOMNI_CHECK(fd >= 0, "cannot open ", p, ": ", std::strerror(errno));
-    XOMNI_CHECK(::flock(fd, LOCK_EX | LOCK_NB) == 0, root,
-                " is in use by another xomni pipeline (", p, " is locked); wait for it or give "
+    XOMNI_CHECK(::flock(fd, LOCK_EX | LOCK_NB) == 0, root, " is in use by another xomni pipeline (",
+                p,
+                " is locked); wait for it or give "
                 "this one another study.root or study.seed");
   }
   ~StudyLock() {
@@ -262,8 +267,8 @@ int run_study(const StudyFile& s, const RunOptions& o) {
     const StageSettings& settings = s.stages.at(st.name);
     const fs::path dir = stage_dir(s, st.name);
     const fs::path marker = dir / "stage.json";
-    const std::string tag = "[pipeline " + std::to_string(i + 1) + "/" +
-                            std::to_string(plan.size()) + "] " + st.name;
+    const std::string tag =
+        "[pipeline " + std::to_string(i + 1) + "/" + std::to_string(plan.size()) + "] " + st.name;
     expected_left -= settings.expect_s;
     const std::vector<Args> cmds = stage_commands(s, st.name, false);
     const Json saved = read_json_or_null(marker);
@@ -271,7 +276,8 @@ int run_study(const StudyFile& s, const RunOptions& o) {
       XOMNI_CHECK(saved.value("commands", Json()) == commands_json(cmds), tag,
                   " finished earlier with other settings (", marker.string(),
                   " lists its commands); give this study another study.root or study.seed, or "
-                  "remove ", dir.string(), " to run it again");
+                  "remove ",
+                  dir.string(), " to run it again");
       rec.status = "done";
       rec.wall_s = saved.value("wall_s", 0.0);
       std::printf("%s: done earlier (%s), skipped\n", tag.c_str(),
@@ -348,7 +354,8 @@ int run_study(const StudyFile& s, const RunOptions& o) {
                 duration_text(r.wall_s).c_str());
     total += r.wall_s;
   }
-  std::printf("  %-10s %-8s %8s (all stages' own time)\n", "total", "", duration_text(total).c_str());
+  std::printf("  %-10s %-8s %8s (all stages' own time)\n", "total", "",
+              duration_text(total).c_str());
   const fs::path report = fs::path(s.root) / "report" / "report.html";
   if (s.stages.count("report") && fs::exists(report))
     std::printf("[pipeline] report: %s\n", report.string().c_str());

@@ -26,8 +26,8 @@ std::string needed_checkpoint(const StudyFile& s, const std::string& stage, cons
               of, "', but the study has no [", of, "] section");
   std::string c = final_checkpoint(s, of);
   if (c.empty() && dry_run) return "<final checkpoint of " + of + ">";
-  XOMNI_CHECK(!c.empty(), "stage '", stage, "' needs the final checkpoint of '", of,
-              "', but ", stage_dir(s, of), "/checkpoints holds none: run '", of, "' first");
+  XOMNI_CHECK(!c.empty(), "stage '", stage, "' needs the final checkpoint of '", of, "', but ",
+              stage_dir(s, of), "/checkpoints holds none: run '", of, "' first");
   return c;
 }
 
@@ -60,8 +60,8 @@ std::vector<std::string> list_or_empty(const StageSettings& st, const std::strin
 // `xomni train JOB` into <seed root>/<stage>, seeded with the study's seed; `inputs` are the
 // overrides that wire the stage to earlier ones; the study file's own come last (they win).
 Args train_command(const StudyFile& s, const std::string& stage, const Args& inputs) {
-  Args a = {"train", job_of(s, stage), "--set", "run.dir=" + s.seed_root(),
-            "--set",  "run.name=" + stage, "--set", "run.seed=" + std::to_string(s.seed)};
+  Args a = {"train", job_of(s, stage),    "--set", "run.dir=" + s.seed_root(),
+            "--set", "run.name=" + stage, "--set", "run.seed=" + std::to_string(s.seed)};
   for (const auto& kv : inputs) a.insert(a.end(), {"--set", kv});
   return append(with_sets(a, s.stage(stage).set), s.stage(stage).args);
 }
@@ -87,14 +87,27 @@ std::vector<Args> mmdata_commands(const StudyFile& s, bool dry_run) {
   const StageSettings& st = s.stage("mmdata");
   const std::string vq = needed_checkpoint(s, "mmdata", "vq", dry_run);
   const std::string decoder = needed_checkpoint(s, "mmdata", "decoder", dry_run);
-  const std::string train = stage_dir(s, "synth") + "/train", valid = stage_dir(s, "synth") + "/valid";
+  const std::string train = stage_dir(s, "synth") + "/train",
+                    valid = stage_dir(s, "synth") + "/valid";
   const std::string per_doc = value_or(st, "questions_per_document", "8");
   std::vector<Args> out;
   auto pack = [&](const std::string& name, const std::string& images, const std::string& kind,
                   Args extra) {
-    Args a = {"data",     "mm-pack",  "--tokenizer", stage_dir(s, "tokenizer") + "/tokenizer.json",
-              "--image-tokenizer", vq, "--decoder", decoder, "--images", images, "--kind", kind,
-              "--out",    data_dir(s, name), "--overwrite"};
+    Args a = {"data",
+              "mm-pack",
+              "--tokenizer",
+              stage_dir(s, "tokenizer") + "/tokenizer.json",
+              "--image-tokenizer",
+              vq,
+              "--decoder",
+              decoder,
+              "--images",
+              images,
+              "--kind",
+              kind,
+              "--out",
+              data_dir(s, name),
+              "--overwrite"};
     out.push_back(append(append(a, extra), st.args));
   };
   const Args q = {"--questions-per-document", per_doc};
@@ -120,8 +133,7 @@ std::pair<std::string, std::string> model_stage_data(const std::string& stage) {
   return {"sft", "mix-valid"};
 }
 
-std::vector<Args> model_stage_commands(const StudyFile& s, const std::string& stage,
-                                       bool dry_run) {
+std::vector<Args> model_stage_commands(const StudyFile& s, const std::string& stage, bool dry_run) {
   const auto [train, valid] = model_stage_data(stage);
   Args inputs = {"data.train=" + data_dir(s, train), "data.valid=" + data_dir(s, valid)};
   const auto at = std::find(kModelChain.begin(), kModelChain.end(), stage);
@@ -130,8 +142,7 @@ std::vector<Args> model_stage_commands(const StudyFile& s, const std::string& st
   return {train_command(s, stage, inputs)};
 }
 
-std::vector<Args> codec_stage_commands(const StudyFile& s, const std::string& stage,
-                                       bool dry_run) {
+std::vector<Args> codec_stage_commands(const StudyFile& s, const std::string& stage, bool dry_run) {
   Args inputs = {"data.train=" + stage_dir(s, "synth") + "/train",
                  "data.valid=" + stage_dir(s, "synth") + "/valid"};
   if (stage == "vq")
@@ -143,20 +154,30 @@ std::vector<Args> codec_stage_commands(const StudyFile& s, const std::string& st
 
 std::vector<Args> realism_commands(const StudyFile& s, bool dry_run) {
   const std::string data = stage_dir(s, "realism") + "/data";
-  Args make = {"data",    "realism", "--decoder", needed_checkpoint(s, "realism", "decoder", dry_run),
-               "--tokenizer", needed_checkpoint(s, "realism", "vq", dry_run), "--images",
-               stage_dir(s, "synth") + "/train", "--seed", std::to_string(s.seed), "--out", data,
+  Args make = {"data",        "realism",
+               "--decoder",   needed_checkpoint(s, "realism", "decoder", dry_run),
+               "--tokenizer", needed_checkpoint(s, "realism", "vq", dry_run),
+               "--images",    stage_dir(s, "synth") + "/train",
+               "--seed",      std::to_string(s.seed),
+               "--out",       data,
                "--overwrite"};
   make = append(make, list_or_empty(s.stage("realism"), "data_args"));
-  return {make, train_command(s, "realism",
-                              {"data.train=" + data + "/train", "data.valid=" + data + "/heldout"})};
+  return {make,
+          train_command(s, "realism",
+                        {"data.train=" + data + "/train", "data.valid=" + data + "/heldout"})};
 }
 
 std::vector<Args> eval_commands(const StudyFile& s, const std::string& stage, bool dry_run) {
   const std::string of = stage.substr(std::string("eval-").size());
   const StageSettings& st = s.stage(stage);
-  Args a = {"eval", "--checkpoint", needed_checkpoint(s, stage, of, dry_run), "--seen",
-            stage_dir(s, "synth") + "/train", "--seed", std::to_string(s.seed), "--out",
+  Args a = {"eval",
+            "--checkpoint",
+            needed_checkpoint(s, stage, of, dry_run),
+            "--seen",
+            stage_dir(s, "synth") + "/train",
+            "--seed",
+            std::to_string(s.seed),
+            "--out",
             stage_dir(s, stage)};
   const std::vector<std::string> sets = list_or_empty(st, "sets");
   XOMNI_CHECK(!sets.empty(), s.path, ": [", stage,
@@ -250,12 +271,12 @@ std::vector<std::vector<std::string>> stage_commands(const StudyFile& s, const s
     return model_stage_commands(s, stage, dry_run);
   if (stage == "realism") return realism_commands(s, dry_run);
   if (stage == "bon")
-    return {append(with_sets({"bon", job_of(s, "bon"), "--set",
-                              "model.init_checkpoint=" + needed_checkpoint(s, stage, "sft", dry_run),
-                              "--set", "run.seed=" + std::to_string(s.seed), "--out",
-                              stage_dir(s, "bon")},
-                             st.set),
-                   st.args)};
+    return {append(
+        with_sets({"bon", job_of(s, "bon"), "--set",
+                   "model.init_checkpoint=" + needed_checkpoint(s, stage, "sft", dry_run), "--set",
+                   "run.seed=" + std::to_string(s.seed), "--out", stage_dir(s, "bon")},
+                  st.set),
+        st.args)};
   if (stage == "rl")
     return {train_command(
         s, "rl", {"model.init_checkpoint=" + needed_checkpoint(s, stage, "sft", dry_run)})};

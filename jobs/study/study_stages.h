@@ -22,9 +22,9 @@ namespace xomni::study {
 
 struct StageInfo {
   std::string name;
-  std::string kind;          // "data", "train", "eval" or "report"
-  bool always_run = false;   // rerun even when done (the report: other seeds may have finished)
-  std::string summary;       // one line for the progress and `--dry-run`
+  std::string kind;         // "data", "train", "eval" or "report"
+  bool always_run = false;  // rerun even when done (the report: other seeds may have finished)
+  std::string summary;      // one line for the progress and `--dry-run`
 };
 
 // Every stage of the recipe, in order.

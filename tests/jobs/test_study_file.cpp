@@ -2,7 +2,6 @@
 // overrides, its refusals (naming file, line and key), and the recipe's wiring: which folders and
 // final checkpoints each stage's commands read.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -145,7 +144,8 @@ TEST(StudyStages, EachStageReadsTheFoldersAndFinalCheckpointsBeforeIt) {
   EXPECT_TRUE(contains(vq, "train /base/vq.toml --set run.dir=" + root + " --set run.name=vq"));
   EXPECT_TRUE(contains(vq, "--set run.seed=3"));
   EXPECT_TRUE(contains(vq, "--set data.train=" + root + "/synth/train"));
-  EXPECT_TRUE(contains(vq, "tokenizer.checkpoint=" + root + "/siglip/checkpoints/ckpt-00000010.h5"));
+  EXPECT_TRUE(
+      contains(vq, "tokenizer.checkpoint=" + root + "/siglip/checkpoints/ckpt-00000010.h5"));
 
   // The study file's own overrides come after the wiring, so they win.
   const std::string siglip = join_args(study::stage_commands(s, "siglip", false)[0]);
