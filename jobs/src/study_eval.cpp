@@ -434,7 +434,11 @@ std::string results_table(const nlohmann::json& r) {
   out += buf;
   if (r.contains("generation"))
     for (const auto& [g, at] : r["generation"].items())
-      for (const auto& [set, s] : at["by_set"].items()) {
+      for (const auto& entry : at["by_set"].items()) {
+        // Named references, not structured bindings: the lambda below captures `s`, which
+        // clang before 16 refuses for a binding.
+        const std::string& set = entry.key();
+        const nlohmann::json& s = entry.value();
         std::string score;
         const auto add = [&](const char* key, const char* label) {
           if (!s.contains(key)) return;
