@@ -34,15 +34,7 @@ void draw_bar_chart(cairo_t* cr, const BarChart& c, double x0, double y0, double
   auto py = [&](double v) { return y0 + h - h * std::max(0.0, v) / top; };
 
   cairo_set_line_width(cr, 1);
-  const double step = tick_step(top, 5);
-  for (double y = 0; y <= top + 1e-9 * step; y += step) {
-    cairo_set_source_rgb(cr, 0.88, 0.88, 0.88);
-    cairo_move_to(cr, x0, py(y));
-    cairo_line_to(cr, x0 + w, py(y));
-    cairo_stroke(cr);
-    cairo_set_source_rgb(cr, 0, 0, 0);
-    text_aligned(cr, x0 - 6, py(y) + 4, tick_label(y), 11, 1.0);
-  }
+  draw_y_grid(cr, x0, w, 0, top, py);
   cairo_rectangle(cr, x0, y0, w, h);
   cairo_stroke(cr);
   text_aligned(cr, x0 + w / 2, y0 - 12, c.title, 15, 0.5);

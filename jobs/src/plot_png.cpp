@@ -137,6 +137,19 @@ void draw_range(cairo_t* cr, const Series& s, size_t n, const Px& px, const Py& 
 
 }  // namespace
 
+void draw_y_grid(cairo_t* cr, double x0, double w, double lo, double hi,
+                 const std::function<double(double)>& py) {
+  const double step = tick_step(hi - lo, 5);
+  for (double y = std::ceil(lo / step) * step; y <= hi + 1e-9 * step; y += step) {
+    cairo_set_source_rgb(cr, 0.88, 0.88, 0.88);
+    cairo_move_to(cr, x0, py(y));
+    cairo_line_to(cr, x0 + w, py(y));
+    cairo_stroke(cr);
+    cairo_set_source_rgb(cr, 0, 0, 0);
+    text_aligned(cr, x0 - 6, py(y) + 4, tick_label(y), 11, 1.0);
+  }
+}
+
 void draw_line_panel(cairo_t* cr, const LinePanel& p, double x0, double y0, double w, double h) {
   Range xr, yr;
   std::vector<double> xs;  // distinct x values, the log axis's ticks
@@ -165,15 +178,7 @@ void draw_line_panel(cairo_t* cr, const LinePanel& p, double x0, double y0, doub
 
   // Frame, title, horizontal grid with y labels, x ticks with labels.
   cairo_set_line_width(cr, 1);
-  const double ystep = tick_step(yr.hi - yr.lo, 5);
-  for (double y = std::ceil(yr.lo / ystep) * ystep; y <= yr.hi + 1e-9 * ystep; y += ystep) {
-    cairo_set_source_rgb(cr, 0.88, 0.88, 0.88);
-    cairo_move_to(cr, x0, py(y));
-    cairo_line_to(cr, x0 + w, py(y));
-    cairo_stroke(cr);
-    cairo_set_source_rgb(cr, 0, 0, 0);
-    text_aligned(cr, x0 - 6, py(y) + 4, tick_label(y), 11, 1.0);
-  }
+  draw_y_grid(cr, x0, w, yr.lo, yr.hi, py);
   std::vector<double> xticks;
   if (log_x && xs.size() <= 12) {
     xticks = xs;

@@ -4,6 +4,7 @@
 // x/y series with axes, ticks, grid and a legend).
 #include <cairo.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,11 @@ unsigned palette_colour(size_t i);
 double tick_step(double span, int want);
 // A short label for a tick value ("%.3g" style, no trailing noise).
 std::string tick_label(double v);
+
+// Light horizontal grid lines across (x0, x0 + w), each labelled on the left, at "nice" ticks
+// (about five) from the first at or above `lo` up to `hi`; `py` maps a value to its pixel row.
+void draw_y_grid(cairo_t* cr, double x0, double w, double lo, double hi,
+                 const std::function<double(double)>& py);
 
 // One curve: points (x[i], y[i]); NaN y values are gaps. Drawn as a line with a dot per point.
 // With lo/hi (one per point, e.g. the min and max over seeds) the range is drawn too: whiskers
