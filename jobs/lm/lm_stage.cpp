@@ -7,6 +7,7 @@
 #include "lm/lm_components.h"
 #include "lm/lm_step.h"
 #include "xomni/core/data/token_data.h"
+#include "xomni/core/tensor/profiler.h"
 #include "xomni/parallel/context_parallel.h"
 
 namespace xomni::train {
@@ -43,6 +44,7 @@ class LmStage final : public Stage {
     std::vector<PackedBatch> micro;
     double tokens_here = 0;
     for (int64_t m = 0; m < job_.trainer.loop.grad_accum; ++m) {
+      profiler::Scope data("data");
       micro.push_back(context_parallel_share(loader_->next(), par_));
       tokens_here += double(counted_tokens(micro.back()));
     }

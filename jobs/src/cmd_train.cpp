@@ -63,11 +63,14 @@ int run_stage(const Config& cfg, bool print_config, Parse parse, Train train_job
 
 int run(const std::vector<std::string>& argv) {
   std::vector<std::string> args = argv;
-  const std::vector<std::string> overrides = take_all(args, "--set");
+  std::vector<std::string> overrides = take_all(args, "--set");
+  // --profile N is train.profile_steps = N, after any --set of it.
+  for (const std::string& n : take_all(args, "--profile"))
+    overrides.push_back("train.profile_steps=" + n);
   const bool print_config = take_flag(args, "--print-config");
   for (const std::string& a : args)
     XOMNI_CHECK(a.rfind("--", 0) != 0, "unknown option '", a,
-                "' (xomni train takes JOB.toml, --set key=value and --print-config)");
+                "' (xomni train takes JOB.toml, --set key=value, --profile N and --print-config)");
   XOMNI_CHECK(args.size() == 1, "expected one job file, got ", args.size(), " arguments");
   const std::string stage = codec::peek_stage(Config::read_text(args[0]), args[0], overrides);
   if (realism::is_realism_stage(stage))
@@ -98,7 +101,10 @@ int run(const std::vector<std::string>& argv) {
 
 const Register reg(
     {"train", "run a training stage (language model, image codec, GRPO) from a TOML job file",
-     "usage: xomni train JOB.toml [--set key=value ...] [--print-config]\n\n"
+     "usage: xomni train JOB.toml [--set key=value ...] [--profile N] [--print-config]\n\n"
+     "--profile N times every op of N steps after one warm-up step (train.profile_steps):\n"
+     "a table on stderr, and per rank run.dir/run.name/profile/ops-rank<r>.txt and a\n"
+     "Chrome trace trace-rank<r>.json (chrome://tracing, ui.perfetto.dev).\n\n"
      "--print-config prints the effective job (every field, defaults filled in, the\n"
      "overrides applied, checked) as TOML and exits without training.\n\n"
      "run.stage picks the stage: lm (default), the image codec's siglip, vq and\n"

@@ -44,6 +44,10 @@ std::vector<FieldSpec> loop_fields() {
       int_field("train.keep_checkpoints", 3, "checkpoints kept in the run directory").at_least(1),
       bool_field("train.ignore_unreadable_checkpoints", false,
                  "start from step 0 when no checkpoint of the run can be read (else: refuse)"),
+      int_field("train.profile_steps", 0,
+                "steps timed per op after one warm-up step: a table on stderr and "
+                "<run>/profile/ (0: off)")
+          .at_least(0),
   };
 }
 
@@ -129,6 +133,7 @@ TrainerOptions parse_trainer_options(const Config& c) {
   o.loop.checkpoint_every = c.get_int("train.checkpoint_every");
   o.loop.keep_checkpoints = c.get_int("train.keep_checkpoints");
   o.loop.ignore_unreadable_checkpoints = c.get_bool("train.ignore_unreadable_checkpoints");
+  o.loop.profile_steps = c.get_int("train.profile_steps");
 
   o.parallel.requested.tp = int(c.get_int("parallel.tp"));
   o.parallel.requested.cp = int(c.get_int("parallel.cp"));

@@ -34,6 +34,8 @@ struct LoopOptions {
   // Start from step 0 when the run's checkpoint folder holds checkpoints none of which can be
   // read (they are left in place); otherwise such a run is refused.
   bool ignore_unreadable_checkpoints = false;
+  // Steps to run under the per-op profiler (after one warm-up step of this run); 0: off.
+  int64_t profile_steps = 0;
 };
 
 struct ParallelOptions {

@@ -14,8 +14,10 @@
 #include <optional>
 
 #include "train/signals.h"
+#include "train/step_profile.h"
 #include "xomni/core/io/checkpoint.h"
 #include "xomni/core/nn/lr_schedule.h"
+#include "xomni/core/tensor/profiler.h"
 
 namespace xomni::train {
 namespace fs = std::filesystem;
@@ -309,7 +311,11 @@ TrainResult run_training(Stage& stage, const TrainerOptions& o, const StartOptio
   const double items = stage.items_per_step(), flops = stage.flops_per_step();
   const auto start_time = Clock::now();
   int64_t steps_this_run = 0;
+  const int64_t steps_left =
+      max_steps_this_run < 0 ? total - step : std::min(total - step, max_steps_this_run);
+  StepProfile profile(o.loop.profile_steps, steps_left, run_dir / "profile", par.world->rank());
   while (step < total && (max_steps_this_run < 0 || steps_this_run < max_steps_this_run)) {
+    profile.before_step(steps_this_run);
     const auto t0 = Clock::now();
     const double lr = optim.schedule.lr_at(step);
     opt.set_lr(lr);
@@ -318,18 +324,30 @@ TrainResult run_training(Stage& stage, const TrainerOptions& o, const StartOptio
     std::vector<parallel::TimelineEvent> events;
     const StepOutput out = stage.forward_backward(record ? &events : nullptr);
     if (record) write_timeline(run_dir, events, step + 1, par);
-    reduce_partial_grads(params, par);
-    opt.reduce_gradients();
-    const double gnorm = global_grad_norm(opt, optim.counted, par);
-    XOMNI_CHECK(std::isfinite(out.loss) && std::isfinite(gnorm), "step ", step,
-                ": the loss or gradient norm is not finite (loss ", out.loss, ", grad norm ", gnorm,
-                "); the last checkpoint is intact in ", ckpt_dir.string());
-    if (o.loop.grad_clip > 0 && gnorm > o.loop.grad_clip)
-      opt.scale_gradients(o.loop.grad_clip / (gnorm + 1e-6));
-    opt.step();
+    double gnorm = 0;
+    {
+      profiler::PhaseScope phase("optimizer");
+      {
+        profiler::Scope scope("grad_reduce");  // self time: the communication
+        reduce_partial_grads(params, par);
+        opt.reduce_gradients();
+      }
+      {
+        profiler::Scope scope("grad_norm");
+        gnorm = global_grad_norm(opt, optim.counted, par);
+      }
+      XOMNI_CHECK(std::isfinite(out.loss) && std::isfinite(gnorm), "step ", step,
+                  ": the loss or gradient norm is not finite (loss ", out.loss, ", grad norm ",
+                  gnorm, "); the last checkpoint is intact in ", ckpt_dir.string());
+      profiler::Scope scope("optimizer_step");
+      if (o.loop.grad_clip > 0 && gnorm > o.loop.grad_clip)
+        opt.scale_gradients(o.loop.grad_clip / (gnorm + 1e-6));
+      opt.step();
+    }
     ++step;
     ++steps_this_run;
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    profile.after_step(steps_this_run - 1, secs);
     result.last_loss = out.loss;
     result.losses.push_back(out.loss);
     if (rank0) {
@@ -374,6 +392,7 @@ TrainResult run_training(Stage& stage, const TrainerOptions& o, const StartOptio
       break;
     }
   }
+  profile.finish();
   if (rank0) progress.end();
   save();
   result.steps_done = step;

@@ -4,6 +4,7 @@
 #include <unordered_map>
 
 #include "xomni/core/ops/ops.h"
+#include "xomni/core/tensor/profiler.h"
 
 namespace xomni {
 namespace {
@@ -60,6 +61,9 @@ Tensor record(Tensor out, const char* name, std::vector<Tensor> inputs, Backward
 void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads) {
   XOMNI_CHECK(roots.size() == grads.size(), "backward: ", roots.size(), " roots but ", grads.size(),
               " gradients");
+  // Kernels called from here are backward work; this scope's self time is the engine's own.
+  profiler::PhaseScope phase("backward");
+  profiler::Scope scope("autograd_engine");
   // Count, for every node reachable from the roots, how many consumers feed it a gradient.
   std::unordered_map<const Node*, int> pending;
   std::vector<const Node*> stack;

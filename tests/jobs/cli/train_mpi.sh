@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `mpirun -np 2 xomni train`: tensor parallelism (tp=2) and data parallelism with ZeRO-1 print
 # the same final loss as one process started without a launcher (singleton MPI); a layout that
-# does not fit stops every rank with a message naming the wrong number.
+# does not fit stops every rank with a message naming the wrong number. The dp run is profiled
+# (--profile): every rank writes its table and trace, and the loss is the same.
 #   tests/jobs/cli/train_mpi.sh XOMNI MPIEXEC
 set -euo pipefail
 xomni="$1"
@@ -34,8 +35,17 @@ final_loss() { grep -o 'final training loss [0-9.]*' "$1" | awk '{print $4}'; }
 "$xomni" train "$work/job.toml" --set run.name=single > "$work/single" 2>&1
 "$mpiexec" -np 2 "$xomni" train "$work/job.toml" --set run.name=tp2 --set parallel.tp=2 \
   > "$work/tp2" 2>&1
+# The dp run is profiled too: the profiler must not change a single number.
 "$mpiexec" -np 2 "$xomni" train "$work/job.toml" --set run.name=dp2 \
-  --set parallel.distributed_optimizer=true > "$work/dp2" 2>&1
+  --set parallel.distributed_optimizer=true --profile 2 > "$work/dp2" 2>&1
+for r in 0 1; do
+  grep -q "op profile, rank $r: 2 steps" "$work/runs/dp2/profile/ops-rank$r.txt" || {
+    echo "dp2: no profile table of rank $r" >&2; cat "$work/dp2" >&2; exit 1; }
+  grep -q '"pid": '$r "$work/runs/dp2/profile/trace-rank$r.json" || {
+    echo "dp2: no trace of rank $r" >&2; exit 1; }
+done
+[[ $(grep -c '^op profile, rank' "$work/dp2") -eq 1 ]] || {
+  echo "dp2: only rank 0 prints its table" >&2; cat "$work/dp2" >&2; exit 1; }
 want=$(final_loss "$work/single")
 [[ -n "$want" ]] || { echo "single process: no final loss" >&2; cat "$work/single" >&2; exit 1; }
 for run in tp2 dp2; do
