@@ -1,6 +1,7 @@
 // The backend-independent half of Communicator: tensor checks, names, sequence and statistics.
 #include <utility>
 
+#include "xomni/core/tensor/profiler.h"
 #include "xomni/parallel/comm.h"
 
 namespace xomni::parallel {
@@ -49,14 +50,20 @@ void check_buffer(const Communicator& c, const char* op, const char* what, const
   XOMNI_CHECK(t.defined() && t.is_contiguous(), c.name(), " ", op, ": the ", what,
               " tensor must be defined and contiguous");
 }
+// A message's size for the profiler (0 for an undefined tensor: its check throws after).
+double bytes_of(const Tensor& t) {
+  return t.defined() ? double(t.numel()) * double(dtype_size(t.dtype())) : 0.0;
+}
 }  // namespace
 
 void Communicator::all_reduce(const Tensor& t, ReduceOp op) {
+  profiler::Scope scope("comm.all_reduce", 0, bytes_of(t));
   check_buffer(*this, "all_reduce", "buffer", t);
   all_reduce_raw(t.raw_data(), t.numel(), t.dtype(), op);
 }
 
 void Communicator::reduce_scatter(const Tensor& in, const Tensor& out, ReduceOp op) {
+  profiler::Scope scope("comm.reduce_scatter", 0, bytes_of(in));
   check_buffer(*this, "reduce_scatter", "input", in);
   check_buffer(*this, "reduce_scatter", "output", out);
   XOMNI_CHECK(in.dtype() == out.dtype() && in.numel() == out.numel() * size(), name(),
@@ -66,6 +73,7 @@ void Communicator::reduce_scatter(const Tensor& in, const Tensor& out, ReduceOp 
 }
 
 void Communicator::all_gather(const Tensor& in, const Tensor& out) {
+  profiler::Scope scope("comm.all_gather", 0, bytes_of(out));
   check_buffer(*this, "all_gather", "input", in);
   check_buffer(*this, "all_gather", "output", out);
   XOMNI_CHECK(in.dtype() == out.dtype() && out.numel() == in.numel() * size(), name(),
@@ -75,22 +83,26 @@ void Communicator::all_gather(const Tensor& in, const Tensor& out) {
 }
 
 void Communicator::broadcast(const Tensor& t, int root) {
+  profiler::Scope scope("comm.broadcast", 0, bytes_of(t));
   check_buffer(*this, "broadcast", "buffer", t);
   broadcast_raw(t.raw_data(), t.numel(), t.dtype(), root);
 }
 
 void Communicator::send(const Tensor& t, int peer, int tag) {
+  profiler::Scope scope("comm.send", 0, bytes_of(t));
   check_buffer(*this, "send", "message", t);
   send_raw(t.raw_data(), t.numel(), t.dtype(), peer, tag);
 }
 
 void Communicator::recv(const Tensor& t, int peer, int tag) {
+  profiler::Scope scope("comm.recv", 0, bytes_of(t));
   check_buffer(*this, "recv", "message", t);
   recv_raw(t.raw_data(), t.numel(), t.dtype(), peer, tag);
 }
 
 void Communicator::send_recv(const Tensor& send, int send_peer, int send_tag, const Tensor& recv,
                              int recv_peer, int recv_tag) {
+  profiler::Scope scope("comm.send_recv", 0, bytes_of(send) + bytes_of(recv));
   check_buffer(*this, "send_recv", "send", send);
   check_buffer(*this, "send_recv", "receive", recv);
   XOMNI_CHECK(send.dtype() == recv.dtype(), name(), " send_recv: the send tensor is ",
@@ -112,6 +124,7 @@ void Communicator::send_recv_raw(const void* send_data, int64_t send_count, int 
 }
 
 void Communicator::barrier() {
+  profiler::Scope scope("comm.barrier");
   barrier_raw();
 }
 
