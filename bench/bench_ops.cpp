@@ -3,6 +3,7 @@
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
+#include "xomni/core/ops/linear_cross_entropy.h"
 #include "xomni/core/ops/ops.h"
 #include "xomni/core/tensor/autograd.h"
 #include "xomni/core/tensor/random.h"
@@ -102,6 +103,30 @@ static void BM_cross_entropy(benchmark::State& state) {
   fwd_bwd(state, {x}, [&] { return cross_entropy(x, targets); });
 }
 BENCHMARK(BM_cross_entropy)->Name("cross_entropy_fwd_bwd/1024x8192")->UseRealTime();
+
+// The GPT-2-small LM head and loss over 256 tokens (B4 T64): fused over vocabulary chunks, and
+// through the whole [256, 50304] logits. No PyTorch peer (report.py skips rows without one).
+static void lm_head_loss(benchmark::State& state, bool fused) {
+  Tensor h = randu({256, 768}, 1, true), w = mul(randu({50304, 768}, 2), 0.02).detach();
+  w.set_requires_grad();
+  std::vector<int64_t> t(256);
+  for (size_t i = 0; i < t.size(); ++i) t[i] = int64_t((i * 7919) % 50304);
+  Tensor targets = Tensor::from_vector(t, {256});
+  fwd_bwd(state, {h, w}, [&] {
+    return fused ? linear_cross_entropy(h, w, targets)
+                 : cross_entropy(linear(h, w), targets, -100, Reduction::none);
+  });
+}
+static void BM_lm_head_fused(benchmark::State& state) {
+  lm_head_loss(state, true);
+}
+static void BM_lm_head_unfused(benchmark::State& state) {
+  lm_head_loss(state, false);
+}
+BENCHMARK(BM_lm_head_fused)->Name("linear_cross_entropy_fwd_bwd/256x768x50304")->UseRealTime();
+BENCHMARK(BM_lm_head_unfused)
+    ->Name("linear_then_cross_entropy_fwd_bwd/256x768x50304")
+    ->UseRealTime();
 
 static void BM_gelu(benchmark::State& state) {
   Tensor x = randu({1024, 3072}, 1, true);

@@ -25,6 +25,8 @@ def main():
         "|---|---:|---:|---:|---:|---:|",
     ]
     for name in x1:
+        if name not in d1:  # xomni-only entries (e.g. "<name>_unfused") have no PyTorch peer
+            continue
         for th, x, d, t in ((1, x1, d1, t1), (2, x2, d2, t2)):
             best = max(d[name], t[name])
             lines.append(f"| {name} | {th} | {x[name]:.0f} | {d[name]:.0f} | {t[name]:.0f} | {x[name] / best:.2f} |")

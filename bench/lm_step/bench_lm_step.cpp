@@ -1,5 +1,7 @@
 // Training-step throughput of the Qwen2 model: forward, backward and an AdamW update on
 // random tokens. Prints JSON {name: tokens per second}; bench/torch_lm_step.py is the peer.
+// The loss goes through the model's fused head and cross-entropy (stage_token_nll, what the LM
+// stage runs); "<name>_unfused" is the same step through the [B*T, V] logits and cross_entropy.
 //   xomni_bench_lm_step [steps]
 #include <chrono>
 #include <cstdio>
@@ -17,7 +19,7 @@ struct StepShape {
   int64_t B, T;
 };
 
-double tokens_per_second(const StepShape& s, int steps) {
+double tokens_per_second(const StepShape& s, int steps, bool fused) {
   qwen2::CausalLM lm(s.cfg, 1);
   std::vector<NamedParam> params;
   for (auto& [n, t] : lm.named_parameters()) params.push_back({n, t});
@@ -33,9 +35,14 @@ double tokens_per_second(const StepShape& s, int steps) {
                target = slice(all, 1, 1, s.T + 1).contiguous();
   auto step = [&] {
     opt.zero_grad();
-    Tensor logits = lm(input);
-    Tensor loss =
-        cross_entropy(reshape(logits, {s.B * s.T, s.cfg.vocab_size}), reshape(target, {s.B * s.T}));
+    Tensor loss;
+    if (fused) {
+      loss = mean(lm.stage_token_nll(input, target, {}));
+    } else {
+      Tensor logits = lm(input);
+      loss = cross_entropy(reshape(logits, {s.B * s.T, s.cfg.vocab_size}),
+                           reshape(target, {s.B * s.T}));
+    }
     loss.backward();
     opt.step();
   };
@@ -61,7 +68,9 @@ int main(int argc, char** argv) {
                               {"tiny_job_B8_T128", tiny, 8, 128}};
   std::printf("{");
   for (size_t i = 0; i < 2; ++i)
-    std::printf("%s\"%s\": %.1f", i ? ", " : "", shapes[i].name,
-                tokens_per_second(shapes[i], i == 0 ? steps : steps * 10));
+    for (bool fused : {true, false})
+      std::printf("%s\"%s%s\": %.1f", i || !fused ? ", " : "", shapes[i].name,
+                  fused ? "" : "_unfused",
+                  tokens_per_second(shapes[i], i == 0 ? steps : steps * 10, fused));
   std::printf("}\n");
 }

@@ -16,9 +16,11 @@ plugins::BackboneInputs inputs_of(const PackedBatch& b, bool checkpoint_layers) 
   return in;
 }
 
-// Summed next-token loss of the last stage's logits against targets [B, T].
-Tensor loss_sum(const plugins::Backbone& lm, const Tensor& logits, const Tensor& target) {
-  return sum(lm.token_nll(logits, target));
+// Summed next-token loss against targets [B, T] of the last stage run on `input` (the ids on a
+// single stage); the backbone may fuse its head with the loss (no logits held).
+Tensor loss_sum(const plugins::Backbone& lm, const Tensor& input, const Tensor& target,
+                const plugins::BackboneInputs& in) {
+  return sum(lm.stage_token_nll(input, target, in));
 }
 
 // [B, T] padded at the end of dimension 1 to `length` with `value`.
@@ -66,8 +68,8 @@ double forward_backward(const plugins::Backbone& lm, const ParallelSetup& par,
   if (par.layout().pp == 1) {
     double total = 0;
     for (const PackedBatch& b : micro) {
-      Tensor loss = mul(loss_sum(lm, lm.logits(b.input, inputs_of(b, checkpoint_layers)), b.target),
-                        1.0 / step_tokens);
+      Tensor loss =
+          mul(loss_sum(lm, b.input, b.target, inputs_of(b, checkpoint_layers)), 1.0 / step_tokens);
       total += loss.item();
       loss.backward();
     }
@@ -77,10 +79,9 @@ double forward_backward(const plugins::Backbone& lm, const ParallelSetup& par,
   stage.activation_shape = activation_shape(lm, par, micro.front());
   stage.forward = [&](int64_t m, const Tensor& received) -> Tensor {
     const PackedBatch& b = micro[size_t(m)];
-    const Tensor out =
-        lm.stage_forward(lm.is_first_stage() ? b.input : received, inputs_of(b, checkpoint_layers));
-    if (!lm.is_last_stage()) return out;
-    return mul(loss_sum(lm, out, b.target), 1.0 / step_tokens);
+    const Tensor input = lm.is_first_stage() ? b.input : received;
+    if (!lm.is_last_stage()) return lm.stage_forward(input, inputs_of(b, checkpoint_layers));
+    return mul(loss_sum(lm, input, b.target, inputs_of(b, checkpoint_layers)), 1.0 / step_tokens);
   };
   double total = 0;
   for (double l : parallel::run_1f1b(par.groups->pp(), stage, int64_t(micro.size()), timeline))
@@ -92,7 +93,7 @@ double forward_loss_sum(const plugins::Backbone& lm, const ParallelSetup& par,
                         const PackedBatch& b) {
   NoGradGuard no_grad;
   const plugins::BackboneInputs in = inputs_of(b, false);
-  if (par.layout().pp == 1) return loss_sum(lm, lm.logits(b.input, in), b.target).item();
+  if (par.layout().pp == 1) return loss_sum(lm, b.input, b.target, in).item();
   // Stage by stage: receive the hidden states, run this stage, pass them on.
   parallel::Communicator& pp = par.groups->pp();
   Tensor x = b.input;
@@ -100,12 +101,11 @@ double forward_loss_sum(const plugins::Backbone& lm, const ParallelSetup& par,
     x = Tensor::empty(activation_shape(lm, par, b));
     pp.recv(x, pp.rank() - 1);
   }
-  const Tensor out = lm.stage_forward(x, in);
   Tensor loss = Tensor::zeros({1}, DType::f64);
   if (lm.is_last_stage())
-    loss.fill_(loss_sum(lm, out, b.target).item());
+    loss.fill_(loss_sum(lm, x, b.target, in).item());
   else
-    pp.send(out.contiguous(), pp.rank() + 1);
+    pp.send(lm.stage_forward(x, in).contiguous(), pp.rank() + 1);
   pp.broadcast(loss, pp.size() - 1);
   return loss.item();
 }

@@ -5,9 +5,11 @@
 #include <optional>
 #include <set>
 
+#include "xomni/core/ops/linear_cross_entropy.h"
 #include "xomni/core/ops/sampling.h"
 #include "xomni/core/tensor/autograd.h"
 #include "xomni/parallel/context_parallel.h"
+#include "xomni/parallel/vocab_parallel_linear_loss.h"
 #include "xomni/qwen2/weights.h"
 
 namespace xomni::qwen2 {
@@ -249,7 +251,7 @@ Tensor CausalLM::embed_with_prefix(const Tensor& ids, const Tensor& prefix) cons
   return parallel::scatter_sequence(cat({prefix, ids_embedded}, 1), 1, tp_);
 }
 
-Tensor CausalLM::operator()(const Tensor& input, const ForwardOptions& opt) const {
+Tensor CausalLM::hidden_states(const Tensor& input, const ForwardOptions& opt) const {
   XOMNI_CHECK(input.dim() == (is_first_stage() ? 2 : 3), "qwen2: the input must be ",
               is_first_stage() ? "token ids [B, T]" : "hidden states [B, T, hidden]", ", got ",
               shape_str(input.shape()));
@@ -289,12 +291,18 @@ Tensor CausalLM::operator()(const Tensor& input, const ForwardOptions& opt) cons
     }
   }
   if (opt.cache) opt.cache->length += T;
+  return is_last_stage() ? (*norm_)(x) : x;
+}
+
+const Tensor& CausalLM::head_weight() const {
+  return lm_head_ ? lm_head_->weight() : embed_tokens_->weight();
+}
+
+Tensor CausalLM::operator()(const Tensor& input, const ForwardOptions& opt) const {
+  const Tensor x = hidden_states(input, opt);
   if (!is_last_stage()) return x;
-  x = (*norm_)(x);
-  if (lm_head_) return (*lm_head_)(x);
-  // Tied head: the embedding's vocabulary piece, as a column-parallel linear.
-  x = tp_.sequence_parallel ? parallel::gather_sequence(x, 1, tp_) : parallel::copy_to_tp(x, tp_);
-  return linear(x, embed_tokens_->weight());
+  // The head (tied: the embedding's vocabulary piece) as a column-parallel linear.
+  return linear(parallel::column_input(x, tp_), head_weight());
 }
 
 namespace {
@@ -348,7 +356,8 @@ std::vector<int64_t> CausalLM::generate_greedy(const std::vector<int64_t>& promp
   return std::vector<int64_t>(tokens.begin() + int64_t(prompt.size()), tokens.end());
 }
 
-Tensor CausalLM::logits(const Tensor& ids, const plugins::BackboneInputs& in) const {
+namespace {
+ForwardOptions forward_options(const plugins::BackboneInputs& in) {
   ForwardOptions opt;
   opt.prefix_embeddings = in.prefix_embeddings;
   opt.positions = in.positions;
@@ -358,7 +367,30 @@ Tensor CausalLM::logits(const Tensor& ids, const plugins::BackboneInputs& in) co
     opt.cache = dynamic_cast<KVCache*>(in.cache);
     XOMNI_CHECK(opt.cache, "qwen2: the decode cache was not made by this model's new_cache()");
   }
-  return (*this)(ids, opt);
+  return opt;
+}
+}  // namespace
+
+Tensor CausalLM::logits(const Tensor& ids, const plugins::BackboneInputs& in) const {
+  return (*this)(ids, forward_options(in));
+}
+
+Tensor CausalLM::stage_token_nll(const Tensor& input, const Tensor& targets,
+                                 const plugins::BackboneInputs& in) const {
+  XOMNI_CHECK(is_last_stage(), "qwen2: stage_token_nll runs on the last pipeline stage (layers [",
+              first_layer_, ", ", last_layer_, ") of ", cfg_.num_hidden_layers, ")");
+  // The whole sequence on every tp rank (gathered under sequence parallelism), as the head sees it.
+  const Tensor x = parallel::column_input(hidden_states(input, forward_options(in)), tp_);
+  const int64_t n = targets.numel();
+  XOMNI_CHECK(x.numel() == n * cfg_.hidden_size, "qwen2: targets ", shape_str(targets.shape()),
+              " do not cover the ", x.numel() / cfg_.hidden_size,
+              " positions of the hidden states ", shape_str(x.shape()));
+  const Tensor flat = reshape(x, {n, cfg_.hidden_size});
+  const Tensor ids = reshape(targets, {n});
+  const Tensor nll = tp_.size() == 1 ? linear_cross_entropy(flat, head_weight(), ids)
+                                     : parallel::vocab_parallel_linear_cross_entropy(
+                                           flat, head_weight(), ids, vocab_start(), tp_);
+  return reshape(nll, targets.shape());
 }
 
 parallel::ModelDims CausalLM::dims() const {

@@ -118,6 +118,41 @@ TEST(TpModel, GradientsMatchSingleProcess) {
   }
 }
 
+// The head fused with the loss (stage_token_nll: vocabulary-parallel, the hidden states gathered
+// first under sequence parallelism), tied and untied, against one process's unfused loss: the
+// per-token nll and every gathered parameter gradient.
+TEST(TpModel, FusedHeadLossMatchesSingleProcess) {
+  parallel::CommOptions opt;
+  opt.timeout_s = 120;
+  auto world = parallel::mpi_world(opt);
+  // tp up to 4 (the tiny model's 4 KV heads); further ranks are data-parallel replicas.
+  const int tp_size = std::min(world->size(), 4);
+  parallel::ProcessGroups groups(*world, parallel::Layout{tp_size, 1, world->size() / tp_size, 1});
+  Tensor ids, targets;
+  batch(ids, targets);
+  for (bool tied : {false, true}) {
+    qwen2::Config cfg = tiny_config();
+    cfg.tie_word_embeddings = tied;
+    qwen2::CausalLM ref(cfg, 9);
+    const Tensor ref_nll = ref.token_nll(ref(ids), targets);
+    sum(ref_nll).backward();
+    for (bool sp : {false, true}) {
+      SCOPED_TRACE(std::string(tied ? "tied" : "untied") + (sp ? " sequence-parallel" : ""));
+      parallel::TensorParallel tp{&groups.tp(), sp};
+      qwen2::CausalLM lm(cfg, 9, tp);
+      const Tensor nll = lm.stage_token_nll(ids, targets, {});
+      sum(nll).backward();
+      expect_close(nll, ref_nll, 1e-5, "nll");
+      for (const nn::ParamInfo& p : lm.parameter_infos()) {
+        Tensor g = p.tensor.grad().contiguous().clone();
+        if (p.sharding.partial_grad) groups.tp().all_reduce(g);
+        if (p.sharding.sharded()) g = gather_pieces(g, p.sharding.dim, groups.tp());
+        expect_close(g, ref.parameter(p.name).grad(), 1e-5, p.name);
+      }
+    }
+  }
+}
+
 // Prefix embeddings under tensor parallelism, with and without sequence parallelism: the gathered
 // logits and the prefix's gradient (whole on every rank: the prefix is replicated) match one
 // process. Under context parallelism a prefix is refused.

@@ -1,6 +1,7 @@
 // A tiny random Qwen2 made in plain PyTorch with Hugging Face semantics
 // (make_qwen2_fixture.py), loaded from safetensors: logits, loss, every parameter gradient and
-// 32 greedy tokens (with and without the KV cache) must match.
+// 32 greedy tokens (with and without the KV cache) must match; the loss and gradients also through
+// the head fused with the loss.
 // Tolerance: 1e-4 of each tensor's scale (scaled_max_error): two f32 blocks of GEMMs whose
 // accumulation order differs from PyTorch's; observed errors are about 1e-6.
 #include <gtest/gtest.h>
@@ -52,6 +53,22 @@ TEST(GoldenQwen2, LogitsLossAndGradients) {
     ++checked;
   }
   EXPECT_EQ(checked, 2 + 2 * 12 + 1);  // embed, lm_head, 12 per layer, final norm
+}
+
+// The head fused with the loss (stage_token_nll, what the LM stage trains with) against the same
+// PyTorch loss and gradients: targets are the ids shifted left, the last position ignored.
+TEST(GoldenQwen2, FusedHeadLossAndGradients) {
+  qwen2::CausalLM& lm = model();
+  const Tensor ids = fixture().at("ids");
+  const int64_t B = ids.size(0), T = ids.size(1);
+  Tensor targets = Tensor::full({B, T}, -100, DType::i64);
+  slice(targets, 1, 0, T - 1).copy_(slice(ids, 1, 1, T));
+  for (auto& [name, p] : lm.named_parameters()) p.zero_grad();
+  Tensor loss = mul(sum(lm.stage_token_nll(ids, targets, {})), 1.0 / double(B * (T - 1)));
+  test::expect_close(reshape(loss, {1}), fixture().at("loss"), 1e-5, "fused loss");
+  loss.backward();
+  for (auto& [name, p] : lm.named_parameters())
+    test::expect_close(p.grad(), fixture().at("grad." + name), 1e-4, "fused grad " + name);
 }
 
 TEST(GoldenQwen2, CheckpointedLayersGiveTheSameGradients) {

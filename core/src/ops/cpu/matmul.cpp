@@ -1,10 +1,9 @@
 // CPU matmul and linear on BLAS. Operands whose last two dims are row-major or transposed go to
 // GEMM as they are (lda from the stride); batches share one GEMM call where their layout allows.
-#include <cblas.h>
-
 #include <cstring>
 
 #include "ops/cpu/cpu_kernels.h"
+#include "ops/cpu/gemm.h"
 #include "tensor/threading.h"
 
 namespace xomni::cpu {
@@ -26,18 +25,6 @@ GemmOperand as_gemm_operand(const Tensor& t) {
   if ((sr == 1 || r == 1) && sc >= std::max<int64_t>(r, 1)) return {t, true, sc};
   Tensor cc = t.contiguous();
   return {cc, false, std::max<int64_t>(c, 1)};
-}
-
-template <typename T>
-void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,
-          int64_t ldb, T beta, T* c, int64_t ldc) {
-  const auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
-  if constexpr (sizeof(T) == 4)
-    cblas_sgemm(CblasRowMajor, TA, TB, int(m), int(n), int(k), 1.0f, a, int(lda), b, int(ldb), beta,
-                c, int(ldc));
-  else
-    cblas_dgemm(CblasRowMajor, TA, TB, int(m), int(n), int(k), 1.0, a, int(lda), b, int(ldb), beta,
-                c, int(ldc));
 }
 
 // C[batch] = A[batch] @ B[batch] for a and b already broadcast to the same batch shape

@@ -121,6 +121,14 @@ class Backbone : public Component, public nn::Module {
   // first stage, otherwise the previous stage's hidden states; returns hidden states [B, T, d]
   // (T the local length under sequence parallelism), or the logits on the last stage.
   virtual Tensor stage_forward(const Tensor& input, const BackboneInputs& inputs) const = 0;
+  // The last stage's per-token nll [B, T] of `targets` straight from its input (what
+  // stage_forward takes; a single stage takes the ids): token_nll(stage_forward(input, inputs),
+  // targets), which a model may compute without holding the logits (qwen2: the head fused with
+  // the loss over vocabulary chunks). Differentiable; the same on every rank of the tp group.
+  virtual Tensor stage_token_nll(const Tensor& input, const Tensor& targets,
+                                 const BackboneInputs& inputs) const {
+    return token_nll(stage_forward(input, inputs), targets);
+  }
   virtual bool is_first_stage() const = 0;
   virtual bool is_last_stage() const = 0;
   virtual int64_t hidden_size() const = 0;

@@ -120,6 +120,9 @@ class CausalLM : public plugins::Backbone {
   Tensor stage_forward(const Tensor& input, const plugins::BackboneInputs& inputs) const override {
     return logits(input, inputs);
   }
+  // The final norm, then the head fused with the loss (vocabulary-parallel under tp): no logits.
+  Tensor stage_token_nll(const Tensor& input, const Tensor& targets,
+                         const plugins::BackboneInputs& inputs) const override;
   bool is_first_stage() const override { return first_layer_ == 0; }
   bool is_last_stage() const override { return last_layer_ == cfg_.num_hidden_layers; }
   int64_t hidden_size() const override { return cfg_.hidden_size; }
@@ -132,6 +135,10 @@ class CausalLM : public plugins::Backbone {
   void check_prefix(const ForwardOptions& opt, const Tensor& ids) const;
   // [prefix, embedded ids] along the sequence (this rank's chunk under sequence parallelism).
   Tensor embed_with_prefix(const Tensor& ids, const Tensor& prefix) const;
+  // operator() up to the head: the stage's output, after the final norm on the last stage.
+  Tensor hidden_states(const Tensor& input, const ForwardOptions& opt) const;
+  // The head's weight rows of this rank, [vocab/tp, hidden] (the embedding's when tied).
+  const Tensor& head_weight() const;
 
   Config cfg_;
   TensorParallel tp_;
