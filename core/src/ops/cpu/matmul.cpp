@@ -6,6 +6,7 @@
 
 #include "ops/cpu/cpu_kernels.h"
 #include "tensor/threading.h"
+#include "xomni/core/ops/matmul_precision.h"
 
 namespace xomni::cpu {
 namespace {
@@ -32,12 +33,16 @@ template <typename T>
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,
           int64_t ldb, T beta, T* c, int64_t ldc) {
   const auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
-  if constexpr (sizeof(T) == 4)
+  if constexpr (sizeof(T) == 4) {
+    // bf16 precision (matmul_precision.h): the kernel is set only while it is on; f64 stays f64.
+    if (const Bf16Kernel kernel = matmul_bf16_kernel(); kernel != Bf16Kernel::none)
+      return gemm_bf16(kernel, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
     cblas_sgemm(CblasRowMajor, TA, TB, int(m), int(n), int(k), 1.0f, a, int(lda), b, int(ldb), beta,
                 c, int(ldc));
-  else
+  } else {
     cblas_dgemm(CblasRowMajor, TA, TB, int(m), int(n), int(k), 1.0, a, int(lda), b, int(ldb), beta,
                 c, int(ldc));
+  }
 }
 
 // C[batch] = A[batch] @ B[batch] for a and b already broadcast to the same batch shape
