@@ -44,6 +44,10 @@ std::vector<FieldSpec> loop_fields() {
       int_field("train.keep_checkpoints", 3, "checkpoints kept in the run directory").at_least(1),
       bool_field("train.ignore_unreadable_checkpoints", false,
                  "start from step 0 when no checkpoint of the run can be read (else: refuse)"),
+      string_field("train.precision", "fp32",
+                   "GEMM precision of matmuls and linears: \"fp32\", or \"bf16\" (inputs rounded "
+                   "to bf16, fp32 accumulation, f32 weights and optimizer state; falls back to "
+                   "fp32 with a warning on a CPU without AMX or AVX512-BF16)"),
   };
 }
 
@@ -129,6 +133,8 @@ TrainerOptions parse_trainer_options(const Config& c) {
   o.loop.checkpoint_every = c.get_int("train.checkpoint_every");
   o.loop.keep_checkpoints = c.get_int("train.keep_checkpoints");
   o.loop.ignore_unreadable_checkpoints = c.get_bool("train.ignore_unreadable_checkpoints");
+  o.loop.precision =
+      parse_matmul_precision(c.get_string("train.precision"), c.source() + " [train]");
 
   o.parallel.requested.tp = int(c.get_int("parallel.tp"));
   o.parallel.requested.cp = int(c.get_int("parallel.cp"));

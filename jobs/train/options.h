@@ -10,6 +10,7 @@
 
 #include "xomni/core/config/config.h"
 #include "xomni/core/nn/optim_options.h"
+#include "xomni/core/ops/matmul_precision.h"
 #include "xomni/parallel/distributed_optimizer.h"
 #include "xomni/parallel/topology.h"
 
@@ -34,6 +35,9 @@ struct LoopOptions {
   // Start from step 0 when the run's checkpoint folder holds checkpoints none of which can be
   // read (they are left in place); otherwise such a run is refused.
   bool ignore_unreadable_checkpoints = false;
+  // GEMM precision of the run's f32 matmuls and linears (bf16: inputs rounded, fp32 accumulation;
+  // where the CPU cannot, fp32 with a warning).
+  MatmulPrecision precision = MatmulPrecision::fp32;
 };
 
 struct ParallelOptions {
