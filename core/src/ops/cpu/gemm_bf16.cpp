@@ -143,11 +143,13 @@ XOMNI_AVX512 void pack_b_tile(const View& B, int64_t p0, int64_t j0, uint16_t* t
 
 // ---- compute --------------------------------------------------------------------------------
 
-// Packed operands: tile (mt, kc) of A at a + (mt * kc_n + kc) * kTile, tile (nt, kc) of B alike.
+// One thread's packed share: tile (mt, kc) of its A rows at a + (mt * kc_n + kc) * kTile, tile
+// (nt, kc) of its B columns alike.
 struct Packed {
   const uint16_t* a;
   const uint16_t* b;
   int64_t kc_n;
+  int64_t mb0, nb0;  // the first 32-row / 32-column block of C that these tiles cover
 };
 
 // C[i0.., j0..] = (beta ? C : 0) + the 32x32 block in buf (row stride 32), clipped to m x n.
@@ -171,8 +173,8 @@ struct TileConfig {
   uint8_t rows[16] = {};
 };
 
-// Blocks [lo, hi) of the (n-major) 32x32 block grid with AMX: tmm0-3 accumulate, tmm4/5 hold two
-// A tiles, tmm6/7 two B tiles.
+// Blocks [lo, hi) of the share's (n-major) 32x32 block grid with AMX: tmm0-3 accumulate, tmm4/5
+// hold two A tiles, tmm6/7 two B tiles.
 XOMNI_AMX void blocks_amx(const Packed& pk, int64_t mb_n, int64_t lo, int64_t hi, int64_t m,
                           int64_t n, float beta, float* c, int64_t ldc) {
   TileConfig cfg;
@@ -206,7 +208,7 @@ XOMNI_AMX void blocks_amx(const Packed& pk, int64_t mb_n, int64_t lo, int64_t hi
     _tile_stored(1, buf + 16, 128);
     _tile_stored(2, buf + 16 * 32, 128);
     _tile_stored(3, buf + 16 * 32 + 16, 128);
-    write_block(buf, 32 * mb, 32 * nb, m, n, beta, c, ldc);
+    write_block(buf, 32 * (pk.mb0 + mb), 32 * (pk.nb0 + nb), m, n, beta, c, ldc);
   }
   _tile_release();
 }
@@ -244,7 +246,7 @@ XOMNI_AVX512_BF16 void blocks_avx512(const Packed& pk, int64_t mb_n, int64_t lo,
         _mm512_store_ps(buf + (r0 + r) * 32 + 16, acc[r][1]);
       }
     }
-    write_block(buf, 32 * mb, 32 * nb, m, n, beta, c, ldc);
+    write_block(buf, 32 * (pk.mb0 + mb), 32 * (pk.nb0 + nb), m, n, beta, c, ldc);
   }
 }
 
@@ -277,27 +279,34 @@ void gemm_bf16(Bf16Kernel kernel, bool ta, bool tb, int64_t m, int64_t n, int64_
   XOMNI_CHECK(m >= 0 && n >= 0 && k >= 0 && (beta == 0 || beta == 1), "gemm_bf16: m ", m, ", n ", n,
               ", k ", k, ", beta ", beta, " (sizes >= 0, beta 0 or 1)");
   if (m == 0 || n == 0) return;
-  const int64_t kc_n = round_up(k, 32) / 32, mt_n = round_up(m, 32) / 16,
-                nt_n = round_up(n, 32) / 16;
+  const int64_t kc_n = round_up(k, 32) / 32;
   const View A{a, ta ? 1 : lda, ta ? lda : 1, m, k};
   const View B{b, tb ? 1 : ldb, tb ? ldb : 1, k, n};
-  std::vector<uint16_t> ap(size_t(mt_n * kc_n * kTile)), bp(size_t(nt_n * kc_n * kTile));
-  parallel_for(mt_n * kc_n, 8, [&](int64_t lo, int64_t hi) {
-    for (int64_t t = lo; t < hi; ++t)
-      pack_a_tile(A, (t / kc_n) * 16, (t % kc_n) * 32, ap.data() + t * kTile);
-  });
-  parallel_for(nt_n * kc_n, 8, [&](int64_t lo, int64_t hi) {
-    for (int64_t t = lo; t < hi; ++t)
-      pack_b_tile(B, (t % kc_n) * 32, (t / kc_n) * 16, bp.data() + t * kTile);
-  });
-  const Packed pk{ap.data(), bp.data(), kc_n};
-  const int64_t mb_n = mt_n / 2, blocks = mb_n * (nt_n / 2);
-  // A zero-length k leaves zero accumulators: C = 0 (beta 0) or C unchanged (beta 1).
-  parallel_for(blocks, 1, [&](int64_t lo, int64_t hi) {
+  // One fork per call: the grid of 32x32 blocks is split along its longer side, and each thread
+  // packs the part of the split operand it needs and all of the other (repeating that small
+  // share of the packing is cheaper than waiting at a barrier on a busy machine).
+  const int64_t mb_n = round_up(m, 32) / 32, nb_n = round_up(n, 32) / 32;
+  const bool split_n = nb_n >= mb_n;
+  parallel_for(split_n ? nb_n : mb_n, 1, [&](int64_t lo, int64_t hi) {
+    const int64_t mb0 = split_n ? 0 : lo, mb1 = split_n ? mb_n : hi;
+    const int64_t nb0 = split_n ? lo : 0, nb1 = split_n ? hi : nb_n;
+    const int64_t a_tiles = 2 * (mb1 - mb0) * kc_n, b_tiles = 2 * (nb1 - nb0) * kc_n;
+    // The packers write every element (padding included), so the buffers need no clearing; each
+    // thread keeps its own to spare the page faults of fresh allocations on every call.
+    thread_local std::vector<uint16_t> a_buf, b_buf;
+    if (a_buf.size() < size_t(a_tiles * kTile)) a_buf.resize(size_t(a_tiles * kTile));
+    if (b_buf.size() < size_t(b_tiles * kTile)) b_buf.resize(size_t(b_tiles * kTile));
+    for (int64_t t = 0; t < a_tiles; ++t)
+      pack_a_tile(A, (2 * mb0 + t / kc_n) * 16, (t % kc_n) * 32, a_buf.data() + t * kTile);
+    for (int64_t t = 0; t < b_tiles; ++t)
+      pack_b_tile(B, (t % kc_n) * 32, (2 * nb0 + t / kc_n) * 16, b_buf.data() + t * kTile);
+    const Packed pk{a_buf.data(), b_buf.data(), kc_n, mb0, nb0};
+    // A zero-length k leaves zero accumulators: C = 0 (beta 0) or C unchanged (beta 1).
+    const int64_t share_mb = mb1 - mb0, blocks = share_mb * (nb1 - nb0);
     if (kernel == Bf16Kernel::amx)
-      blocks_amx(pk, mb_n, lo, hi, m, n, beta, c, ldc);
+      blocks_amx(pk, share_mb, 0, blocks, m, n, beta, c, ldc);
     else
-      blocks_avx512(pk, mb_n, lo, hi, m, n, beta, c, ldc);
+      blocks_avx512(pk, share_mb, 0, blocks, m, n, beta, c, ldc);
   });
 }
 
