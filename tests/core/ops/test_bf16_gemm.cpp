@@ -111,6 +111,22 @@ TEST(Bf16Gemm, ZeroKGivesZeroOrLeavesC) {
   }
 }
 
+// Below bf16's normal range both kernels count inputs as zero and flush results (the hardware's
+// fixed DAZ/FTZ), where the f64 reference would not: the documented exception to the bound.
+TEST(Bf16Gemm, SubnormalInputsAndResultsAreZero) {
+  const auto kernels = kernels_here();
+  if (kernels.empty())
+    GTEST_SKIP() << "no AMX/AVX512-BF16 on this CPU: " << bf16_unavailable_reason();
+  for (Bf16Kernel kernel : kernels) {
+    const float a[2] = {1e-39f, 1e-20f}, b[2] = {1.0f, 1e-20f};
+    float c[2] = {-1, -1};
+    gemm_bf16(kernel, false, false, 1, 1, 1, a, 1, b, 1, 0.0f, c, 1);              // subnormal x 1
+    gemm_bf16(kernel, false, false, 1, 1, 1, a + 1, 1, b + 1, 1, 0.0f, c + 1, 1);  // 1e-40
+    EXPECT_EQ(c[0], 0.0f) << bf16_kernel_name(kernel);
+    EXPECT_EQ(c[1], 0.0f) << bf16_kernel_name(kernel);
+  }
+}
+
 // matmul and linear (forward and backward) run the bf16 kernel under MatmulPrecision::bf16: the
 // result equals gemm_bf16 on the same operands bit for bit, and f64 tensors stay f64 (bitwise the
 // fp32-mode result).
