@@ -2,12 +2,13 @@
 // random tokens. Prints JSON {name: tokens per second}; bench/torch_lm_step.py is the peer.
 // The loss goes through the model's fused head and cross-entropy (stage_token_nll, what the LM
 // stage runs); "<name>_unfused" is the same step through the [B*T, V] logits and cross_entropy.
-//   xomni_bench_lm_step [steps]
+//   xomni_bench_lm_step [steps] [fp32|bf16]   (the GEMM precision, matmul_precision.h)
 #include <chrono>
 #include <cstdio>
 #include <string>
 
 #include "xomni/core/nn/optim.h"
+#include "xomni/core/ops/matmul_precision.h"
 #include "xomni/qwen2/model.h"
 
 using namespace xomni;
@@ -56,6 +57,11 @@ double tokens_per_second(const StepShape& s, int steps, bool fused) {
 
 int main(int argc, char** argv) {
   const int steps = argc > 1 ? std::stoi(argv[1]) : 5;
+  const MatmulPrecision precision =
+      use_matmul_precision(parse_matmul_precision(argc > 2 ? argv[2] : "fp32", "argument 2"));
+  std::fprintf(stderr, "matmul precision %s%s%s\n", matmul_precision_name(precision),
+               precision == MatmulPrecision::bf16 ? ", kernel " : "",
+               precision == MatmulPrecision::bf16 ? bf16_kernel_name(matmul_bf16_kernel()) : "");
   qwen2::Config gpt2;  // GPT-2-small-shaped Qwen2
   gpt2.vocab_size = 50304, gpt2.hidden_size = 768, gpt2.intermediate_size = 3072;
   gpt2.num_hidden_layers = 12, gpt2.num_attention_heads = 12, gpt2.num_key_value_heads = 12;

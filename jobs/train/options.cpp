@@ -48,6 +48,10 @@ std::vector<FieldSpec> loop_fields() {
                 "steps timed per op after one warm-up step: a table on stderr and "
                 "<run>/profile/ (0: off)")
           .at_least(0),
+      string_field("train.precision", "fp32",
+                   "GEMM precision of matmuls and linears: \"fp32\", or \"bf16\" (inputs rounded "
+                   "to bf16, fp32 accumulation, f32 weights and optimizer state; falls back to "
+                   "fp32 with a warning on a CPU without AMX or AVX512-BF16)"),
   };
 }
 
@@ -134,6 +138,8 @@ TrainerOptions parse_trainer_options(const Config& c) {
   o.loop.keep_checkpoints = c.get_int("train.keep_checkpoints");
   o.loop.ignore_unreadable_checkpoints = c.get_bool("train.ignore_unreadable_checkpoints");
   o.loop.profile_steps = c.get_int("train.profile_steps");
+  o.loop.precision =
+      parse_matmul_precision(c.get_string("train.precision"), c.source() + " [train]");
 
   o.parallel.requested.tp = int(c.get_int("parallel.tp"));
   o.parallel.requested.cp = int(c.get_int("parallel.cp"));

@@ -10,6 +10,7 @@
 
 #include "xomni/core/config/config.h"
 #include "xomni/core/nn/optim_options.h"
+#include "xomni/core/ops/matmul_precision.h"
 #include "xomni/parallel/distributed_optimizer.h"
 #include "xomni/parallel/topology.h"
 
@@ -36,6 +37,9 @@ struct LoopOptions {
   bool ignore_unreadable_checkpoints = false;
   // Steps to run under the per-op profiler (after one warm-up step of this run); 0: off.
   int64_t profile_steps = 0;
+  // GEMM precision of the run's f32 matmuls and linears (bf16: inputs rounded, fp32 accumulation;
+  // where the CPU cannot, fp32 with a warning).
+  MatmulPrecision precision = MatmulPrecision::fp32;
 };
 
 struct ParallelOptions {

@@ -244,6 +244,13 @@ TrainResult run_training(Stage& stage, const TrainerOptions& o, const StartOptio
                          const ParallelSetup& par, int64_t max_steps_this_run) {
   TrainResult result;
   const bool rank0 = par.is_rank0();
+  // train.precision for this run's GEMMs (fp32 with a warning where bf16 cannot run), undone after.
+  const MatmulPrecisionScope precision(o.loop.precision);
+  if (rank0 && precision.in_effect() == MatmulPrecision::bf16)
+    std::fprintf(stderr,
+                 "matmul precision bf16 (%s kernel): GEMM inputs rounded to bf16, fp32 "
+                 "accumulation, f32 weights and optimizer state\n",
+                 bf16_kernel_name(matmul_bf16_kernel()));
   const fs::path run_dir = fs::path(o.run.dir) / o.run.name;
   const fs::path ckpt_dir = run_dir / "checkpoints";
   result.run_dir = run_dir.string();

@@ -5,6 +5,7 @@
 #include "ops/cpu/cpu_kernels.h"
 #include "ops/cpu/gemm.h"
 #include "tensor/threading.h"
+#include "xomni/core/ops/matmul_precision.h"
 
 namespace xomni::cpu {
 namespace {
