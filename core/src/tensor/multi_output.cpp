@@ -14,14 +14,17 @@ std::vector<Tensor> record_multi(std::vector<Tensor> outs, const char* name,
     grads.swap(*received);
     return fn(grads, needs);
   };
-  // A scalar anchor carries the joint node; the ports send it zeros so that it runs.
+  // A scalar anchor carries the joint node. The first port to run in a pass sends it a zero so
+  // that it runs; the others send nothing (no scalar sums), which releases it all the same.
   const Tensor anchor = record(Tensor::zeros({}), name, std::move(inputs), joint);
   std::vector<Tensor> result;
   result.reserve(outs.size());
   for (size_t i = 0; i < outs.size(); ++i) {
     auto port = [received, i](const Tensor& g, const std::vector<bool>&) {
+      bool first = true;
+      for (const Tensor& r : *received) first = first && !r.defined();
       (*received)[i] = g;
-      return std::vector<Tensor>{Tensor::zeros({})};
+      return std::vector<Tensor>{first ? Tensor::zeros({}) : Tensor()};
     };
     result.push_back(record(outs[i], name, {anchor}, port));
   }
