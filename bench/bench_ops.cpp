@@ -3,6 +3,7 @@
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
+#include "xomni/core/ops/fused.h"
 #include "xomni/core/ops/linear_cross_entropy.h"
 #include "xomni/core/ops/ops.h"
 #include "xomni/core/tensor/autograd.h"
@@ -25,6 +26,19 @@ void fwd_bwd(benchmark::State& state, std::vector<Tensor> leaves, Fn fn) {
     for (Tensor& t : leaves) t.zero_grad();
     Tensor out = fn();
     out.backward(Tensor::ones(out.shape()));
+    benchmark::DoNotOptimize(leaves[0].grad().raw_data());
+  }
+}
+
+// The same for several outputs, each with an all-ones upstream gradient (one backward pass).
+template <typename Fn>
+void fwd_bwd_outputs(benchmark::State& state, std::vector<Tensor> leaves, Fn fn) {
+  for (auto _ : state) {
+    for (Tensor& t : leaves) t.zero_grad();
+    const std::vector<Tensor> outs = fn();
+    std::vector<Tensor> grads;
+    for (const Tensor& o : outs) grads.push_back(Tensor::ones(o.shape()));
+    run_backward(outs, grads);
     benchmark::DoNotOptimize(leaves[0].grad().raw_data());
   }
 }
@@ -88,6 +102,52 @@ static void BM_rms_norm(benchmark::State& state) {
   fwd_bwd(state, {x, w}, [&] { return rms_norm(x, w, 1e-6); });
 }
 BENCHMARK(BM_rms_norm)->Name("rms_norm_fwd_bwd/4096x768")->UseRealTime();
+
+// Fused decoder-layer ops against their plain compositions (both outputs of the residual add
+// and norm receive a gradient, as in a decoder layer).
+static void BM_add_rms_norm(benchmark::State& state) {
+  Tensor x = randu({4096, 768}, 1, true), r = randu({4096, 768}, 2, true);
+  Tensor w = randu({768}, 3, true);
+  const bool fused = state.range(0) == 1;
+  fwd_bwd_outputs(state, {x, r, w}, [&] {
+    if (fused) {
+      const AddRmsNorm f = add_rms_norm(x, r, w, 1e-6);
+      return std::vector<Tensor>{f.sum, f.normed};
+    }
+    const Tensor s = add(x, r);
+    return std::vector<Tensor>{s, rms_norm(s, w, 1e-6)};
+  });
+}
+BENCHMARK(BM_add_rms_norm)->Name("add_rms_norm_fwd_bwd/4096x768/fused")->Arg(1)->UseRealTime();
+BENCHMARK(BM_add_rms_norm)->Name("add_rms_norm_fwd_bwd/4096x768/unfused")->Arg(0)->UseRealTime();
+
+static void BM_swiglu(benchmark::State& state) {
+  Tensor gate = randu({256, 3072}, 1, true), up = randu({256, 3072}, 2, true);
+  const bool fused = state.range(0) == 1;
+  fwd_bwd(state, {gate, up}, [&] { return fused ? swiglu(gate, up) : mul(silu(gate), up); });
+}
+BENCHMARK(BM_swiglu)->Name("swiglu_fwd_bwd/256x3072/fused")->Arg(1)->UseRealTime();
+BENCHMARK(BM_swiglu)->Name("swiglu_fwd_bwd/256x3072/unfused")->Arg(0)->UseRealTime();
+
+// q and k from [B, T, H*D] projections into attention's contiguous [B, H, T, D] (the unfused
+// path's transpose copy is what attention's contiguous() would make).
+static void BM_rope_qk(benchmark::State& state) {
+  const int64_t B = 4, T = 64, H = 12, D = 64;
+  Tensor q = randu({B, T, H * D}, 1, true), k = randu({B, T, H * D}, 2, true);
+  const Tensor pos = Tensor::arange(T);
+  const bool fused = state.range(0) == 1;
+  fwd_bwd_outputs(state, {q, k}, [&] {
+    const Tensor q4 = reshape(q, {B, T, H, D}), k4 = reshape(k, {B, T, H, D});
+    if (fused) {
+      const RopeQK r = rope_qk(q4, k4, pos, 1e4);
+      return std::vector<Tensor>{r.q, r.k};
+    }
+    return std::vector<Tensor>{transpose(rope(q4, pos, 1e4), 1, 2).contiguous(),
+                               transpose(rope(k4, pos, 1e4), 1, 2).contiguous()};
+  });
+}
+BENCHMARK(BM_rope_qk)->Name("rope_qk_fwd_bwd/B4_T64_H12_D64/fused")->Arg(1)->UseRealTime();
+BENCHMARK(BM_rope_qk)->Name("rope_qk_fwd_bwd/B4_T64_H12_D64/unfused")->Arg(0)->UseRealTime();
 
 static void BM_softmax(benchmark::State& state) {
   Tensor x = randu({4 * 12 * 256, 256}, 1, true);

@@ -47,6 +47,11 @@ struct NormForward {
   Tensor out, mean, rstd;
 };
 
+// add_rms_norm's two outputs and its per-row rstd (f64).
+struct AddNormForward {
+  Tensor sum, out, rstd;
+};
+
 // conv2d geometry (NCHW input, [O, C, kh, kw] weight, square stride and padding).
 struct Conv2dGeom {
   int64_t N, C, H, W, O, kh, kw, s, p, OH, OW;
@@ -126,6 +131,22 @@ struct Kernels {
 
   // ---- positions: x [B, T, H, D] contiguous rotated by +angle, or -angle when inverse ----
   Tensor (*rope)(const Tensor& x, const Tensor& positions, double theta, bool inverse);
+  // q [B, T, Hq, D] and k [B, T, Hk, D] contiguous rotated by +angle into [B, H, T, D]; when
+  // inverse, gradients [B, H, T, D] rotated by -angle back into [B, T, H, D]. {q, k}.
+  std::vector<Tensor> (*rope_qk)(const Tensor& q, const Tensor& k, const Tensor& positions,
+                                 double theta, bool inverse);
+
+  // ---- fused decoder-layer maps (all operands contiguous, one shape) ----
+  // sum = x + r and out = sum * rstd(sum) * w in one pass (w of the last dim's size).
+  AddNormForward (*add_rms_norm)(const Tensor& x, const Tensor& r, const Tensor& w, double eps);
+  // {g_sum_total, gw}: g_sum + rms_norm's input gradient for g_out; g_sum or g_out may be
+  // undefined (no gradient reached that output); gw undefined without g_out.
+  std::vector<Tensor> (*add_rms_norm_backward)(const Tensor& sum, const Tensor& w,
+                                               const Tensor& rstd, const Tensor& g_sum,
+                                               const Tensor& g_out);
+  Tensor (*swiglu)(const Tensor& gate, const Tensor& up);  // silu(gate) * up
+  // {g_gate, g_up}, the sigmoid recomputed from gate.
+  std::vector<Tensor> (*swiglu_backward)(const Tensor& gate, const Tensor& up, const Tensor& g);
 
   // ---- attention (tiles with an online softmax) ----
   // Writes out and lse (lse = +inf for a row that sees no key).

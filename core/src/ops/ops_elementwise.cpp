@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "ops/kernels.h"
+#include "xomni/core/ops/fused.h"
 #include "xomni/core/ops/ops.h"
 #include "xomni/core/tensor/autograd.h"
 
@@ -159,6 +160,24 @@ Tensor masked_fill(const Tensor& a, const Tensor& mask, double value) {
   return record(out, "masked_fill", {a}, [mask](const Tensor& g, const std::vector<bool>&) {
     return Grads{select("masked_fill_backward", mask, Tensor::zeros({}, g.dtype(), g.device()), g)};
   });
+}
+
+Tensor swiglu(const Tensor& gate_in, const Tensor& up_in) {
+  constexpr const char* op = "swiglu";
+  check_dtype(op, gate_in, {DType::f32, DType::f64});
+  check_same_dtype(op, gate_in, up_in);
+  check_same_device(op, gate_in, up_in);
+  XOMNI_CHECK(gate_in.shape() == up_in.shape(), op, ": gate ", shape_str(gate_in.shape()),
+              " and up ", shape_str(up_in.shape()), " must have one shape");
+  const Tensor gate = gate_in.contiguous(), up = up_in.contiguous();
+  const Tensor out = kernels_for(gate.device()).swiglu(gate, up);
+  auto backward = [gate, up](const Tensor& g, const std::vector<bool>& need) {
+    std::vector<Tensor> in = kernels_for(gate.device()).swiglu_backward(gate, up, g.contiguous());
+    if (!need[0]) in[0] = Tensor();
+    if (!need[1]) in[1] = Tensor();
+    return in;
+  };
+  return record(out, op, {gate_in, up_in}, backward);
 }
 
 }  // namespace xomni

@@ -1,10 +1,12 @@
-// layer_norm and rms_norm over the last dimension: argument checks and autograd around the fused
-// forward and backward kernels (cpu/norm.cpp).
+// layer_norm, rms_norm and add_rms_norm over the last dimension: argument checks and autograd
+// around the fused forward and backward kernels (cpu/norm.cpp).
 #include <cmath>
 
 #include "ops/kernels.h"
+#include "xomni/core/ops/fused.h"
 #include "xomni/core/ops/ops.h"
 #include "xomni/core/tensor/autograd.h"
+#include "xomni/core/tensor/multi_output.h"
 
 namespace xomni {
 namespace {
@@ -58,6 +60,29 @@ Tensor rms_norm(const Tensor& x_in, const Tensor& weight, double eps) {
     return grads;
   };
   return record(f.out, "rms_norm", {x_in, weight}, backward);
+}
+
+AddRmsNorm add_rms_norm(const Tensor& x_in, const Tensor& residual_in, const Tensor& weight,
+                        double eps) {
+  constexpr const char* op = "add_rms_norm";
+  check_norm_args(op, x_in, weight, Tensor());
+  check_same_dtype(op, x_in, residual_in);
+  check_same_device(op, x_in, residual_in);
+  XOMNI_CHECK(residual_in.shape() == x_in.shape(), op, ": residual of shape ",
+              shape_str(residual_in.shape()), " does not match input ", shape_str(x_in.shape()));
+  const Tensor x = x_in.contiguous(), r = residual_in.contiguous();
+  const Tensor w = param_or(weight, x, 1.0);
+  const AddNormForward f = kernels_for(x.device()).add_rms_norm(x, r, w, eps);
+  // Both outputs share one backward: the norm's input gradient and the sum's own in one pass.
+  auto backward = [sum = f.sum, w, rstd = f.rstd](const Grads& g, const std::vector<bool>& need) {
+    const Tensor g_sum = g[0].defined() ? g[0].contiguous() : Tensor();
+    const Tensor g_out = g[1].defined() ? g[1].contiguous() : Tensor();
+    if (!g_sum.defined() && !g_out.defined()) return Grads(3);
+    Grads k = kernels_for(sum.device()).add_rms_norm_backward(sum, w, rstd, g_sum, g_out);
+    return Grads{need[0] ? k[0] : Tensor(), need[1] ? k[0] : Tensor(), need[2] ? k[1] : Tensor()};
+  };
+  const Grads outs = record_multi({f.sum, f.out}, op, {x_in, residual_in, weight}, backward);
+  return {outs[0], outs[1]};
 }
 
 }  // namespace xomni

@@ -111,7 +111,13 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
     const Node* n = ready.back();
     ready.pop_back();
     auto git = node_grads.find(n);
-    if (git == node_grads.end()) continue;  // no gradient flowed here
+    if (git == node_grads.end()) {  // no gradient flowed here; its inputs stop waiting for it
+      for (size_t i = 0; i < n->inputs().size(); ++i) {
+        const Node* child = n->needs()[i] ? n->inputs()[i].grad_fn().get() : nullptr;
+        if (child && --pending[child] == 0) ready.push_back(child);
+      }
+      continue;
+    }
     Tensor g(git->second);
     node_grads.erase(git);
     if (auto out = n->output.lock(); out && out->retains_grad)

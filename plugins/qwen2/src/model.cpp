@@ -5,6 +5,7 @@
 #include <optional>
 #include <set>
 
+#include "xomni/core/ops/fused.h"
 #include "xomni/core/ops/linear_cross_entropy.h"
 #include "xomni/core/ops/sampling.h"
 #include "xomni/core/tensor/autograd.h"
@@ -90,12 +91,13 @@ Tensor Attention::operator()(const Tensor& x, const Tensor& positions, const Att
   const Tensor in = parallel::column_input(x, tp_);
   Tensor q = q_proj_.local(in), k = k_proj_.local(in), v = v_proj_.local(in);
   const int64_t B = q.size(0), T = q.size(1);
-  q = rope(reshape(q, {B, T, nh, hd}), positions, cfg_.rope_theta);
-  k = rope(reshape(k, {B, T, nkv, hd}), positions, cfg_.rope_theta);
-  v = reshape(v, {B, T, nkv, hd});
-  q = transpose(q, 1, 2);  // [B, H, T, hd]
-  k = transpose(k, 1, 2);
-  v = transpose(v, 1, 2);
+  // One kernel rotates q and k straight into attention's [B, H, T, hd] layout (out of place:
+  // the projections' outputs are what their backward saved).
+  const RopeQK rotated =
+      rope_qk(reshape(q, {B, T, nh, hd}), reshape(k, {B, T, nkv, hd}), positions, cfg_.rope_theta);
+  q = rotated.q;
+  k = rotated.k;
+  v = transpose(reshape(v, {B, T, nkv, hd}), 1, 2);
   if (cache) {
     const int64_t start = cache->length, end = start + T;
     XOMNI_CHECK(end <= cache->capacity, "qwen2 attention: KV cache of capacity ", cache->capacity,
@@ -129,7 +131,7 @@ MLP::MLP(const Config& cfg, const TensorParallel& tp, Generator& gen)
 
 Tensor MLP::operator()(const Tensor& x) const {
   const Tensor in = parallel::column_input(x, tp_);
-  return down_proj_(mul(silu(gate_proj_.local(in)), up_proj_.local(in)));
+  return down_proj_(swiglu(gate_proj_.local(in), up_proj_.local(in)));
 }
 
 DecoderLayer::DecoderLayer(const Config& cfg, const Placement& placement, Generator& gen)
@@ -137,12 +139,19 @@ DecoderLayer::DecoderLayer(const Config& cfg, const Placement& placement, Genera
       self_attn_(register_module("self_attn", std::make_unique<Attention>(cfg, placement, gen))),
       post_attention_layernorm_(
           register_module("post_attention_layernorm", norm(cfg, placement.tp))),
-      mlp_(register_module("mlp", std::make_unique<MLP>(cfg, placement.tp, gen))) {}
+      mlp_(register_module("mlp", std::make_unique<MLP>(cfg, placement.tp, gen))),
+      rms_norm_eps_(cfg.rms_norm_eps) {}
 
+// The residual add after attention and the post-attention norm are one kernel (the norm's
+// weight stays the module's parameter, so names, sharding and loading are unchanged). The
+// layer's final add stays separate: fusing it with the next layer's input norm would make the
+// layer's output a pair, which activation checkpointing and pipeline stages pass as one tensor.
 Tensor DecoderLayer::operator()(const Tensor& x, const Tensor& positions,
                                 const AttentionOptions& mask, KVCache* cache, int64_t layer) const {
-  Tensor h = add(x, self_attn_(input_layernorm_(x), positions, mask, cache, layer));
-  return add(h, mlp_(post_attention_layernorm_(h)));
+  const Tensor a = self_attn_(input_layernorm_(x), positions, mask, cache, layer);
+  const AddRmsNorm h =
+      add_rms_norm(x, a, post_attention_layernorm_.parameter("weight"), rms_norm_eps_);
+  return add(h.sum, mlp_(h.normed));
 }
 
 CausalLM::CausalLM(const Config& cfg, uint64_t seed, const TensorParallel& tp)

@@ -7,7 +7,9 @@
 // A white-box test of core's private seam (as test_vec_math.cpp is of its private header).
 #include "check.h"
 #include "ops/kernels.h"
+#include "xomni/core/ops/fused.h"
 #include "xomni/core/ops/ops.h"
+#include "xomni/core/tensor/autograd.h"
 
 namespace xomni {
 namespace {
@@ -78,6 +80,25 @@ TEST(KernelTable, OpsRunTheKernelsOfTheRegisteredTable) {
   EXPECT_EQ(&kernels_for(Device::cpu()), before);
   add(a, b);
   EXPECT_EQ(CountingCpuTable::calls, 3);  // the real table is back
+}
+
+// add_rms_norm's backward folds the gradient that reached the sum directly into its own pass:
+// with both outputs receiving a gradient, no separate add runs (the plain add + rms_norm sums
+// the two gradients of the sum with a binary kernel).
+TEST(KernelTable, FusedResidualNormBackwardRunsNoSeparateAdd) {
+  const Tensor x = Tensor::from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3}).set_requires_grad();
+  const Tensor r = Tensor::from_vector<float>({1, -1, 2, 0, 3, 1}, {2, 3}).set_requires_grad();
+  const Tensor w = Tensor::from_vector<float>({1, 2, 3}, {3}).set_requires_grad();
+  const Tensor g = Tensor::ones({2, 3});
+  CountingCpuTable counting;
+  const AddRmsNorm f = add_rms_norm(x, r, w, 1e-6);
+  const int before = CountingCpuTable::calls;
+  run_backward({f.sum, f.normed}, {g, g});
+  EXPECT_EQ(CountingCpuTable::calls, before);
+  const Tensor s = add(x, r), y = rms_norm(s, w, 1e-6);
+  const int plain = CountingCpuTable::calls;
+  run_backward({s, y}, {g, g});
+  EXPECT_GT(CountingCpuTable::calls, plain);
 }
 
 }  // namespace

@@ -49,6 +49,17 @@ std::vector<Tensor> group_norm_backward(const Tensor& x, int64_t groups, const T
 
 // rope.cpp
 Tensor rope(const Tensor& x, const Tensor& positions, double theta, bool inverse);
+std::vector<Tensor> rope_qk(const Tensor& q, const Tensor& k, const Tensor& positions, double theta,
+                            bool inverse);
+
+// norm.cpp (residual add + rms_norm)
+AddNormForward add_rms_norm(const Tensor& x, const Tensor& r, const Tensor& w, double eps);
+std::vector<Tensor> add_rms_norm_backward(const Tensor& sum, const Tensor& w, const Tensor& rstd,
+                                          const Tensor& g_sum, const Tensor& g_out);
+
+// swiglu.cpp
+Tensor swiglu(const Tensor& gate, const Tensor& up);
+std::vector<Tensor> swiglu_backward(const Tensor& gate, const Tensor& up, const Tensor& g);
 
 // attention.cpp
 void attention_forward(const AttentionInputs& in, const Tensor& out, const Tensor& lse);

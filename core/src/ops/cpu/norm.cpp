@@ -1,6 +1,6 @@
-// CPU layer_norm and rms_norm over the last dimension, fused forward and backward. Row statistics
-// are accumulated in double (also for f32 inputs) with vectorised reductions, whose lane order is
-// fixed at compile time, so results stay deterministic.
+// CPU layer_norm, rms_norm and residual add + rms_norm over the last dimension, fused forward and
+// backward. Row statistics are accumulated in double (also for f32 inputs) with vectorised
+// reductions, whose lane order is fixed at compile time, so results stay deterministic.
 #include <cmath>
 
 #include "ops/cpu/cpu_kernels.h"
@@ -162,6 +162,67 @@ void rms_norm_backward(const T* x, const T* w, const T* g, const double* rstd, T
   });
   partials.reduce<T>(gw, nullptr);
 }
+
+// ---- residual add + RMS norm ----
+
+// The same arithmetic as add followed by rms_norm_forward, in one pass over x and r.
+template <typename T>
+void add_rms_norm_forward(const T* x, const T* r, const T* w, T* sum, T* y, double* rstd,
+                          int64_t rows, int64_t n, double eps) {
+  parallel_for(rows, row_grain(n), [&](int64_t lo, int64_t hi) {
+    for (int64_t row = lo; row < hi; ++row) {
+      const T* xr = x + row * n;
+      const T* rr = r + row * n;
+      T* sr = sum + row * n;
+      double ss = 0;
+#pragma omp simd reduction(+ : ss)
+      for (int64_t i = 0; i < n; ++i) {
+        const T v = xr[i] + rr[i];
+        sr[i] = v;
+        ss += double(v) * double(v);
+      }
+      const double rs = 1.0 / std::sqrt(ss / double(n) + eps);
+      rstd[row] = rs;
+      const T tr = T(rs);
+      T* yr = y + row * n;
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) yr[i] = sr[i] * tr * w[i];
+    }
+  });
+}
+
+// rms_norm_backward's gx plus, when kAddSum, the gradient that reached the sum directly: what the
+// engine would otherwise add in a separate pass.
+template <typename T, bool kAddSum>
+void add_rms_norm_backward(const T* s, const T* w, const T* g, const T* g_sum, const double* rstd,
+                           T* gx, T* gw, int64_t rows, int64_t n) {
+  ParamGradPartials partials(n);
+  parallel_for(rows, row_grain(n), [&](int64_t lo, int64_t hi) {
+    double* pw = partials.w(omp_get_thread_num());
+    for (int64_t r = lo; r < hi; ++r) {
+      const T* sr = s + r * n;
+      const T* gr = g + r * n;
+      const double rs = rstd[r];
+      double acc = 0;
+#pragma omp simd reduction(+ : acc)
+      for (int64_t i = 0; i < n; ++i) acc += double(gr[i]) * double(w[i]) * (double(sr[i]) * rs);
+      const T trs = T(rs), tm = T(acc / double(n));
+      T* gxr = gx + r * n;
+      const T* gsr = kAddSum ? g_sum + r * n : nullptr;
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) {
+        const T xh = sr[i] * trs;
+        const T v = trs * (gr[i] * w[i] - xh * tm);
+        if constexpr (kAddSum)
+          gxr[i] = gsr[i] + v;
+        else
+          gxr[i] = v;
+        pw[i] += double(gr[i] * xh);
+      }
+    }
+  });
+  partials.reduce<T>(gw, nullptr);
+}
 }  // namespace
 
 NormForward layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, double eps) {
@@ -205,6 +266,34 @@ std::vector<Tensor> rms_norm_backward(const Tensor& x, const Tensor& w, const Te
   dispatch_float("rms_norm_backward", x.dtype(), [&]<typename T>() {
     rms_norm_backward<T>(x.data<T>(), w.data<T>(), g.data<T>(), rstd.data<double>(), gx.data<T>(),
                          gw.data<T>(), rows, n);
+  });
+  return {gx, gw};
+}
+
+AddNormForward add_rms_norm(const Tensor& x, const Tensor& r, const Tensor& w, double eps) {
+  const int64_t n = x.shape().back(), rows = n ? x.numel() / n : 0;
+  Tensor sum = Tensor::empty(x.shape(), x.dtype()), out = Tensor::empty(x.shape(), x.dtype());
+  Tensor rstd = Tensor::empty({rows}, DType::f64);
+  dispatch_float("add_rms_norm", x.dtype(), [&]<typename T>() {
+    add_rms_norm_forward<T>(x.data<T>(), r.data<T>(), w.data<T>(), sum.data<T>(), out.data<T>(),
+                            rstd.data<double>(), rows, n, eps);
+  });
+  return {sum, out, rstd};
+}
+
+std::vector<Tensor> add_rms_norm_backward(const Tensor& sum, const Tensor& w, const Tensor& rstd,
+                                          const Tensor& g_sum, const Tensor& g_out) {
+  if (!g_out.defined()) return {g_sum, Tensor()};
+  const int64_t n = sum.shape().back(), rows = n ? sum.numel() / n : 0;
+  Tensor gx = Tensor::empty(sum.shape(), sum.dtype());
+  Tensor gw = Tensor::empty({n}, sum.dtype());
+  dispatch_float("add_rms_norm_backward", sum.dtype(), [&]<typename T>() {
+    if (g_sum.defined())
+      add_rms_norm_backward<T, true>(sum.data<T>(), w.data<T>(), g_out.data<T>(), g_sum.data<T>(),
+                                     rstd.data<double>(), gx.data<T>(), gw.data<T>(), rows, n);
+    else
+      add_rms_norm_backward<T, false>(sum.data<T>(), w.data<T>(), g_out.data<T>(), nullptr,
+                                      rstd.data<double>(), gx.data<T>(), gw.data<T>(), rows, n);
   });
   return {gx, gw};
 }

@@ -75,6 +75,7 @@ class DecoderLayer : public nn::Module {
   Attention& self_attn_;
   nn::RMSNorm& post_attention_layernorm_;
   MLP& mlp_;
+  double rms_norm_eps_;  // post_attention_layernorm_'s, for the fused residual add + norm
 };
 
 struct ForwardOptions {
