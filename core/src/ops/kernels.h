@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "xomni/core/ops/linear_cross_entropy.h"
 #include "xomni/core/ops/ops.h"
 #include "xomni/core/tensor/tensor.h"
 
@@ -182,6 +183,18 @@ struct Kernels {
   Tensor (*cross_entropy_backward)(const Tensor& logits, const Tensor& targets, const Tensor& lse,
                                    const Tensor& g, int64_t ignore_index, Reduction reduction,
                                    int64_t counted);
+
+  // ---- the LM head fused with cross-entropy (xomni/core/ops/linear_cross_entropy.h; operands
+  // checked and contiguous, targets i64, chunk in [1, V]) ----
+  LinearCrossEntropyStats (*linear_cross_entropy_stats)(const Tensor& hidden, const Tensor& weight,
+                                                        const Tensor& targets, int64_t vocab_start,
+                                                        int64_t ignore_index, int64_t chunk);
+  std::vector<Tensor> (*linear_cross_entropy_backward)(const Tensor& hidden, const Tensor& weight,
+                                                       const Tensor& targets, const Tensor& lse,
+                                                       const Tensor& g, int64_t vocab_start,
+                                                       int64_t ignore_index,
+                                                       const std::vector<bool>& needs,
+                                                       int64_t chunk);
 
   // ---- optimizer: one AdamW update of n contiguous elements, in place ----
   void (*adamw_update)(DType dtype, void* param, const void* grad, void* exp_avg, void* exp_avg_sq,

@@ -1,8 +1,8 @@
-// The fused LM head and cross-entropy: argument checks, the chunk size and autograd around the CPU
-// kernels (cpu/linear_cross_entropy.cpp).
+// The fused LM head and cross-entropy: argument checks, the chunk size and autograd around the
+// device's kernels (the CPU's in cpu/linear_cross_entropy.cpp).
 #include <cmath>
 
-#include "ops/cpu/linear_cross_entropy.h"
+#include "ops/kernels.h"
 #include "xomni/core/ops/linear_cross_entropy.h"
 #include "xomni/core/tensor/autograd.h"
 
@@ -22,8 +22,7 @@ Operands checked_operands(const char* op, const Tensor& hidden, const Tensor& we
                   hidden.size(1) == weight.size(1) && targets.size(0) == hidden.size(0),
               op, ": hidden ", shape_str(hidden.shape()), ", weight ", shape_str(weight.shape()),
               " and targets ", shape_str(targets.shape()), " must be [N, H], [V, H] and [N]");
-  XOMNI_CHECK(hidden.device().is_cpu() && weight.device().is_cpu(), op,
-              ": runs on the CPU; move hidden and weight there");
+  check_same_device(op, hidden, weight);
   return {hidden.contiguous(), weight.contiguous(), targets.to(DType::i64).contiguous()};
 }
 
@@ -44,9 +43,10 @@ LinearCrossEntropyStats linear_cross_entropy_stats(const Tensor& hidden, const T
                                                    const Tensor& targets, int64_t vocab_start,
                                                    int64_t ignore_index, int64_t chunk) {
   const Operands o = checked_operands("linear_cross_entropy_stats", hidden, weight, targets);
-  return cpu::linear_cross_entropy_stats(
-      o.hidden, o.weight, o.targets, vocab_start, ignore_index,
-      linear_cross_entropy_chunk(o.hidden.size(0), o.weight.size(0), o.hidden.dtype(), chunk));
+  return kernels_for(o.hidden.device())
+      .linear_cross_entropy_stats(
+          o.hidden, o.weight, o.targets, vocab_start, ignore_index,
+          linear_cross_entropy_chunk(o.hidden.size(0), o.weight.size(0), o.hidden.dtype(), chunk));
 }
 
 std::vector<Tensor> linear_cross_entropy_backward(const Tensor& hidden, const Tensor& weight,
@@ -60,10 +60,11 @@ std::vector<Tensor> linear_cross_entropy_backward(const Tensor& hidden, const Te
                   g.size(0) == N && needs.size() == 2,
               "linear_cross_entropy_backward: lse ", shape_str(lse.shape()), " (f64) and g ",
               shape_str(g.shape()), " must be [N] = [", N, "], needs {hidden, weight}");
-  return cpu::linear_cross_entropy_backward(
-      o.hidden, o.weight, o.targets, lse.contiguous(), g.to(o.hidden.dtype()).contiguous(),
-      vocab_start, ignore_index, needs,
-      linear_cross_entropy_chunk(N, o.weight.size(0), o.hidden.dtype(), chunk));
+  return kernels_for(o.hidden.device())
+      .linear_cross_entropy_backward(
+          o.hidden, o.weight, o.targets, lse.contiguous(), g.to(o.hidden.dtype()).contiguous(),
+          vocab_start, ignore_index, needs,
+          linear_cross_entropy_chunk(N, o.weight.size(0), o.hidden.dtype(), chunk));
 }
 
 Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Tensor& targets,
@@ -77,7 +78,8 @@ Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Te
                 ignore_index);
   const int64_t c = linear_cross_entropy_chunk(N, V, o.hidden.dtype(), chunk);
   const LinearCrossEntropyStats s =
-      cpu::linear_cross_entropy_stats(o.hidden, o.weight, o.targets, 0, ignore_index, c);
+      kernels_for(o.hidden.device())
+          .linear_cross_entropy_stats(o.hidden, o.weight, o.targets, 0, ignore_index, c);
   Tensor lse = Tensor::empty({N}, DType::f64);
   Tensor nll = Tensor::empty({N}, DType::f64);
   const double *m = s.row_max.data<double>(), *e = s.sum_exp.data<double>(),
@@ -89,9 +91,10 @@ Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Te
   }
   return record(nll.to(o.hidden.dtype()), "linear_cross_entropy", {hidden, weight},
                 [o, lse, ignore_index, c](const Tensor& g, const std::vector<bool>& needs) {
-                  return cpu::linear_cross_entropy_backward(o.hidden, o.weight, o.targets, lse,
-                                                            g.to(o.hidden.dtype()).contiguous(), 0,
-                                                            ignore_index, needs, c);
+                  return kernels_for(o.hidden.device())
+                      .linear_cross_entropy_backward(o.hidden, o.weight, o.targets, lse,
+                                                     g.to(o.hidden.dtype()).contiguous(), 0,
+                                                     ignore_index, needs, c);
                 });
 }
 

@@ -31,6 +31,12 @@ double bytes_of(const NormForward& f) {
 double bytes_of(const CrossEntropyForward& f) {
   return bytes_of(f.out);
 }
+double bytes_of(const AddNormForward& f) {
+  return bytes_of(f.sum) + bytes_of(f.out);
+}
+double bytes_of(const LinearCrossEntropyStats& s) {
+  return bytes_of(s.row_max) + bytes_of(s.sum_exp) + bytes_of(s.target_logit);
+}
 template <typename T>
 double bytes_of(const T&) {  // scalars, shapes, flags
   return 0.0;
@@ -102,6 +108,25 @@ struct Flops<&Kernels::conv2d_backward> {
                    const std::vector<bool>& needs) {
     const double one = 2.0 * double(g.N * g.O * g.L() * g.K());
     return one * ((needs.size() > 0 && needs[0]) + (needs.size() > 1 && needs[1]));
+  }
+};
+
+// The fused LM head: one logits product over the vocabulary forward; backward recomputes it and
+// adds one product per gradient asked for.
+template <>
+struct Flops<&Kernels::linear_cross_entropy_stats> {
+  template <typename... Rest>
+  static double of(const Tensor& hidden, const Tensor& weight, const Rest&...) {
+    return 2.0 * double(hidden.numel()) * double(weight.size(0));
+  }
+};
+template <>
+struct Flops<&Kernels::linear_cross_entropy_backward> {
+  static double of(const Tensor& hidden, const Tensor& weight, const Tensor&, const Tensor&,
+                   const Tensor&, int64_t, int64_t, const std::vector<bool>& needs, int64_t) {
+    const double one = 2.0 * double(hidden.numel()) * double(weight.size(0));
+    return one *
+           (1.0 + double(needs.size() > 0 && needs[0]) + double(needs.size() > 1 && needs[1]));
   }
 };
 
@@ -226,6 +251,11 @@ Kernels timed_table(const Kernels& plain) {
   XOMNI_TIMED(group_norm);
   XOMNI_TIMED(group_norm_backward);
   XOMNI_TIMED(rope);
+  XOMNI_TIMED(rope_qk);
+  XOMNI_TIMED(add_rms_norm);
+  XOMNI_TIMED(add_rms_norm_backward);
+  XOMNI_TIMED(swiglu);
+  XOMNI_TIMED(swiglu_backward);
   XOMNI_TIMED(attention_forward);
   XOMNI_TIMED(attention_backward);
   XOMNI_TIMED(replace_value);
@@ -239,6 +269,8 @@ Kernels timed_table(const Kernels& plain) {
   XOMNI_TIMED(index_select_backward);
   XOMNI_TIMED(cross_entropy);
   XOMNI_TIMED(cross_entropy_backward);
+  XOMNI_TIMED(linear_cross_entropy_stats);
+  XOMNI_TIMED(linear_cross_entropy_backward);
   XOMNI_TIMED(top_k_filter);
   XOMNI_TIMED(top_p_filter);
   XOMNI_TIMED(multinomial);

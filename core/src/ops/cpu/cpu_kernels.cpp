@@ -1,6 +1,8 @@
 // The CPU kernel table.
 #include "ops/cpu/cpu_kernels.h"
 
+#include "ops/cpu/linear_cross_entropy.h"
+
 namespace xomni::cpu {
 
 const Kernels& cpu_kernels() {
@@ -45,6 +47,8 @@ const Kernels& cpu_kernels() {
       .index_select_backward = index_select_backward,
       .cross_entropy = cross_entropy,
       .cross_entropy_backward = cross_entropy_backward,
+      .linear_cross_entropy_stats = linear_cross_entropy_stats,
+      .linear_cross_entropy_backward = linear_cross_entropy_backward,
       .adamw_update = adamw_update,
       .top_k_filter = top_k_filter,
       .top_p_filter = top_p_filter,
