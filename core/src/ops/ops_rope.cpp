@@ -1,5 +1,5 @@
 // Rotary position embedding, rotate-half layout (dimension i pairs with i + D/2), as in
-// Qwen2/Llama; the kernel is cpu/rope.cpp.
+// Qwen2/Llama, on one tensor (rope) or on q and k together (rope_qk); the kernels are cpu/rope.cpp.
 #include <cmath>
 
 #include "ops/kernels.h"
@@ -50,8 +50,10 @@ RopeQK rope_qk(const Tensor& q_in, const Tensor& k_in, const Tensor& positions, 
   const Shape q_shape = out[0].shape(), k_shape = out[1].shape();
   auto backward = [pos, theta, q_shape, k_shape](const Grads& g, const std::vector<bool>& need) {
     // An output no gradient reached contributes zeros.
-    const Tensor gq = g[0].defined() ? g[0].contiguous() : Tensor::zeros(q_shape, g[1].dtype());
-    const Tensor gk = g[1].defined() ? g[1].contiguous() : Tensor::zeros(k_shape, gq.dtype());
+    const Tensor gq =
+        g[0].defined() ? g[0].contiguous() : Tensor::zeros(q_shape, g[1].dtype(), g[1].device());
+    const Tensor gk =
+        g[1].defined() ? g[1].contiguous() : Tensor::zeros(k_shape, gq.dtype(), gq.device());
     Grads in = kernels_for(gq.device()).rope_qk(gq, gk, pos, theta, true);
     if (!need[0]) in[0] = Tensor();
     if (!need[1]) in[1] = Tensor();

@@ -34,6 +34,20 @@ TEST(Autograd, DiamondGraphSumsBothPaths) {
     EXPECT_NEAR(g[i], 2 * std::exp(2 * xv[i]) + std::exp(xv[i]), 1e-12);
 }
 
+// A node that no gradient reached (its only consumer gave it none) still releases its inputs:
+// y also feeds the loss directly, so x gets y's gradient.
+TEST(Autograd, ANodeWithoutGradientReleasesItsInputs) {
+  Tensor x = Tensor::from_vector<double>({1, 2, 3}, {3}).set_requires_grad();
+  Tensor y = mul(x, 2.0);
+  Tensor n = mul(y, 3.0);
+  Tensor blocked = record(n.detach(), "blocker", {n}, [](const Tensor&, const std::vector<bool>&) {
+    return std::vector<Tensor>{Tensor()};
+  });
+  add(sum(blocked), sum(y)).backward();
+  ASSERT_TRUE(x.grad().defined());
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{2, 2, 2}));
+}
+
 TEST(Autograd, NoGradGuardAndDetach) {
   Tensor x = Tensor::ones({2}, DType::f64);
   x.set_requires_grad();
