@@ -1,6 +1,9 @@
 """PyTorch peer of bench/bench_lm_step.cpp: the same Qwen2 shapes (plain torch modules with
 Hugging Face Qwen2 semantics), forward + backward + AdamW on random tokens.
-Prints JSON {name: tokens per second}.  usage: torch_lm_step.py THREADS [STEPS]"""
+Prints JSON {name: tokens per second}.  usage: torch_lm_step.py THREADS [STEPS] [fp32|bf16]
+bf16: the forward under torch.autocast("cpu", torch.bfloat16) (its matmuls in bf16 through
+oneDNN where the CPU has bf16), fp32 weights and optimizer: PyTorch's CPU mixed precision."""
+import contextlib
 import json
 import math
 import sys
@@ -73,15 +76,19 @@ class LM(nn.Module):
         return self.norm(x) @ self.emb.weight.T  # tied head
 
 
-def tokens_per_second(cfg, bsz, t, steps):
+def tokens_per_second(cfg, bsz, t, steps, bf16=False):
     model = LM(*cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     ids = torch.randint(0, cfg[0], (bsz, t + 1))
 
     def step():
         opt.zero_grad(set_to_none=True)
-        logits = model(ids[:, :-1])
-        F.cross_entropy(logits.reshape(-1, cfg[0]), ids[:, 1:].reshape(-1)).backward()
+        autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if bf16
+                    else contextlib.nullcontext())
+        with autocast:
+            logits = model(ids[:, :-1])
+            loss = F.cross_entropy(logits.reshape(-1, cfg[0]).float(), ids[:, 1:].reshape(-1))
+        loss.backward()
         opt.step()
 
     step()
@@ -94,10 +101,11 @@ def tokens_per_second(cfg, bsz, t, steps):
 def main():
     torch.set_num_threads(int(sys.argv[1]))
     steps = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    bf16 = len(sys.argv) > 3 and sys.argv[3] == "bf16"
     torch.manual_seed(0)
     res = {
-        "gpt2_small_B4_T64": tokens_per_second((50304, 768, 3072, 12, 12, 12), 4, 64, steps),
-        "tiny_job_B8_T128": tokens_per_second((1024, 128, 352, 4, 4, 2), 8, 128, steps * 10),
+        "gpt2_small_B4_T64": tokens_per_second((50304, 768, 3072, 12, 12, 12), 4, 64, steps, bf16),
+        "tiny_job_B8_T128": tokens_per_second((1024, 128, 352, 4, 4, 2), 8, 128, steps * 10, bf16),
     }
     print(json.dumps(res))
 

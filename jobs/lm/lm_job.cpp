@@ -46,6 +46,10 @@ Schema lm_job_schema(const std::string& backbone) {
   const std::vector<FieldSpec> own = {
       bool_field("model.checkpoint_layers", false,
                  "recompute each block's activations in backward"),
+      bool_field(
+          "model.fused_head_loss", true,
+          "score the head together with the loss over vocabulary chunks, never holding "
+          "the logits (one more head-sized GEMM per step; false: the logits, then the loss)"),
       string_field("model.init_checkpoint", "",
                    "start from the weights of this checkpoint (another stage's) when the run has "
                    "none of its own")
@@ -82,6 +86,7 @@ LmJob parse_lm_job(const Config& c) {
   job.model.settings_json = jobs::plugin_settings_json(c, "backbone", job.model.backbone, "model");
   job.model.dims = jobs::backbone_dims(job.model.settings_json, job.model.where);
   job.model.checkpoint_layers = c.get_bool("model.checkpoint_layers");
+  job.model.fused_head_loss = c.get_bool("model.fused_head_loss");
   job.model.init_checkpoint = c.get_string("model.init_checkpoint");
   job.data.train = c.get_string("data.train");
   job.data.valid = c.get_string("data.valid");

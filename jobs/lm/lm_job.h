@@ -15,6 +15,7 @@ struct LmModelOptions {
   std::string settings_json;       // the plugin's [model] fields as a JSON object
   parallel::ModelDims dims;        // the sizes a parallel layout must divide
   bool checkpoint_layers = false;  // recompute each block's activations in backward
+  bool fused_head_loss = true;     // Backbone::stage_token_nll instead of logits then token_nll
   std::string init_checkpoint;     // start from these weights when there is nothing to resume
   std::string where;               // "<job file> [model]", for the plugin's messages
 };

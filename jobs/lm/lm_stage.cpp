@@ -50,9 +50,10 @@ class LmStage final : public Stage {
     }
     const double step_tokens = std::max(1.0, sum_over_data(tokens_here, par_));
     StepOutput out;
-    out.loss = sum_over_data(train::forward_backward(*model_, par_, micro, step_tokens,
-                                                     job_.model.checkpoint_layers, timeline),
-                             par_);
+    out.loss = sum_over_data(
+        train::forward_backward(*model_, par_, micro, step_tokens, job_.model.checkpoint_layers,
+                                job_.model.fused_head_loss, timeline),
+        par_);
     return out;
   }
 
@@ -76,7 +77,7 @@ class LmStage final : public Stage {
     double loss = 0, tokens = 0;
     for (int64_t i = 0; i < std::max<int64_t>(1, job_.data.eval_batches); ++i) {
       const PackedBatch b = context_parallel_share(loader.next(), par_);
-      loss += forward_loss_sum(*model_, par_, b);
+      loss += forward_loss_sum(*model_, par_, b, job_.model.fused_head_loss);
       tokens += double(counted_tokens(b));
     }
     return sum_over_data(loss, par_) / std::max(1.0, sum_over_data(tokens, par_));

@@ -17,10 +17,11 @@ plugins::BackboneInputs inputs_of(const PackedBatch& b, bool checkpoint_layers) 
 }
 
 // Summed next-token loss against targets [B, T] of the last stage run on `input` (the ids on a
-// single stage); the backbone may fuse its head with the loss (no logits held).
+// single stage): fused, the backbone may score its head with the loss (no logits held).
 Tensor loss_sum(const plugins::Backbone& lm, const Tensor& input, const Tensor& target,
-                const plugins::BackboneInputs& in) {
-  return sum(lm.stage_token_nll(input, target, in));
+                const plugins::BackboneInputs& in, bool fused) {
+  return sum(fused ? lm.stage_token_nll(input, target, in)
+                   : lm.token_nll(lm.stage_forward(input, in), target));
 }
 
 // [B, T] padded at the end of dimension 1 to `length` with `value`.
@@ -64,12 +65,14 @@ int64_t counted_tokens(const PackedBatch& b) {
 
 double forward_backward(const plugins::Backbone& lm, const ParallelSetup& par,
                         const std::vector<PackedBatch>& micro, double step_tokens,
-                        bool checkpoint_layers, std::vector<parallel::TimelineEvent>* timeline) {
+                        bool checkpoint_layers, bool fused_head_loss,
+                        std::vector<parallel::TimelineEvent>* timeline) {
   if (par.layout().pp == 1) {
     double total = 0;
     for (const PackedBatch& b : micro) {
       Tensor loss =
-          mul(loss_sum(lm, b.input, b.target, inputs_of(b, checkpoint_layers)), 1.0 / step_tokens);
+          mul(loss_sum(lm, b.input, b.target, inputs_of(b, checkpoint_layers), fused_head_loss),
+              1.0 / step_tokens);
       total += loss.item();
       loss.backward();
     }
@@ -81,7 +84,8 @@ double forward_backward(const plugins::Backbone& lm, const ParallelSetup& par,
     const PackedBatch& b = micro[size_t(m)];
     const Tensor input = lm.is_first_stage() ? b.input : received;
     if (!lm.is_last_stage()) return lm.stage_forward(input, inputs_of(b, checkpoint_layers));
-    return mul(loss_sum(lm, input, b.target, inputs_of(b, checkpoint_layers)), 1.0 / step_tokens);
+    return mul(loss_sum(lm, input, b.target, inputs_of(b, checkpoint_layers), fused_head_loss),
+               1.0 / step_tokens);
   };
   double total = 0;
   for (double l : parallel::run_1f1b(par.groups->pp(), stage, int64_t(micro.size()), timeline))
@@ -89,11 +93,11 @@ double forward_backward(const plugins::Backbone& lm, const ParallelSetup& par,
   return total;
 }
 
-double forward_loss_sum(const plugins::Backbone& lm, const ParallelSetup& par,
-                        const PackedBatch& b) {
+double forward_loss_sum(const plugins::Backbone& lm, const ParallelSetup& par, const PackedBatch& b,
+                        bool fused_head_loss) {
   NoGradGuard no_grad;
   const plugins::BackboneInputs in = inputs_of(b, false);
-  if (par.layout().pp == 1) return loss_sum(lm, b.input, b.target, in).item();
+  if (par.layout().pp == 1) return loss_sum(lm, b.input, b.target, in, fused_head_loss).item();
   // Stage by stage: receive the hidden states, run this stage, pass them on.
   parallel::Communicator& pp = par.groups->pp();
   Tensor x = b.input;
@@ -103,7 +107,7 @@ double forward_loss_sum(const plugins::Backbone& lm, const ParallelSetup& par,
   }
   Tensor loss = Tensor::zeros({1}, DType::f64);
   if (lm.is_last_stage())
-    loss.fill_(loss_sum(lm, x, b.target, in).item());
+    loss.fill_(loss_sum(lm, x, b.target, in, fused_head_loss).item());
   else
     pp.send(lm.stage_forward(x, in).contiguous(), pp.rank() + 1);
   pp.broadcast(loss, pp.size() - 1);

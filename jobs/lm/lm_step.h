@@ -23,13 +23,16 @@ int64_t counted_tokens(const PackedBatch& b);
 // is its summed token loss divided by `step_tokens` (the step's counted tokens over every rank),
 // so the accumulated gradients are those of the step's mean loss. Returns this rank's sum of those
 // losses (the same on every pipeline stage). Timeline events are appended when non-null.
+// fused_head_loss: the last stage scores its input with Backbone::stage_token_nll (a backbone may
+// fuse its head with the loss and never hold the logits); false: the logits, then token_nll.
 double forward_backward(const plugins::Backbone& lm, const ParallelSetup& par,
                         const std::vector<PackedBatch>& micro, double step_tokens,
-                        bool checkpoint_layers, std::vector<parallel::TimelineEvent>* timeline);
+                        bool checkpoint_layers, bool fused_head_loss,
+                        std::vector<parallel::TimelineEvent>* timeline);
 
 // Summed token loss of one batch without gradients (through the pipeline stages when pp > 1;
 // every pipeline rank gets the value).
 double forward_loss_sum(const plugins::Backbone& lm, const ParallelSetup& par,
-                        const PackedBatch& batch);
+                        const PackedBatch& batch, bool fused_head_loss = true);
 
 }  // namespace xomni::train

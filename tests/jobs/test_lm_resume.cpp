@@ -1,6 +1,6 @@
 // The LM training stage: an interrupted run resumes exactly (bitwise identical losses and
 // weights at a fixed thread count), a damaged newest checkpoint falls back to the previous one,
-// and the loss goes down.
+// and the loss goes down; the unfused head and loss train alike.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -77,6 +77,20 @@ TEST(LmTraining, ResumeIsBitwiseIdenticalAndLossDrops) {
     EXPECT_EQ(ra.read_tensor(name).to_vector<float>(), rb.read_tensor(name).to_vector<float>())
         << name;
   EXPECT_LT(std::stod(a.back()), std::stod(a.front()) * 0.6) << a.front() << " -> " << a.back();
+}
+
+// model.fused_head_loss=false (the logits, then the loss) trains like the default fused head and
+// loss: the same per-step losses up to f32 rounding, which 8 steps of AdamW barely grow.
+TEST(LmTraining, UnfusedHeadLossTrainsLikeTheFusedOne) {
+  const fs::path root = fresh_dir("fused");
+  const std::string shards = make_shards(root);
+  train::run_lm_training(job(root, shards, "fused", 8, 0));
+  train::run_lm_training(job(root, shards, "unfused", 8, 0, {"model.fused_head_loss=false"}));
+  const std::vector<std::string> a = losses(root / "fused"), b = losses(root / "unfused");
+  ASSERT_EQ(a.size(), 8u);
+  ASSERT_EQ(b.size(), 8u);
+  for (size_t i = 0; i < a.size(); ++i)
+    EXPECT_NEAR(std::stod(a[i]), std::stod(b[i]), 1e-5 * std::stod(b[i])) << "step " << i + 1;
 }
 
 TEST(LmTraining, DamagedNewestCheckpointFallsBackToThePreviousOne) {
