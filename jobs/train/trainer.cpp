@@ -17,6 +17,7 @@
 #include "train/step_profile.h"
 #include "xomni/core/io/checkpoint.h"
 #include "xomni/core/nn/lr_schedule.h"
+#include "xomni/core/ops/blas_info.h"
 #include "xomni/core/tensor/profiler.h"
 
 namespace xomni::train {
@@ -251,6 +252,9 @@ TrainResult run_training(Stage& stage, const TrainerOptions& o, const StartOptio
                  "matmul precision bf16 (%s kernel): GEMM inputs rounded to bf16, fp32 "
                  "accumulation, f32 weights and optimizer state\n",
                  bf16_kernel_name(matmul_bf16_kernel()));
+  if (const std::string slow = blas_kernel_warning();
+      rank0 && !slow.empty() && precision.in_effect() == MatmulPrecision::fp32)
+    std::fprintf(stderr, "warning: %s\n", slow.c_str());
   const fs::path run_dir = fs::path(o.run.dir) / o.run.name;
   const fs::path ckpt_dir = run_dir / "checkpoints";
   result.run_dir = run_dir.string();
