@@ -7,6 +7,7 @@
 #include <cstring>
 #include <set>
 
+#include "xomni/core/nn/sum_squares.h"
 #include "xomni/core/ops/ops.h"
 #include "xomni/core/tensor/autograd.h"
 
@@ -200,13 +201,9 @@ double DistributedOptimizer::local_grad_sq(const std::vector<bool>& counted) con
   for (size_t k = 0; k < ranges_.size(); ++k) {
     const Range& r = ranges_[k];
     if (!counted[r.param]) continue;
-    const int64_t len = r.end - r.begin;
-    total += dispatch_float("DistributedOptimizer::local_grad_sq", dtype_, [&]<typename T>() {
-      const T* p = g.data<T>() + range_pos_[k];
-      double s = 0.0;
-      for (int64_t i = 0; i < len; ++i) s += double(p[i]) * double(p[i]);
-      return s;
-    });
+    // The blocked, threaded kernel clip_grad_norm uses (a serial loop here took 9% of a
+    // GPT-2-small step: docs/PERF.md, "Profiling a step").
+    total += sum_of_squares(flat_view(g, range_pos_[k], range_pos_[k] + (r.end - r.begin)));
   }
   return total;
 }

@@ -3,6 +3,7 @@
 
 #include "ops/kernels.h"
 #include "xomni/core/nn/optim.h"
+#include "xomni/core/nn/sum_squares.h"
 #include "xomni/core/ops/ops.h"
 #include "xomni/core/tensor/autograd.h"
 
@@ -28,13 +29,17 @@ std::vector<Tensor> grads_of(const std::vector<NamedParam>& params) {
 
 double norm_of(const std::vector<Tensor>& grads) {
   double total = 0.0;
-  for (const Tensor& g : grads) {
-    total += kernels_for(g.device()).sum_squares(g);
-  }
+  for (const Tensor& g : grads) total += sum_of_squares(g);
   return std::sqrt(total);
 }
 
 }  // namespace
+
+double sum_of_squares(const Tensor& t) {
+  check_dtype("sum_of_squares", t, {DType::f32, DType::f64});
+  XOMNI_CHECK(t.is_contiguous(), "sum_of_squares: the tensor must be contiguous");
+  return kernels_for(t.device()).sum_squares(t);
+}
 
 double grad_norm(const std::vector<NamedParam>& params) {
   return norm_of(grads_of(params));
