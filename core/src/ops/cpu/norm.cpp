@@ -135,34 +135,6 @@ void rms_norm_forward(const T* x, const T* w, T* y, double* rstd, int64_t rows, 
   });
 }
 
-// gx = rstd * (gxh - xh * mean(gxh * xh)) with xh = x * rstd and gxh = g * w.
-template <typename T>
-void rms_norm_backward(const T* x, const T* w, const T* g, const double* rstd, T* gx, T* gw,
-                       int64_t rows, int64_t n) {
-  ParamGradPartials partials(n);
-  parallel_for(rows, row_grain(n), [&](int64_t lo, int64_t hi) {
-    double* pw = partials.w(omp_get_thread_num());
-    for (int64_t r = lo; r < hi; ++r) {
-      const T* xr = x + r * n;
-      const T* gr = g + r * n;
-      const double rs = rstd[r];
-      double s = 0;
-#pragma omp simd reduction(+ : s)
-      for (int64_t i = 0; i < n; ++i) s += double(gr[i]) * double(w[i]) * (double(xr[i]) * rs);
-      const double m = s / double(n);
-      const T trs = T(rs), tm = T(m);
-      T* gxr = gx + r * n;
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) {
-        const T xh = xr[i] * trs;
-        gxr[i] = trs * (gr[i] * w[i] - xh * tm);
-        pw[i] += double(gr[i] * xh);
-      }
-    }
-  });
-  partials.reduce<T>(gw, nullptr);
-}
-
 // ---- residual add + RMS norm ----
 
 // The same arithmetic as add followed by rms_norm_forward, in one pass over x and r.
@@ -191,8 +163,9 @@ void add_rms_norm_forward(const T* x, const T* r, const T* w, T* sum, T* y, doub
   });
 }
 
-// rms_norm_backward's gx plus, when kAddSum, the gradient that reached the sum directly: what the
-// engine would otherwise add in a separate pass.
+// RMS norm's backward, gx = rstd * (gxh - xh * mean(gxh * xh)) with xh = s * rstd and
+// gxh = g * w, plus, when kAddSum, the gradient that reached the sum directly (what the engine
+// would otherwise add in a separate pass). Without it, the plain rms_norm's backward.
 template <typename T, bool kAddSum>
 void add_rms_norm_backward(const T* s, const T* w, const T* g, const T* g_sum, const double* rstd,
                            T* gx, T* gw, int64_t rows, int64_t n) {
@@ -264,8 +237,8 @@ std::vector<Tensor> rms_norm_backward(const Tensor& x, const Tensor& w, const Te
   Tensor gx = Tensor::empty(x.shape(), x.dtype());
   Tensor gw = Tensor::empty({n}, x.dtype());
   dispatch_float("rms_norm_backward", x.dtype(), [&]<typename T>() {
-    rms_norm_backward<T>(x.data<T>(), w.data<T>(), g.data<T>(), rstd.data<double>(), gx.data<T>(),
-                         gw.data<T>(), rows, n);
+    add_rms_norm_backward<T, false>(x.data<T>(), w.data<T>(), g.data<T>(), nullptr,
+                                    rstd.data<double>(), gx.data<T>(), gw.data<T>(), rows, n);
   });
   return {gx, gw};
 }
