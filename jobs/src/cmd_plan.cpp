@@ -1,0 +1,205 @@
+// xomni plan: which parallel layouts of a job fit on N devices and how fast each would run, from
+// the step model of jobs/plan (docs/SCALING.md); --calibrate measures this machine for it.
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cli.h"
+#include "plan/calibrate.h"
+#include "plan/step_model.h"
+#include "xomni/core/tensor/error.h"
+#include "xomni/parallel/comm.h"
+#include "xomni/parallel/mpi_comm.h"
+
+namespace xomni::cli {
+namespace {
+
+using plan::PlanCandidate;
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  XOMNI_CHECK(in, "cannot open job file ", path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+double gib(double bytes) {
+  return bytes / (1024.0 * 1024.0 * 1024.0);
+}
+
+nlohmann::json memory_json(const plan::MemoryBreakdown& m) {
+  return {
+      {"parameters", m.parameters},   {"gradients", m.gradients}, {"optimizer", m.optimizer},
+      {"activations", m.activations}, {"logits", m.logits},       {"comm_buffers", m.comm_buffers},
+      {"runtime", m.runtime},         {"total", m.total()},       {"dominant", m.dominant()}};
+}
+
+nlohmann::json candidate_json(const PlanCandidate& c) {
+  const plan::StepPrediction& p = c.prediction;
+  nlohmann::json comm = nlohmann::json::array();
+  for (const plan::CollectiveBytes& b : p.comm)
+    comm.push_back({{"group", b.group},
+                    {"op", parallel::comm_op_name(b.op)},
+                    {"bytes", b.bytes},
+                    {"calls", b.calls}});
+  return {{"tp", c.layout.tp},
+          {"cp", c.layout.cp},
+          {"dp", c.layout.dp},
+          {"pp", c.layout.pp},
+          {"micro_batches", c.job.micro_batches},
+          {"micro_batch_size", c.job.batch_size},
+          {"recompute", c.job.recompute},
+          {"zero1", c.job.zero1},
+          {"fits", c.fits},
+          {"memory_bytes", memory_json(p.memory)},
+          {"peak_stage", p.peak_stage},
+          {"step_s", p.step_s},
+          {"compute_s", p.compute_s},
+          {"bubble_s", p.bubble_s},
+          {"comm_s", p.comm_s},
+          {"tokens_per_s", p.tokens_per_s},
+          {"mfu", p.mfu},
+          {"bubble_fraction", p.bubble_fraction},
+          {"comm_share", p.comm_share},
+          {"comm_stage0", comm}};
+}
+
+std::string layout_label(const PlanCandidate& c) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "tp=%d cp=%d dp=%d pp=%d m=%lld%s%s", c.layout.tp, c.layout.cp,
+                c.layout.dp, c.layout.pp, static_cast<long long>(c.job.micro_batches),
+                c.job.recompute ? " rc" : "", c.job.zero1 ? " z1" : "");
+  return buf;
+}
+
+int calibrate(const plan::PlanJob& job, const std::string& out) {
+  parallel::ensure_mpi_initialized();
+  auto world = parallel::mpi_world();
+  const plan::Calibration c = plan::calibrate_cpu(job, *world);
+  if (world->rank() != 0) return 0;
+  for (const auto& [name, gflops] : c.gemm_gflops)
+    std::printf("GEMM %-8s %8.1f GFLOP/s\n", name.c_str(), gflops);
+  std::printf("GEMM mix: %.0f%% of the fp32 peak; memory %.1f GB/s\n", 100.0 * c.device.achievable,
+              c.device.memory_bw / 1e9);
+  if (world->size() > 1)
+    std::printf(
+        "all-reduce at %d ranks: 8 B %.1f us, %lld B %.2f ms -> latency %.1f us, %.2f GB/s\n",
+        world->size(), c.allreduce_small_s * 1e6, static_cast<long long>(c.allreduce_large_bytes),
+        c.allreduce_large_s * 1e3, c.device.intra_latency * 1e6, c.device.intra_bw / 1e9);
+  else
+    std::printf("one rank: the link numbers keep their defaults (run under mpirun -np 2)\n");
+  const std::string text = plan::device_toml(c.device);
+  if (out.empty()) {
+    std::printf("%s", text.c_str());
+  } else {
+    std::ofstream f(out);
+    f << text;
+    XOMNI_CHECK(f.good(), "cannot write ", out);
+    std::printf("wrote %s\n", out.c_str());
+  }
+  return 0;
+}
+
+int run(const std::vector<std::string>& argv) {
+  std::vector<std::string> args = argv;
+  const std::string devices_text = take_option(args, "--devices");
+  const std::string device_name = take_option(args, "--device");
+  const std::string device_file = take_option(args, "--device-file");
+  const std::string nodes_of = take_option(args, "--nodes-of");
+  const std::string batch_text = take_option(args, "--global-batch");
+  const std::string top_text = take_option(args, "--top");
+  const std::string json_path = take_option(args, "--json");
+  const std::string out = take_option(args, "--out");
+  const bool do_calibrate = take_flag(args, "--calibrate");
+  XOMNI_CHECK(args.size() == 1, args.empty() ? "give one job file (JOB.toml)"
+                                             : "unexpected argument '" + args[1] + "'");
+  XOMNI_CHECK(args[0].rfind("--", 0) != 0, "unknown option '", args[0], "'");
+  const plan::PlanJob job = plan::plan_job_from_toml(read_text(args[0]), args[0]);
+  if (do_calibrate) return calibrate(job, out);
+
+  XOMNI_CHECK(!devices_text.empty(), "--devices N is required");
+  plan::SearchOptions options;
+  options.devices = int(parse_int(devices_text, "--devices", 0, 1, 1 << 20));
+  options.global_batch = parse_int(batch_text, "--global-batch", 0, 1);
+  const int64_t top = parse_int(top_text, "--top", 10, 1);
+  XOMNI_CHECK(device_name.empty() || device_file.empty(),
+              "give --device or --device-file, not both");
+  plan::DeviceSpec dev = device_file.empty()
+                             ? plan::device_spec(device_name.empty() ? "h100" : device_name)
+                             : plan::read_device_file(device_file);
+  if (!nodes_of.empty())
+    dev.devices_per_node = int(parse_int(nodes_of, "--nodes-of", 0, 1, 1 << 20));
+
+  const std::vector<PlanCandidate> all = plan::enumerate_plans(job, options, dev);
+  XOMNI_CHECK(!all.empty(), args[0], ": no valid layout of ", options.devices,
+              " devices (tp must divide the heads, KV heads, vocabulary and MLP width and stay "
+              "within a node of ",
+              dev.devices_per_node, "; dp must divide the batch)");
+  if (!all.front().fits) {
+    const PlanCandidate& best = all.front();
+    throw Error(args[0] + ": no layout fits in " + std::to_string(gib(dev.memory_bytes)) +
+                " GiB per device (" + dev.name + "); the smallest needs " +
+                std::to_string(gib(best.prediction.memory.total())) + " GiB (" +
+                layout_label(best) + "), dominated by " + best.prediction.memory.dominant() + " (" +
+                std::to_string(gib(best.prediction.memory.dominant() == "activations"
+                                       ? best.prediction.memory.activations
+                                       : best.prediction.memory.total())) +
+                " GiB of it); use more devices or a smaller micro-batch");
+  }
+  int64_t fitting = 0;
+  for (const PlanCandidate& c : all) fitting += c.fits;
+  std::printf("%s on %d x %s (%d per node): %zu layouts, %lld fit; tokens per step %lld\n",
+              args[0].c_str(), options.devices, dev.name.c_str(), dev.devices_per_node, all.size(),
+              static_cast<long long>(fitting),
+              static_cast<long long>(all.front().job.tokens_per_step()));
+  std::printf("%-34s %10s %10s %12s %6s %7s %6s\n", "layout", "mem GiB", "step s", "tokens/s",
+              "MFU", "bubble", "comm");
+  for (int64_t i = 0; i < std::min(top, fitting); ++i) {
+    const PlanCandidate& c = all[size_t(i)];
+    const plan::StepPrediction& p = c.prediction;
+    std::printf("%-34s %10.2f %10.4g %12.4g %5.1f%% %6.1f%% %5.1f%%\n", layout_label(c).c_str(),
+                gib(p.memory.total()), p.step_s, p.tokens_per_s, 100.0 * p.mfu,
+                100.0 * p.bubble_fraction, 100.0 * p.comm_share);
+  }
+  if (!json_path.empty()) {
+    nlohmann::json doc = {{"job", args[0]},
+                          {"devices", options.devices},
+                          {"device", dev.name},
+                          {"device_memory_bytes", dev.memory_bytes},
+                          {"devices_per_node", dev.devices_per_node},
+                          {"parameters", plan::total_parameters(job.model)},
+                          {"layouts", all.size()},
+                          {"fitting", fitting}};
+    nlohmann::json list = nlohmann::json::array();
+    for (const PlanCandidate& c : all)
+      if (c.fits) list.push_back(candidate_json(c));
+    doc["plans"] = list;
+    std::ofstream f(json_path);
+    f << doc.dump(1) << "\n";
+    XOMNI_CHECK(f.good(), "cannot write ", json_path);
+  }
+  return 0;
+}
+
+const Register reg(
+    {"plan", "rank the parallel layouts of a training job by predicted step time and memory",
+     "usage: xomni plan JOB.toml --devices N [--device h100|h200|cpu | --device-file FILE]\n"
+     "                  [--nodes-of K] [--global-batch B] [--top K] [--json FILE]\n"
+     "       mpirun -np 2 xomni plan JOB.toml --calibrate [--out cpu.toml]\n\n"
+     "Enumerates every layout of N devices the job can run with (tp dividing the heads, KV\n"
+     "heads, vocabulary and MLP width and at most the devices of a node; pp at most the layers;\n"
+     "cp; dp), each micro-batch split of the global batch (default: train.batch_size x\n"
+     "train.grad_accum sequences), recompute on and off and ZeRO-1 on and off; drops those that\n"
+     "do not fit in device memory; prints the fastest K (default 10): memory per device, step\n"
+     "time, tokens/s, MFU, the 1F1B bubble and the share of exposed communication. --json\n"
+     "writes every fitting plan with its memory breakdown and per-collective bytes.\n"
+     "Devices: h100 and h200 (spec sheet x stated achievable fractions), cpu (this machine;\n"
+     "--nodes-of sets the devices per node, default 8 for GPUs). --calibrate times the job's\n"
+     "GEMMs, a memory pass and (at 2+ ranks) all-reduces, and writes a device file for\n"
+     "--device-file. The model and its measured errors: docs/SCALING.md.",
+     run});
+
+}  // namespace
+}  // namespace xomni::cli
