@@ -76,7 +76,7 @@ PlanJob plan_job_from_toml(const std::string& text, const std::string& where) {
   m.hidden = r.positive("model.hidden_size", std::nullopt);
   m.intermediate = r.positive("model.intermediate_size", std::nullopt);
   m.heads = r.positive("model.num_attention_heads", std::nullopt);
-  m.kv_heads = r.positive("model.num_key_value_heads", m.heads);
+  m.kv_heads = r.positive("model.num_key_value_heads", std::nullopt);
   m.vocab = r.positive("model.vocab_size", std::nullopt);
   XOMNI_CHECK(m.hidden % m.heads == 0, where, ": model.hidden_size=", m.hidden,
               " is not a multiple of model.num_attention_heads=", m.heads);
