@@ -6,7 +6,7 @@
 //                             the head's column input, the vocab-parallel loss; cp: ring attention
 //   parallel/pipeline_*.cpp   pp: one activation and one gradient per micro-batch, the losses
 //   jobs/train/trainer.cpp    sequence-parallel norm gradients, the optimizer's reduction and
-//                             all-gather, the gradient norm, the end-of-step vote
+//                             all-gather, the gradient norm, the peak-RSS maximum, the vote
 #include <algorithm>
 #include <map>
 
@@ -169,7 +169,9 @@ std::vector<CollectiveBytes> predict_comm(const PlanJob& job, const parallel::La
   if (sharded) log.add("dp+cp", CommOp::all_reduce, kF64);
   if (tp > 1) log.add("tp", CommOp::all_reduce, kF64);
   if (pp > 1) log.add("pp", CommOp::all_reduce, kF64);
-  // The end-of-step vote (stop requested, metrics failed): i32 x 2 over the world.
+  // After the step, over the world: the peak resident set's maximum for the metrics (i64 x 1)
+  // and the end-of-step vote (stop requested, metrics failed: i32 x 2).
+  log.add("world", CommOp::all_reduce, kI64);
   log.add("world", CommOp::all_reduce, 2 * 4);
   return log.list();
 }

@@ -2,6 +2,8 @@
 // layout knobs, with the same defaults (jobs/lm/lm_job.cpp, jobs/train/options.cpp).
 #include <toml++/toml.h>
 
+#include <sstream>
+
 #include "plan/step_model.h"
 #include "xomni/core/tensor/error.h"
 
@@ -56,13 +58,31 @@ class Reader {
 
 }  // namespace
 
-PlanJob plan_job_from_toml(const std::string& text, const std::string& where) {
+PlanJob plan_job_from_toml(const std::string& text, const std::string& where,
+                           const std::vector<std::string>& overrides) {
   toml::table doc;
   try {
     doc = toml::parse(text, where);
   } catch (const toml::parse_error& e) {
     throw Error(where + ":" + std::to_string(e.source().begin.line) +
                 ": TOML syntax error: " + std::string(e.description()));
+  }
+  // --set section.key=value, the value in TOML syntax (as `xomni train --set`).
+  for (const std::string& o : overrides) {
+    const size_t eq = o.find('='), dot = o.find('.');
+    XOMNI_CHECK(eq != std::string::npos && dot != std::string::npos && dot < eq,
+                "--set wants section.key=value, got '", o, "'");
+    const std::string section = o.substr(0, dot), key = o.substr(dot + 1, eq - dot - 1);
+    toml::table value;
+    try {
+      value = toml::parse("v = " + o.substr(eq + 1));
+    } catch (const toml::parse_error& e) {
+      throw Error("--set " + o + ": the value is not TOML: " + std::string(e.description()));
+    }
+    if (!doc.contains(section)) doc.insert(section, toml::table{});
+    toml::table* t = doc[section].as_table();
+    XOMNI_CHECK(t, "--set ", o, ": ", section, " is not a section of ", where);
+    t->insert_or_assign(key, *value.get("v"));
   }
   const Reader r(doc, where);
   PlanJob job;
@@ -105,6 +125,36 @@ PlanJob plan_job_from_toml(const std::string& text, const std::string& where) {
               precision, "\"; expected \"fp32\" or \"bf16\"");
   job.bf16 = precision == "bf16";
   return job;
+}
+
+parallel::Layout parse_layout(const std::string& text, int devices) {
+  parallel::Layout l{1, 1, 0, 1};
+  std::stringstream ss(text);
+  std::string part;
+  while (std::getline(ss, part, ',')) {
+    const size_t eq = part.find('=');
+    XOMNI_CHECK(eq != std::string::npos, "--layout wants tp=A,cp=B,dp=C,pp=D, got '", text, "'");
+    const std::string k = part.substr(0, eq), v = part.substr(eq + 1);
+    int n = 0;
+    try {
+      size_t used = 0;
+      n = std::stoi(v, &used);
+      XOMNI_CHECK(used == v.size(), "");
+    } catch (const std::exception&) {
+      throw Error("--layout: " + k + " wants a whole number, got '" + v + "'");
+    }
+    if (k == "tp")
+      l.tp = n;
+    else if (k == "cp")
+      l.cp = n;
+    else if (k == "dp")
+      l.dp = n;
+    else if (k == "pp")
+      l.pp = n;
+    else
+      throw Error("--layout: unknown dimension '" + k + "' (tp, cp, dp, pp)");
+  }
+  return parallel::resolve_layout(l, devices, "--layout");
 }
 
 }  // namespace xomni::plan

@@ -42,9 +42,13 @@ struct PlanJob {
   int64_t tokens_per_step() const { return batch_size * seq_len * micro_batches; }
 };
 
-// Parses [model], [train] and [parallel] of a job file's text. `where` names it in messages.
-// Throws naming the key when a dimension is missing or not a positive integer.
-PlanJob plan_job_from_toml(const std::string& text, const std::string& where);
+// Parses [model], [train] and [parallel] of a job file's text after `overrides`
+// ("section.key=value", as `xomni train --set`). `where` names it in messages. Throws naming the
+// key when a dimension is missing or not a positive integer.
+PlanJob plan_job_from_toml(const std::string& text, const std::string& where,
+                           const std::vector<std::string>& overrides = {});
+// "tp=2,cp=1,pp=2" (any subset, dp filled from `devices`) as a layout of `devices` ranks.
+parallel::Layout parse_layout(const std::string& text, int devices);
 
 // The checks `xomni train` makes before building the model (parallel::check_model_fits plus
 // X-Omni's mm_vocab split, cp and batch divisibility); empty when the layout is valid, otherwise

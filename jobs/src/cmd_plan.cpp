@@ -102,6 +102,39 @@ int calibrate(const plan::PlanJob& job, const std::string& out) {
   return 0;
 }
 
+void write_json(const std::string& path, const nlohmann::json& doc) {
+  std::ofstream f(path);
+  f << doc.dump(1) << "\n";
+  XOMNI_CHECK(f.good(), "cannot write ", path);
+}
+
+// --layout: the job as written (its micro-batches, recompute, ZeRO-1) on one layout, with the
+// memory breakdown of the fullest rank.
+int one_layout(const plan::PlanJob& job, const std::string& text, int devices,
+               const plan::DeviceSpec& dev, const std::string& json_path) {
+  PlanCandidate c;
+  c.layout = plan::parse_layout(text, devices);
+  c.job = job;
+  c.prediction = plan::predict_step(job, c.layout, dev);
+  const double budget = dev.ranks_share_node
+                            ? dev.memory_bytes / double(std::min(devices, dev.devices_per_node))
+                            : dev.memory_bytes;
+  c.fits = c.prediction.memory.total() <= budget;
+  const plan::StepPrediction& p = c.prediction;
+  const plan::MemoryBreakdown& m = p.memory;
+  std::printf("%s on %s: %s\n", job.source.c_str(), dev.name.c_str(), layout_label(c).c_str());
+  std::printf(
+      "memory per rank (stage %d): %.1f MiB = parameters %.1f + gradients %.1f + "
+      "optimizer %.1f + activations %.1f + logits %.1f + buffers %.1f + runtime %.1f%s\n",
+      p.peak_stage, m.total() / 1048576.0, m.parameters / 1048576.0, m.gradients / 1048576.0,
+      m.optimizer / 1048576.0, m.activations / 1048576.0, m.logits / 1048576.0,
+      m.comm_buffers / 1048576.0, m.runtime / 1048576.0, c.fits ? "" : "  (does not fit)");
+  std::printf("step %.4g s = compute %.4g + bubble %.4g + comm %.4g; %.4g tokens/s, MFU %.1f%%\n",
+              p.step_s, p.compute_s, p.bubble_s, p.comm_s, p.tokens_per_s, 100.0 * p.mfu);
+  if (!json_path.empty()) write_json(json_path, candidate_json(c));
+  return 0;
+}
+
 int run(const std::vector<std::string>& argv) {
   std::vector<std::string> args = argv;
   const std::string devices_text = take_option(args, "--devices");
@@ -112,11 +145,13 @@ int run(const std::vector<std::string>& argv) {
   const std::string top_text = take_option(args, "--top");
   const std::string json_path = take_option(args, "--json");
   const std::string out = take_option(args, "--out");
+  const std::string layout_text = take_option(args, "--layout");
+  const std::vector<std::string> overrides = take_all(args, "--set");
   const bool do_calibrate = take_flag(args, "--calibrate");
   XOMNI_CHECK(args.size() == 1, args.empty() ? "give one job file (JOB.toml)"
                                              : "unexpected argument '" + args[1] + "'");
   XOMNI_CHECK(args[0].rfind("--", 0) != 0, "unknown option '", args[0], "'");
-  const plan::PlanJob job = plan::plan_job_from_toml(read_text(args[0]), args[0]);
+  const plan::PlanJob job = plan::plan_job_from_toml(read_text(args[0]), args[0], overrides);
   if (do_calibrate) return calibrate(job, out);
 
   XOMNI_CHECK(!devices_text.empty(), "--devices N is required");
@@ -132,6 +167,7 @@ int run(const std::vector<std::string>& argv) {
   if (!nodes_of.empty())
     dev.devices_per_node = int(parse_int(nodes_of, "--nodes-of", 0, 1, 1 << 20));
 
+  if (!layout_text.empty()) return one_layout(job, layout_text, options.devices, dev, json_path);
   const std::vector<PlanCandidate> all = plan::enumerate_plans(job, options, dev);
   XOMNI_CHECK(!all.empty(), args[0], ": no valid layout of ", options.devices,
               " devices (tp must divide the heads, KV heads, vocabulary and MLP width and stay "
@@ -176,9 +212,7 @@ int run(const std::vector<std::string>& argv) {
     for (const PlanCandidate& c : all)
       if (c.fits) list.push_back(candidate_json(c));
     doc["plans"] = list;
-    std::ofstream f(json_path);
-    f << doc.dump(1) << "\n";
-    XOMNI_CHECK(f.good(), "cannot write ", json_path);
+    write_json(json_path, doc);
   }
   return 0;
 }
@@ -187,6 +221,7 @@ const Register reg(
     {"plan", "rank the parallel layouts of a training job by predicted step time and memory",
      "usage: xomni plan JOB.toml --devices N [--device h100|h200|cpu | --device-file FILE]\n"
      "                  [--nodes-of K] [--global-batch B] [--top K] [--json FILE]\n"
+     "                  [--set section.key=value]... [--layout tp=A,cp=B,pp=C]\n"
      "       mpirun -np 2 xomni plan JOB.toml --calibrate [--out cpu.toml]\n\n"
      "Enumerates every layout of N devices the job can run with (tp dividing the heads, KV\n"
      "heads, vocabulary and MLP width and at most the devices of a node; pp at most the layers;\n"
@@ -195,6 +230,8 @@ const Register reg(
      "do not fit in device memory; prints the fastest K (default 10): memory per device, step\n"
      "time, tokens/s, MFU, the 1F1B bubble and the share of exposed communication. --json\n"
      "writes every fitting plan with its memory breakdown and per-collective bytes.\n"
+     "--layout predicts one layout (dp fills the rest) with the job's own micro-batches,\n"
+     "recompute and ZeRO-1; --set overrides job keys as in `xomni train`.\n"
      "Devices: h100 and h200 (spec sheet x stated achievable fractions), cpu (this machine;\n"
      "--nodes-of sets the devices per node, default 8 for GPUs). --calibrate times the job's\n"
      "GEMMs, a memory pass and (at 2+ ranks) all-reduces, and writes a device file for\n"
