@@ -13,8 +13,8 @@
 
 #include "cli.h"
 #include "cmd_report.h"
-#include "plot_png.h"
 #include "cmd_report_scaling_prediction.h"
+#include "plot_png.h"
 #include "xomni/core/tensor/error.h"
 
 namespace xomni::cli::report {
@@ -37,13 +37,13 @@ struct RunPoint {
   std::string mode;    // strong / weak (from the sweep), informational
   int64_t nodes = 1;
   int64_t devices = 1;
-  int64_t steps = 0;         // steps the medians are taken over
-  double tokens_per_s = 0;   // median over the measured steps, whole job
-  double flops_per_s = 0;    // median model FLOP/s, whole job
-  double peak = 0;           // peak FLOP/s of one device; 0 when unknown (MFU not shown)
-  std::string peak_from;     // where the peak came from, for the table's footnote
-  double efficiency = 0;     // per-device throughput / that of the curve's smallest run
-  double mfu_percent = NAN;  // 100 * flops_per_s / (peak * devices); NaN when the peak is unknown
+  int64_t steps = 0;          // steps the medians are taken over
+  double tokens_per_s = 0;    // median over the measured steps, whole job
+  double flops_per_s = 0;     // median model FLOP/s, whole job
+  double peak = 0;            // peak FLOP/s of one device; 0 when unknown (MFU not shown)
+  std::string peak_from;      // where the peak came from, for the table's footnote
+  double efficiency = 0;      // per-device throughput / that of the curve's smallest run
+  double mfu_percent = NAN;   // 100 * flops_per_s / (peak * devices); NaN when the peak is unknown
   double peak_rss_mib = NAN;  // the largest peak_rss_mib of its steps (any rank); NaN: not logged
   std::optional<RunPrediction> predicted;  // the step model's, for the run's job and layout
   std::string no_prediction;               // why there is none
@@ -150,7 +150,8 @@ RunPoint read_run(const std::string& dir, int64_t skip, double peak_override,
     tok.push_back(t);
     flops.push_back(json_number(line, "flops_per_s"));
     const double rss = json_number(line, "peak_rss_mib");
-    if (std::isfinite(rss)) p.peak_rss_mib = std::isfinite(p.peak_rss_mib) ? std::max(p.peak_rss_mib, rss) : rss;
+    if (std::isfinite(rss))
+      p.peak_rss_mib = std::isfinite(p.peak_rss_mib) ? std::max(p.peak_rss_mib, rss) : rss;
   }
   XOMNI_CHECK(!tok.empty(), metrics.string(), " has ", seen,
               " step lines, none left after skipping the first ", skip, " (--skip)");
@@ -231,9 +232,9 @@ double prediction_error(const RunPoint& r) {
 void print_prediction_notes(const std::vector<RunPoint>& runs, FILE* out) {
   std::vector<std::string> notes;
   for (const RunPoint& r : runs) {
-    const std::string n = r.predicted ? "predicted by the step model (docs/SCALING.md) on " +
-                                            r.predicted->device
-                                      : "no prediction for " + r.dir + ": " + r.no_prediction;
+    const std::string n =
+        r.predicted ? "predicted by the step model (docs/SCALING.md) on " + r.predicted->device
+                    : "no prediction for " + r.dir + ": " + r.no_prediction;
     if (std::find(notes.begin(), notes.end(), n) == notes.end()) notes.push_back(n);
   }
   for (const std::string& n : notes) std::fprintf(out, "%s\n", n.c_str());
@@ -282,13 +283,17 @@ void write_csv(const std::vector<RunPoint>& runs, const std::string& path) {
     out << ',' << r.efficiency << ',';
     if (std::isfinite(r.mfu_percent)) out << r.mfu_percent;
     out << ',' << r.dir << ',';
-    if (r.predicted) out << r.predicted->tokens_per_s << ',' << prediction_error(r);
-    else out << ',';
+    if (r.predicted)
+      out << r.predicted->tokens_per_s << ',' << prediction_error(r);
+    else
+      out << ',';
     out << ',';
     if (std::isfinite(r.peak_rss_mib)) out << r.peak_rss_mib;
     out << ',';
-    if (r.predicted) out << r.predicted->memory_mib << ',' << r.predicted->device;
-    else out << ',';
+    if (r.predicted)
+      out << r.predicted->memory_mib << ',' << r.predicted->device;
+    else
+      out << ',';
     out << '\n';
   }
   XOMNI_CHECK(out.flush(), "report scaling: cannot write ", path);
@@ -296,9 +301,8 @@ void write_csv(const std::vector<RunPoint>& runs, const std::string& path) {
 
 // One series per layout of `value` against devices, leaving out runs where it is NaN (and the
 // layout when all are): dashed and labelled "(model)" for predictions.
-void add_series(const std::map<std::string, std::vector<const RunPoint*>>& curves,
-                          LinePanel& panel, double (*value)(const RunPoint&),
-                          bool predicted) {
+void add_series(const std::map<std::string, std::vector<const RunPoint*>>& curves, LinePanel& panel,
+                double (*value)(const RunPoint&), bool predicted) {
   for (const auto& [layout, pts] : curves) {
     std::vector<const RunPoint*> sorted = pts;
     std::stable_sort(sorted.begin(), sorted.end(),
@@ -353,10 +357,11 @@ void write_png(const std::vector<RunPoint>& runs, const std::string& path) {
   memory.x_label = panels[0].x_label;
   memory.log_x = panels[0].log_x;
   memory.y_from_zero = true;
-  add_series(curves, memory, [](const RunPoint& r) { return r.peak_rss_mib; }, false);
   add_series(
-      curves, memory,
-      [](const RunPoint& r) { return r.predicted ? r.predicted->memory_mib : NAN; }, true);
+      curves, memory, [](const RunPoint& r) { return r.peak_rss_mib; }, false);
+  add_series(
+      curves, memory, [](const RunPoint& r) { return r.predicted ? r.predicted->memory_mib : NAN; },
+      true);
   if (!memory.series.empty()) panels.push_back(std::move(memory));
   write_line_panels_png(panels, path, "report scaling");
 }

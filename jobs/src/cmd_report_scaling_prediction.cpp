@@ -13,8 +13,7 @@ void check_prediction_device(const PredictionDevice& device) {
   if (!device.name.empty()) plan::device_spec(device.name);
 }
 
-std::optional<RunPrediction> predict_run(const std::string& run_dir,
-                                         const parallel::Layout& layout,
+std::optional<RunPrediction> predict_run(const std::string& run_dir, const parallel::Layout& layout,
                                          const PredictionDevice& device, std::string& why) {
   const std::filesystem::path config = std::filesystem::path(run_dir) / "config.toml";
   std::ifstream in(config);

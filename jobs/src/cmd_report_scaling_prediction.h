@@ -28,8 +28,7 @@ void check_prediction_device(const PredictionDevice& device);
 
 // The prediction for `run_dir` on `layout`, or nullopt with `why` set when the run has no
 // config.toml, the model cannot read it (e.g. a stage it does not model) or no device is known.
-std::optional<RunPrediction> predict_run(const std::string& run_dir,
-                                         const parallel::Layout& layout,
+std::optional<RunPrediction> predict_run(const std::string& run_dir, const parallel::Layout& layout,
                                          const PredictionDevice& device, std::string& why);
 
 }  // namespace xomni::cli::report
