@@ -76,8 +76,8 @@ PlanJob plan_job_from_toml(const std::string& text, const std::string& where,
     toml::table value;
     try {
       value = toml::parse("v = " + o.substr(eq + 1));
-    } catch (const toml::parse_error& e) {
-      throw Error("--set " + o + ": the value is not TOML: " + std::string(e.description()));
+    } catch (const toml::parse_error&) {
+      value.insert("v", o.substr(eq + 1));  // unquoted text, as `xomni train --set` takes it
     }
     if (!doc.contains(section)) doc.insert(section, toml::table{});
     toml::table* t = doc[section].as_table();

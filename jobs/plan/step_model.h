@@ -67,9 +67,12 @@ struct DeviceSpec {
   double intra_bw = 0, intra_latency = 0;  // bytes/s per direction, seconds per message
   double inter_bw = 0, inter_latency = 0;
   double runtime_bytes = 0;       // fixed per-rank overhead (CUDA context / process baseline)
-  bool ranks_share_node = false;  // CPU: the node's cores and memory are split over its ranks
-  bool overlap_dp = true;         // gradient reduction can overlap the backward (NCCL streams)
-  std::string provenance;         // where the numbers come from
+  bool ranks_share_node = false;  // CPU: the node's memory is split over its ranks
+  // CPU: cores per node; each rank runs one thread (OMP_NUM_THREADS=1) and the rates above are
+  // one core's, shared when a node has more ranks than cores. 0: one device per rank.
+  int cores = 0;
+  bool overlap_dp = true;  // gradient reduction can overlap the backward (NCCL streams)
+  std::string provenance;  // where the numbers come from
   double achieved_flops(bool bf16) const;
 };
 
