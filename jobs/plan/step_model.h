@@ -33,9 +33,10 @@ struct PlanJob {
   bool zero1 = false;         // parallel.distributed_optimizer
   bool sequence_parallel = false;
   bool fused_head_loss = true;
-  bool grad_clip = true;  // train.grad_clip > 0: the norm's all-reduces run every step
   double bucket_mb = 25;
-  bool overlap_grad_reduce = false;  // the dp reduction runs during the backward
+  // The dp reduction runs during the backward (no job key yet: callers set it for a trainer
+  // that overlaps; the time model then hides it behind the last backward where the device can).
+  bool overlap_grad_reduce = false;
   bool bf16 = false;        // train.precision = "bf16" (GEMM inputs rounded; storage stays f32)
   int64_t param_bytes = 4;  // storage of parameters, gradients and optimizer state (f32)
   std::string source;       // for messages
