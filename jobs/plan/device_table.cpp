@@ -47,22 +47,23 @@ DeviceSpec device_spec(const std::string& name) {
   if (name == "h200")
     return nvidia("h200", 141.0, "NVIDIA H200 SXM datasheet; achievable fractions assumed");
   if (name == "cpu") {
-    // This box (2 cores of a Sapphire Rapids class Xeon at 2.1 GHz, 23 GiB), measured
-    // 2026-12-07 with `xomni plan --calibrate` (docs/SCALING.md): every rank of a job shares
-    // the cores, so the rates below are the whole box's.
+    // This box (2 cores of a Sapphire Rapids class Xeon at 2.1 GHz, 23 GiB), one thread per rank
+    // (OMP_NUM_THREADS=1): rates per core, measured 2026-12-07 with `xomni plan --calibrate`
+    // (docs/SCALING.md, "Calibration"), under the load of other builds on the box.
     DeviceSpec d;
     d.name = "cpu";
-    d.peak_flops = 537.6e9;       // AVX512-BF16 on 2 cores (docs/PERF.md, "Peaks assumed")
-    d.peak_flops_fp32 = 268.8e9;  // 2 AVX-512 FMA x 16 lanes x 2 x 2.1 GHz x 2 cores
-    d.achievable = 0.50;          // calibrated: the step's GEMMs at about half the fp32 peak
+    d.peak_flops = 268.8e9;       // AVX512-BF16, one core (docs/PERF.md, "Peaks assumed")
+    d.peak_flops_fp32 = 134.4e9;  // 2 AVX-512 FMA x 16 lanes x 2 flop x 2.1 GHz
+    d.achievable = 0.71;          // GEMM mix at 1024 rows: 73% and 70% of the fp32 peak in two runs
     d.memory_bytes = 23.0 * kGiB;
-    d.memory_bw = 10e9;
+    d.memory_bw = 18e9;            // an f32 add of 2 x 64 MiB: 18.1 and 29.6 GB/s (the lower kept)
     d.devices_per_node = 1 << 20;  // every rank on this one box
-    d.intra_bw = 2e9;              // MPI over shared memory, calibrated all-reduce at 2 ranks
-    d.intra_latency = 50e-6;
+    d.cores = 2;
+    d.intra_bw = 3.4e9;         // MPI over shared memory: 16 MiB all-reduce, 3.8 and 3.1 GB/s
+    d.intra_latency = 0.33e-6;  // 8-byte all-reduce 0.7 us best of 20 over 2(n-1) steps
     d.inter_bw = d.intra_bw;
     d.inter_latency = d.intra_latency;
-    d.runtime_bytes = 0.25 * kGiB;  // calibrated: peak RSS of a near-empty training run
+    d.runtime_bytes = 38.0 * 1024 * 1024;  // peak RSS of a near-empty training run
     d.ranks_share_node = true;
     d.overlap_dp = false;
     d.provenance = "this box, xomni plan --calibrate (docs/SCALING.md)";
@@ -81,7 +82,7 @@ std::string device_toml(const DeviceSpec& d) {
     << "\nintra_bw = " << d.intra_bw << "\nintra_latency = " << d.intra_latency
     << "\ninter_bw = " << d.inter_bw << "\ninter_latency = " << d.inter_latency
     << "\nruntime_bytes = " << d.runtime_bytes
-    << "\nranks_share_node = " << (d.ranks_share_node ? "true" : "false")
+    << "\nranks_share_node = " << (d.ranks_share_node ? "true" : "false") << "\ncores = " << d.cores
     << "\noverlap_dp = " << (d.overlap_dp ? "true" : "false") << "\nprovenance = \"" << d.provenance
     << "\"\n";
   return o.str();
@@ -127,6 +128,11 @@ DeviceSpec read_device_file(const std::string& path) {
   number("inter_latency", d.inter_latency, false);
   number("runtime_bytes", d.runtime_bytes, false);
   flag("ranks_share_node", d.ranks_share_node);
+  if (const auto c = doc.at_path("device.cores")) {
+    XOMNI_CHECK(c.is_integer() && *c.value<int64_t>() >= 0, path,
+                ": [device] cores must be an integer >= 0");
+    d.cores = int(*c.value<int64_t>());
+  }
   flag("overlap_dp", d.overlap_dp);
   d.devices_per_node = int(std::min(per_node, double(1 << 20)));
   return d;

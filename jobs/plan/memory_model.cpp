@@ -42,7 +42,11 @@ double layer_elements_per_token(const PlanModel& m, int tp, bool sp) {
   const double inter = double(m.intermediate / tp);
   const double residual = sp ? 2.0 * h / tp : 2.0 * h;  // layer input, post-attention sum
   const double normed = 2.0 * h;                        // both norms' outputs
-  return residual + normed + 4.0 * q + 3.0 * kv + 3.0 * inter;
+  // Measured on this box (docs/SCALING.md, "Calibration"): peak RSS grows 1.32x faster with the
+  // tokens of a micro-batch than these saved tensors alone: one layer's backward transients
+  // (gradients of its activations) and the allocator's fragmentation come on top.
+  constexpr double kMeasured = 1.32;
+  return kMeasured * (residual + normed + 4.0 * q + 3.0 * kv + 3.0 * inter);
 }
 
 }  // namespace
@@ -90,6 +94,11 @@ MemoryBreakdown predict_memory(const PlanJob& job, const parallel::Layout& l, in
     if (job.fused_head_loss && !m.xomni) {
       // The fused head's logits chunk (about 2 MB, linear_cross_entropy_chunk) and its gradient.
       mem.logits = 2.0 * std::min(2.0 * 1024 * 1024, tokens * vocab_local * 4.0);
+    } else if (m.xomni) {
+      // X-Omni's training logits: both heads' outputs, their concatenation, the image part with
+      // its closing bias, each cross-entropy's saved softmax and the gradients back through the
+      // concatenation: 7 copies at the peak, measured (docs/SCALING.md, X-Omni at 1 rank).
+      mem.logits = 7.0 * tokens * vocab_local * 4.0;
     } else {
       // Logits, their softmax and gradient, for the one micro-batch in the head at a time.
       mem.logits = 3.0 * tokens * vocab_local * 4.0;

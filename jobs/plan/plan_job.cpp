@@ -76,8 +76,8 @@ PlanJob plan_job_from_toml(const std::string& text, const std::string& where,
     toml::table value;
     try {
       value = toml::parse("v = " + o.substr(eq + 1));
-    } catch (const toml::parse_error& e) {
-      throw Error("--set " + o + ": the value is not TOML: " + std::string(e.description()));
+    } catch (const toml::parse_error&) {
+      value.insert("v", o.substr(eq + 1));  // unquoted text, as `xomni train --set` takes it
     }
     if (!doc.contains(section)) doc.insert(section, toml::table{});
     toml::table* t = doc[section].as_table();
@@ -119,7 +119,6 @@ PlanJob plan_job_from_toml(const std::string& text, const std::string& where,
   job.sequence_parallel = r.flag("parallel.sequence_parallel", false);
   job.bucket_mb = r.number("parallel.bucket_mb", 25.0);
   XOMNI_CHECK(job.bucket_mb > 0, where, ": parallel.bucket_mb must be > 0");
-  job.grad_clip = r.number("train.grad_clip", 1.0) > 0;
   const std::string precision = r.text("train.precision", "fp32");
   XOMNI_CHECK(precision == "fp32" || precision == "bf16", where, ": train.precision = \"",
               precision, "\"; expected \"fp32\" or \"bf16\"");

@@ -33,9 +33,10 @@ struct PlanJob {
   bool zero1 = false;         // parallel.distributed_optimizer
   bool sequence_parallel = false;
   bool fused_head_loss = true;
-  bool grad_clip = true;  // train.grad_clip > 0: the norm's all-reduces run every step
   double bucket_mb = 25;
-  bool overlap_grad_reduce = false;  // the dp reduction runs during the backward
+  // The dp reduction runs during the backward (no job key yet: callers set it for a trainer
+  // that overlaps; the time model then hides it behind the last backward where the device can).
+  bool overlap_grad_reduce = false;
   bool bf16 = false;        // train.precision = "bf16" (GEMM inputs rounded; storage stays f32)
   int64_t param_bytes = 4;  // storage of parameters, gradients and optimizer state (f32)
   std::string source;       // for messages
@@ -67,9 +68,12 @@ struct DeviceSpec {
   double intra_bw = 0, intra_latency = 0;  // bytes/s per direction, seconds per message
   double inter_bw = 0, inter_latency = 0;
   double runtime_bytes = 0;       // fixed per-rank overhead (CUDA context / process baseline)
-  bool ranks_share_node = false;  // CPU: the node's cores and memory are split over its ranks
-  bool overlap_dp = true;         // gradient reduction can overlap the backward (NCCL streams)
-  std::string provenance;         // where the numbers come from
+  bool ranks_share_node = false;  // CPU: the node's memory is split over its ranks
+  // CPU: cores per node; each rank runs one thread (OMP_NUM_THREADS=1) and the rates above are
+  // one core's, shared when a node has more ranks than cores. 0: one device per rank.
+  int cores = 0;
+  bool overlap_dp = true;  // gradient reduction can overlap the backward (NCCL streams)
+  std::string provenance;  // where the numbers come from
   double achieved_flops(bool bf16) const;
 };
 

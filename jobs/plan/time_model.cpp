@@ -63,8 +63,11 @@ StepPrediction predict_step(const PlanJob& job, const parallel::Layout& l, const
   StepPrediction out;
   out.flops = step_flops(job);
   const int world = l.world();
-  // Ranks sharing a node's cores (CPU) each get their share of its rate.
-  const double share = dev.ranks_share_node ? double(std::min(world, dev.devices_per_node)) : 1.0;
+  // CPU: more ranks on a node than cores share them.
+  const double share =
+      dev.cores > 0
+          ? std::max(1.0, double(std::min(world, dev.devices_per_node)) / double(dev.cores))
+          : 1.0;
   const double rate = dev.achieved_flops(job.bf16) / share;
   const double mem_bw = dev.memory_bw / share;
 
