@@ -88,6 +88,9 @@ int calibrate(const plan::PlanJob& job, const std::string& out) {
         "all-reduce at %d ranks: 8 B %.1f us, %lld B %.2f ms -> latency %.1f us, %.2f GB/s\n",
         world->size(), c.allreduce_small_s * 1e6, static_cast<long long>(c.allreduce_large_bytes),
         c.allreduce_large_s * 1e3, c.device.intra_latency * 1e6, c.device.intra_bw / 1e9);
+  if (world->size() > 1)
+    std::printf("GEMM mix on all %d ranks at once: %.1f GFLOP/s summed -> %.2f cores' worth\n",
+                world->size(), c.gemm_together_flops / 1e9, c.device.cores);
   else
     std::printf("one rank: the link numbers keep their defaults (run under mpirun -np 2)\n");
   const std::string text = plan::device_toml(c.device);
