@@ -103,7 +103,8 @@ struct MemoryBreakdown {
   double comm_buffers = 0;  // pipeline messages, the optimizer's staging
   double runtime = 0;       // the device's fixed overhead
   double total() const;
-  std::string dominant() const;  // name of the largest term
+  std::string dominant() const;   // name of the largest term
+  double dominant_bytes() const;  // and its size
 };
 
 // Bytes and calls a communicator logs in one step (CommStats), by group and operation.
