@@ -182,9 +182,12 @@ int run(const std::vector<std::string>& argv) {
     char msg[512];
     std::snprintf(msg, sizeof msg,
                   ": no layout fits in %.1f GiB per device (%s); the smallest needs %.1f GiB (%s), "
-                  "dominated by %s (%.1f GiB); use more devices or a smaller micro-batch",
+                  "dominated by %s (%.1f GiB); %s",
                   gib(dev.memory_bytes), dev.name.c_str(), gib(m.total()),
-                  layout_label(best).c_str(), m.dominant().c_str(), gib(m.dominant_bytes()));
+                  layout_label(best).c_str(), m.dominant().c_str(), gib(m.dominant_bytes()),
+                  m.dominant() == "activations" || m.dominant() == "logits"
+                      ? "use more devices (cp, pp) or a smaller micro-batch (--global-batch)"
+                      : "use more devices: tp and pp split the parameters, ZeRO-1 the optimizer");
     throw Error(args[0] + msg);
   }
   int64_t fitting = 0;
