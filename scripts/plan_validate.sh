@@ -3,13 +3,15 @@
 # (metrics' peak_rss_mib, max over ranks) and the median step time over steps 2..N.
 #   scripts/plan_validate.sh JOB.toml NP LAYOUT [--set k=v]...      e.g. jobs/tiny/lm.toml 2 tp=2
 # Prints one line: layout, predicted and measured MiB, predicted and measured step seconds.
-# Needs jobs/tiny's data (jobs/tiny/run_lm.sh prepares it). DEVICE_FILE picks a device file.
+# Needs jobs/tiny's data (jobs/tiny/run_lm.sh prepares it). DEVICE_FILE picks a device file,
+# STEPS the run length (6; the median of steps 2..STEPS is the measured step).
 set -euo pipefail
 xomni="${XOMNI:-build/default/jobs/xomni}"
 job=$1 np=$2 layout=$3
 shift 3
 sets=("$@")
 steps="${STEPS:-6}"
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"  # one thread per rank, as the cpu device assumes
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 par=()

@@ -39,22 +39,26 @@ Calibration calibrate_cpu(const PlanJob& job, parallel::Communicator& world, int
       {"q", m.hidden, m.heads * hd},      {"k|v", m.hidden, m.kv_heads * hd},
       {"o", m.heads * hd, m.hidden},      {"gate|up", m.hidden, m.intermediate},
       {"down", m.intermediate, m.hidden}, {"head", m.hidden, m.vocab}};
-  // Rank 0 measures alone; the others wait at the first all-reduce (MPI polls with sleeps).
-  if (world.rank() == 0) {
-    Generator gen(1);
+  // The step's mix: q, o, head once, k|v and gate|up twice; FLOP/s of the whole mix.
+  Generator gen(1);
+  auto gemm_mix = [&](bool record) {
     double flops = 0, seconds = 0;
     for (const Shape3& s : shapes) {
       const Tensor x = randn({rows, s.in}, gen), w = randn({s.out, s.in}, gen);
       const double t = best_seconds(repeats, [&] { (void)linear(x, w); });
       const double f = 2.0 * double(rows) * double(s.in) * double(s.out);
-      c.gemm_gflops.emplace_back(s.name, f / t / 1e9);
-      // The step's mix: q, o, head once, k|v twice, gate|up twice.
+      if (record) c.gemm_gflops.emplace_back(s.name, f / t / 1e9);
       const double times =
           (std::string(s.name) == "k|v" || std::string(s.name) == "gate|up") ? 2 : 1;
       flops += times * f;
       seconds += times * t;
     }
-    c.device.achievable = flops / seconds / c.device.peak_flops_fp32;
+    return flops / seconds;
+  };
+  // Rank 0 alone (the others wait at the first all-reduce; MPI polls with sleeps).
+  if (world.rank() == 0) {
+    c.gemm_alone_flops = gemm_mix(true);
+    c.device.achievable = c.gemm_alone_flops / c.device.peak_flops_fp32;
     const Tensor a = randn({int64_t(1) << 24}, gen), b = randn({int64_t(1) << 24}, gen);
     const double t = best_seconds(repeats, [&] { (void)add(a, b); });
     c.device.memory_bw = 3.0 * double(a.numel()) * 4.0 / t;  // two reads, one write
@@ -73,15 +77,24 @@ Calibration calibrate_cpu(const PlanJob& job, parallel::Communicator& world, int
     c.device.inter_bw = c.device.intra_bw;
     c.device.inter_latency = c.device.intra_latency;
   }
-  // Every rank returns rank 0's measurements.
-  Tensor v = Tensor::zeros({2}, DType::f64);
+  // Every rank at once: the node's compute in cores' worth of rank 0's rate alone.
+  Tensor v = Tensor::zeros({3}, DType::f64);
+  if (world.size() > 1) {
+    world.barrier();
+    v.data<double>()[2] = gemm_mix(false);
+  }
   if (world.rank() == 0) {
     v.data<double>()[0] = c.device.achievable;
     v.data<double>()[1] = c.device.memory_bw;
   }
-  if (world.size() > 1) world.broadcast(v, 0);
+  if (world.size() > 1) world.all_reduce(v);
   c.device.achievable = v.data<double>()[0];
   c.device.memory_bw = v.data<double>()[1];
+  if (world.size() > 1) {
+    c.gemm_together_flops = v.data<double>()[2];
+    const double alone = c.device.achievable * c.device.peak_flops_fp32;
+    c.device.cores = std::clamp(c.gemm_together_flops / alone, 1.0, double(world.size()));
+  }
   c.device.provenance = "xomni plan --calibrate at " + std::to_string(world.size()) + " rank(s)";
   return c;
 }

@@ -15,18 +15,26 @@ double MemoryBreakdown::total() const {
   return parameters + gradients + optimizer + activations + logits + comm_buffers + runtime;
 }
 
+namespace {
+// The largest term by name.
+std::pair<const char*, double> largest(const MemoryBreakdown& m) {
+  const std::pair<const char*, double> terms[] = {{"parameters", m.parameters},
+                                                  {"gradients", m.gradients},
+                                                  {"optimizer state", m.optimizer},
+                                                  {"activations", m.activations},
+                                                  {"logits", m.logits},
+                                                  {"communication buffers", m.comm_buffers},
+                                                  {"runtime overhead", m.runtime}};
+  return *std::max_element(std::begin(terms), std::end(terms),
+                           [](const auto& a, const auto& b) { return a.second < b.second; });
+}
+}  // namespace
+
 std::string MemoryBreakdown::dominant() const {
-  const std::pair<const char*, double> terms[] = {{"parameters", parameters},
-                                                  {"gradients", gradients},
-                                                  {"optimizer state", optimizer},
-                                                  {"activations", activations},
-                                                  {"logits", logits},
-                                                  {"communication buffers", comm_buffers},
-                                                  {"runtime overhead", runtime}};
-  const auto* best =
-      std::max_element(std::begin(terms), std::end(terms),
-                       [](const auto& a, const auto& b) { return a.second < b.second; });
-  return best->first;
+  return largest(*this).first;
+}
+double MemoryBreakdown::dominant_bytes() const {
+  return largest(*this).second;
 }
 
 namespace {

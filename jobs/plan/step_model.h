@@ -69,9 +69,10 @@ struct DeviceSpec {
   double inter_bw = 0, inter_latency = 0;
   double runtime_bytes = 0;       // fixed per-rank overhead (CUDA context / process baseline)
   bool ranks_share_node = false;  // CPU: the node's memory is split over its ranks
-  // CPU: cores per node; each rank runs one thread (OMP_NUM_THREADS=1) and the rates above are
-  // one core's, shared when a node has more ranks than cores. 0: one device per rank.
-  int cores = 0;
+  // CPU: a node's compute in cores' worth: each rank runs one thread (OMP_NUM_THREADS=1), the
+  // rates above are one rank's alone, and ranks beyond `cores` share (calibrated: the GEMM
+  // throughput of all ranks at once over one rank's alone). 0: one device per rank.
+  double cores = 0;
   bool overlap_dp = true;  // gradient reduction can overlap the backward (NCCL streams)
   std::string provenance;  // where the numbers come from
   double achieved_flops(bool bf16) const;
@@ -102,7 +103,8 @@ struct MemoryBreakdown {
   double comm_buffers = 0;  // pipeline messages, the optimizer's staging
   double runtime = 0;       // the device's fixed overhead
   double total() const;
-  std::string dominant() const;  // name of the largest term
+  std::string dominant() const;   // name of the largest term
+  double dominant_bytes() const;  // and its size
 };
 
 // Bytes and calls a communicator logs in one step (CommStats), by group and operation.

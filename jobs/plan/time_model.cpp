@@ -65,9 +65,8 @@ StepPrediction predict_step(const PlanJob& job, const parallel::Layout& l, const
   const int world = l.world();
   // CPU: more ranks on a node than cores share them.
   const double share =
-      dev.cores > 0
-          ? std::max(1.0, double(std::min(world, dev.devices_per_node)) / double(dev.cores))
-          : 1.0;
+      dev.cores > 0 ? std::max(1.0, double(std::min(world, dev.devices_per_node)) / dev.cores)
+                    : 1.0;
   const double rate = dev.achieved_flops(job.bf16) / share;
   const double mem_bw = dev.memory_bw / share;
 

@@ -88,6 +88,9 @@ int calibrate(const plan::PlanJob& job, const std::string& out) {
         "all-reduce at %d ranks: 8 B %.1f us, %lld B %.2f ms -> latency %.1f us, %.2f GB/s\n",
         world->size(), c.allreduce_small_s * 1e6, static_cast<long long>(c.allreduce_large_bytes),
         c.allreduce_large_s * 1e3, c.device.intra_latency * 1e6, c.device.intra_bw / 1e9);
+  if (world->size() > 1)
+    std::printf("GEMM mix on all %d ranks at once: %.1f GFLOP/s summed -> %.2f cores' worth\n",
+                world->size(), c.gemm_together_flops / 1e9, c.device.cores);
   else
     std::printf("one rank: the link numbers keep their defaults (run under mpirun -np 2)\n");
   const std::string text = plan::device_toml(c.device);
@@ -175,14 +178,17 @@ int run(const std::vector<std::string>& argv) {
               dev.devices_per_node, "; dp must divide the batch)");
   if (!all.front().fits) {
     const PlanCandidate& best = all.front();
-    throw Error(args[0] + ": no layout fits in " + std::to_string(gib(dev.memory_bytes)) +
-                " GiB per device (" + dev.name + "); the smallest needs " +
-                std::to_string(gib(best.prediction.memory.total())) + " GiB (" +
-                layout_label(best) + "), dominated by " + best.prediction.memory.dominant() + " (" +
-                std::to_string(gib(best.prediction.memory.dominant() == "activations"
-                                       ? best.prediction.memory.activations
-                                       : best.prediction.memory.total())) +
-                " GiB of it); use more devices or a smaller micro-batch");
+    const plan::MemoryBreakdown& m = best.prediction.memory;
+    char msg[512];
+    std::snprintf(msg, sizeof msg,
+                  ": no layout fits in %.1f GiB per device (%s); the smallest needs %.1f GiB (%s), "
+                  "dominated by %s (%.1f GiB); %s",
+                  gib(dev.memory_bytes), dev.name.c_str(), gib(m.total()),
+                  layout_label(best).c_str(), m.dominant().c_str(), gib(m.dominant_bytes()),
+                  m.dominant() == "activations" || m.dominant() == "logits"
+                      ? "use more devices (cp, pp) or a smaller micro-batch (--global-batch)"
+                      : "use more devices: tp and pp split the parameters, ZeRO-1 the optimizer");
+    throw Error(args[0] + msg);
   }
   int64_t fitting = 0;
   for (const PlanCandidate& c : all) fitting += c.fits;
@@ -232,10 +238,11 @@ const Register reg(
      "writes every fitting plan with its memory breakdown and per-collective bytes.\n"
      "--layout predicts one layout (dp fills the rest) with the job's own micro-batches,\n"
      "recompute and ZeRO-1; --set overrides job keys as in `xomni train`.\n"
-     "Devices: h100 and h200 (spec sheet x stated achievable fractions), cpu (this machine;\n"
-     "--nodes-of sets the devices per node, default 8 for GPUs). --calibrate times the job's\n"
-     "GEMMs, a memory pass and (at 2+ ranks) all-reduces, and writes a device file for\n"
-     "--device-file. The model and its measured errors: docs/SCALING.md.",
+     "Devices (default h100): h100 and h200 (spec sheet x stated achievable fractions, 8 per\n"
+     "node unless --nodes-of K), cpu (this machine, one thread per rank). --calibrate times\n"
+     "the job's GEMMs alone and on every rank at once, a memory pass and (at 2+ ranks)\n"
+     "all-reduces, and writes a device file for --device-file. The model and its measured\n"
+     "errors: docs/SCALING.md.",
      run});
 
 }  // namespace
