@@ -138,6 +138,26 @@ int one_layout(const plan::PlanJob& job, const std::string& text, int devices,
   return 0;
 }
 
+// --sweep-layouts K: the K fastest fitting layouts that keep the job's own micro-batch split (so
+// the sweep's batch per node count still holds), one line each in the form
+// slurm/scaling_sweep.sh's --layout takes.
+int sweep_layouts(const std::vector<PlanCandidate>& all, const plan::PlanJob& job, int64_t k,
+                  const std::string& where) {
+  int64_t printed = 0;
+  for (const PlanCandidate& c : all) {
+    if (printed == k) break;
+    if (!c.fits || c.job.micro_batches != job.micro_batches) continue;
+    std::printf("tp=%d,cp=%d,pp=%d,distributed_optimizer=%s,model.checkpoint_layers=%s\n",
+                c.layout.tp, c.layout.cp, c.layout.pp, c.job.zero1 ? "true" : "false",
+                c.job.recompute ? "true" : "false");
+    ++printed;
+  }
+  XOMNI_CHECK(printed > 0, where, ": no fitting layout keeps the job's ", job.micro_batches,
+              " micro-batch(es) per step (train.grad_accum); see `xomni plan` without ",
+              "--sweep-layouts");
+  return 0;
+}
+
 int run(const std::vector<std::string>& argv) {
   std::vector<std::string> args = argv;
   const std::string devices_text = take_option(args, "--devices");
@@ -146,6 +166,7 @@ int run(const std::vector<std::string>& argv) {
   const std::string nodes_of = take_option(args, "--nodes-of");
   const std::string batch_text = take_option(args, "--global-batch");
   const std::string top_text = take_option(args, "--top");
+  const std::string sweep_text = take_option(args, "--sweep-layouts");
   const std::string json_path = take_option(args, "--json");
   const std::string out = take_option(args, "--out");
   const std::string layout_text = take_option(args, "--layout");
@@ -190,6 +211,8 @@ int run(const std::vector<std::string>& argv) {
                       : "use more devices: tp and pp split the parameters, ZeRO-1 the optimizer");
     throw Error(args[0] + msg);
   }
+  if (!sweep_text.empty())
+    return sweep_layouts(all, job, parse_int(sweep_text, "--sweep-layouts", 0, 1), args[0]);
   int64_t fitting = 0;
   for (const PlanCandidate& c : all) fitting += c.fits;
   std::printf("%s on %d x %s (%d per node): %zu layouts, %lld fit; tokens per step %lld\n",
@@ -228,6 +251,7 @@ const Register reg(
      "usage: xomni plan JOB.toml --devices N [--device h100|h200|cpu | --device-file FILE]\n"
      "                  [--nodes-of K] [--global-batch B] [--top K] [--json FILE]\n"
      "                  [--set section.key=value]... [--layout tp=A,cp=B,pp=C]\n"
+     "                  [--sweep-layouts K]\n"
      "       mpirun -np 2 xomni plan JOB.toml --calibrate [--out cpu.toml]\n\n"
      "Enumerates every layout of N devices the job can run with (tp dividing the heads, KV\n"
      "heads, vocabulary and MLP width and at most the devices of a node; pp at most the layers;\n"
@@ -238,6 +262,9 @@ const Register reg(
      "writes every fitting plan with its memory breakdown and per-collective bytes.\n"
      "--layout predicts one layout (dp fills the rest) with the job's own micro-batches,\n"
      "recompute and ZeRO-1; --set overrides job keys as in `xomni train`.\n"
+     "--sweep-layouts K prints only the K fastest fitting layouts with the job's own\n"
+     "micro-batch split, one a line as slurm/scaling_sweep.sh --layout takes them\n"
+     "(tp=2,cp=1,pp=1,distributed_optimizer=false,model.checkpoint_layers=false).\n"
      "Devices (default h100): h100 and h200 (spec sheet x stated achievable fractions, 8 per\n"
      "node unless --nodes-of K), cpu (this machine, one thread per rank). --calibrate times\n"
      "the job's GEMMs alone and on every rank at once, a memory pass and (at 2+ ranks)\n"

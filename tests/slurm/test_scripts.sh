@@ -82,6 +82,21 @@ out=$(slurm/scaling_sweep.sh --dry-run --mode weak --nodes 1,4 --tasks-per-node 
 grep -q -- "--nodes=4 .*--array=0-1 .*--set train.batch_size=16" <<< "$out" || fail "weak sweep: $out"
 grep -q "XOMNI_ARRAY_SETS='train.steps=50,parallel.tp=1;train.steps=50,parallel.tp=2'" <<< "$out" ||
   fail "sweep layouts: $out"
+# --plan-top K: the K layouts `xomni plan --sweep-layouts` ranks fastest on the smallest node count
+# (2 x cpu here) become the array's elements, keys with a section kept as they are.
+out=$(XOMNI_BIN="$xomni" slurm/scaling_sweep.sh --dry-run --nodes 1,2 --tasks-per-node 2 --plan-top 2 \
+  --plan-device cpu jobs/tiny/lm_slurm.toml)
+mapfile -t planned < <("$xomni" plan jobs/tiny/lm_slurm.toml --devices 2 --nodes-of 2 --device cpu --sweep-layouts 2)
+((${#planned[@]} == 2)) || fail "plan --sweep-layouts 2 printed ${#planned[@]} lines: ${planned[*]}"
+want=""
+for l in "${planned[@]}"; do
+  g="train.steps=50"
+  IFS=, read -ra kvs <<< "$l"
+  for kv in "${kvs[@]}"; do [[ "$kv" == *.*=* ]] && g+=",$kv" || g+=",parallel.$kv"; done
+  want+="${want:+;}$g"
+done
+grep -qF "XOMNI_ARRAY_SETS='$want'" <<< "$out" || fail "--plan-top layouts (want $want): $out"
+[[ "$want" == *model.checkpoint_layers=* && "$want" != *parallel.model.* ]] || fail "section keys: $want"
 
 # Submission checks (submit.sh and scaling_sweep.sh, xomni_check_submission in lib/common.sh):
 # each refusal names the file or key and the numbers, and nothing reaches sbatch. A stub sbatch
@@ -100,6 +115,7 @@ refused() {  # refused MESSAGE CMD...: CMD fails, its stderr holds MESSAGE, sbat
 }
 refused "lm: job file 'jobs/tiny/nope.toml' not found" slurm/submit.sh --ntasks=2 lm jobs/tiny/nope.toml
 refused "job file 'jobs/tiny/nope.toml' not found" slurm/scaling_sweep.sh jobs/tiny/nope.toml
+refused "give --layout or --plan-top, not both" slurm/scaling_sweep.sh --plan-top 2 --layout tp=1 jobs/tiny/lm_slurm.toml
 refused "jobs/tiny/lm_slurm.toml: tp*cp*pp = 4*1*1 = 4 needs at least 4 tasks but the job has 2" \
   slurm/submit.sh --ntasks=2 lm jobs/tiny/lm_slurm.toml --set parallel.tp=4
 refused "tp*cp*pp = 2*1*1 = 2 needs at least 2 tasks but the job has 1" \
