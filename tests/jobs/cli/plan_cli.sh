@@ -72,6 +72,20 @@ best = plans[0]
 assert best["tp"] <= 4 and best["memory_bytes"]["total"] < 80 * 2**30, best
 PY
 
+# --sweep-layouts K: the first K plans of the JSON that keep the job's one micro-batch, in
+# scaling_sweep.sh's --layout form.
+"$xomni" plan "$repo/jobs/tiny/lm.toml" --devices 4 --device cpu --sweep-layouts 3 > "$work/sweep" ||
+  fail "plan --sweep-layouts"
+python3 - "$work/tiny.json" "$work/sweep" <<'PY'
+import json, sys
+plans = [p for p in json.load(open(sys.argv[1]))["plans"] if p["micro_batches"] == 1][:3]
+want = ["tp=%d,cp=%d,pp=%d,distributed_optimizer=%s,model.checkpoint_layers=%s"
+        % (p["tp"], p["cp"], p["pp"], str(p["zero1"]).lower(), str(p["recompute"]).lower())
+        for p in plans]
+got = open(sys.argv[2]).read().split()
+assert got == want, (got, want)
+PY
+
 # Errors.
 expect_error() {
   local want="$1"
