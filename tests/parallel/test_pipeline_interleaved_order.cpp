@@ -36,24 +36,31 @@ struct Half {
 
 class RendezvousSimulator {
  public:
-  RendezvousSimulator(int p, int v, int64_t m) : p_(p), v_(v), m_(m) {
+  // gradient_first: post each step's gradient exchange before its activation exchange (the
+  // order the runner must not use; the simulator finds its deadlock).
+  RendezvousSimulator(int p, int v, int64_t m, bool gradient_first = false)
+      : p_(p), v_(v), m_(m), gradient_first_(gradient_first) {
     for (int s = 0; s < p; ++s) plans_.push_back(interleaved_plan(s, p, v, m));
     ranks_.resize(size_t(p));
   }
 
-  // Runs until every rank is done; fails the test on a stall or a broken dependency.
-  void run() {
+  // Runs until nothing moves; true when every rank got through its plan.
+  bool run() {
     for (bool progress = true; progress;) {
       progress = false;
       for (int s = 0; s < p_; ++s) progress |= advance(s);
       progress |= match();
       for (int s = 0; s < p_; ++s) progress |= finish_exchange(s);
     }
+    for (int s = 0; s < p_; ++s)
+      if (ranks_[size_t(s)].step != plans_[size_t(s)].size()) return false;
+    return true;
+  }
+
+  // After a run: each rank ran every (micro, chunk) forward and backward once.
+  void expect_complete() const {
     for (int s = 0; s < p_; ++s) {
       const Rank& r = ranks_[size_t(s)];
-      ASSERT_EQ(r.step, plans_[size_t(s)].size())
-          << "deadlock at p=" << p_ << " v=" << v_ << " m=" << m_ << ": rank " << s
-          << " waits in step " << r.step;
       for (int c = 0; c < v_; ++c)
         for (int64_t i = 0; i < m_; ++i) {
           EXPECT_EQ(r.ran.count({'F', i, c}), 1u) << "rank " << s << " F " << i << "," << c;
@@ -115,7 +122,7 @@ class RendezvousSimulator {
       r.phase = 1;
     }
     r.posted.clear();
-    if (r.phase == 1) {
+    if (r.phase == (gradient_first_ ? 2 : 1)) {
       // The activation goes to rank s+1, to the same chunk there or, from rank p-1, the next.
       if (step.send_activation)
         r.posted.push_back(
@@ -166,6 +173,7 @@ class RendezvousSimulator {
 
   int p_, v_;
   int64_t m_;
+  bool gradient_first_;
   std::vector<std::vector<PipelineStep>> plans_;
   std::vector<Rank> ranks_;
 };
@@ -229,7 +237,16 @@ TEST(InterleavedOrder, MicroBatchesMustFillGroupsOfP) {
 TEST(InterleavedPlan, EveryRankFinishesWithoutDeadlock) {
   for (int p : {2, 3, 4, 5, 8})
     for (int v : {2, 3, 4})
-      for (int64_t groups : {1, 2, 3}) RendezvousSimulator(p, v, groups * p).run();
+      for (int64_t groups : {1, 2, 3}) {
+        RendezvousSimulator sim(p, v, groups * p);
+        ASSERT_TRUE(sim.run()) << "deadlock at p=" << p << " v=" << v << " m=" << groups * p;
+        sim.expect_complete();
+      }
+}
+
+TEST(InterleavedPlan, GradientExchangeFirstDeadlocks) {
+  // The simulator sees a deadlock when there is one: the same plan with the exchanges swapped.
+  EXPECT_FALSE(RendezvousSimulator(2, 2, 2, /*gradient_first=*/true).run());
 }
 
 namespace {
