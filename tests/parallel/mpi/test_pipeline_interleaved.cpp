@@ -1,9 +1,12 @@
 // Interleaved 1F1B over the world as the pp group (p = world size, v chunks per rank): an MLP of
 // Linear + tanh layers split over p*v virtual stages (chunk c of rank s is virtual stage c*p + s)
 // gives the same per-micro losses on every rank and the same parameter gradients as one process
-// running the micro-batches in turn; each rank runs interleaved_order; a bad micro-batch count
-// fails on every rank with the numbers.
+// running the micro-batches in turn; each rank runs interleaved_order, holding at most its warm-up
+// count + 1 micro-batches' chunk activations; a bad micro-batch count fails on every rank with
+// the numbers.
 #include <gtest/gtest.h>
+
+#include <algorithm>
 
 #include "check.h"
 #include "xomni/core/nn/nn.h"
@@ -89,9 +92,17 @@ void check_interleaved(MpiCommunicator& pp, int v, int64_t n_layers,
       if (mine) test::expect_close(got[i].second.grad(), want[i].second.grad(), 1e-5, what);
     }
   }
-  // The events are this rank's interleaved order, one after another.
+  // The events are this rank's interleaved order, one after another; at most the warm-up
+  // forwards + 1 are in flight (their activations held) at once.
   const std::vector<PipelineOp> order = interleaved_order(s, p, v, m);
   ASSERT_EQ(events.size(), order.size());
+  const int64_t warmup = std::min<int64_t>(2 * (p - s - 1) + (v - 1) * p, m * v);
+  int64_t in_flight = 0, peak = 0;
+  for (const TimelineEvent& e : events) {
+    in_flight += e.phase == 'F' ? 1 : -1;
+    peak = std::max(peak, in_flight);
+  }
+  EXPECT_EQ(peak, std::min<int64_t>(warmup + 1, m * v)) << "rank " << s;
   for (size_t i = 0; i < events.size(); ++i) {
     EXPECT_EQ(events[i].phase, order[i].phase) << "event " << i;
     EXPECT_EQ(events[i].micro, order[i].micro) << "event " << i;
