@@ -1,8 +1,8 @@
 // The LM stage under interleaved 1F1B (pp = 2, virtual_stages = 2: four virtual stages of one
-// layer) against one process: the same loss curve; the timeline names both chunks; checkpoints
-// saved at pp=2 v=2 load at pp=1 and the other way round, with the next step's loss of an
-// uninterrupted run; a micro-batch count that is not a multiple of pp and a model with fewer
-// layers than virtual stages stop with the numbers.
+// layer) against one process: the same loss curve and evaluation loss; the timeline names both
+// chunks; checkpoints saved at pp=2 v=2 load at pp=1 and the other way round, with the next
+// step's loss of an uninterrupted run; a micro-batch count that is not a multiple of pp, a model
+// with fewer layers than virtual stages and a layer split of pp entries stop with the numbers.
 #include "check.h"
 #include "lm_equivalence.h"
 #include "xomni/parallel/pipeline.h"
@@ -38,6 +38,31 @@ TEST(LmInterleaved, LossCurveMatchesSingleProcess) {
     EXPECT_EQ(events[i].micro, order[i].micro) << i;
     EXPECT_EQ(events[i].chunk, order[i].chunk) << i;
   }
+}
+
+// Evaluation passes the hidden states around the ring chunk by chunk, without the schedule.
+TEST(LmInterleaved, EvaluationMatchesSingleProcess) {
+  auto world = world_comm();
+  if (world->size() != 2) GTEST_SKIP() << "runs at 2 ranks";
+  const fs::path root = shared_fresh_dir("interleaved_eval");
+  const std::string shards = tiny_shards(root);
+  auto with_eval = [&](const std::string& name, const std::string& extra) {
+    train::LmJob job = train::parse_lm_job(tiny_job(root, shards, name, 4, extra, kLayers, kMicro));
+    job.data.valid = shards;
+    job.data.eval_batches = 2;
+    job.trainer.loop.eval_every = 4;
+    return job;
+  };
+  const train::LmJob single = with_eval("eval_single", ""),
+                     pp2v2 = with_eval("eval_pp2v2", kInterleaved);
+  const std::vector<double> want =
+      losses_of_rank0_alone(*world, [&](const parallel::MpiCommunicator* self) {
+        return std::vector<double>{train::run_lm_training(single, -1, self).last_eval_loss};
+      });
+  const double got = train::run_lm_training(pp2v2, -1, world.get()).last_eval_loss;
+  ASSERT_EQ(want.size(), 1u);
+  ASSERT_GT(want[0], 0) << "the reference run did not evaluate";
+  EXPECT_LE(std::abs(got - want[0]), kLossRelTol * want[0]) << got << " vs " << want[0];
 }
 
 TEST(LmInterleaved, CheckpointsLoadAtOtherLayouts) {
