@@ -57,8 +57,8 @@ std::vector<CollectiveBytes> predict_comm(const PlanJob& job, const parallel::La
   const int stage = coord.pp;
   const bool first = stage == 0, last = stage == pp - 1;
   const bool sp = job.sequence_parallel && tp > 1;
-  const auto ranges = parallel::split_layers(m.layers, int(pp), {}, job.source);
-  const int64_t layers_here = ranges[size_t(stage)].second - ranges[size_t(stage)].first;
+  const int64_t v = job.virtual_stages;
+  const int64_t layers_here = stage_layer_count(m, l, stage, int(v));
   const int64_t micro = job.micro_batches;
   // One micro-batch on this rank: batch/dp sequences of the cp chunk (padded to 2*cp pieces).
   const int64_t B = job.batch_size / dp;
@@ -129,14 +129,12 @@ std::vector<CollectiveBytes> predict_comm(const PlanJob& job, const parallel::La
     }
     if (pp > 1) {
       const int64_t act = B * (sp ? T / tp : T) * m.hidden * kF32;
-      if (!last) {
-        log.add("pp", CommOp::send, act);  // activation out
-        log.add("pp", CommOp::recv, act);  // its gradient back
-      }
-      if (!first) {
-        log.add("pp", CommOp::recv, act);
-        log.add("pp", CommOp::send, act);
-      }
+      // Each of the v chunks passes its activation on and gets its gradient back, except the
+      // last virtual stage (last rank, last chunk); each receives, except the first virtual stage.
+      log.add("pp", CommOp::send, act, v - (last ? 1 : 0));  // activations out
+      log.add("pp", CommOp::recv, act, v - (last ? 1 : 0));  // their gradients back
+      log.add("pp", CommOp::recv, act, v - (first ? 1 : 0));
+      log.add("pp", CommOp::send, act, v - (first ? 1 : 0));
     }
   }
   if (pp > 1) log.add("pp", CommOp::broadcast, micro * kF64);  // the per-micro losses
@@ -150,7 +148,7 @@ std::vector<CollectiveBytes> predict_comm(const PlanJob& job, const parallel::La
   // The optimizer over dp x cp: all-reduce of the flat gradients, or with ZeRO-1 a
   // reduce-scatter into the padded flat space and an all-gather of the updated parameters.
   const int64_t n = dp * cp;
-  const int64_t numel = stage_parameters(m, l, stage);
+  const int64_t numel = stage_parameters(m, l, stage, int(v));
   const bool sharded = job.zero1 && n > 1;
   const int64_t bucket = std::max<int64_t>(1, int64_t(job.bucket_mb * 1024.0 * 1024.0 / kF32));
   if (sharded) {

@@ -67,7 +67,8 @@ MemoryBreakdown predict_memory(const PlanJob& job, const parallel::Layout& l, in
   const bool first = stage == 0, last = stage == pp - 1;
   const bool sp = job.sequence_parallel && tp > 1;
   MemoryBreakdown mem;
-  const int64_t numel = stage_parameters(m, l, stage);
+  const int v = job.virtual_stages;
+  const int64_t numel = stage_parameters(m, l, stage, v);
   const int64_t n = dp * cp;
   const bool sharded = job.zero1 && n > 1;
   const int64_t padded = sharded ? (numel + n - 1) / n * n : numel;
@@ -82,8 +83,8 @@ MemoryBreakdown predict_memory(const PlanJob& job, const parallel::Layout& l, in
     mem.optimizer = 2.0 * double(numel) * bytes;
   }
   // Activations of one micro-batch on this rank.
-  const auto ranges = parallel::split_layers(m.layers, int(pp), {}, job.source);
-  const double layers_here = double(ranges[size_t(stage)].second - ranges[size_t(stage)].first);
+  // One micro-batch through one of the rank's v chunks (v = 1: its whole stage).
+  const double layers_here = double(stage_layer_count(m, l, stage, v)) / double(v);
   const double B = double(job.batch_size / dp);
   const double T =
       cp == 1 ? double(job.seq_len) : double((job.seq_len + 2 * cp - 1) / (2 * cp) * 2);
@@ -94,8 +95,7 @@ MemoryBreakdown predict_memory(const PlanJob& job, const parallel::Layout& l, in
                                      : layers_here * per_layer;
   if (first) micro_bytes += layer_input;                           // the embedding's output
   if (last) micro_bytes += 2.0 * tokens * double(m.hidden) * 4.0;  // final norm in and out
-  // 1F1B: stage s holds min(p - s, m) micro-batches; without a pipeline, one at a time.
-  const int64_t in_flight = std::min<int64_t>(pp - stage, job.micro_batches);
+  const int64_t in_flight = activations_in_flight(job, l, stage);
   mem.activations = micro_bytes * double(in_flight);
   if (last) {
     const double vocab_local = double(m.vocab + (m.xomni ? m.mm_vocab : 0)) / double(tp);

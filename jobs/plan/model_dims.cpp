@@ -1,5 +1,6 @@
 // Parameter counts, FLOPs and layout validity of the LM stage's backbones (plugins/qwen2,
 // plugins/xomni), in closed form.
+#include <algorithm>
 #include <string>
 
 #include "plan/step_model.h"
@@ -39,13 +40,30 @@ int64_t total_parameters(const PlanModel& m) {
   return embedding_parameters(m, 1) + m.layers * layer_parameters(m, 1) + head_parameters(m, 1);
 }
 
-int64_t stage_parameters(const PlanModel& m, const parallel::Layout& layout, int stage) {
-  const auto ranges = parallel::split_layers(m.layers, layout.pp, {}, "plan");
-  const auto [begin, end] = ranges.at(size_t(stage));
-  int64_t n = (end - begin) * layer_parameters(m, layout.tp);
+int64_t stage_layer_count(const PlanModel& m, const parallel::Layout& layout, int stage,
+                          int virtual_stages) {
+  const int p = layout.pp, v = virtual_stages;
+  const auto ranges = parallel::split_layers(m.layers, p * v, {}, "plan");
+  int64_t n = 0;
+  for (int c = 0; c < v; ++c) {
+    const auto [begin, end] = ranges.at(size_t(c * p + stage));
+    n += end - begin;
+  }
+  return n;
+}
+
+int64_t stage_parameters(const PlanModel& m, const parallel::Layout& layout, int stage,
+                         int virtual_stages) {
+  int64_t n = stage_layer_count(m, layout, stage, virtual_stages) * layer_parameters(m, layout.tp);
   if (stage == 0) n += embedding_parameters(m, layout.tp);
   if (stage == layout.pp - 1) n += head_parameters(m, layout.tp);
   return n;
+}
+
+int64_t activations_in_flight(const PlanJob& job, const parallel::Layout& l, int stage) {
+  const int64_t p = l.pp, v = job.virtual_stages, m = job.micro_batches;
+  if (v == 1) return std::min<int64_t>(p - stage, m);
+  return std::min<int64_t>(2 * (p - stage - 1) + (v - 1) * p + 1, m * v);
 }
 
 double step_flops(const PlanJob& job) {
@@ -73,7 +91,7 @@ std::string layout_problem(const PlanJob& job, const parallel::Layout& l) {
     d.vocab_size = m.vocab;
     d.intermediate_size = m.intermediate;
     d.num_hidden_layers = m.layers;
-    parallel::check_model_fits(l, d, job.source);
+    parallel::check_model_fits(l, d, job.source, job.virtual_stages);
   } catch (const Error& e) {
     return e.what();
   }
@@ -83,13 +101,17 @@ std::string layout_problem(const PlanJob& job, const parallel::Layout& l) {
   if (m.xomni && m.mm_vocab % l.tp != 0)
     return where + "tp=" + std::to_string(l.tp) +
            " does not divide model.mm_vocab_size=" + std::to_string(m.mm_vocab);
+  if (job.virtual_stages > 1 && job.micro_batches % l.pp != 0)
+    return where + "virtual_stages=" + std::to_string(job.virtual_stages) +
+           " needs train.grad_accum=" + std::to_string(job.micro_batches) +
+           " to be a multiple of pp=" + std::to_string(l.pp);
   if (job.batch_size % l.dp != 0)
     return where + "dp=" + std::to_string(l.dp) +
            " does not divide train.batch_size=" + std::to_string(job.batch_size);
   if (l.pp > 1 && m.tie_embeddings)
     return where + "pp=" + std::to_string(l.pp) + " with tie_word_embeddings = true";
   if (m.xomni && l.pp > 1) {
-    const auto ranges = parallel::split_layers(m.layers, l.pp, {}, job.source);
+    const auto ranges = parallel::split_layers(m.layers, l.pp * job.virtual_stages, {}, job.source);
     if (ranges.front().second < m.mm_adap_layers ||
         ranges.back().first > m.layers - m.mm_head_layers)
       return where + shape + " splits X-Omni's vision layers over stages";

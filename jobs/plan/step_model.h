@@ -88,7 +88,16 @@ std::string device_toml(const DeviceSpec& d);
 int64_t total_parameters(const PlanModel& m);
 // Elements one rank holds: its pipeline stage's layers (parallel::split_layers' even split), the
 // embeddings on stage 0, norm and head on the last, tp pieces of every sharded weight.
-int64_t stage_parameters(const PlanModel& m, const parallel::Layout& layout, int stage);
+// With v virtual stages (interleaved 1F1B) the layers are split over pp*v and pipeline rank
+// `stage` holds virtual stages stage, stage+pp, ...: its layer count is their sum.
+int64_t stage_parameters(const PlanModel& m, const parallel::Layout& layout, int stage,
+                         int virtual_stages = 1);
+int64_t stage_layer_count(const PlanModel& m, const parallel::Layout& layout, int stage,
+                          int virtual_stages = 1);
+// Micro-batches whose activations pipeline rank `stage` holds at its peak: 1F1B min(p - s, m)
+// (1 without a pipeline); interleaved, in (micro-batch, chunk) pairs, its warm-up forwards + 1,
+// min(2(p-s-1) + (v-1)p + 1, m v), each holding one chunk's layers.
+int64_t activations_in_flight(const PlanJob& job, const parallel::Layout& layout, int stage);
 // Forward + backward FLOPs of one step (6 per parameter per token plus causal attention), as
 // the trainer's flops_per_step counts them; recompute adds one more forward of the layers.
 double step_flops(const PlanJob& job);

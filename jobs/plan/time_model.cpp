@@ -72,7 +72,7 @@ StepPrediction predict_step(const PlanJob& job, const parallel::Layout& l, const
 
   // Per stage: its layers' share of the FLOPs, split over tp x cp x dp ranks; recompute runs the
   // layers' forward (a third of forward + backward) once more.
-  const auto ranges = parallel::split_layers(m.layers, l.pp, {}, job.source);
+
   const double tokens = double(job.tokens_per_step());
   PlanModel no_layers = m;
   no_layers.layers = 0;
@@ -81,7 +81,7 @@ StepPrediction predict_step(const PlanJob& job, const parallel::Layout& l, const
   const double layer_flops_token = 6.0 * layer_params + 12.0 * double(m.hidden * job.seq_len) / 2.0;
   double worst = 0, worst_memory = -1;
   for (int s = 0; s < l.pp; ++s) {
-    const double layers = double(ranges[size_t(s)].second - ranges[size_t(s)].first);
+    const double layers = double(stage_layer_count(m, l, s, job.virtual_stages));
     double f = layers * layer_flops_token * (job.recompute ? 4.0 / 3.0 : 1.0);
     if (s == l.pp - 1)
       f += 6.0 * double(m.vocab + (m.xomni ? m.mm_vocab : 0)) * double(m.hidden);  // the head
@@ -89,9 +89,8 @@ StepPrediction predict_step(const PlanJob& job, const parallel::Layout& l, const
     const MemoryBreakdown mem = predict_memory(job, l, s, dev);
     // Memory-bound passes: activations written and read about three times (forward, backward,
     // elementwise ops), the optimizer's state and gradients read and written once.
-    const double passes = 3.0 * mem.activations /
-                              double(std::min<int64_t>(l.pp - s, job.micro_batches)) *
-                              double(job.micro_batches) +
+    const double passes = 3.0 * mem.activations / double(activations_in_flight(job, l, s)) *
+                              double(job.micro_batches * job.virtual_stages) +
                           2.0 * (mem.parameters + mem.gradients + mem.optimizer);
     const double t = f / rate + passes / mem_bw;
     if (t > worst) worst = t;

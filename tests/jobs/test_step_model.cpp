@@ -62,6 +62,28 @@ TEST(StepModel, BubbleIsOneF1BsClosedForm) {
   EXPECT_NEAR(p.bubble_s, p.compute_s * 2.0 / 6.0, 1e-12 * p.compute_s);
 }
 
+// Interleaved 1F1B: rank s holds virtual stages s, s+p, ... of split_layers over p*v, and at its
+// peak the schedule's warm-up + 1 (micro-batch, chunk) pairs.
+TEST(StepModel, VirtualStagesSplitLayersAndActivations) {
+  plan::PlanJob job = plan::plan_job_from_toml(read(kJobs + "/tiny/lm.toml"), "lm");
+  job.model.layers = 10;
+  const parallel::Layout l{1, 1, 1, 2};
+  // split_layers(10, 4) = 2, 3, 3, 2: rank 0 holds virtual stages 0 and 2, rank 1 stages 1 and 3.
+  EXPECT_EQ(plan::stage_layer_count(job.model, l, 0, 2), 2 + 3);
+  EXPECT_EQ(plan::stage_layer_count(job.model, l, 1, 2), 3 + 2);
+  // v = 1: split_layers(10, 2) = 5, 5.
+  EXPECT_EQ(plan::stage_layer_count(job.model, l, 0), 5);
+  job.micro_batches = 8;
+  const parallel::Layout l4{1, 1, 1, 4};
+  EXPECT_EQ(plan::activations_in_flight(job, l4, 0), 4);  // 1F1B: min(p - s, m)
+  EXPECT_EQ(plan::activations_in_flight(job, l4, 3), 1);
+  job.virtual_stages = 2;
+  EXPECT_EQ(plan::activations_in_flight(job, l4, 0), 2 * 3 + 4 + 1);
+  EXPECT_EQ(plan::activations_in_flight(job, l4, 3), 0 + 4 + 1);
+  job.micro_batches = 4;
+  EXPECT_EQ(plan::activations_in_flight(job, l4, 0), 8);  // capped at m v
+}
+
 TEST(StepModel, ZeroOneDividesTheOptimizerStateByDp) {
   const plan::PlanJob base = plan::plan_job_from_toml(read(kJobs + "/tiny/lm.toml"), "lm");
   const plan::DeviceSpec dev = plan::device_spec("h100");

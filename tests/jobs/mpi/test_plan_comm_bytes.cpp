@@ -2,8 +2,9 @@
 // communicators pass in one profiled training step (the profiler's comm.* rows, which record the
 // same bytes CommStats counts: all-reduce buffer, reduce-scatter input, all-gather output, each
 // message), per operation kind, on every rank, for dp=2, tp=2 (with and without sequence
-// parallelism), pp=2, cp=2, ZeRO-1 and recompute. The end-of-step vote runs after the profiled
-// window, so the model's "world" group is left out of the sum.
+// parallelism), pp=2 (also interleaved, 2 chunks a rank), cp=2, ZeRO-1 and recompute. The
+// end-of-step vote runs after the profiled window, so the model's "world" group is left out of the
+// sum.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -20,10 +21,12 @@ using namespace xomni::test;
 namespace {
 
 std::string job_text(const std::string& root, const std::string& shards, const std::string& name,
-                     const std::string& model_extra, const std::string& parallel) {
+                     const std::string& model_extra, const std::string& parallel, int layers) {
   return "[run]\nname = \"" + name + "\"\ndir = \"" + root +
          "\"\nseed = 5\n[model]\nvocab_size = 48\nhidden_size = 32\nintermediate_size = 64\n"
-         "num_hidden_layers = 2\nnum_attention_heads = 8\nnum_key_value_heads = 4\n"
+         "num_hidden_layers = " +
+         std::to_string(layers) +
+         "\nnum_attention_heads = 8\nnum_key_value_heads = 4\n"
          "tie_word_embeddings = false\n" +
          model_extra + "[data]\ntrain = \"" + shards +
          "\"\n[train]\nsteps = 2\nbatch_size = 4\nseq_len = 16\ngrad_accum = 2\n"
@@ -70,6 +73,7 @@ TEST(PlanCommBytes, ModelEqualsTheCommunicatorsBytes) {
   struct Case {
     const char* name;
     std::string model, parallel;
+    int layers = 2;
   };
   const Case cases[] = {
       {"dp2", "", "dp = 2\n"},
@@ -79,10 +83,11 @@ TEST(PlanCommBytes, ModelEqualsTheCommunicatorsBytes) {
       {"tp2_recompute", "checkpoint_layers = true\n", "tp = 2\n"},
       {"pp2", "", "pp = 2\n"},
       {"cp2", "", "cp = 2\n"},
+      {"pp2_v2", "", "pp = 2\nvirtual_stages = 2\n", 4},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
-    const std::string text = job_text(root.string(), shards, c.name, c.model, c.parallel);
+    const std::string text = job_text(root.string(), shards, c.name, c.model, c.parallel, c.layers);
     train::run_lm_training(Config::parse(text, "<test>", train::lm_job_schema()), -1, world.get());
     const std::map<std::string, double> got = measured_bytes();
     const std::map<std::string, double> want = predicted_bytes(text, world->rank());
