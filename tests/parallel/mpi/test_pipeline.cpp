@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "check.h"
+#include "pipeline_toy.h"
 #include "xomni/core/nn/nn.h"
 #include "xomni/parallel/mpi_comm.h"
 #include "xomni/parallel/pipeline.h"
@@ -18,37 +19,15 @@ using namespace xomni::parallel;
 
 namespace {
 
-// A deadlock in the schedule fails the test with the comm timeout's report instead of hanging.
+using test::kRows;
+using test::kWidth;
+using test::loss_of;
+using test::micro_input;
+using test::micro_target;
+using test::Mlp;
+
 std::unique_ptr<MpiCommunicator> world() {
-  CommOptions o;
-  o.timeout_s = 30;
-  return mpi_world(o);
-}
-
-constexpr int64_t kWidth = 16, kRows = 1024;  // 64 KiB of f32: above what MPI sends eagerly
-
-struct Mlp {
-  std::vector<std::unique_ptr<nn::Linear>> layers;
-  explicit Mlp(int64_t n) {
-    Generator gen(1234);
-    for (int64_t i = 0; i < n; ++i)
-      layers.push_back(std::make_unique<nn::Linear>(kWidth, kWidth, true, gen, 0.3));
-  }
-  Tensor run(Tensor h, int64_t begin, int64_t end) const {
-    for (int64_t i = begin; i < end; ++i) h = tanh((*layers[size_t(i)])(h));
-    return h;
-  }
-};
-
-Tensor micro_input(int64_t m) {
-  return test::uniform({kRows, kWidth}, 100 + uint64_t(m), DType::f32);
-}
-Tensor micro_target(int64_t m) {
-  return test::uniform({kRows, kWidth}, 500 + uint64_t(m), DType::f32);
-}
-Tensor loss_of(const Tensor& h, int64_t m) {
-  const Tensor d = h - micro_target(m);
-  return mean(d * d);
+  return test::pipeline_world();
 }
 
 // Runs the pipeline and checks it against the one-process computation; returns the events.
