@@ -48,8 +48,9 @@ Leaf* find_live(Registry& r, const TensorImpl* leaf) {
 }  // namespace
 
 int64_t add_post_accumulate_hook(const Tensor& leaf, std::function<void()> hook) {
-  XOMNI_CHECK(leaf.defined() && leaf.is_leaf() && leaf.requires_grad(),
-              "add_post_accumulate_hook: the tensor must be a leaf that requires grad");
+  XOMNI_CHECK(leaf.defined() && leaf.is_leaf(),
+              "add_post_accumulate_hook: the tensor must be a leaf (a parameter), not the result "
+              "of an op");
   XOMNI_CHECK(hook != nullptr, "add_post_accumulate_hook: the hook is empty");
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mu);

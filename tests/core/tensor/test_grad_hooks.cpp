@@ -99,8 +99,15 @@ TEST(GradHooks, LeafUsedInsideAndOutsideACheckpointIsRefused) {
   }
 }
 
-TEST(GradHooks, NeedsALeafThatRequiresGrad) {
+TEST(GradHooks, NeedsALeaf) {
   Tensor x = leaf({1.0});
   EXPECT_THROW(add_post_accumulate_hook(mul(x, 2.0), [] {}), Error);
-  EXPECT_THROW(add_post_accumulate_hook(Tensor::zeros({2}), [] {}), Error);
+  EXPECT_THROW(add_post_accumulate_hook(x, nullptr), Error);
+  // A frozen leaf may carry a hook; it runs once the leaf requires grad and a pass reaches it.
+  Tensor frozen = Tensor::from_vector<double>({3.0}, {1});
+  int calls = 0;
+  add_post_accumulate_hook(frozen, [&] { ++calls; });
+  frozen.set_requires_grad(true);
+  sum(mul(frozen, frozen)).backward();
+  EXPECT_EQ(calls, 1);
 }

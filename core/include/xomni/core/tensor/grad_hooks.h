@@ -17,8 +17,9 @@
 
 namespace xomni {
 
-// Registers `hook` on `leaf` (a leaf that requires grad) and returns an id for removal. The
-// registration lives until removed or until the leaf's TensorImpl is destroyed.
+// Registers `hook` on `leaf` (a leaf tensor; while it does not require grad no pass reaches it)
+// and returns an id for removal. The registration lives until removed or until the leaf's
+// TensorImpl is destroyed.
 int64_t add_post_accumulate_hook(const Tensor& leaf, std::function<void()> hook);
 // Removes the hook `id` (no-op when it is not registered).
 void remove_post_accumulate_hook(int64_t id);
