@@ -123,6 +123,44 @@ void Communicator::send_recv_raw(const void* send_data, int64_t send_count, int 
   }
 }
 
+namespace {
+class CompletedRequest final : public CommRequest {
+ public:
+  bool test() override { return true; }
+  void wait() override {}
+};
+}  // namespace
+
+std::unique_ptr<CommRequest> Communicator::all_reduce_async(const Tensor& t, ReduceOp op) {
+  profiler::Scope scope("comm.all_reduce_async", 0, bytes_of(t));
+  check_buffer(*this, "all_reduce", "buffer", t);
+  return all_reduce_async_raw(t.raw_data(), t.numel(), t.dtype(), op);
+}
+
+std::unique_ptr<CommRequest> Communicator::reduce_scatter_async(const Tensor& in, const Tensor& out,
+                                                                ReduceOp op) {
+  profiler::Scope scope("comm.reduce_scatter_async", 0, bytes_of(in));
+  check_buffer(*this, "reduce_scatter", "input", in);
+  check_buffer(*this, "reduce_scatter", "output", out);
+  XOMNI_CHECK(in.dtype() == out.dtype() && in.numel() == out.numel() * size(), name(),
+              " reduce_scatter: input has ", in.numel(), " elements, expected ", size(), " x ",
+              out.numel(), " of the output's dtype");
+  return reduce_scatter_async_raw(in.raw_data(), out.raw_data(), out.numel(), out.dtype(), op);
+}
+
+std::unique_ptr<CommRequest> Communicator::all_reduce_async_raw(void* data, int64_t count,
+                                                                DType dtype, ReduceOp op) {
+  all_reduce_raw(data, count, dtype, op);
+  return std::make_unique<CompletedRequest>();
+}
+
+std::unique_ptr<CommRequest> Communicator::reduce_scatter_async_raw(const void* in, void* out,
+                                                                    int64_t out_count, DType dtype,
+                                                                    ReduceOp op) {
+  reduce_scatter_raw(in, out, out_count, dtype, op);
+  return std::make_unique<CompletedRequest>();
+}
+
 void Communicator::barrier() {
   profiler::Scope scope("comm.barrier");
   barrier_raw();
