@@ -57,6 +57,9 @@ class LmStage final : public Stage {
     return out;
   }
 
+  // One backward pass per micro-batch (under 1F1B too, on every stage).
+  int64_t backward_passes_per_step() const override { return job_.trainer.loop.grad_accum; }
+
   double items_per_step() const override {
     const LoopOptions& l = job_.trainer.loop;
     return double(l.batch_size * l.seq_len * l.grad_accum);
