@@ -37,16 +37,22 @@ void DistributedOptimizer::map_buckets() {
 
 DistributedOptimizer::~DistributedOptimizer() {
   for (int64_t id : hook_ids_) remove_post_accumulate_hook(id);
-  // Reductions posted by a step an error abandoned write into our buffers: let them finish. If
-  // that fails (a timeout: the job is ending), MPI may still write there, so keep the buffers.
-  try {
-    for (auto& req : inflight_) req->wait();
-  } catch (...) {
-    static std::vector<Tensor> orphans;
-    orphans.push_back(grad_flat_);
-    orphans.push_back(grad_shard_);
-    for (auto& req : inflight_) (void)req.release();
+  // Reductions posted by a step that an error abandoned may still write into our buffers. No
+  // waiting here (a peer may never post its part, and the job is ending): unfinished ones keep
+  // the buffers alive for the rest of the process.
+  bool pending = false;
+  for (auto& req : inflight_) {
+    try {
+      pending = pending || !req->test();
+    } catch (...) {
+      pending = true;
+    }
   }
+  if (!pending) return;
+  static std::vector<Tensor> orphans;
+  orphans.push_back(grad_flat_);
+  orphans.push_back(grad_shard_);
+  for (auto& req : inflight_) (void)req.release();
 }
 
 void DistributedOptimizer::hold_until_reduce(const std::vector<bool>& held) {
