@@ -50,6 +50,13 @@ void check_buffer(const Communicator& c, const char* op, const char* what, const
   XOMNI_CHECK(t.defined() && t.is_contiguous(), c.name(), " ", op, ": the ", what,
               " tensor must be defined and contiguous");
 }
+void check_reduce_scatter(const Communicator& c, const Tensor& in, const Tensor& out) {
+  check_buffer(c, "reduce_scatter", "input", in);
+  check_buffer(c, "reduce_scatter", "output", out);
+  XOMNI_CHECK(in.dtype() == out.dtype() && in.numel() == out.numel() * c.size(), c.name(),
+              " reduce_scatter: input has ", in.numel(), " elements, expected ", c.size(), " x ",
+              out.numel(), " of the output's dtype");
+}
 // A message's size for the profiler (0 for an undefined tensor: its check throws after).
 double bytes_of(const Tensor& t) {
   return t.defined() ? double(t.numel()) * double(dtype_size(t.dtype())) : 0.0;
@@ -64,11 +71,7 @@ void Communicator::all_reduce(const Tensor& t, ReduceOp op) {
 
 void Communicator::reduce_scatter(const Tensor& in, const Tensor& out, ReduceOp op) {
   profiler::Scope scope("comm.reduce_scatter", 0, bytes_of(in));
-  check_buffer(*this, "reduce_scatter", "input", in);
-  check_buffer(*this, "reduce_scatter", "output", out);
-  XOMNI_CHECK(in.dtype() == out.dtype() && in.numel() == out.numel() * size(), name(),
-              " reduce_scatter: input has ", in.numel(), " elements, expected ", size(), " x ",
-              out.numel(), " of the output's dtype");
+  check_reduce_scatter(*this, in, out);
   reduce_scatter_raw(in.raw_data(), out.raw_data(), out.numel(), out.dtype(), op);
 }
 
@@ -140,11 +143,7 @@ std::unique_ptr<CommRequest> Communicator::all_reduce_async(const Tensor& t, Red
 std::unique_ptr<CommRequest> Communicator::reduce_scatter_async(const Tensor& in, const Tensor& out,
                                                                 ReduceOp op) {
   profiler::Scope scope("comm.reduce_scatter_async", 0, bytes_of(in));
-  check_buffer(*this, "reduce_scatter", "input", in);
-  check_buffer(*this, "reduce_scatter", "output", out);
-  XOMNI_CHECK(in.dtype() == out.dtype() && in.numel() == out.numel() * size(), name(),
-              " reduce_scatter: input has ", in.numel(), " elements, expected ", size(), " x ",
-              out.numel(), " of the output's dtype");
+  check_reduce_scatter(*this, in, out);
   return reduce_scatter_async_raw(in.raw_data(), out.raw_data(), out.numel(), out.dtype(), op);
 }
 
