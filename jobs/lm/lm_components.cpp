@@ -9,7 +9,7 @@
 namespace xomni::train {
 
 std::unique_ptr<plugins::Backbone> make_backbone(const LmModelOptions& model, uint64_t seed,
-                                                 const ParallelSetup* par) {
+                                                 const ParallelSetup* par, int chunk) {
   plugins::ComponentContext ctx;
   ctx.config_json = model.settings_json;
   ctx.where = model.where;
@@ -17,7 +17,8 @@ std::unique_ptr<plugins::Backbone> make_backbone(const LmModelOptions& model, ui
   if (par) {
     ctx.tp = par->tp;
     ctx.cp = &par->groups->cp();
-    std::tie(ctx.first_layer, ctx.last_layer) = stage_layers(model.dims.num_hidden_layers, *par);
+    std::tie(ctx.first_layer, ctx.last_layer) =
+        stage_layers(model.dims.num_hidden_layers, *par, chunk);
   }
   return plugins::create_backbone(model.backbone, ctx);
 }

@@ -12,9 +12,10 @@ namespace xomni::train {
 
 // The job's backbone, initialised from `seed` (the same weights under any layout): this rank's
 // piece under `par` (its tensor- and context-parallel groups and pipeline stage), or the whole
-// model on one rank when `par` is null.
+// model on one rank when `par` is null. Under interleaved 1F1B (par->virtual_stages > 1) `chunk`
+// picks which of this rank's model chunks (virtual stage chunk*pp + rank).
 std::unique_ptr<plugins::Backbone> make_backbone(const LmModelOptions& model, uint64_t seed,
-                                                 const ParallelSetup* par = nullptr);
+                                                 const ParallelSetup* par = nullptr, int chunk = 0);
 // A one-rank backbone with the weights of an xomni training checkpoint (its saved job config
 // names the plugin and the shape).
 std::unique_ptr<plugins::Backbone> load_checkpoint_model(const std::string& checkpoint_path);

@@ -25,18 +25,37 @@ class LmStage final : public Stage {
     XOMNI_CHECK(!par.tp.sequence_parallel || T_local % par.tp.size() == 0, src, ": each rank's ",
                 T_local, " tokens of train.seq_len=", T, " are not divisible by tp=", par.tp.size(),
                 " (sequence parallelism splits the sequence)");
-    model_ = make_backbone(job.model, job.trainer.run.seed, &par);
+    // Interleaved 1F1B takes the micro-batches in groups of pp.
+    const int pp = par.layout().pp, v = par.virtual_stages;
+    XOMNI_CHECK(v == 1 || loop.grad_accum % pp == 0, src, ": train.grad_accum = ", loop.grad_accum,
+                " micro-batches is not a multiple of pp = ", pp,
+                ", which interleaved 1F1B (parallel.virtual_stages = ", v, ") needs");
+    // Interleaved 1F1B: one backbone piece per virtual stage of this rank (chunk c is virtual
+    // stage c*pp + rank), each built for its own global layer range.
+    for (int c = 0; c < par.virtual_stages; ++c) {
+      chunks_.push_back(make_backbone(job.model, job.trainer.run.seed, &par, c));
+      chunk_views_.push_back(chunks_.back().get());
+    }
+    const plugins::Backbone& first = *chunks_.front();
     XOMNI_CHECK(!job.data.train.empty(), src, ": data.train is not set");
     train_data_.emplace(TokenDataset::open(job.data.train));
-    XOMNI_CHECK(train_data_->vocab_size() <= model_->vocab_size(), src, ": the shards in ",
+    XOMNI_CHECK(train_data_->vocab_size() <= first.vocab_size(), src, ": the shards in ",
                 job.data.train, " use ", train_data_->vocab_size(),
-                " token ids but model.vocab_size is ", model_->vocab_size());
+                " token ids but model.vocab_size is ", first.vocab_size());
     loader_.emplace(*train_data_, T, B / dp, job.trainer.run.seed, par.coord().dp, dp);
     if (!job.data.valid.empty()) valid_data_.emplace(TokenDataset::open(job.data.valid));
   }
 
-  std::vector<nn::ParamInfo> parameters() const override { return model_->parameter_infos(); }
-  const plugins::Backbone& model() const { return *model_; }
+  // Every chunk's parameters, under their global names.
+  std::vector<nn::ParamInfo> parameters() const override {
+    std::vector<nn::ParamInfo> all;
+    for (const auto& chunk : chunks_) {
+      std::vector<nn::ParamInfo> mine = chunk->parameter_infos();
+      all.insert(all.end(), mine.begin(), mine.end());
+    }
+    return all;
+  }
+  const plugins::Backbone& model() const { return *chunks_.front(); }
 
   StepOutput forward_backward(std::vector<parallel::TimelineEvent>* timeline) override {
     // The loss is the mean over every counted token of the step (all micro-batches, all dp
@@ -51,13 +70,14 @@ class LmStage final : public Stage {
     const double step_tokens = std::max(1.0, sum_over_data(tokens_here, par_));
     StepOutput out;
     out.loss = sum_over_data(
-        train::forward_backward(*model_, par_, micro, step_tokens, job_.model.checkpoint_layers,
-                                job_.model.fused_head_loss, timeline),
+        train::forward_backward(chunk_views_, par_, micro, step_tokens,
+                                job_.model.checkpoint_layers, job_.model.fused_head_loss, timeline),
         par_);
     return out;
   }
 
-  // One backward pass per micro-batch (under 1F1B too, on every stage).
+  // Each parameter gets one backward pass per micro-batch (under 1F1B on every stage; with
+  // virtual stages each chunk's passes reach only that chunk's parameters).
   int64_t backward_passes_per_step() const override { return job_.trainer.loop.grad_accum; }
 
   double items_per_step() const override {
@@ -65,7 +85,7 @@ class LmStage final : public Stage {
     return double(l.batch_size * l.seq_len * l.grad_accum);
   }
   double flops_per_step() const override {
-    return model_->flops_per_token(job_.trainer.loop.seq_len) * items_per_step();
+    return model().flops_per_token(job_.trainer.loop.seq_len) * items_per_step();
   }
 
   bool has_evaluation() const override { return valid_data_.has_value(); }
@@ -80,7 +100,7 @@ class LmStage final : public Stage {
     double loss = 0, tokens = 0;
     for (int64_t i = 0; i < std::max<int64_t>(1, job_.data.eval_batches); ++i) {
       const PackedBatch b = context_parallel_share(loader.next(), par_);
-      loss += forward_loss_sum(*model_, par_, b, job_.model.fused_head_loss);
+      loss += forward_loss_sum(chunk_views_, par_, b, job_.model.fused_head_loss);
       tokens += double(counted_tokens(b));
     }
     return sum_over_data(loss, par_) / std::max(1.0, sum_over_data(tokens, par_));
@@ -94,7 +114,8 @@ class LmStage final : public Stage {
  private:
   const LmJob& job_;
   const ParallelSetup& par_;
-  std::unique_ptr<plugins::Backbone> model_;
+  std::vector<std::unique_ptr<plugins::Backbone>> chunks_;  // one per virtual stage of this rank
+  std::vector<const plugins::Backbone*> chunk_views_;
   std::optional<TokenDataset> train_data_, valid_data_;
   std::optional<PackedLoader> loader_;
 };

@@ -40,6 +40,31 @@ Shape activation_shape(const plugins::Backbone& lm, const ParallelSetup& par,
   return {b.input.size(0), T, lm.hidden_size()};
 }
 
+// The pipeline's forward and backward of every micro-batch over this rank's chunks (run_1f1b for
+// one chunk, interleaved 1F1B for several).
+double pipeline_forward_backward(const std::vector<const plugins::Backbone*>& chunks,
+                                 const ParallelSetup& par, const std::vector<PackedBatch>& micro,
+                                 double step_tokens, bool checkpoint_layers, bool fused_head_loss,
+                                 std::vector<parallel::TimelineEvent>* timeline) {
+  std::vector<parallel::StageFunctions> stages(chunks.size());
+  for (size_t c = 0; c < chunks.size(); ++c) {
+    const plugins::Backbone& lm = *chunks[c];
+    stages[c].activation_shape = activation_shape(lm, par, micro.front());
+    stages[c].forward = [&](int64_t m, const Tensor& received) -> Tensor {
+      const PackedBatch& b = micro[size_t(m)];
+      const Tensor input = lm.is_first_stage() ? b.input : received;
+      if (!lm.is_last_stage()) return lm.stage_forward(input, inputs_of(b, checkpoint_layers));
+      return mul(loss_sum(lm, input, b.target, inputs_of(b, checkpoint_layers), fused_head_loss),
+                 1.0 / step_tokens);
+    };
+  }
+  double total = 0;
+  for (double l :
+       parallel::run_interleaved_1f1b(par.groups->pp(), stages, int64_t(micro.size()), timeline))
+    total += l;
+  return total;
+}
+
 }  // namespace
 
 PackedBatch context_parallel_share(const PackedBatch& b, const ParallelSetup& par) {
@@ -78,19 +103,20 @@ double forward_backward(const plugins::Backbone& lm, const ParallelSetup& par,
     }
     return total;
   }
-  parallel::StageFunctions stage;
-  stage.activation_shape = activation_shape(lm, par, micro.front());
-  stage.forward = [&](int64_t m, const Tensor& received) -> Tensor {
-    const PackedBatch& b = micro[size_t(m)];
-    const Tensor input = lm.is_first_stage() ? b.input : received;
-    if (!lm.is_last_stage()) return lm.stage_forward(input, inputs_of(b, checkpoint_layers));
-    return mul(loss_sum(lm, input, b.target, inputs_of(b, checkpoint_layers), fused_head_loss),
-               1.0 / step_tokens);
-  };
-  double total = 0;
-  for (double l : parallel::run_1f1b(par.groups->pp(), stage, int64_t(micro.size()), timeline))
-    total += l;
-  return total;
+  return pipeline_forward_backward({&lm}, par, micro, step_tokens, checkpoint_layers,
+                                   fused_head_loss, timeline);
+}
+
+double forward_backward(const std::vector<const plugins::Backbone*>& chunks,
+                        const ParallelSetup& par, const std::vector<PackedBatch>& micro,
+                        double step_tokens, bool checkpoint_layers, bool fused_head_loss,
+                        std::vector<parallel::TimelineEvent>* timeline) {
+  XOMNI_CHECK(!chunks.empty(), "forward_backward: no model chunks");
+  if (chunks.size() == 1)
+    return forward_backward(*chunks[0], par, micro, step_tokens, checkpoint_layers, fused_head_loss,
+                            timeline);
+  return pipeline_forward_backward(chunks, par, micro, step_tokens, checkpoint_layers,
+                                   fused_head_loss, timeline);
 }
 
 double forward_loss_sum(const plugins::Backbone& lm, const ParallelSetup& par, const PackedBatch& b,
@@ -98,19 +124,34 @@ double forward_loss_sum(const plugins::Backbone& lm, const ParallelSetup& par, c
   NoGradGuard no_grad;
   const plugins::BackboneInputs in = inputs_of(b, false);
   if (par.layout().pp == 1) return loss_sum(lm, b.input, b.target, in, fused_head_loss).item();
-  // Stage by stage: receive the hidden states, run this stage, pass them on.
+  return forward_loss_sum(std::vector<const plugins::Backbone*>{&lm}, par, b, fused_head_loss);
+}
+
+double forward_loss_sum(const std::vector<const plugins::Backbone*>& chunks,
+                        const ParallelSetup& par, const PackedBatch& b, bool fused_head_loss) {
+  XOMNI_CHECK(!chunks.empty(), "forward_loss_sum: no model chunks");
+  if (par.layout().pp == 1) return forward_loss_sum(*chunks[0], par, b, fused_head_loss);
+  NoGradGuard no_grad;
+  const plugins::BackboneInputs in = inputs_of(b, false);
+  // Virtual stage by virtual stage (chunk c of every rank, then chunk c+1, rank p-1 passing to
+  // rank 0): receive the hidden states, run this chunk, pass them on. The tag names the receiving
+  // chunk.
   parallel::Communicator& pp = par.groups->pp();
-  Tensor x = b.input;
-  if (!lm.is_first_stage()) {
-    x = Tensor::empty(activation_shape(lm, par, b));
-    pp.recv(x, pp.rank() - 1);
-  }
+  const int p = pp.size(), s = pp.rank();
   Tensor loss = Tensor::zeros({1}, DType::f64);
-  if (lm.is_last_stage())
-    loss.fill_(loss_sum(lm, x, b.target, in, fused_head_loss).item());
-  else
-    pp.send(lm.stage_forward(x, in).contiguous(), pp.rank() + 1);
-  pp.broadcast(loss, pp.size() - 1);
+  for (size_t c = 0; c < chunks.size(); ++c) {
+    const plugins::Backbone& lm = *chunks[c];
+    Tensor x = b.input;
+    if (!lm.is_first_stage()) {
+      x = Tensor::empty(activation_shape(lm, par, b));
+      pp.recv(x, (s + p - 1) % p, int(c));
+    }
+    if (lm.is_last_stage())
+      loss.fill_(loss_sum(lm, x, b.target, in, fused_head_loss).item());
+    else
+      pp.send(lm.stage_forward(x, in).contiguous(), (s + 1) % p, int(c) + (s == p - 1 ? 1 : 0));
+  }
+  pp.broadcast(loss, p - 1);
   return loss.item();
 }
 

@@ -1,7 +1,8 @@
 #pragma once
 // One training step's forward and backward passes over its micro-batches, for any parallel
 // layout: this rank's context-parallel share of each batch, the loss (vocab-parallel under tensor
-// parallelism), and the 1F1B pipeline schedule when there are several stages.
+// parallelism), and the 1F1B pipeline schedule when there are several stages (interleaved over
+// the rank's model chunks under virtual stages).
 #include <vector>
 
 #include "train/parallel_setup.h"
@@ -30,9 +31,20 @@ double forward_backward(const plugins::Backbone& lm, const ParallelSetup& par,
                         bool checkpoint_layers, bool fused_head_loss,
                         std::vector<parallel::TimelineEvent>* timeline);
 
+// The same over this rank's model chunks under interleaved 1F1B (chunk c is virtual stage
+// c*pp + rank; one chunk: the function above).
+double forward_backward(const std::vector<const plugins::Backbone*>& chunks,
+                        const ParallelSetup& par, const std::vector<PackedBatch>& micro,
+                        double step_tokens, bool checkpoint_layers, bool fused_head_loss,
+                        std::vector<parallel::TimelineEvent>* timeline);
+
 // Summed token loss of one batch without gradients (through the pipeline stages when pp > 1;
 // every pipeline rank gets the value).
 double forward_loss_sum(const plugins::Backbone& lm, const ParallelSetup& par,
                         const PackedBatch& batch, bool fused_head_loss = true);
+// The same over this rank's model chunks (virtual stages in order around the ring of ranks).
+double forward_loss_sum(const std::vector<const plugins::Backbone*>& chunks,
+                        const ParallelSetup& par, const PackedBatch& batch,
+                        bool fused_head_loss = true);
 
 }  // namespace xomni::train

@@ -49,7 +49,9 @@ int run(const std::vector<std::string>& argv) {
                 " s): were several runs appended to one file under the same step?");
   }
   TimelinePlot opt;
-  opt.title = title.empty() ? "1F1B schedule, step " + std::to_string(step) : title;
+  opt.title = title.empty() ? std::string(has_chunks(events) ? "interleaved " : "") +
+                                  "1F1B schedule, step " + std::to_string(step)
+                            : title;
   const double bubble = plot_timeline_png(events, out, opt);
   std::printf("%s: %zu events, measured bubble %.4f\n", out.c_str(), events.size(), bubble);
   return 0;
@@ -59,9 +61,10 @@ const Register reg({"timeline", "draw a pipeline schedule timeline (JSONL) as a 
                     "usage: xomni timeline TIMELINE.jsonl... --out schedule.png [--step N]\n"
                     "                      [--title TEXT]\n\n"
                     "Reads the per-rank timeline files the pipeline schedule writes (one JSON\n"
-                    "object per line: rank, stage, micro, phase F/B, start, end in seconds, step)\n"
-                    "and draws one row per rank with a box per forward and backward, labelled\n"
-                    "with the micro-batch. Plots the last step present unless --step is given;\n"
+                    "object per line: rank, stage, micro, chunk, phase F/B, start, end in\n"
+                    "seconds, step) and draws one row per rank with a box per forward and\n"
+                    "backward, labelled with the micro-batch (micro/chunk under interleaved\n"
+                    "1F1B). Plots the last step present unless --step is given;\n"
                     "the title shows the measured bubble fraction, which is also printed.",
                     run});
 

@@ -21,6 +21,19 @@ constexpr unsigned kBackward = 0xf09632;  // orange
 
 }  // namespace
 
+bool has_chunks(const std::vector<parallel::TimelineEvent>& events) {
+  for (const auto& e : events)
+    if (e.chunk != 0) return true;
+  return false;
+}
+
+std::string box_label(const parallel::TimelineEvent& e, bool chunked) {
+  // Appended piece by piece: GCC 12 warns falsely on chained string concatenation.
+  std::string label = std::to_string(e.micro);
+  if (chunked) label.append("/").append(std::to_string(e.chunk));
+  return label;
+}
+
 double plot_timeline_png(const std::vector<parallel::TimelineEvent>& events,
                          const std::string& path, const TimelinePlot& options) {
   XOMNI_CHECK(!events.empty(), "timeline plot: no events to draw for ", path);
@@ -62,6 +75,7 @@ double plot_timeline_png(const std::vector<parallel::TimelineEvent>& events,
     cairo_set_source_rgb(cr, 0, 0, 0);
     text_at(cr, 10, y + box_h / 2 + 5, "rank " + std::to_string(rank), 13, false);
   }
+  const bool chunked = has_chunks(events);
   for (const auto& e : events) {
     const double y = top + row_of[e.rank] * options.row_height;
     const double x = x_of(e.start), bw = std::max(1.0, x_of(e.end) - x);
@@ -71,7 +85,7 @@ double plot_timeline_png(const std::vector<parallel::TimelineEvent>& events,
     cairo_set_source_rgb(cr, 1, 1, 1);
     cairo_set_line_width(cr, 1);
     cairo_stroke(cr);
-    const std::string label = std::to_string(e.micro);
+    const std::string label = box_label(e, chunked);
     cairo_set_font_size(cr, 12);
     cairo_text_extents_t ext;
     cairo_text_extents(cr, label.c_str(), &ext);
@@ -105,7 +119,8 @@ double plot_timeline_png(const std::vector<parallel::TimelineEvent>& events,
   cairo_rectangle(cr, left, ly, 14, 14);
   cairo_fill(cr);
   cairo_set_source_rgb(cr, 0, 0, 0);
-  text_at(cr, left + 20, ly + 12, "forward (micro-batch number)", 12, false);
+  text_at(cr, left + 20, ly + 12,
+          chunked ? "forward (micro-batch/chunk)" : "forward (micro-batch number)", 12, false);
   set_colour(cr, kBackward);
   cairo_rectangle(cr, left + 260, ly, 14, 14);
   cairo_fill(cr);

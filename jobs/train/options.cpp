@@ -73,7 +73,13 @@ std::vector<FieldSpec> parallel_fields() {
           .greater_than(0)
           .at_most(1024 * 1024),  // 1 TB: anything larger is one bucket anyway (and inf overflows)
       string_field("parallel.pp_layers", "",
-                   "blocks per pipeline stage, e.g. \"3,5\" (empty: an even split)"),
+                   "blocks per pipeline stage, e.g. \"3,5\" (empty: an even split); with "
+                   "virtual_stages = v, pp*v entries, one per virtual stage"),
+      int_field("parallel.virtual_stages", 1,
+                "model chunks per pipeline rank: v > 1 runs interleaved 1F1B over pp*v virtual "
+                "stages (needs pp >= 2 and train.grad_accum a multiple of pp)")
+          .at_least(1)
+          .at_most(1024),
       int_field("parallel.timeline_step", 0,
                 "write each rank's pipeline schedule of this step to <run>/timeline/ (0: off)")
           .at_least(0),
@@ -153,6 +159,7 @@ TrainerOptions parse_trainer_options(const Config& c) {
   o.parallel.data_parallel.overlap_grad_reduce = c.get_bool("parallel.overlap_grad_reduce");
   o.parallel.pp_layers =
       parse_layer_counts(c.get_string("parallel.pp_layers"), c.source() + " [parallel]");
+  o.parallel.virtual_stages = int(c.get_int("parallel.virtual_stages"));
   o.parallel.timeline_step = c.get_int("parallel.timeline_step");
   o.parallel.timeout_s = c.get_float("parallel.timeout_s");
   o.parallel.checkpoint_timeout_s = c.get_float("parallel.checkpoint_timeout_s");

@@ -46,8 +46,9 @@ struct ParallelOptions {
   parallel::Layout requested{1, 1, 0, 1};  // dp 0: the world size / (tp*cp*pp)
   bool sequence_parallel = false;
   parallel::DataParallelOptions data_parallel;  // bucket size and ZeRO-1
-  std::vector<int64_t> pp_layers;               // blocks per pipeline stage; empty: an even split
-  int64_t timeline_step = 0;                    // 0: off
+  std::vector<int64_t> pp_layers;  // blocks per (virtual) pipeline stage; empty: an even split
+  int virtual_stages = 1;          // model chunks per pipeline rank (interleaved 1F1B when > 1)
+  int64_t timeline_step = 0;       // 0: off
   double timeout_s = 600.0;
   double checkpoint_timeout_s = 3600.0;  // one checkpoint's MPI-IO (parallel::Deadline)
 };

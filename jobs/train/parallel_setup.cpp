@@ -23,11 +23,18 @@ ParallelSetup setup_parallel(const ParallelOptions& options, const parallel::Mod
   }
   const parallel::Layout layout =
       parallel::resolve_layout(options.requested, par.world->size(), where);
-  parallel::check_model_fits(layout, dims, where);
+  parallel::check_model_fits(layout, dims, where, options.virtual_stages);
+  const int64_t virtual_stages = int64_t(layout.pp) * options.virtual_stages;
+  XOMNI_CHECK(
+      options.pp_layers.empty() || int64_t(options.pp_layers.size()) == virtual_stages, where,
+      ": pp_layers has ", options.pp_layers.size(), " entries but pp=", layout.pp,
+      " x virtual_stages=", options.virtual_stages, " makes ", virtual_stages,
+      " (virtual) pipeline stages; give one entry per virtual stage, in virtual-stage order");
   par.groups = std::make_unique<parallel::ProcessGroups>(*par.world, layout);
   par.tp.comm = &par.groups->tp();
   par.tp.sequence_parallel = options.sequence_parallel && layout.tp > 1;
   par.pp_layers = options.pp_layers;
+  par.virtual_stages = options.virtual_stages;
   par.where = where;
   par.checkpoint_timeout_s = options.checkpoint_timeout_s;
   return par;
@@ -69,9 +76,11 @@ double sum_over_data(double value, const ParallelSetup& par) {
   return t.item();
 }
 
-std::pair<int64_t, int64_t> stage_layers(int64_t n_layers, const ParallelSetup& par) {
-  const auto ranges = parallel::split_layers(n_layers, par.layout().pp, par.pp_layers, par.where);
-  return ranges[size_t(par.coord().pp)];
+std::pair<int64_t, int64_t> stage_layers(int64_t n_layers, const ParallelSetup& par, int chunk) {
+  const int p = par.layout().pp, v = par.virtual_stages;
+  XOMNI_CHECK(chunk >= 0 && chunk < v, par.where, ": model chunk ", chunk, " of ", v);
+  const auto ranges = parallel::split_layers(n_layers, p * v, par.pp_layers, par.where);
+  return ranges[size_t(chunk * p + par.coord().pp)];
 }
 
 }  // namespace xomni::train

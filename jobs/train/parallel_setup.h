@@ -19,6 +19,7 @@ struct ParallelSetup {
   std::unique_ptr<parallel::ProcessGroups> groups;
   parallel::TensorParallel tp;
   std::vector<int64_t> pp_layers;        // as in ParallelOptions
+  int virtual_stages = 1;                // as in ParallelOptions
   std::string where;                     // "<job file> [parallel]", for messages
   double checkpoint_timeout_s = 3600.0;  // as in ParallelOptions
 
@@ -51,7 +52,8 @@ double global_grad_norm(const parallel::DistributedOptimizer& opt, const std::ve
 double sum_over_data(double value, const ParallelSetup& par);
 
 // This rank's pipeline stage: its blocks [first, last) of `n_layers` (the pp_layers option, or
-// an even split).
-std::pair<int64_t, int64_t> stage_layers(int64_t n_layers, const ParallelSetup& par);
+// an even split). With virtual_stages = v the split is over pp*v virtual stages and `chunk` picks
+// this rank's virtual stage chunk*pp + rank.
+std::pair<int64_t, int64_t> stage_layers(int64_t n_layers, const ParallelSetup& par, int chunk = 0);
 
 }  // namespace xomni::train

@@ -1,5 +1,6 @@
 #include "train/trainer.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -190,12 +191,22 @@ struct Optimization {
   LrSchedule schedule;
 };
 
+// The largest peak resident set of any rank so far, in MiB (getrusage's ru_maxrss is KiB on
+// Linux): the measured side of the step model's memory prediction (docs/SCALING.md).
+double peak_rss_mib(const ParallelSetup& par) {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  Tensor kib = Tensor::full({1}, double(u.ru_maxrss), DType::i64);
+  par.world->all_reduce(kib, parallel::ReduceOp::max);
+  return double(kib.data<int64_t>()[0]) / 1024.0;
+}
+
 // One metrics.jsonl line.
 void write_step_metrics(std::ofstream& out, int64_t step, const StepOutput& s, double lr,
-                        double gnorm, double items_s, double flops_s) {
+                        double gnorm, double items_s, double flops_s, double rss_mib) {
   out << std::setprecision(9) << "{\"step\": " << step << ", \"loss\": " << s.loss
       << ", \"lr\": " << lr << ", \"grad_norm\": " << gnorm << ", \"tokens_per_s\": " << items_s
-      << ", \"flops_per_s\": " << flops_s;
+      << ", \"flops_per_s\": " << flops_s << ", \"peak_rss_mib\": " << rss_mib;
   for (const auto& [name, value] : s.metrics) out << ", \"" << name << "\": " << value;
   out << "}\n";
   out.flush();
@@ -383,8 +394,9 @@ TrainResult run_training(Stage& stage, const TrainerOptions& o, const StartOptio
     profile.after_step(steps_this_run - 1, secs);
     result.last_loss = out.loss;
     result.losses.push_back(out.loss);
+    const double rss_mib = peak_rss_mib(par);
     if (rank0) {
-      write_step_metrics(metrics, step, out, lr, gnorm, items / secs, flops / secs);
+      write_step_metrics(metrics, step, out, lr, gnorm, items / secs, flops / secs, rss_mib);
       check_metrics();
       if (step % log_every == 0 || step == total) {
         const double elapsed = std::chrono::duration<double>(Clock::now() - start_time).count();

@@ -135,14 +135,15 @@ class CompletedRequest final : public CommRequest {
 }  // namespace
 
 std::unique_ptr<CommRequest> Communicator::all_reduce_async(const Tensor& t, ReduceOp op) {
-  profiler::Scope scope("comm.all_reduce_async", 0, bytes_of(t));
+  // The same row as the blocking form (its bytes count once); the phase tells them apart.
+  profiler::Scope scope("comm.all_reduce", 0, bytes_of(t));
   check_buffer(*this, "all_reduce", "buffer", t);
   return all_reduce_async_raw(t.raw_data(), t.numel(), t.dtype(), op);
 }
 
 std::unique_ptr<CommRequest> Communicator::reduce_scatter_async(const Tensor& in, const Tensor& out,
                                                                 ReduceOp op) {
-  profiler::Scope scope("comm.reduce_scatter_async", 0, bytes_of(in));
+  profiler::Scope scope("comm.reduce_scatter", 0, bytes_of(in));
   check_reduce_scatter(*this, in, out);
   return reduce_scatter_async_raw(in.raw_data(), out.raw_data(), out.numel(), out.dtype(), op);
 }

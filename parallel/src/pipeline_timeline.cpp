@@ -17,9 +17,9 @@ void append_timeline_jsonl(const std::string& path, const std::vector<TimelineEv
   XOMNI_CHECK(f, "cannot open the timeline file ", path, " for appending");
   for (const TimelineEvent& e : events)
     std::fprintf(f,
-                 "{\"rank\":%d,\"stage\":%d,\"micro\":%lld,\"phase\":\"%c\",\"start\":%.9f,"
-                 "\"end\":%.9f,\"step\":%lld}\n",
-                 e.rank, e.stage, static_cast<long long>(e.micro), e.phase, e.start, e.end,
+                 "{\"rank\":%d,\"stage\":%d,\"micro\":%lld,\"chunk\":%d,\"phase\":\"%c\","
+                 "\"start\":%.9f,\"end\":%.9f,\"step\":%lld}\n",
+                 e.rank, e.stage, static_cast<long long>(e.micro), e.chunk, e.phase, e.start, e.end,
                  static_cast<long long>(e.step));
   const bool ok = std::ferror(f) == 0;
   XOMNI_CHECK(std::fclose(f) == 0 && ok, "cannot write the timeline file ", path);
@@ -75,6 +75,7 @@ std::vector<TimelineEvent> read_timeline_jsonl(const std::string& path) {
     e.stage = int(integer(j, "stage", 0, kMaxRank, false, e.rank, where));
     e.micro = integer(j, "micro", 0, INT64_MAX, true, 0, where);
     e.step = integer(j, "step", 0, INT64_MAX, false, 0, where);
+    e.chunk = int(integer(j, "chunk", 0, kMaxRank, false, 0, where));  // absent before interleaving
     e.start = seconds(j, "start", where);
     e.end = seconds(j, "end", where);
     XOMNI_CHECK(

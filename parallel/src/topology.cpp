@@ -87,7 +87,8 @@ Layout resolve_layout(Layout requested, int world_size, const std::string& where
   return l;
 }
 
-void check_model_fits(const Layout& layout, const ModelDims& dims, const std::string& where) {
+void check_model_fits(const Layout& layout, const ModelDims& dims, const std::string& where,
+                      int virtual_stages) {
   const std::string p = prefix(where);
   auto divides = [&](int64_t value, const char* name) {
     XOMNI_CHECK(value % layout.tp == 0, p, "tp=", layout.tp, " does not divide model.", name, "=",
@@ -98,9 +99,18 @@ void check_model_fits(const Layout& layout, const ModelDims& dims, const std::st
   divides(dims.vocab_size, "vocab_size");
   divides(dims.intermediate_size, "intermediate_size");
   // 0 layers means "not given" (callers that only know some sizes).
+  XOMNI_CHECK(virtual_stages >= 1, p, "virtual_stages=", virtual_stages, " must be >= 1");
+  XOMNI_CHECK(virtual_stages == 1 || layout.pp >= 2, p, "virtual_stages=", virtual_stages,
+              " needs a pipeline (pp >= 2), got pp=", layout.pp);
   XOMNI_CHECK(dims.num_hidden_layers == 0 || layout.pp <= dims.num_hidden_layers, p,
               "pp=", layout.pp, " exceeds model.num_hidden_layers=", dims.num_hidden_layers,
               " (every pipeline stage needs at least one layer)");
+  XOMNI_CHECK(
+      dims.num_hidden_layers == 0 || int64_t(layout.pp) * virtual_stages <= dims.num_hidden_layers,
+      p, "pp=", layout.pp, " x virtual_stages=", virtual_stages, " = ",
+      int64_t(layout.pp) * virtual_stages,
+      " virtual stages exceed model.num_hidden_layers=", dims.num_hidden_layers,
+      " (every virtual stage needs at least one layer)");
 }
 
 Coord coord_of(const Layout& l, int rank) {

@@ -105,6 +105,7 @@ TEST(LmJob, BadValuesAreRefusedUpFrontNamingTheKey) {
       {"parallel.timeout_s=nan", "'parallel.timeout_s' must be a number"},
       {"parallel.timeout_s=inf", "'parallel.timeout_s' must be at most"},
       {"parallel.tp=0", "'parallel.tp' must be at least 1"},
+      {"parallel.virtual_stages=0", "'parallel.virtual_stages' must be at least 1"},
       {"parallel.bucket_mb=0", "'parallel.bucket_mb' must be greater than 0"},
       {"parallel.bucket_mb=inf", "'parallel.bucket_mb' must be at most"},
       {"data.eval_batches=0", "'data.eval_batches' must be at least 1"},

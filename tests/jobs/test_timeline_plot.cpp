@@ -15,6 +15,15 @@ using namespace xomni::parallel;
 
 class TimelinePlotTest : public test::TempDirTest {};
 
+TEST(TimelineLabels, ChunksShowOnlyUnderInterleaving) {
+  const parallel::TimelineEvent plain{0, 0, 3, 'F', 0, 1, 0, 0}, chunk{1, 1, 5, 'B', 0, 1, 0, 1};
+  EXPECT_FALSE(cli::has_chunks({plain}));
+  EXPECT_TRUE(cli::has_chunks({plain, chunk}));
+  EXPECT_EQ(cli::box_label(plain, false), "3");
+  EXPECT_EQ(cli::box_label(plain, true), "3/0");
+  EXPECT_EQ(cli::box_label(chunk, true), "5/1");
+}
+
 TEST_F(TimelinePlotTest, DrawsSyntheticTimeline) {
   const std::string jsonl = dir_ + "/timeline.jsonl", png = dir_ + "/schedule.png";
   {

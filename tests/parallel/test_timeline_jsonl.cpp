@@ -25,8 +25,8 @@ std::string temp_path() {
 TEST(TimelineJsonl, WrittenEventsReadBackExactly) {
   const std::string path = temp_path();
   std::filesystem::remove(path);
-  const std::vector<TimelineEvent> events = {{0, 0, 0, 'F', 0.0, 0.25, 7},
-                                             {1, 1, 3, 'B', 0.5, 1.0, 7}};
+  const std::vector<TimelineEvent> events = {{0, 0, 0, 'F', 0.0, 0.25, 7, 0},
+                                             {1, 1, 3, 'B', 0.5, 1.0, 7, 2}};
   append_timeline_jsonl(path, events);
   const auto back = read_timeline_jsonl(path);
   ASSERT_EQ(back.size(), 2u);
@@ -38,6 +38,7 @@ TEST(TimelineJsonl, WrittenEventsReadBackExactly) {
     EXPECT_DOUBLE_EQ(back[i].start, events[i].start);
     EXPECT_DOUBLE_EQ(back[i].end, events[i].end);
     EXPECT_EQ(back[i].step, events[i].step);
+    EXPECT_EQ(back[i].chunk, events[i].chunk);
   }
   std::filesystem::remove(path);
 }
@@ -51,6 +52,7 @@ TEST(TimelineJsonl, SpacedJsonReadsAndBadValuesAreNamed) {
   EXPECT_EQ(spaced[0].rank, 2);
   EXPECT_EQ(spaced[0].stage, 2);  // defaults to the rank
   EXPECT_EQ(spaced[0].step, 0);
+  EXPECT_EQ(spaced[0].chunk, 0);  // files from before interleaving have no chunk
   const std::vector<std::pair<std::string, std::string>> bad = {
       {R"({"rank": -1, "micro": 0, "phase": "F", "start": 0, "end": 1})",
        "\"rank\" = -1 is outside"},
@@ -66,6 +68,8 @@ TEST(TimelineJsonl, SpacedJsonReadsAndBadValuesAreNamed) {
       {R"({"rank": 0, "micro": 0, "start": 0, "end": 1})", "\"phase\" must be"},
       {R"({"rank": 0, "micro": 0, "phase": "F", "start": 2, "end": 1})", "ends (1) before"},
       {R"({"rank": 0, "phase": "F", "start": 0, "end": 1})", "no \"micro\""},
+      {R"({"rank": 0, "micro": 0, "chunk": -2, "phase": "F", "start": 0, "end": 1})",
+       "\"chunk\" = -2 is outside"},
       {"[1]", "not a JSON object"},
       {"{broken", "not valid JSON"},
   };

@@ -160,4 +160,11 @@ TEST(Topology, CheckModelFits) {
               check_model_fits(make(1, 1, 1, 5), d, w);
             }).find("job.toml [parallel]: pp=5 exceeds model.num_hidden_layers=4"),
             std::string::npos);
+  // Interleaved 1F1B: pp x virtual_stages virtual stages, each with a layer.
+  EXPECT_EQ(error_message([&] { check_model_fits(make(1, 1, 1, 2), d, w, 2); }), "no error");
+  EXPECT_EQ(error_message([&] { check_model_fits(make(1, 1, 1, 2), d, w, 3); }),
+            "job.toml [parallel]: pp=2 x virtual_stages=3 = 6 virtual stages exceed "
+            "model.num_hidden_layers=4 (every virtual stage needs at least one layer)");
+  EXPECT_EQ(error_message([&] { check_model_fits(make(1, 1, 1, 1), d, w, 2); }),
+            "job.toml [parallel]: virtual_stages=2 needs a pipeline (pp >= 2), got pp=1");
 }

@@ -82,6 +82,21 @@ out=$(slurm/scaling_sweep.sh --dry-run --mode weak --nodes 1,4 --tasks-per-node 
 grep -q -- "--nodes=4 .*--array=0-1 .*--set train.batch_size=16" <<< "$out" || fail "weak sweep: $out"
 grep -q "XOMNI_ARRAY_SETS='train.steps=50,parallel.tp=1;train.steps=50,parallel.tp=2'" <<< "$out" ||
   fail "sweep layouts: $out"
+# --plan-top K: the K layouts `xomni plan --sweep-layouts` ranks fastest on the smallest node count
+# (2 x cpu here) become the array's elements, keys with a section kept as they are.
+out=$(XOMNI_BIN="$xomni" slurm/scaling_sweep.sh --dry-run --nodes 1,2 --tasks-per-node 2 --plan-top 2 \
+  --plan-device cpu jobs/tiny/lm_slurm.toml)
+mapfile -t planned < <("$xomni" plan jobs/tiny/lm_slurm.toml --devices 2 --nodes-of 2 --device cpu --sweep-layouts 2)
+((${#planned[@]} == 2)) || fail "plan --sweep-layouts 2 printed ${#planned[@]} lines: ${planned[*]}"
+want=""
+for l in "${planned[@]}"; do
+  g="train.steps=50"
+  IFS=, read -ra kvs <<< "$l"
+  for kv in "${kvs[@]}"; do [[ "$kv" == *.*=* ]] && g+=",$kv" || g+=",parallel.$kv"; done
+  want+="${want:+;}$g"
+done
+grep -qF "XOMNI_ARRAY_SETS='$want'" <<< "$out" || fail "--plan-top layouts (want $want): $out"
+[[ "$want" == *model.checkpoint_layers=* && "$want" != *parallel.model.* ]] || fail "section keys: $want"
 
 # Submission checks (submit.sh and scaling_sweep.sh, xomni_check_submission in lib/common.sh):
 # each refusal names the file or key and the numbers, and nothing reaches sbatch. A stub sbatch
@@ -100,6 +115,7 @@ refused() {  # refused MESSAGE CMD...: CMD fails, its stderr holds MESSAGE, sbat
 }
 refused "lm: job file 'jobs/tiny/nope.toml' not found" slurm/submit.sh --ntasks=2 lm jobs/tiny/nope.toml
 refused "job file 'jobs/tiny/nope.toml' not found" slurm/scaling_sweep.sh jobs/tiny/nope.toml
+refused "give --layout or --plan-top, not both" slurm/scaling_sweep.sh --plan-top 2 --layout tp=1 jobs/tiny/lm_slurm.toml
 refused "jobs/tiny/lm_slurm.toml: tp*cp*pp = 4*1*1 = 4 needs at least 4 tasks but the job has 2" \
   slurm/submit.sh --ntasks=2 lm jobs/tiny/lm_slurm.toml --set parallel.tp=4
 refused "tp*cp*pp = 2*1*1 = 2 needs at least 2 tasks but the job has 1" \
@@ -267,4 +283,31 @@ grep -q "| 1 | 1 | tp=1 cp=1 pp=1 | - | 1 | 100.0 | 0.0021 | 1.000 | - | - |" "$
 grep -q "unknown (no launch.env): MFU not shown; give --peak-tflops" "$work/table" || fail "$(cat "$work/table")"
 # Small MFU keeps its digits.
 "$xomni" report scaling "$work/c2" --peak-tflops 100 | grep -q '| 100 | 0.0021 |' || fail "small MFU"
+# Predicted beside measured: a run with its config.toml is predicted by the step model on its own
+# layout (tp from launch.env, dp the rest of its 4 tasks) and device (gpus_per_node=0: cpu); the
+# numbers are what `xomni plan --layout` gives for that job and layout, the error is against the
+# measured median, the peak RSS the largest peak_rss_mib logged.
+mk_run "$work/p1" 1 4 "1 1" "5 5" "1000 1e12" "1000 1e12"
+sed -i 's/^tp=1$/tp=2/; /^peak_flops_per_device=/d' "$work/p1/launch.env"
+printf 'gpus_per_node=0\nthreads=1\n' >> "$work/p1/launch.env"
+sed -i 's/"flops_per_s": 1e12/&, "peak_rss_mib": 300/; 3s/"peak_rss_mib": 300/"peak_rss_mib": 310/' "$work/p1/metrics.jsonl"
+cp jobs/tiny/lm.toml "$work/p1/config.toml"
+"$xomni" report scaling "$work/p1" --csv "$work/p.csv" --png "$work/p.png" > "$work/table"
+"$xomni" plan jobs/tiny/lm.toml --devices 4 --device cpu --layout tp=2,cp=1,pp=1 --json "$work/plan.json" > /dev/null
+read -r want_tok want_err want_mib < <(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+t = d["tokens_per_s"]
+print("%.1f %+.1f %.1f" % (t, 100 * (t - 1000) / 1000, d["memory_bytes"]["total"] / 1048576))' "$work/plan.json")
+grep -qF "| $want_tok | $want_err | 310.0 | $want_mib | $work/p1 |" "$work/table" ||
+  fail "prediction row (want $want_tok $want_err 310.0 $want_mib): $(cat "$work/table")"
+grep -q "^predicted by the step model (docs/SCALING.md) on cpu$" "$work/table" || fail "$(cat "$work/table")"
+grep -q ",$work/p1,.*,310,.*,cpu$" "$work/p.csv" || fail "prediction csv: $(cat "$work/p.csv")"
+# --device overrides launch.env's; a run without config.toml, or whose layout does not divide its
+# devices, says why it has no prediction.
+"$xomni" report scaling "$work/p1" --device h100 | grep -q "on h100$" || fail "--device h100"
+if err=$("$xomni" report scaling "$work/p1" --device tpu 2>&1); then fail "--device tpu accepted"; fi
+grep -q "tpu" <<< "$err" || fail "--device tpu: $err"
+grep -q "no prediction for $work/c2: $work/c2/config.toml not found" <<< "$("$xomni" report scaling "$work/c2")" ||
+  fail "no config.toml"
 echo "report scaling ok"

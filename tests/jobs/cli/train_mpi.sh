@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `mpirun -np 2 xomni train`: tensor parallelism (tp=2) and data parallelism with ZeRO-1 print
-# the same final loss as one process started without a launcher (singleton MPI); a layout that
-# does not fit stops every rank with a message naming the wrong number. The dp run is profiled
+# `mpirun -np 2 xomni train`: tensor parallelism (tp=2), data parallelism with ZeRO-1 and
+# interleaved 1F1B (pp=2, virtual_stages=2 on a 4-layer model) print the same final loss as one
+# process started without a launcher (singleton MPI); a layout that does not fit stops every rank
+# with a message naming the wrong number. The dp run is profiled
 # (--profile): every rank writes its table and trace, and the loss is the same. The overlapped
 # gradient reduction gives the same losses and gradient norms at every step.
 #   tests/jobs/cli/train_mpi.sh XOMNI MPIEXEC
@@ -49,6 +50,17 @@ done
   echo "dp2: only rank 0 prints its table" >&2; cat "$work/dp2" >&2; exit 1; }
 want=$(final_loss "$work/single")
 [[ -n "$want" ]] || { echo "single process: no final loss" >&2; cat "$work/single" >&2; exit 1; }
+# Interleaved 1F1B: four virtual stages of one layer, two micro-batches (a group of pp); a
+# pipeline cannot tie the embedding to the head.
+four_layers=(--set model.num_hidden_layers=4 --set train.grad_accum=2
+  --set model.tie_word_embeddings=false)
+"$xomni" train "$work/job.toml" --set run.name=single4 "${four_layers[@]}" > "$work/single4" 2>&1
+"$mpiexec" -np 2 "$xomni" train "$work/job.toml" --set run.name=pp2v2 "${four_layers[@]}" \
+  --set parallel.pp=2 --set parallel.virtual_stages=2 > "$work/pp2v2" 2>&1
+want4=$(final_loss "$work/single4")
+got4=$(final_loss "$work/pp2v2")
+[[ -n "$want4" && "$got4" == "$want4" ]] || {
+  echo "pp2v2: final loss '$got4', single process '$want4'" >&2; cat "$work/pp2v2" >&2; exit 1; }
 for run in tp2 dp2; do
   got=$(final_loss "$work/$run")
   [[ "$got" == "$want" ]] || {
@@ -95,4 +107,12 @@ status=0
 [[ $status -ne 0 ]] || { echo "tp=2 with one KV head should fail" >&2; exit 1; }
 grep -q 'num_key_value_heads' "$work/bad2" || {
   echo "the error does not name num_key_value_heads:" >&2; cat "$work/bad2" >&2; exit 1; }
-echo "ok: tp=2 and dp=2 (ZeRO-1) match one process (final loss $want); overlapped reduction gives the same losses; bad layouts stop with a message"
+status=0
+"$mpiexec" -np 2 "$xomni" train "$work/job.toml" --set run.name=bad3 --set parallel.pp=2 \
+  --set parallel.virtual_stages=2 > "$work/bad3" 2>&1 || status=$?
+[[ $status -ne 0 ]] || { echo "pp=2 x virtual_stages=2 on 2 layers should fail" >&2; exit 1; }
+grep -q 'pp=2 x virtual_stages=2 = 4 virtual stages exceed model.num_hidden_layers=2' \
+  "$work/bad3" || { echo "the error does not name the virtual stages:" >&2; cat "$work/bad3" >&2; exit 1; }
+echo "ok: tp=2, dp=2 (ZeRO-1) and pp=2 x virtual_stages=2 match one process (final loss $want," \
+  "$want4 with 4 layers); overlapped reduction gives the same losses; bad layouts stop with a" \
+  "message"

@@ -1,6 +1,7 @@
 // The X-Omni model (backbone "xomni") trained by the LM stage on mixed text + image documents,
 // as the s1 and s2 stages train it, under tensor, pipeline, context and data parallelism and
-// tp2 x pp2 x dp2 against one process: the same loss curve for 10 steps; a checkpoint saved at
+// tp2 x pp2 x dp2 against one process, and under interleaved 1F1B (pp2 with two virtual stages
+// per rank): the same loss curve for 10 steps; a checkpoint saved at
 // tp2 x pp2 x dp2 loads in one process and at pp=2 with the next step's loss of an uninterrupted
 // run.
 #include "lm_equivalence.h"
@@ -96,6 +97,18 @@ TEST(XOmniParallel, S1TrainsTheVisionPartsAloneUnderPipelineStages) {
   const Config job = xomni_job(root, shards, "s1_pp2", pp2.toml(), kS1);
   expect_losses_match(train::run_lm_training(job, -1, world.get()).losses, want,
                       "s1 " + pp2.name());
+}
+
+// Interleaved 1F1B (pp=2, virtual_stages=2): rank 0 holds the embedding and layer 0 and layer 2,
+// rank 1 layers 1 and 3 with the heads.
+TEST(XOmniParallel, S2UnderInterleavedPipelineMatchesSingleProcess) {
+  auto world = world_comm();
+  if (world->size() != 2) GTEST_SKIP() << "runs at 2 ranks";
+  const fs::path root = shared_fresh_dir("xomni_interleaved");
+  const std::string shards = mixed_shards(root);
+  const std::vector<double> want = single_process_losses(xomni_job(root, shards, "single"), *world);
+  const Config job = xomni_job(root, shards, "pp2_v2", "[parallel]\npp = 2\nvirtual_stages = 2\n");
+  expect_losses_match(train::run_lm_training(job, -1, world.get()).losses, want, "pp2_v2");
 }
 
 TEST(XOmniParallel, CheckpointsReshardAcrossLayouts) {

@@ -31,8 +31,10 @@ struct ModelDims {
           num_hidden_layers = 0;
 };
 // Throws naming both numbers when tp does not divide the heads, the KV heads, the vocabulary or
-// the MLP width, or when pp exceeds the number of layers.
-void check_model_fits(const Layout& layout, const ModelDims& dims, const std::string& where);
+// the MLP width, or when pp x virtual_stages exceeds the number of layers (interleaved 1F1B:
+// virtual_stages model chunks per pipeline rank, which needs pp >= 2).
+void check_model_fits(const Layout& layout, const ModelDims& dims, const std::string& where,
+                      int virtual_stages = 1);
 
 struct Coord {
   int tp = 0, cp = 0, dp = 0, pp = 0;

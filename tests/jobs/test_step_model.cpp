@@ -1,0 +1,155 @@
+// jobs/plan's step model against closed forms and the code it models: parameter counts against
+// the plugins' built models, the 1F1B bubble, ZeRO-1's share of the optimizer state, the
+// enumeration's validity, and the job parser's errors.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "check.h"
+#include "lm/lm_components.h"
+#include "plan/step_model.h"
+
+using namespace xomni;
+
+namespace {
+
+std::string read(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int64_t built_parameters(const std::string& job_path) {
+  const train::LmJob job = train::parse_lm_job(train::load_lm_config(job_path));
+  int64_t n = 0;
+  for (const nn::ParamInfo& p : train::make_backbone(job.model, 1)->parameter_infos())
+    n += p.tensor.numel();
+  return n;
+}
+
+const std::string kJobs = XOMNI_JOBS_DIR;
+
+TEST(StepModel, ParameterCountsEqualTheBuiltModels) {
+  for (const char* name : {"/tiny/lm.toml", "/tiny/xomni_s1.toml"}) {
+    SCOPED_TRACE(name);
+    const plan::PlanJob job = plan::plan_job_from_toml(read(kJobs + name), name);
+    EXPECT_EQ(plan::total_parameters(job.model), built_parameters(kJobs + name));
+  }
+  // Pipeline stages and tp pieces add up to the whole (untied heads, tp divides everything).
+  plan::PlanJob j = plan::plan_job_from_toml(read(kJobs + "/tiny/xomni_s1.toml"), "s1");
+  int64_t sum = 0;
+  const parallel::Layout l{1, 1, 1, 3};
+  for (int s = 0; s < 3; ++s) sum += plan::stage_parameters(j.model, l, s);
+  EXPECT_EQ(sum, plan::total_parameters(j.model));
+  // tp=2: everything but the replicated norm weights halves.
+  const int64_t norms = (2 * j.model.layers + 2) * j.model.hidden;
+  EXPECT_EQ(plan::stage_parameters(j.model, {2, 1, 1, 1}, 0),
+            (plan::total_parameters(j.model) - norms) / 2 + norms);
+}
+
+TEST(StepModel, BubbleIsOneF1BsClosedForm) {
+  EXPECT_DOUBLE_EQ(plan::bubble_fraction(1, 8), 0.0);
+  EXPECT_DOUBLE_EQ(plan::bubble_fraction(4, 8), 3.0 / 11.0);
+  EXPECT_DOUBLE_EQ(plan::bubble_fraction(4, 8, 2), 3.0 / 19.0);
+  EXPECT_THROW(plan::bubble_fraction(0, 8), Error);
+  plan::PlanJob job = plan::plan_job_from_toml(read(kJobs + "/tiny/xomni_s1.toml"), "s1");
+  job.micro_batches = 6;
+  const plan::StepPrediction p = plan::predict_step(job, {1, 1, 1, 3}, plan::device_spec("h100"));
+  EXPECT_DOUBLE_EQ(p.bubble_fraction, 2.0 / 8.0);
+  // The bubble's time is the busy time times (p-1)/m.
+  EXPECT_NEAR(p.bubble_s, p.compute_s * 2.0 / 6.0, 1e-12 * p.compute_s);
+}
+
+// Interleaved 1F1B: rank s holds virtual stages s, s+p, ... of split_layers over p*v, and at its
+// peak the schedule's warm-up + 1 (micro-batch, chunk) pairs.
+TEST(StepModel, VirtualStagesSplitLayersAndActivations) {
+  plan::PlanJob job = plan::plan_job_from_toml(read(kJobs + "/tiny/lm.toml"), "lm");
+  job.model.layers = 10;
+  const parallel::Layout l{1, 1, 1, 2};
+  // split_layers(10, 4) = 2, 3, 3, 2: rank 0 holds virtual stages 0 and 2, rank 1 stages 1 and 3.
+  EXPECT_EQ(plan::stage_layer_count(job.model, l, 0, 2), 2 + 3);
+  EXPECT_EQ(plan::stage_layer_count(job.model, l, 1, 2), 3 + 2);
+  // v = 1: split_layers(10, 2) = 5, 5.
+  EXPECT_EQ(plan::stage_layer_count(job.model, l, 0), 5);
+  job.micro_batches = 8;
+  const parallel::Layout l4{1, 1, 1, 4};
+  EXPECT_EQ(plan::activations_in_flight(job, l4, 0), 4);  // 1F1B: min(p - s, m)
+  EXPECT_EQ(plan::activations_in_flight(job, l4, 3), 1);
+  job.virtual_stages = 2;
+  EXPECT_EQ(plan::activations_in_flight(job, l4, 0), 2 * 3 + 4 + 1);
+  EXPECT_EQ(plan::activations_in_flight(job, l4, 3), 0 + 4 + 1);
+  job.micro_batches = 4;
+  EXPECT_EQ(plan::activations_in_flight(job, l4, 0), 8);  // capped at m v
+}
+
+TEST(StepModel, ZeroOneDividesTheOptimizerStateByDp) {
+  const plan::PlanJob base = plan::plan_job_from_toml(read(kJobs + "/tiny/lm.toml"), "lm");
+  const plan::DeviceSpec dev = plan::device_spec("h100");
+  plan::PlanJob z = base;
+  z.zero1 = true;
+  const int64_t n = plan::total_parameters(base.model);
+  for (int dp : {2, 4, 8}) {
+    SCOPED_TRACE(dp);
+    const parallel::Layout l{1, 1, dp, 1};
+    const plan::MemoryBreakdown plain = plan::predict_memory(base, l, 0, dev);
+    const plan::MemoryBreakdown sharded = plan::predict_memory(z, l, 0, dev);
+    EXPECT_DOUBLE_EQ(plain.optimizer, 2.0 * 4.0 * double(n));  // AdamW's two f32 moments
+    // The shard holds both moments, its gradient and its parameters: 4 x padded / dp elements.
+    const int64_t shard = (n + dp - 1) / dp;
+    EXPECT_DOUBLE_EQ(sharded.optimizer, 4.0 * 4.0 * double(shard));
+    EXPECT_DOUBLE_EQ(sharded.parameters, plain.parameters);
+  }
+}
+
+TEST(StepModel, EnumerationKeepsOnlyValidLayouts) {
+  const plan::PlanJob job = plan::plan_job_from_toml(read(kJobs + "/tiny/xomni_s1.toml"), "s1");
+  plan::SearchOptions o;
+  o.devices = 8;
+  const auto plans = plan::enumerate_plans(job, o, plan::device_spec("h100"));
+  ASSERT_FALSE(plans.empty());
+  bool saw_pp = false, saw_tp = false;
+  for (const plan::PlanCandidate& c : plans) {
+    const parallel::Layout& l = c.layout;
+    EXPECT_EQ(l.world(), 8);
+    EXPECT_EQ(job.model.heads % l.tp, 0);
+    EXPECT_EQ(job.model.kv_heads % l.tp, 0);
+    EXPECT_EQ(job.model.mm_vocab % l.tp, 0);
+    EXPECT_LE(l.pp, job.model.layers);
+    EXPECT_EQ(c.job.batch_size % l.dp, 0);
+    EXPECT_EQ(c.job.batch_size * c.job.micro_batches, job.batch_size * job.micro_batches);
+    EXPECT_FALSE(c.job.zero1 && l.dp * l.cp == 1);
+    EXPECT_EQ(plan::layout_problem(c.job, l), "");
+    saw_pp |= l.pp > 1;
+    saw_tp |= l.tp > 1;
+  }
+  EXPECT_TRUE(saw_pp && saw_tp);
+  // kv heads = 2: tp = 4 and 8 are not layouts of this model.
+  for (const plan::PlanCandidate& c : plans) EXPECT_LE(c.layout.tp, 2);
+  // Ranked: the fitting ones fastest first.
+  for (size_t i = 1; i < plans.size(); ++i) {
+    if (!plans[i].fits || !plans[i - 1].fits) continue;
+    EXPECT_LE(plans[i - 1].prediction.step_s, plans[i].prediction.step_s);
+  }
+}
+
+TEST(StepModel, JobErrorsNameTheKey) {
+  const std::string ok =
+      "[model]\nvocab_size = 64\nhidden_size = 32\nintermediate_size = 64\n"
+      "num_hidden_layers = 2\nnum_attention_heads = 4\nnum_key_value_heads = 2\n";
+  EXPECT_NO_THROW(plan::plan_job_from_toml(ok, "j.toml"));
+  EXPECT_TRUE(test::contains(
+      test::error_message([] { plan::plan_job_from_toml("[model]\nvocab_size = 64\n", "j.toml"); }),
+      "j.toml: model.num_hidden_layers is missing"));
+  EXPECT_TRUE(test::contains(test::error_message([&] {
+                               plan::plan_job_from_toml(ok + "[train]\nseq_len = -3\n", "j.toml");
+                             }),
+                             "train.seq_len must be a positive integer"));
+  EXPECT_TRUE(test::contains(
+      test::error_message([] { plan::plan_job_from_toml("[model\n", "j.toml"); }), "j.toml:1"));
+  EXPECT_TRUE(test::contains(test::error_message([] { plan::device_spec("tpu"); }),
+                             "unknown device 'tpu'"));
+}
+
+}  // namespace
