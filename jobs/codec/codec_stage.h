@@ -39,6 +39,8 @@ class ImageBatchStage : public train::Stage {
  public:
   ImageBatchStage(const CodecJob& job, const train::ParallelSetup& par);
   train::StepOutput forward_backward(std::vector<parallel::TimelineEvent>* timeline) override;
+  // One backward pass per micro-batch.
+  int64_t backward_passes_per_step() const override { return job_.trainer.loop.grad_accum; }
   double items_per_step() const override;
   double flops_per_step() const override { return 0; }  // not modelled for the codec yet
   bool has_evaluation() const override { return data_.has_valid(); }

@@ -55,6 +55,9 @@ class VqStage final : public train::Stage {
     return out;
   }
 
+  // One backward pass per micro-batch.
+  int64_t backward_passes_per_step() const override { return job_.trainer.loop.grad_accum; }
+
   train::StepOutput forward_backward(std::vector<parallel::TimelineEvent>*) override {
     const double accum = double(job_.trainer.loop.grad_accum);
     const double ranks = double(par_.layout().dp);

@@ -76,6 +76,10 @@ class LmStage final : public Stage {
     return out;
   }
 
+  // Each parameter gets one backward pass per micro-batch (under 1F1B on every stage; with
+  // virtual stages each chunk's passes reach only that chunk's parameters).
+  int64_t backward_passes_per_step() const override { return job_.trainer.loop.grad_accum; }
+
   double items_per_step() const override {
     const LoopOptions& l = job_.trainer.loop;
     return double(l.batch_size * l.seq_len * l.grad_accum);

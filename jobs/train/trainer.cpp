@@ -20,6 +20,7 @@
 #include "xomni/core/nn/lr_schedule.h"
 #include "xomni/core/ops/blas_info.h"
 #include "xomni/core/tensor/profiler.h"
+#include "xomni/parallel/mpi_comm.h"
 
 namespace xomni::train {
 namespace fs = std::filesystem;
@@ -118,9 +119,17 @@ std::vector<NamedParam> named(const std::vector<nn::ParamInfo>& infos) {
 struct Optimization {
   Optimization(const std::vector<nn::ParamInfo>& params, const TrainerOptions& o,
                const ParallelSetup& par)
-      : opt(named(params), o.optimizer.adamw, par.groups->dp_cp(), o.parallel.data_parallel),
+      : grad_comm(gradient_comm(o, par)),
+        opt(named(params), o.optimizer.adamw, grad_comm ? *grad_comm : par.groups->dp_cp(),
+            o.parallel.data_parallel),
         counted(counted_in_norm(params, par)),
         schedule(o.schedule) {
+    // Sequence-parallel norm weights are summed over tp after backward (reduce_partial_grads):
+    // an overlapped reduction must not take them before that.
+    std::vector<bool> held;
+    for (const nn::ParamInfo& p : params)
+      held.push_back(p.sharding.partial_grad && par.tp.size() > 1);
+    opt.hold_until_reduce(held);
     const std::vector<std::string> frozen = frozen_names(params, o, par);
     if (o.optimizer.freeze.empty() && o.optimizer.trainable.empty()) return;
     if (!frozen.empty()) opt.freeze(frozen);
@@ -163,6 +172,18 @@ struct Optimization {
     for (const std::string& g : globs) out += (out.empty() ? "\"" : ", \"") + g + "\"";
     return out;
   }
+  // The overlapped reduction posts its collectives during backward, where ranks may differ in how
+  // many they have posted when the stage's own dp x cp collectives (its loss sum) come: a
+  // communicator of its own keeps the two orders apart.
+  static std::unique_ptr<parallel::MpiCommunicator> gradient_comm(const TrainerOptions& o,
+                                                                  const ParallelSetup& par) {
+    parallel::Communicator& dp_cp = par.groups->dp_cp();
+    if (!o.parallel.data_parallel.overlap_grad_reduce || dp_cp.size() == 1) return nullptr;
+    auto* mpi = dynamic_cast<parallel::MpiCommunicator*>(&dp_cp);
+    XOMNI_CHECK(mpi != nullptr, o.source, ": parallel.overlap_grad_reduce needs the MPI backend");
+    return mpi->split(0, mpi->rank(), dp_cp.name() + ".grads");
+  }
+  std::unique_ptr<parallel::MpiCommunicator> grad_comm;
   // Context-parallel ranks hold the same parameters and see other tokens: they reduce gradients
   // together with the data-parallel ranks.
   parallel::DistributedOptimizer opt;
@@ -342,6 +363,7 @@ TrainResult run_training(Stage& stage, const TrainerOptions& o, const StartOptio
     const double lr = optim.schedule.lr_at(step);
     opt.set_lr(lr);
     opt.zero_grad();
+    opt.expect_backward_passes(stage.backward_passes_per_step());
     const bool record = o.parallel.timeline_step > 0 && step + 1 == o.parallel.timeline_step;
     std::vector<parallel::TimelineEvent> events;
     const StepOutput out = stage.forward_backward(record ? &events : nullptr);

@@ -34,6 +34,11 @@ class Stage {
   // gradients of the step's mean loss (over every rank) into the parameters. Appends pipeline
   // schedule events to `timeline` when it is not null.
   virtual StepOutput forward_backward(std::vector<parallel::TimelineEvent>* timeline) = 0;
+  // How many backward passes one forward_backward() runs on this rank (its micro-batches; every
+  // pipeline stage runs one per micro-batch), so that parallel.overlap_grad_reduce can start
+  // reducing a gradient once its last pass is done. 0 (the default): not known; the reduction
+  // then starts after forward_backward().
+  virtual int64_t backward_passes_per_step() const { return 0; }
   // Tokens (or samples) one step consumes over every rank, and the model FLOPs it takes: for
   // throughput metrics.
   virtual double items_per_step() const = 0;

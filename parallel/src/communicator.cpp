@@ -50,6 +50,13 @@ void check_buffer(const Communicator& c, const char* op, const char* what, const
   XOMNI_CHECK(t.defined() && t.is_contiguous(), c.name(), " ", op, ": the ", what,
               " tensor must be defined and contiguous");
 }
+void check_reduce_scatter(const Communicator& c, const Tensor& in, const Tensor& out) {
+  check_buffer(c, "reduce_scatter", "input", in);
+  check_buffer(c, "reduce_scatter", "output", out);
+  XOMNI_CHECK(in.dtype() == out.dtype() && in.numel() == out.numel() * c.size(), c.name(),
+              " reduce_scatter: input has ", in.numel(), " elements, expected ", c.size(), " x ",
+              out.numel(), " of the output's dtype");
+}
 // A message's size for the profiler (0 for an undefined tensor: its check throws after).
 double bytes_of(const Tensor& t) {
   return t.defined() ? double(t.numel()) * double(dtype_size(t.dtype())) : 0.0;
@@ -64,11 +71,7 @@ void Communicator::all_reduce(const Tensor& t, ReduceOp op) {
 
 void Communicator::reduce_scatter(const Tensor& in, const Tensor& out, ReduceOp op) {
   profiler::Scope scope("comm.reduce_scatter", 0, bytes_of(in));
-  check_buffer(*this, "reduce_scatter", "input", in);
-  check_buffer(*this, "reduce_scatter", "output", out);
-  XOMNI_CHECK(in.dtype() == out.dtype() && in.numel() == out.numel() * size(), name(),
-              " reduce_scatter: input has ", in.numel(), " elements, expected ", size(), " x ",
-              out.numel(), " of the output's dtype");
+  check_reduce_scatter(*this, in, out);
   reduce_scatter_raw(in.raw_data(), out.raw_data(), out.numel(), out.dtype(), op);
 }
 
@@ -121,6 +124,41 @@ void Communicator::send_recv_raw(const void* send_data, int64_t send_count, int 
     send_raw(send_data, send_count, dtype, send_peer, send_tag);
     recv_raw(recv_data, recv_count, dtype, recv_peer, recv_tag);
   }
+}
+
+namespace {
+class CompletedRequest final : public CommRequest {
+ public:
+  bool test() override { return true; }
+  void wait() override {}
+};
+}  // namespace
+
+std::unique_ptr<CommRequest> Communicator::all_reduce_async(const Tensor& t, ReduceOp op) {
+  // The same row as the blocking form (its bytes count once); the phase tells them apart.
+  profiler::Scope scope("comm.all_reduce", 0, bytes_of(t));
+  check_buffer(*this, "all_reduce", "buffer", t);
+  return all_reduce_async_raw(t.raw_data(), t.numel(), t.dtype(), op);
+}
+
+std::unique_ptr<CommRequest> Communicator::reduce_scatter_async(const Tensor& in, const Tensor& out,
+                                                                ReduceOp op) {
+  profiler::Scope scope("comm.reduce_scatter", 0, bytes_of(in));
+  check_reduce_scatter(*this, in, out);
+  return reduce_scatter_async_raw(in.raw_data(), out.raw_data(), out.numel(), out.dtype(), op);
+}
+
+std::unique_ptr<CommRequest> Communicator::all_reduce_async_raw(void* data, int64_t count,
+                                                                DType dtype, ReduceOp op) {
+  all_reduce_raw(data, count, dtype, op);
+  return std::make_unique<CompletedRequest>();
+}
+
+std::unique_ptr<CommRequest> Communicator::reduce_scatter_async_raw(const void* in, void* out,
+                                                                    int64_t out_count, DType dtype,
+                                                                    ReduceOp op) {
+  reduce_scatter_raw(in, out, out_count, dtype, op);
+  return std::make_unique<CompletedRequest>();
 }
 
 void Communicator::barrier() {

@@ -115,15 +115,19 @@ DistributedOptimizer::DistributedOptimizer(std::vector<NamedParam> params, AdamW
     // Windows of the shard, the same on every rank: window [b, e) reduces elements
     // r * shard_size_ + [b, e) of every rank r, so one bucket moves size() * (e - b) elements.
     const int64_t window = std::max<int64_t>(1, bucket_elems / n);
+    window_ = window;
     for (int64_t e = shard_size_; e > 0; e -= window)
       buckets_.push_back({std::max<int64_t>(0, e - window), e});
     grad_shard_ = Tensor::zeros({shard_size_}, dtype_);
     param_shard_ = Tensor::zeros({shard_size_}, dtype_);
-    if (buckets_.size() > 1) staging_ = Tensor::empty({n * window}, dtype_);
+    if (buckets_.size() > 1) staging_ = Tensor::empty({n * window}, dtype_);  // all-gather
   }
   grad_flat_ = Tensor::zeros({padded_}, dtype_);
   exp_avg_ = Tensor::zeros({shard_size_}, dtype_);
   exp_avg_sq_ = Tensor::zeros({shard_size_}, dtype_);
+  held_.assign(params_.size(), false);
+  overlap_ = options_.overlap_grad_reduce && n > 1;
+  if (overlap_) map_buckets();
 }
 
 Tensor DistributedOptimizer::flat_view(const Tensor& buffer, int64_t begin, int64_t end) const {
@@ -131,54 +135,95 @@ Tensor DistributedOptimizer::flat_view(const Tensor& buffer, int64_t begin, int6
 }
 
 void DistributedOptimizer::zero_grad() {
+  // Reductions still in flight (a step abandoned by an error) write into our buffers: let them
+  // finish first.
+  for (auto& req : inflight_) req->wait();
+  inflight_.clear();
   for (NamedParam& np : params_) np.tensor.zero_grad();
   reduced_ = false;
+  expected_passes_ = -1;
+}
+
+int64_t DistributedOptimizer::packed_pos(int64_t f, int64_t& run) const {
+  if (!sharded_) {
+    run = padded_ - f;
+    return f;
+  }
+  const int64_t r = f / shard_size_, j = f % shard_size_;
+  const int64_t w = (shard_size_ - 1 - j) / window_;  // windows run from the chunk's end
+  const int64_t e = shard_size_ - w * window_, b = std::max<int64_t>(0, e - window_);
+  run = e - j;
+  return int64_t(dp_.size()) * b + r * (e - b) + (j - b);
+}
+
+void DistributedOptimizer::copy_packed(const void* src, int64_t f, int64_t count) {
+  const char* from = static_cast<const char*>(src);
+  for (int64_t done = 0; done < count;) {
+    int64_t run = 0;
+    const int64_t pos = packed_pos(f + done, run);
+    run = std::min(run, count - done);
+    char* dst = byte_ptr(grad_flat_, pos, elem_size_);
+    const size_t bytes = size_t(run * elem_size_);
+    if (!from)
+      std::memset(dst, 0, bytes);
+    else if (from + done * elem_size_ != dst)
+      std::memcpy(dst, from + done * elem_size_, bytes);
+    done += run;
+  }
+}
+
+void DistributedOptimizer::pack_param(size_t i) {
+  const NamedParam& np = params_[i];
+  Tensor g = np.tensor.requires_grad() ? np.tensor.grad() : Tensor();
+  if (!g.defined()) {
+    copy_packed(nullptr, offsets_[i], np.tensor.numel());
+    return;
+  }
+  XOMNI_CHECK(g.shape() == np.tensor.shape() && g.dtype() == np.tensor.dtype(),
+              "DistributedOptimizer: gradient of '", np.name, "' is ", dtype_name(g.dtype()), " ",
+              shape_str(g.shape()), ", parameter is ", dtype_name(np.tensor.dtype()), " ",
+              shape_str(np.tensor.shape()));
+  XOMNI_CHECK(g.device().is_cpu(), "DistributedOptimizer: gradient of '", np.name,
+              "' is not in CPU memory");
+  if (!g.is_contiguous()) g = g.contiguous();
+  copy_packed(g.raw_data(), offsets_[i], np.tensor.numel());
 }
 
 void DistributedOptimizer::pack_gradients() {
-  for (size_t i = 0; i < params_.size(); ++i) {
-    const NamedParam& np = params_[i];
-    char* dst = byte_ptr(grad_flat_, offsets_[i], elem_size_);
-    const size_t bytes = size_t(np.tensor.numel() * elem_size_);
-    Tensor g = np.tensor.requires_grad() ? np.tensor.grad() : Tensor();
-    if (!g.defined()) {
-      std::memset(dst, 0, bytes);
-      continue;
-    }
-    XOMNI_CHECK(g.shape() == np.tensor.shape() && g.dtype() == np.tensor.dtype(),
-                "DistributedOptimizer: gradient of '", np.name, "' is ", dtype_name(g.dtype()), " ",
-                shape_str(g.shape()), ", parameter is ", dtype_name(np.tensor.dtype()), " ",
-                shape_str(np.tensor.shape()));
-    XOMNI_CHECK(g.device().is_cpu(), "DistributedOptimizer: gradient of '", np.name,
-                "' is not in CPU memory");
-    if (!g.is_contiguous()) g = g.contiguous();
-    if (g.raw_data() != dst) std::memcpy(dst, g.raw_data(), bytes);
-  }
-  std::memset(byte_ptr(grad_flat_, numel_, elem_size_), 0, size_t((padded_ - numel_) * elem_size_));
+  for (size_t i = 0; i < params_.size(); ++i) pack_param(i);
+  copy_packed(nullptr, numel_, padded_ - numel_);  // ZeRO padding
 }
 
-void DistributedOptimizer::reduce_scatter_window(const Bucket& b) {
-  const int64_t n = dp_.size(), len = b.end - b.begin;
-  Tensor out = flat_view(grad_shard_, b.begin, b.end);
-  if (len == shard_size_) {  // one window: the flat buffer is already in rank-chunk order
-    dp_.reduce_scatter(grad_flat_, out);
+void DistributedOptimizer::launch_bucket(size_t k) {
+  const Bucket& b = buckets_[k];
+  if (!sharded_) {
+    inflight_.push_back(dp_.all_reduce_async(flat_view(grad_flat_, b.begin, b.end)));
     return;
   }
-  for (int64_t r = 0; r < n; ++r)
-    std::memcpy(byte_ptr(staging_, r * len, elem_size_),
-                byte_ptr(grad_flat_, r * shard_size_ + b.begin, elem_size_),
-                size_t(len * elem_size_));
-  dp_.reduce_scatter(flat_view(staging_, 0, n * len), out);
+  // Window [b, e) is grad_flat_[n b, n e) in window-major order: rank r's piece at r (e - b).
+  const int64_t n = dp_.size();
+  inflight_.push_back(dp_.reduce_scatter_async(flat_view(grad_flat_, n * b.begin, n * b.end),
+                                               flat_view(grad_shard_, b.begin, b.end)));
 }
 
 void DistributedOptimizer::reduce_gradients() {
   NoGradGuard no_grad;
-  pack_gradients();
-  if (sharded_) {
-    for (const Bucket& b : buckets_) reduce_scatter_window(b);
+  if (overlap_ && expected_passes_ > 0) {
+    finish_overlapped_reduction();
   } else {
-    if (dp_.size() > 1)
-      for (const Bucket& b : buckets_) dp_.all_reduce(flat_view(grad_flat_, b.begin, b.end));
+    pack_gradients();
+    const int64_t n = dp_.size();
+    for (size_t k = 0; n > 1 && k < buckets_.size(); ++k) {
+      const Bucket& b = buckets_[k];
+      if (sharded_)
+        dp_.reduce_scatter(flat_view(grad_flat_, n * b.begin, n * b.end),
+                           flat_view(grad_shard_, b.begin, b.end));
+      else
+        dp_.all_reduce(flat_view(grad_flat_, b.begin, b.end));
+    }
+  }
+  expected_passes_ = -1;
+  if (!sharded_) {
     // The summed gradient becomes .grad (a view: scale_gradients() reaches it too).
     for (size_t i = 0; i < params_.size(); ++i) {
       NamedParam& np = params_[i];

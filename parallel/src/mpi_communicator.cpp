@@ -153,12 +153,13 @@ void check_rank(const MpiCommunicator& c, const char* op, const char* what, int 
 
 }  // namespace
 
-void MpiCommunicator::all_reduce_raw(void* data, int64_t count, DType dtype, ReduceOp op) {
+MPI_Request MpiCommunicator::post_all_reduce(void* data, int64_t count, DType dtype, ReduceOp op,
+                                             OpDesc& desc) {
   impl_->check_usable("all_reduce");
   check_reducible(*this, "all_reduce", dtype);
   int n = checked_count(*this, "all_reduce", count);
   int64_t seq = begin(CommOp::all_reduce, count * int64_t(dtype_size(dtype)));
-  impl_->start({CommOp::all_reduce, seq, dtype, count, op});
+  desc = {CommOp::all_reduce, seq, dtype, count, op};
   MPI_Request req = MPI_REQUEST_NULL;
   // get() is reached only for large buffers: MPI_T start-up costs ~0.2 s.
   const bool large = count * int64_t(dtype_size(dtype)) >= IallreduceAlgorithm::kMinBytes &&
@@ -167,23 +168,88 @@ void MpiCommunicator::all_reduce_raw(void* data, int64_t count, DType dtype, Red
   int rc = MPI_Iallreduce(MPI_IN_PLACE, data, n, mpi_type(dtype), mpi_op(op), comm_, &req);
   if (large) IallreduceAlgorithm::get().restore();
   mpi_check(rc, name() + " all_reduce: MPI_Iallreduce");
+  return req;
+}
+
+void MpiCommunicator::all_reduce_raw(void* data, int64_t count, DType dtype, ReduceOp op) {
+  OpDesc desc;
+  MPI_Request req = post_all_reduce(data, count, dtype, op, desc);
+  impl_->start(desc);
   impl_->wait(req, MPI_STATUS_IGNORE);
   impl_->finish();
 }
 
-void MpiCommunicator::reduce_scatter_raw(const void* in, void* out, int64_t out_count, DType dtype,
-                                         ReduceOp op) {
+MPI_Request MpiCommunicator::post_reduce_scatter(const void* in, void* out, int64_t out_count,
+                                                 DType dtype, ReduceOp op, OpDesc& desc) {
   impl_->check_usable("reduce_scatter");
   check_reducible(*this, "reduce_scatter", dtype);
   int n = checked_count(*this, "reduce_scatter", out_count * size());
   int64_t seq = begin(CommOp::reduce_scatter, int64_t(n) * int64_t(dtype_size(dtype)));
-  impl_->start({CommOp::reduce_scatter, seq, dtype, out_count, op});
+  desc = {CommOp::reduce_scatter, seq, dtype, out_count, op};
   MPI_Request req = MPI_REQUEST_NULL;
   mpi_check(
       MPI_Ireduce_scatter_block(in, out, int(out_count), mpi_type(dtype), mpi_op(op), comm_, &req),
       name() + " reduce_scatter: MPI_Ireduce_scatter_block");
+  return req;
+}
+
+void MpiCommunicator::reduce_scatter_raw(const void* in, void* out, int64_t out_count, DType dtype,
+                                         ReduceOp op) {
+  OpDesc desc;
+  MPI_Request req = post_reduce_scatter(in, out, out_count, dtype, op, desc);
+  impl_->start(desc);
   impl_->wait(req, MPI_STATUS_IGNORE);
   impl_->finish();
+}
+
+namespace {
+
+// A posted collective of an MpiCommunicator. Waiting marks it as the communicator's current
+// operation, so timeouts and status replies name it as they would the blocking form.
+class MpiRequest final : public CommRequest {
+ public:
+  MpiRequest(CommState& state, const OpDesc& desc, MPI_Request req)
+      : state_(state), desc_(desc), req_(req) {}
+  bool test() override {
+    if (done_) return true;
+    int flag = 0;
+    mpi_check(MPI_Test(&req_, &flag, MPI_STATUS_IGNORE), state_.self->name() + " rank " +
+                                                             std::to_string(state_.self->rank()) +
+                                                             ": " + state_.describe(desc_));
+    done_ = flag != 0;
+    return done_;
+  }
+  void wait() override {
+    if (done_) return;
+    state_.check_usable(comm_op_name(desc_.op));
+    state_.start(desc_);
+    state_.wait(req_, MPI_STATUS_IGNORE);
+    state_.finish();
+    done_ = true;
+  }
+
+ private:
+  CommState& state_;
+  OpDesc desc_;
+  MPI_Request req_;
+  bool done_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<CommRequest> MpiCommunicator::all_reduce_async_raw(void* data, int64_t count,
+                                                                   DType dtype, ReduceOp op) {
+  OpDesc desc;
+  MPI_Request req = post_all_reduce(data, count, dtype, op, desc);
+  return std::make_unique<MpiRequest>(*impl_, desc, req);
+}
+
+std::unique_ptr<CommRequest> MpiCommunicator::reduce_scatter_async_raw(const void* in, void* out,
+                                                                       int64_t out_count,
+                                                                       DType dtype, ReduceOp op) {
+  OpDesc desc;
+  MPI_Request req = post_reduce_scatter(in, out, out_count, dtype, op, desc);
+  return std::make_unique<MpiRequest>(*impl_, desc, req);
 }
 
 void MpiCommunicator::all_gather_raw(const void* in, void* out, int64_t in_count, DType dtype) {

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <unordered_map>
+#include <unordered_set>
 
+#include "grad_hooks_registry.h"
 #include "xomni/core/ops/ops.h"
 #include "xomni/core/tensor/profiler.h"
 
@@ -26,6 +28,49 @@ void accumulate(std::shared_ptr<TensorImpl>& slot, const Tensor& g, const Tensor
                          gc.offset() == 0 && gc.impl_ptr().use_count() <= 2;
   slot = (!private_copy || exclusive ? gc : gc.clone()).impl_ptr();
 }
+
+// The outermost backward pass on this thread: which hooked leaves it has fired, and those that
+// nested (recomputation) passes finished, which fire when the outermost pass ends.
+struct HookPass {
+  std::unordered_set<const TensorImpl*> fired;
+  std::unordered_set<const TensorImpl*> deferred_set;
+  std::vector<std::shared_ptr<TensorImpl>> deferred;  // in the order they were finished
+};
+thread_local HookPass* g_outer_pass = nullptr;
+
+// Contributions each hooked leaf still expects in one pass (grad_hooks.h). Only leaves with
+// hooks are counted, and nothing at all while no hook is registered.
+class LeafCounts {
+ public:
+  LeafCounts(HookPass& pass, bool outermost)
+      : pass_(pass), outermost_(outermost), on_(detail::any_post_accumulate_hooks()) {}
+  void expect(const TensorImpl& leaf) {
+    if (on_ && detail::has_post_accumulate_hooks(&leaf)) ++pending_[&leaf];
+  }
+  // One expected contribution to `leaf` has been accumulated (or turned out to be empty).
+  void done(const Tensor& leaf) {
+    if (pending_.empty()) return;
+    auto it = pending_.find(&leaf.impl());
+    if (it == pending_.end() || --it->second > 0) return;
+    const TensorImpl* key = &leaf.impl();
+    if (!outermost_) {
+      XOMNI_CHECK(!pass_.fired.count(key), "backward: a leaf of shape ", shape_str(leaf.shape()),
+                  " with a post-accumulate hook received gradient inside a recomputed ",
+                  "(checkpoint) block after its hook had run in this backward pass; a parameter ",
+                  "used both inside and outside checkpointed blocks cannot have such hooks");
+      if (pass_.deferred_set.insert(key).second) pass_.deferred.push_back(leaf.impl_ptr());
+      return;
+    }
+    if (pass_.deferred_set.count(key)) return;  // fires at the end of the pass
+    pass_.fired.insert(key);
+    detail::run_post_accumulate_hooks(key);
+  }
+
+ private:
+  HookPass& pass_;
+  bool outermost_, on_;
+  std::unordered_map<const TensorImpl*, int> pending_;
+};
 }  // namespace
 
 bool GradMode::enabled() {
@@ -67,6 +112,16 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
   // Count, for every node reachable from the roots, how many consumers feed it a gradient.
   std::unordered_map<const Node*, int> pending;
   std::vector<const Node*> stack;
+  HookPass own_pass;
+  const bool outermost = g_outer_pass == nullptr;
+  if (outermost) g_outer_pass = &own_pass;
+  struct ClearPass {
+    bool outermost;
+    ~ClearPass() {
+      if (outermost) g_outer_pass = nullptr;
+    }
+  } clear_pass{outermost};
+  LeafCounts leaves(*g_outer_pass, outermost);
   for (const Tensor& r : roots) {
     XOMNI_CHECK(r.requires_grad(), "backward: tensor of shape ", shape_str(r.shape()),
                 " does not require grad (no input of it requires grad, or it was made under "
@@ -82,7 +137,10 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
     for (size_t i = 0; i < n->inputs().size(); ++i) {
       if (!n->needs()[i]) continue;
       const Node* child = n->inputs()[i].grad_fn().get();
-      if (!child) continue;
+      if (!child) {
+        leaves.expect(n->inputs()[i].impl());
+        continue;
+      }
       auto [it, fresh] = pending.try_emplace(child, 0);
       ++it->second;
       if (fresh) stack.push_back(child);
@@ -96,7 +154,9 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
     if (const Node* n = impl.grad_fn.get()) {
       accumulate(node_grads[n], grads[i], impl, "root", false);
     } else {
+      leaves.expect(impl);
       accumulate(impl.grad, grads[i], impl, "leaf root", true);
+      leaves.done(roots[i]);
     }
   }
   // Only roots start with no pending consumers. Deterministic order: roots as given, then
@@ -113,8 +173,12 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
     auto git = node_grads.find(n);
     if (git == node_grads.end()) {  // no gradient flowed here; its inputs stop waiting for it
       for (size_t i = 0; i < n->inputs().size(); ++i) {
-        const Node* child = n->needs()[i] ? n->inputs()[i].grad_fn().get() : nullptr;
-        if (child && --pending[child] == 0) ready.push_back(child);
+        if (!n->needs()[i]) continue;
+        const Node* child = n->inputs()[i].grad_fn().get();
+        if (!child)
+          leaves.done(n->inputs()[i]);
+        else if (--pending[child] == 0)
+          ready.push_back(child);
       }
       continue;
     }
@@ -134,11 +198,16 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
         if (in_grads[i].defined())
           accumulate(node_grads[child], in_grads[i], impl, n->name().c_str(), false);
         if (--pending[child] == 0) ready.push_back(child);
-      } else if (in_grads[i].defined()) {
-        accumulate(impl.grad, in_grads[i], impl, n->name().c_str(), true);
+      } else {
+        if (in_grads[i].defined())
+          accumulate(impl.grad, in_grads[i], impl, n->name().c_str(), true);
+        leaves.done(input);
       }
     }
   }
+  if (outermost)
+    for (const auto& leaf : own_pass.deferred)
+      if (!own_pass.fired.count(leaf.get())) detail::run_post_accumulate_hooks(leaf.get());
 }
 
 Tensor checkpoint(const Block& block, const std::vector<Tensor>& inputs) {

@@ -44,6 +44,19 @@ class CommTimeout : public Error {
   using Error::Error;
 };
 
+// A posted non-blocking operation (Communicator::all_reduce_async and friends). Its buffers must
+// stay alive and untouched until it completes. test() advances it without blocking (MPI
+// progresses only inside MPI calls, so call it now and then while computing) and says whether it
+// is done; wait() blocks until it is, with the communicator's timeout and CommTimeout as the
+// blocking operations. Dropping an unfinished request leaves the operation to the backend (MPI
+// forbids freeing a collective's request): end the job after such an error.
+class CommRequest {
+ public:
+  virtual ~CommRequest() = default;
+  virtual bool test() = 0;
+  virtual void wait() = 0;
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -73,6 +86,12 @@ class Communicator {
   void send_recv(const Tensor& send, int send_peer, int send_tag, const Tensor& recv, int recv_peer,
                  int recv_tag);
   void barrier();
+  // Non-blocking all_reduce and reduce_scatter: the same operation, sequence number and statistics
+  // as the blocking form, counted when posted; the result is there once the request completes.
+  // Collectives of a group, blocking or not, must be posted in the same order on every rank.
+  std::unique_ptr<CommRequest> all_reduce_async(const Tensor& t, ReduceOp op = ReduceOp::sum);
+  std::unique_ptr<CommRequest> reduce_scatter_async(const Tensor& in, const Tensor& out,
+                                                    ReduceOp op = ReduceOp::sum);
 
   // Raw-buffer forms of the same operations (device pointers for NCCL); `count` elements.
   virtual void all_reduce_raw(void* data, int64_t count, DType dtype, ReduceOp op) = 0;
@@ -83,6 +102,13 @@ class Communicator {
   virtual void send_raw(const void* data, int64_t count, DType dtype, int peer, int tag) = 0;
   virtual void recv_raw(void* data, int64_t count, DType dtype, int peer, int tag) = 0;
   virtual void barrier_raw() = 0;
+  // Raw non-blocking forms. This fallback, for backends without their own, runs the blocking
+  // operation now and returns a completed request.
+  virtual std::unique_ptr<CommRequest> all_reduce_async_raw(void* data, int64_t count, DType dtype,
+                                                            ReduceOp op);
+  virtual std::unique_ptr<CommRequest> reduce_scatter_async_raw(const void* in, void* out,
+                                                                int64_t out_count, DType dtype,
+                                                                ReduceOp op);
   // Both messages have `dtype`. This fallback, for backends without their own, sends and receives
   // one after the other, the lower group rank sending first when both go to the same peer (safe
   // for a pairwise exchange and for a chain; not for a ring). The MPI backend posts both at once.

@@ -16,7 +16,16 @@
 // update runs with a zero gradient); frozen parameters (requires_grad off) are skipped and their
 // state does not advance. Core AdamW instead skips a parameter without a gradient; the two agree
 // whenever every trainable parameter has one.
+//
+// Overlap (DataParallelOptions::overlap_grad_reduce, dp.size() > 1): the step becomes
+//   opt.zero_grad(); opt.expect_backward_passes(m); m backward passes; opt.reduce_gradients(); ...
+// A post-accumulate hook on every parameter counts the passes that reach it; at the m-th its
+// gradient is final and is packed, and each bucket's non-blocking reduction is posted as soon as
+// all its parameters are final and every earlier bucket is posted (the same buckets and order as
+// without overlap, so the same bits). reduce_gradients() then packs what never became final (no
+// gradient in the last pass, frozen, held), posts the remaining buckets in order and waits.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -28,6 +37,8 @@ namespace xomni::parallel {
 struct DataParallelOptions {
   double bucket_mb = 25.0;             // gradient bucket size for the reduction (MiB)
   bool distributed_optimizer = false;  // ZeRO-1: optimizer state and update sharded over DP
+  // Post each bucket's reduction during the step's last backward pass (see above).
+  bool overlap_grad_reduce = false;
 };
 
 // AdamW for parameters replicated over a data-parallel group (each rank passes its own local
@@ -37,9 +48,23 @@ class DistributedOptimizer {
  public:
   DistributedOptimizer(std::vector<NamedParam> params, AdamWOptions adam, Communicator& dp,
                        DataParallelOptions options = {});
+  ~DistributedOptimizer();  // removes its gradient hooks
+  DistributedOptimizer(const DistributedOptimizer&) = delete;
+  DistributedOptimizer& operator=(const DistributedOptimizer&) = delete;
 
   // Drops every parameter's gradient and the reduced gradients.
   void zero_grad();
+  // With overlap (overlapping()): announces, after zero_grad() and before the step's first
+  // backward pass, how many backward passes accumulate into this step on this rank (its
+  // micro-batches; under 1F1B the stage's backwards). A parameter's gradient counts as final at
+  // its m-th pass. m = 0 turns the overlap off for this step. A backward pass reaching a
+  // parameter before the announcement, a parameter reached more than m times, or a step whose
+  // parameters saw fewer than m passes is an error. Without overlap: checks m >= 0, nothing else.
+  void expect_backward_passes(int64_t m);
+  // Parameters (one flag each) whose gradients the caller still changes after backward (e.g. sums
+  // over tp): they are packed in reduce_gradients(), and so are the buckets holding them.
+  void hold_until_reduce(const std::vector<bool>& held);
+  bool overlapping() const { return overlap_; }
   // Sums every parameter's gradient over the DP group (a missing gradient counts as zeros):
   // bucketed all-reduce (buckets of about bucket_mb, whole parameters, the last parameters first
   // as backward produces them), after which each parameter's .grad is the summed gradient (a view
@@ -104,8 +129,21 @@ class DistributedOptimizer {
     int64_t begin, end;  // flat range (all-reduce) or range within the shard (ZeRO windows)
   };
   Tensor flat_view(const Tensor& buffer, int64_t begin, int64_t end) const;
+  // Where flat element f sits in grad_flat_ as the reduction reads it; `run`: how many elements
+  // from f on follow it contiguously there. With ZeRO grad_flat_ is window-major (window w's
+  // pieces of every rank's chunk, rank 0's first, so each window reduce-scatters in place);
+  // otherwise it is the flat space itself.
+  int64_t packed_pos(int64_t f, int64_t& run) const;
+  // Copies `count` elements of flat space from `f` on out of `src` (zeros when null).
+  void copy_packed(const void* src, int64_t f, int64_t count);
+  void pack_param(size_t i);
   void pack_gradients();
-  void reduce_scatter_window(const Bucket& b);
+  void launch_bucket(size_t b);  // posts bucket b's reduction (non-blocking)
+  // ---- overlap (distributed_optimizer_overlap.cpp) ----
+  void map_buckets();
+  void on_gradient_final(size_t param);  // hook: one more backward pass reached the parameter
+  void mark_final(size_t param);         // packs it; posts the buckets that became ready
+  void finish_overlapped_reduction();
   void all_gather_parameters();
   void check_range(size_t range, const char* what) const;
 
@@ -126,13 +164,28 @@ class DistributedOptimizer {
   std::vector<Range> ranges_;
   std::vector<int64_t> range_pos_;  // where each range starts in the state / shard buffers
 
-  Tensor grad_flat_;             // every parameter's gradient (padded_ elements)
+  Tensor grad_flat_;             // every parameter's gradient (padded_ elements; packed_pos)
   Tensor grad_shard_;            // ZeRO: the summed gradient of the owned chunk
-  Tensor staging_;               // ZeRO: one bucket window from every rank
+  Tensor staging_;               // ZeRO: one window from every rank (parameter all-gather)
   Tensor param_shard_;           // ZeRO: the owned chunk of the parameters, for the all-gather
   Tensor exp_avg_, exp_avg_sq_;  // state of the owned elements (shard_size_ or numel_)
   std::vector<Bucket> buckets_;
+  int64_t window_ = 0;  // ZeRO: elements per window (the last one may be shorter)
   bool reduced_ = false;
+
+  // Overlap state (see the top of this file).
+  bool overlap_ = false;
+  std::vector<int64_t> hook_ids_;
+  std::vector<std::vector<size_t>> param_buckets_;  // buckets holding elements of each parameter
+  std::vector<int64_t> bucket_params_;              // how many parameters each bucket holds
+  std::vector<bool> held_;
+  int64_t expected_passes_ = -1;         // -1: not announced for this step
+  std::vector<int64_t> passes_;          // backward passes that reached each parameter
+  std::vector<bool> final_;              // packed for this step
+  std::vector<int64_t> bucket_waiting_;  // parameters each bucket still waits for
+  size_t next_bucket_ = 0;               // buckets below it are posted
+  std::vector<std::unique_ptr<CommRequest>> inflight_;  // in bucket order
+  size_t oldest_ = 0;                                   // inflight_ below it are complete
   int64_t steps_ = 0;
 };
 

@@ -8,6 +8,8 @@
 
 namespace xomni::parallel {
 
+struct OpDesc;  // an operation as messages describe it (mpi_comm_impl.h)
+
 class MpiCommunicator final : public Communicator {
  public:
   // Takes ownership of `comm` (freed on destruction); `world_ranks` as in Communicator.
@@ -31,12 +33,22 @@ class MpiCommunicator final : public Communicator {
   void send_raw(const void* data, int64_t count, DType dtype, int peer, int tag) override;
   void recv_raw(void* data, int64_t count, DType dtype, int peer, int tag) override;
   void barrier_raw() override;
+  // Posted like the blocking forms (same MPI call, same algorithm choice, so the same bits);
+  // the request must not outlive this communicator.
+  std::unique_ptr<CommRequest> all_reduce_async_raw(void* data, int64_t count, DType dtype,
+                                                    ReduceOp op) override;
+  std::unique_ptr<CommRequest> reduce_scatter_async_raw(const void* in, void* out,
+                                                        int64_t out_count, DType dtype,
+                                                        ReduceOp op) override;
   // MPI_Isend and MPI_Irecv posted together, then each waited for (with the timeout each).
   void send_recv_raw(const void* send_data, int64_t send_count, int send_peer, int send_tag,
                      void* recv_data, int64_t recv_count, int recv_peer, int recv_tag,
                      DType dtype) override;
 
  private:
+  MPI_Request post_all_reduce(void* data, int64_t count, DType dtype, ReduceOp op, OpDesc& desc);
+  MPI_Request post_reduce_scatter(const void* in, void* out, int64_t out_count, DType dtype,
+                                  ReduceOp op, OpDesc& desc);
   struct Impl;
   std::unique_ptr<Impl> impl_;
   MPI_Comm comm_;

@@ -1,0 +1,152 @@
+// Non-blocking all_reduce / reduce_scatter: bitwise the blocking result, several in flight,
+// counted like the blocking form, the same timeout report, and the base-class fallback.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstring>
+#include <random>
+#include <thread>
+
+#include "check.h"
+#include "xomni/parallel/mpi_comm.h"
+
+using namespace xomni;
+using namespace xomni::parallel;
+
+namespace {
+
+// Rank-dependent values whose f32 sums round (so a different summation order would show).
+Tensor noisy(int rank, int64_t n, unsigned salt) {
+  std::mt19937 gen(1234u + 77u * unsigned(rank) + salt);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = d(gen) * 1e3f;
+  return Tensor::from_vector(v, {n});
+}
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.numel() == b.numel() &&
+         std::memcmp(a.raw_data(), b.raw_data(), size_t(a.numel()) * dtype_size(a.dtype())) == 0;
+}
+
+}  // namespace
+
+// Sizes on both sides of the large-buffer algorithm switch (64 KiB), two requests in flight at
+// once, polled with test() before waiting.
+TEST(MpiCommAsync, AllReduceIsBitwiseTheBlockingOne) {
+  auto w = mpi_world();
+  for (int64_t len : {int64_t(37), int64_t(100003)}) {
+    Tensor a = noisy(w->rank(), len, 1), b = noisy(w->rank(), len, 2);
+    Tensor a_ref = a.clone(), b_ref = b.clone();
+    w->all_reduce(a_ref);
+    w->all_reduce(b_ref);
+    auto ra = w->all_reduce_async(a);
+    auto rb = w->all_reduce_async(b);
+    for (int i = 0; i < 100 && !(ra->test() && rb->test()); ++i)
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    rb->wait();
+    ra->wait();
+    ra->wait();  // waiting again is a no-op
+    EXPECT_TRUE(ra->test());
+    EXPECT_TRUE(same_bits(a, a_ref)) << len;
+    EXPECT_TRUE(same_bits(b, b_ref)) << len;
+  }
+}
+
+TEST(MpiCommAsync, ReduceScatterIsBitwiseTheBlockingOne) {
+  auto w = mpi_world();
+  const int64_t k = 30001;
+  Tensor in = noisy(w->rank(), k * w->size(), 3);
+  Tensor ref = Tensor::zeros({k}), out = Tensor::zeros({k});
+  w->reduce_scatter(in, ref);
+  auto r = w->reduce_scatter_async(in, out);
+  r->wait();
+  EXPECT_TRUE(same_bits(out, ref));
+  EXPECT_THROW(w->reduce_scatter_async(in, Tensor::zeros({k + 1})), Error);
+}
+
+TEST(MpiCommAsync, CountedAndSequencedWhenPosted) {
+  auto w = mpi_world();
+  const int n = w->size();
+  const int64_t seq0 = w->sequence();
+  w->reset_stats();
+  auto r1 = w->all_reduce_async(Tensor::zeros({10}, DType::f32));
+  auto r2 =
+      w->reduce_scatter_async(Tensor::zeros({n * 3}, DType::f64), Tensor::zeros({3}, DType::f64));
+  EXPECT_EQ(w->sequence(), seq0 + 2);  // before either is waited on
+  const CommStats& s = w->stats();
+  EXPECT_EQ(s.calls[size_t(CommOp::all_reduce)], 1);
+  EXPECT_EQ(s.bytes[size_t(CommOp::all_reduce)], 40);
+  EXPECT_EQ(s.calls[size_t(CommOp::reduce_scatter)], 1);
+  EXPECT_EQ(s.bytes[size_t(CommOp::reduce_scatter)], n * 3 * 8);  // the input, as blocking
+  r1->wait();
+  r2->wait();
+  EXPECT_EQ(w->stats().total_bytes(), 40 + n * 24);
+}
+
+// A rank that never posts: the waiting ranks time out naming the posted collective, as the
+// blocking form does.
+TEST(MpiCommAsync, WaitTimesOutNamingTheCollective) {
+  auto w = mpi_world();
+  const int late = w->size() - 1;
+  MPI_Comm dup;
+  MPI_Comm_dup(w->handle(), &dup);
+  CommOptions o;
+  o.timeout_s = 0.5;
+  auto sub = std::make_unique<MpiCommunicator>(dup, "async_group", o);
+  static Tensor stuck = Tensor::full({4}, 1.0, DType::f32);  // may be written after the timeout
+  if (w->rank() != late) {
+    auto req = sub->all_reduce_async(stuck);
+    const std::string m = test::error_message([&] { req->wait(); });
+    EXPECT_NE(m.find("communication timeout in group 'async_group'"), std::string::npos) << m;
+    EXPECT_NE(m.find("collective #0 all_reduce (f32 x 4, sum)"), std::string::npos) << m;
+    EXPECT_NE(m.find("rank " + std::to_string(late) + " (world " + std::to_string(late) + ")"),
+              std::string::npos)
+        << m;
+  } else {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    try {
+      sub->all_reduce(stuck);
+    } catch (const CommTimeout&) {
+    }
+  }
+  w->barrier();
+  sub.reset();
+  w->barrier();
+}
+
+namespace {
+// A one-rank backend without its own non-blocking forms: it inherits the blocking fallback.
+class OneRankComm final : public Communicator {
+ public:
+  OneRankComm() : Communicator("solo", 0, 1, {0}, {}) {}
+  void all_reduce_raw(void*, int64_t count, DType dtype, ReduceOp) override {
+    begin(CommOp::all_reduce, count * int64_t(dtype_size(dtype)));
+    ++blocking_calls;
+  }
+  void reduce_scatter_raw(const void* in, void* out, int64_t n, DType dtype, ReduceOp) override {
+    begin(CommOp::reduce_scatter, n * int64_t(dtype_size(dtype)));
+    std::memcpy(out, in, size_t(n) * dtype_size(dtype));
+    ++blocking_calls;
+  }
+  void all_gather_raw(const void*, void*, int64_t, DType) override {}
+  void broadcast_raw(void*, int64_t, DType, int) override {}
+  void send_raw(const void*, int64_t, DType, int, int) override {}
+  void recv_raw(void*, int64_t, DType, int, int) override {}
+  void barrier_raw() override {}
+  int blocking_calls = 0;
+};
+}  // namespace
+
+TEST(MpiCommAsync, BackendsWithoutAsyncFallBackToBlocking) {
+  OneRankComm c;
+  Tensor in = Tensor::full({3}, 2.5), out = Tensor::zeros({3});
+  auto r = c.reduce_scatter_async(in, out);
+  EXPECT_EQ(c.blocking_calls, 1);  // ran when posted
+  EXPECT_TRUE(r->test());
+  r->wait();
+  EXPECT_EQ(out.to_vector<float>(), (std::vector<float>{2.5f, 2.5f, 2.5f}));
+  c.all_reduce_async(in)->wait();
+  EXPECT_EQ(c.blocking_calls, 2);
+  EXPECT_EQ(c.sequence(), 2);
+}
