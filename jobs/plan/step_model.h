@@ -34,9 +34,9 @@ struct PlanJob {
   bool sequence_parallel = false;
   bool fused_head_loss = true;
   double bucket_mb = 25;
-  // The dp reduction runs during the backward (no job key yet: callers set it for a trainer
-  // that overlaps; the time model then hides it behind the last backward where the device can).
-  bool overlap_grad_reduce = false;
+  // parallel.overlap_grad_reduce: the dp reduction runs during the last backward pass; the time
+  // model hides it behind that pass where the device can.
+  bool overlap_grad_reduce = true;
   bool bf16 = false;        // train.precision = "bf16" (GEMM inputs rounded; storage stays f32)
   int64_t param_bytes = 4;  // storage of parameters, gradients and optimizer state (f32)
   std::string source;       // for messages
@@ -73,7 +73,8 @@ struct DeviceSpec {
   // rates above are one rank's alone, and ranks beyond `cores` share (calibrated: the GEMM
   // throughput of all ranks at once over one rank's alone). 0: one device per rank.
   double cores = 0;
-  bool overlap_dp = true;  // gradient reduction can overlap the backward (NCCL streams)
+  bool overlap_dp = true;  // gradient reduction can overlap the backward (NCCL streams; MPI's
+                           // non-blocking collectives progressed from the gradient hooks)
   std::string provenance;  // where the numbers come from
   double achieved_flops(bool bf16) const;
 };
