@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "xomni/core/ops/ops.h"
+#include "xomni/core/tensor/autograd.h"
 #include "xomni/core/tensor/random.h"
 
 namespace xomni::plan {
@@ -39,14 +40,23 @@ Calibration calibrate_cpu(const PlanJob& job, parallel::Communicator& world, int
       {"q", m.hidden, m.heads * hd},      {"k|v", m.hidden, m.kv_heads * hd},
       {"o", m.heads * hd, m.hidden},      {"gate|up", m.hidden, m.intermediate},
       {"down", m.intermediate, m.hidden}, {"head", m.hidden, m.vocab}};
-  // The step's mix: q, o, head once, k|v and gate|up twice; FLOP/s of the whole mix.
+  // The step's mix: q, o, head once, k|v and gate|up twice; FLOP/s of the whole mix. Each linear
+  // runs forward and backward through autograd (the input's and the weight's gradients: the
+  // transposed products a training step runs too, which OpenBLAS does at other rates).
   Generator gen(1);
   auto gemm_mix = [&](bool record) {
     double flops = 0, seconds = 0;
     for (const Shape3& s : shapes) {
-      const Tensor x = randn({rows, s.in}, gen), w = randn({s.out, s.in}, gen);
-      const double t = best_seconds(repeats, [&] { (void)linear(x, w); });
-      const double f = 2.0 * double(rows) * double(s.in) * double(s.out);
+      Tensor x = randn({rows, s.in}, gen), w = randn({s.out, s.in}, gen);
+      x.set_requires_grad(true);
+      w.set_requires_grad(true);
+      const Tensor dy = randn({rows, s.out}, gen);
+      const double t = best_seconds(repeats, [&] {
+        x.zero_grad();
+        w.zero_grad();
+        run_backward({linear(x, w)}, {dy});
+      });
+      const double f = 3 * 2.0 * double(rows) * double(s.in) * double(s.out);
       if (record) c.gemm_gflops.emplace_back(s.name, f / t / 1e9);
       const double times =
           (std::string(s.name) == "k|v" || std::string(s.name) == "gate|up") ? 2 : 1;

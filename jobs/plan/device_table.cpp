@@ -48,20 +48,20 @@ DeviceSpec device_spec(const std::string& name) {
     return nvidia("h200", 141.0, "NVIDIA H200 SXM datasheet; achievable fractions assumed");
   if (name == "cpu") {
     // This box (2 cores of a Sapphire Rapids class Xeon, nominally 2.1 GHz, 23 GiB), one thread
-    // per rank (OMP_NUM_THREADS=1): a rank's rates alone, medians of eight `xomni plan
-    // --calibrate` runs on 2026-12-07 under other helpers' builds (docs/SCALING.md,
-    // "Calibration"; they ranged 70-160% of the nominal peak, the core turbos above 2.1 GHz).
+    // per rank (OMP_NUM_THREADS=1): two `xomni plan --calibrate` runs at 2 ranks on the idle box
+    // on 2026-12-07 (docs/SCALING.md, "Calibration"; earlier runs under other builds' load
+    // ranged 70-160% of the nominal peak and 1.25-1.78 cores).
     DeviceSpec d;
     d.name = "cpu";
     d.peak_flops = 268.8e9;       // AVX512-BF16, one core (docs/PERF.md, "Peaks assumed")
     d.peak_flops_fp32 = 134.4e9;  // 2 AVX-512 FMA x 16 lanes x 2 flop x 2.1 GHz
-    d.achievable = 1.05;          // GEMM mix at 1024 rows, median of 70-160%
+    d.achievable = 0.84;          // the linears' forward + backward at 1024 rows (forward: 0.89)
     d.memory_bytes = 23.0 * kGiB;
-    d.memory_bw = 26.6e9;          // an f32 add of 2 x 64 MiB: median of 18-36 GB/s
+    d.memory_bw = 40.4e9;          // an f32 add of 2 x 64 MiB: 40.4 and 40.8 GB/s
     d.devices_per_node = 1 << 20;  // every rank on this one box
-    d.cores = 1.4;       // both ranks' GEMMs at once over one alone: 1.25-1.78 (the box's load)
-    d.intra_bw = 3.1e9;  // MPI over shared memory: 16 MiB all-reduce, median of 2.4-4.1 GB/s
-    d.intra_latency = 0.5e-6;  // 8-byte all-reduce, best of 20, 0.7-1.9 us over 2(n-1) steps
+    d.cores = 2.0;       // both ranks' GEMMs at once over one alone: 1.97 and 2.00
+    d.intra_bw = 8.9e9;  // MPI over shared memory: 16 MiB all-reduce, 7.1 and 10.8 GB/s
+    d.intra_latency = 0.4e-6;  // 8-byte all-reduce, best of 20, 0.3 and 0.5 us per step
     d.inter_bw = d.intra_bw;
     d.inter_latency = d.intra_latency;
     d.runtime_bytes = 38.0 * 1024 * 1024;  // peak RSS of a near-empty training run
