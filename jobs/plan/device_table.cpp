@@ -59,9 +59,9 @@ DeviceSpec device_spec(const std::string& name) {
     d.memory_bytes = 23.0 * kGiB;
     d.memory_bw = 40.4e9;          // an f32 add of 2 x 64 MiB: 40.4 and 40.8 GB/s
     d.devices_per_node = 1 << 20;  // every rank on this one box
-    d.cores = 2.0;       // both ranks' GEMMs at once over one alone: 1.97 and 2.00
-    d.intra_bw = 8.9e9;  // MPI over shared memory: 16 MiB all-reduce, 7.1 and 10.8 GB/s
-    d.intra_latency = 0.4e-6;  // 8-byte all-reduce, best of 20, 0.3 and 0.5 us per step
+    d.cores = 2.0;                 // both ranks' GEMMs at once over one alone: 1.97 and 2.00
+    d.intra_bw = 8.9e9;            // MPI over shared memory: 16 MiB all-reduce, 7.1 and 10.8 GB/s
+    d.intra_latency = 0.4e-6;      // 8-byte all-reduce, best of 20, 0.3 and 0.5 us per step
     d.inter_bw = d.intra_bw;
     d.inter_latency = d.intra_latency;
     d.runtime_bytes = 38.0 * 1024 * 1024;  // peak RSS of a near-empty training run
