@@ -62,7 +62,7 @@ std::vector<CollectiveBytes> predict_comm(const PlanJob& job, const parallel::La
   const int64_t micro = job.micro_batches;
   // One micro-batch on this rank: batch/dp sequences of the cp chunk (padded to 2*cp pieces).
   const int64_t B = job.batch_size / dp;
-  const int64_t T = cp == 1 ? job.seq_len : (job.seq_len + 2 * cp - 1) / (2 * cp) * 2;
+  const int64_t T = local_seq_len(job, int(cp));
   const int64_t N = B * T;                           // tokens a tp rank sees whole
   const int64_t hidden_bytes = N * m.hidden * kF32;  // [B, T, h] f32, the full sequence
   Log log;

@@ -82,12 +82,10 @@ MemoryBreakdown predict_memory(const PlanJob& job, const parallel::Layout& l, in
   } else {
     mem.optimizer = 2.0 * double(numel) * bytes;
   }
-  // Activations of one micro-batch on this rank.
-  // One micro-batch through one of the rank's v chunks (v = 1: its whole stage).
+  // Activations of one micro-batch through one of the rank's v chunks (v = 1: its whole stage).
   const double layers_here = double(stage_layer_count(m, l, stage, v)) / double(v);
   const double B = double(job.batch_size / dp);
-  const double T =
-      cp == 1 ? double(job.seq_len) : double((job.seq_len + 2 * cp - 1) / (2 * cp) * 2);
+  const double T = double(local_seq_len(job, int(cp)));
   const double tokens = B * T;
   const double per_layer = layer_elements_per_token(m, int(tp), sp) * tokens * 4.0;
   const double layer_input = tokens * double(m.hidden) / (sp ? double(tp) : 1.0) * 4.0;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "plan/step_model.h"
+#include "xomni/parallel/context_parallel.h"
 #include "xomni/parallel/pipeline.h"
 
 namespace xomni::plan {
@@ -60,6 +61,10 @@ int64_t stage_parameters(const PlanModel& m, const parallel::Layout& layout, int
   return n;
 }
 
+int64_t local_seq_len(const PlanJob& job, int cp) {
+  return cp == 1 ? job.seq_len : parallel::zigzag_padded_length(job.seq_len, cp) / cp;
+}
+
 int64_t activations_in_flight(const PlanJob& job, const parallel::Layout& l, int stage) {
   const int64_t p = l.pp, v = job.virtual_stages, m = job.micro_batches;
   if (v == 1) return std::min<int64_t>(p - stage, m);
@@ -96,8 +101,6 @@ std::string layout_problem(const PlanJob& job, const parallel::Layout& l) {
     return e.what();
   }
   const std::string where = job.source + " [parallel]: ";
-  const std::string shape = "tp=" + std::to_string(l.tp) + " cp=" + std::to_string(l.cp) +
-                            " dp=" + std::to_string(l.dp) + " pp=" + std::to_string(l.pp);
   if (m.xomni && m.mm_vocab % l.tp != 0)
     return where + "tp=" + std::to_string(l.tp) +
            " does not divide model.mm_vocab_size=" + std::to_string(m.mm_vocab);
@@ -114,10 +117,11 @@ std::string layout_problem(const PlanJob& job, const parallel::Layout& l) {
     const auto ranges = parallel::split_layers(m.layers, l.pp * job.virtual_stages, {}, job.source);
     if (ranges.front().second < m.mm_adap_layers ||
         ranges.back().first > m.layers - m.mm_head_layers)
-      return where + shape + " splits X-Omni's vision layers over stages";
+      return where + l.str() + " splits X-Omni's vision layers over stages";
   }
   if (job.sequence_parallel && l.tp > 1) {
-    const int64_t cp_len = (job.seq_len + 2 * l.cp - 1) / (2 * l.cp) * (2 * l.cp) / l.cp;
+    // As LmStage checks it (the padded length even at cp = 1).
+    const int64_t cp_len = parallel::zigzag_padded_length(job.seq_len, l.cp) / l.cp;
     if (cp_len % l.tp != 0)
       return where + "sequence parallelism needs tp=" + std::to_string(l.tp) +
              " to divide the local sequence of " + std::to_string(cp_len) + " tokens";

@@ -95,6 +95,9 @@ int64_t stage_parameters(const PlanModel& m, const parallel::Layout& layout, int
                          int virtual_stages = 1);
 int64_t stage_layer_count(const PlanModel& m, const parallel::Layout& layout, int stage,
                           int virtual_stages = 1);
+// Tokens of one sequence a context-parallel rank holds: the whole sequence without cp, else its
+// share of the zigzag-padded length (parallel::zigzag_padded_length), as the trainer splits it.
+int64_t local_seq_len(const PlanJob& job, int cp);
 // Micro-batches whose activations pipeline rank `stage` holds at its peak: 1F1B min(p - s, m)
 // (1 without a pipeline); interleaved, in (micro-batch, chunk) pairs, its warm-up forwards + 1,
 // min(2(p-s-1) + (v-1)p + 1, m v), each holding one chunk's layers.
