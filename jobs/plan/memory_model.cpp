@@ -1,6 +1,7 @@
 // Bytes one rank holds at its peak, term by term, as this code stores them: f32 parameters;
-// each backward's fresh .grad tensors plus the optimizer's flat gradient buffer (zero_grad drops
-// the .grad tensors, so both exist while the optimizer packs); AdamW's two moments (ZeRO-1: a
+// each backward's fresh .grad tensors plus, with more than one data-parallel rank, the
+// optimizer's flat gradient buffer (zero_grad drops the .grad tensors, so both exist while the
+// optimizer packs); AdamW's two moments (ZeRO-1: a
 // 1/n shard of them plus its gradient and parameter shards and a staging window); the
 // activations autograd saves for every micro-batch in flight under 1F1B; the head's logits.
 #include <algorithm>
@@ -73,7 +74,7 @@ MemoryBreakdown predict_memory(const PlanJob& job, const parallel::Layout& l, in
   const bool sharded = job.zero1 && n > 1;
   const int64_t padded = sharded ? (numel + n - 1) / n * n : numel;
   mem.parameters = double(numel) * bytes;
-  mem.gradients = double(numel + padded) * bytes;
+  mem.gradients = double(numel + (n > 1 ? padded : 0)) * bytes;  // one rank: no flat buffer
   const int64_t bucket = std::max<int64_t>(1, int64_t(job.bucket_mb * 1024.0 * 1024.0 / bytes));
   if (sharded) {
     const int64_t shard = padded / n, window = std::max<int64_t>(1, bucket / n);

@@ -122,7 +122,10 @@ DistributedOptimizer::DistributedOptimizer(std::vector<NamedParam> params, AdamW
     param_shard_ = Tensor::zeros({shard_size_}, dtype_);
     if (buckets_.size() > 1) staging_ = Tensor::empty({n * window}, dtype_);  // all-gather
   }
-  grad_flat_ = Tensor::zeros({padded_}, dtype_);
+  // One rank sums nothing: its gradients stay where backward put them (a flat copy of every
+  // gradient cost 3% of a GPT-2-small step and as much memory as the parameters).
+  single_ = n == 1;
+  if (!single_) grad_flat_ = Tensor::zeros({padded_}, dtype_);
   exp_avg_ = Tensor::zeros({shard_size_}, dtype_);
   exp_avg_sq_ = Tensor::zeros({shard_size_}, dtype_);
   held_.assign(params_.size(), false);
@@ -140,6 +143,7 @@ void DistributedOptimizer::zero_grad() {
   for (auto& req : inflight_) req->wait();
   inflight_.clear();
   for (NamedParam& np : params_) np.tensor.zero_grad();
+  own_grads_.clear();  // else the last step's gradients live on beside the next ones
   reduced_ = false;
   expected_passes_ = -1;
 }
@@ -172,6 +176,16 @@ void DistributedOptimizer::copy_packed(const void* src, int64_t f, int64_t count
   }
 }
 
+void DistributedOptimizer::check_gradient(size_t param, const Tensor& g) const {
+  const NamedParam& np = params_[param];
+  XOMNI_CHECK(g.shape() == np.tensor.shape() && g.dtype() == np.tensor.dtype(),
+              "DistributedOptimizer: gradient of '", np.name, "' is ", dtype_name(g.dtype()), " ",
+              shape_str(g.shape()), ", parameter is ", dtype_name(np.tensor.dtype()), " ",
+              shape_str(np.tensor.shape()));
+  XOMNI_CHECK(g.device().is_cpu(), "DistributedOptimizer: gradient of '", np.name,
+              "' is not in CPU memory");
+}
+
 void DistributedOptimizer::pack_param(size_t i) {
   const NamedParam& np = params_[i];
   Tensor g = np.tensor.requires_grad() ? np.tensor.grad() : Tensor();
@@ -179,14 +193,35 @@ void DistributedOptimizer::pack_param(size_t i) {
     copy_packed(nullptr, offsets_[i], np.tensor.numel());
     return;
   }
-  XOMNI_CHECK(g.shape() == np.tensor.shape() && g.dtype() == np.tensor.dtype(),
-              "DistributedOptimizer: gradient of '", np.name, "' is ", dtype_name(g.dtype()), " ",
-              shape_str(g.shape()), ", parameter is ", dtype_name(np.tensor.dtype()), " ",
-              shape_str(np.tensor.shape()));
-  XOMNI_CHECK(g.device().is_cpu(), "DistributedOptimizer: gradient of '", np.name,
-              "' is not in CPU memory");
+  check_gradient(i, g);
   if (!g.is_contiguous()) g = g.contiguous();
   copy_packed(g.raw_data(), offsets_[i], np.tensor.numel());
+}
+
+void DistributedOptimizer::adopt_gradients() {
+  own_grads_.assign(params_.size(), Tensor());
+  for (size_t i = 0; i < params_.size(); ++i) {
+    NamedParam& np = params_[i];
+    if (!np.tensor.requires_grad()) continue;
+    Tensor g = np.tensor.grad();
+    if (!g.defined()) {
+      g = Tensor::zeros(np.tensor.shape(), dtype_);  // updated with a zero gradient, as DDP
+    } else {
+      check_gradient(i, g);
+      if (g.is_contiguous()) {
+        own_grads_[i] = g;  // a leaf's .grad is its own (autograd copies shared ones)
+        continue;
+      }
+      g = g.contiguous();
+    }
+    np.tensor.set_grad(g);
+    own_grads_[i] = g;
+  }
+}
+
+char* DistributedOptimizer::range_grad(size_t k) const {
+  if (single_) return byte_ptr(own_grads_[ranges_[k].param], ranges_[k].begin, elem_size_);
+  return byte_ptr(sharded_ ? grad_shard_ : grad_flat_, range_pos_[k], elem_size_);
 }
 
 void DistributedOptimizer::pack_gradients() {
@@ -208,6 +243,12 @@ void DistributedOptimizer::launch_bucket(size_t k) {
 
 void DistributedOptimizer::reduce_gradients() {
   NoGradGuard no_grad;
+  if (single_) {
+    adopt_gradients();
+    expected_passes_ = -1;
+    reduced_ = true;
+    return;
+  }
   if (overlap_ && expected_passes_ > 0) {
     finish_overlapped_reduction();
   } else {
@@ -241,13 +282,18 @@ double DistributedOptimizer::local_grad_sq(const std::vector<bool>& counted) con
               "DistributedOptimizer::local_grad_sq: ", counted.size(), " flags for ",
               params_.size(), " parameters");
   XOMNI_CHECK(reduced_, "DistributedOptimizer::local_grad_sq: call reduce_gradients() first");
-  const Tensor& g = sharded_ ? grad_shard_ : grad_flat_;
   double total = 0.0;
   for (size_t k = 0; k < ranges_.size(); ++k) {
     const Range& r = ranges_[k];
     if (!counted[r.param]) continue;
     // The blocked, threaded kernel clip_grad_norm uses (a serial loop here took 9% of a
     // GPT-2-small step: docs/PERF.md, "Profiling a step").
+    if (single_) {
+      const Tensor& g = own_grads_[r.param];
+      if (g.defined()) total += sum_of_squares(g);  // undefined: frozen
+      continue;
+    }
+    const Tensor& g = sharded_ ? grad_shard_ : grad_flat_;
     total += sum_of_squares(flat_view(g, range_pos_[k], range_pos_[k] + (r.end - r.begin)));
   }
   return total;
@@ -255,12 +301,12 @@ double DistributedOptimizer::local_grad_sq(const std::vector<bool>& counted) con
 
 void DistributedOptimizer::scale_gradients(double factor) {
   XOMNI_CHECK(reduced_, "DistributedOptimizer::scale_gradients: call reduce_gradients() first");
-  const Tensor& g = sharded_ ? grad_shard_ : grad_flat_;
-  dispatch_float("DistributedOptimizer::scale_gradients", dtype_, [&]<typename T>() {
-    T* p = g.data<T>();
-    const T c = T(factor);  // as clip_grad_norm: the factor rounded to the dtype once
-    for (int64_t i = 0, n = g.numel(); i < n; ++i) p[i] *= c;
-  });
+  if (!single_) {
+    scale_in_place(sharded_ ? grad_shard_ : grad_flat_, factor);  // as clip_grad_norm
+    return;
+  }
+  for (const Tensor& g : own_grads_)
+    if (g.defined()) scale_in_place(g, factor);
 }
 
 void DistributedOptimizer::step() {
@@ -271,7 +317,6 @@ void DistributedOptimizer::step() {
   ++steps_;
   for (size_t i = 0; i < params_.size(); ++i)
     if (params_[i].tensor.requires_grad()) ++param_steps_[i];
-  const Tensor& g = sharded_ ? grad_shard_ : grad_flat_;
   for (size_t k = 0; k < ranges_.size(); ++k) {
     const Range& r = ranges_[k];
     const NamedParam& np = params_[r.param];
@@ -279,12 +324,13 @@ void DistributedOptimizer::step() {
     const int64_t pos = range_pos_[k];
     const bool decay = decays_[r.param];
     adamw_update_elements(np.tensor.device(), dtype_, byte_ptr(np.tensor, r.begin, elem_size_),
-                          byte_ptr(g, pos, elem_size_), byte_ptr(exp_avg_, pos, elem_size_),
+                          range_grad(k), byte_ptr(exp_avg_, pos, elem_size_),
                           byte_ptr(exp_avg_sq_, pos, elem_size_), r.end - r.begin, adam_,
                           adam_.lr * lr_scale_[decay ? 0 : 1], decay ? adam_.weight_decay : 0.0,
                           param_steps_[r.param]);
   }
   if (sharded_) all_gather_parameters();
+  own_grads_.clear();
   reduced_ = false;
 }
 

@@ -41,6 +41,12 @@ double sum_of_squares(const Tensor& t) {
   return kernels_for(t.device()).sum_squares(t);
 }
 
+void scale_in_place(const Tensor& t, double factor) {
+  check_dtype("scale_in_place", t, {DType::f32, DType::f64});
+  XOMNI_CHECK(t.is_contiguous(), "scale_in_place: the tensor must be contiguous");
+  kernels_for(t.device()).scale_(t, factor);
+}
+
 double grad_norm(const std::vector<NamedParam>& params) {
   return norm_of(grads_of(params));
 }
@@ -52,7 +58,7 @@ double clip_grad_norm(const std::vector<NamedParam>& params, double max_norm) {
   const double total = norm_of(grads);
   const double coef = max_norm / (total + 1e-6);
   if (coef < 1.0 || std::isnan(coef)) {
-    for (const Tensor& g : grads) kernels_for(g.device()).scale_(g, coef);
+    for (const Tensor& g : grads) scale_in_place(g, coef);
   }
   return total;
 }

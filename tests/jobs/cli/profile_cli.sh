@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `xomni train --profile N`: the per-op table on stderr whose rows cover the measured step time
 # (within 5%, issue 18's check), the table and a Chrome trace in <run>/profile/, the trace valid
-# JSON holding the step's kernels in both phases, and the same losses as the unprofiled run.
+# JSON holding the step's kernels in both phases, and the same losses as the unprofiled run. The
+# model is sized so a step takes tens of ms: the time between ops (argument checks, and on a
+# loaded machine preemption there) must be small beside it, as on any real job.
 #   tests/jobs/cli/profile_cli.sh XOMNI
 set -euo pipefail
 xomni="$1"
@@ -15,8 +17,8 @@ cat > "$work/job.toml" <<TOML
 dir = "$work/runs"
 [model]
 vocab_size = 512
-hidden_size = 128
-intermediate_size = 352
+hidden_size = 256
+intermediate_size = 704
 num_hidden_layers = 2
 num_attention_heads = 4
 num_key_value_heads = 2
@@ -24,7 +26,7 @@ num_key_value_heads = 2
 train = "$work/data/train"
 [train]
 steps = 4
-batch_size = 4
+batch_size = 8
 seq_len = 64
 log_every = 1
 [schedule]

@@ -286,6 +286,30 @@ TEST(DistributedOptimizer, SingleRankGroupIsBitwiseCoreAdamW) {
   }
 }
 
+// A group of one keeps each gradient where backward left it (no flat copy); a trainable
+// parameter without a gradient gets zeros and still decays: m = v = 0, so p <- p (1 - lr wd).
+TEST(DistributedOptimizer, SingleRankUsesGradientsInPlace) {
+  auto world = mpi_world();
+  auto alone = world->split(world->rank(), 0, "dp1");
+  std::vector<NamedParam> ps = make_params(DType::f64);
+  Tensor extra = test::uniform({5, 1}, 98, DType::f64);  // 2-D: in the decay group
+  extra.set_requires_grad();
+  ps.push_back({"extra.weight", extra});
+  const Tensor before = extra.clone();
+  DistributedOptimizer opt(ps, adam_options(), *alone, {});
+  opt.zero_grad();
+  model_loss(ps, 0, kBatch).backward();
+  const void* grad0 = ps[0].tensor.grad().raw_data();
+  opt.reduce_gradients();
+  EXPECT_EQ(ps[0].tensor.grad().raw_data(), grad0) << "the gradient was copied";
+  ASSERT_TRUE(extra.grad().defined());
+  for (double g : extra.grad().to_vector<double>()) EXPECT_EQ(g, 0.0);
+  opt.step();
+  const std::vector<double> got = extra.to_vector<double>(), was = before.to_vector<double>();
+  for (size_t i = 0; i < got.size(); ++i)
+    EXPECT_EQ(got[i], was[i] * (1.0 - kLr * 0.1)) << "element " << i;
+}
+
 // Moments and step counts copied range by range into a fresh optimizer continue bitwise alike.
 TEST(DistributedOptimizer, StateRoundTripContinuesIdentically) {
   auto world = mpi_world();

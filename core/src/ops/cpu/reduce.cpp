@@ -45,8 +45,24 @@ void sum_middle(const T* x, T* y, int64_t A, int64_t R, int64_t B) {
 }
 
 // Sum of squares in double over fixed blocks of kBlock elements, blocks added in order: the
-// result depends only on the data, not on the thread count.
+// result depends only on the data, not on the thread count. Within a block, kLanes independent
+// accumulators (one vector's worth each, added in a fixed order at the end) instead of one
+// chain of dependent double adds, which ran at a fifth of memory bandwidth.
 constexpr int64_t kBlock = 1 << 15;
+
+template <typename T>
+double block_sum_squares(const T* __restrict g, int64_t n) {
+  constexpr int kLanes = 16;
+  double lanes[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+#pragma omp simd
+    for (int l = 0; l < kLanes; ++l) lanes[l] += double(g[i + l]) * double(g[i + l]);
+  double s = 0.0;
+  for (int l = 0; l < kLanes; ++l) s += lanes[l];
+  for (; i < n; ++i) s += double(g[i]) * double(g[i]);
+  return s;
+}
 
 template <typename T>
 double sum_squares_of(const T* g, int64_t n) {
@@ -54,10 +70,8 @@ double sum_squares_of(const T* g, int64_t n) {
   std::vector<double> partial(size_t(nblocks), 0.0);
   parallel_for(nblocks, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
-      const int64_t end = std::min(n, (b + 1) * kBlock);
-      double s = 0.0;
-      for (int64_t i = b * kBlock; i < end; ++i) s += double(g[i]) * double(g[i]);
-      partial[size_t(b)] = s;
+      const int64_t begin = b * kBlock, end = std::min(n, begin + kBlock);
+      partial[size_t(b)] = block_sum_squares(g + begin, end - begin);
     }
   });
   double total = 0.0;
@@ -110,7 +124,8 @@ void scale_(const Tensor& t, double factor) {
   dispatch_float("clip_grad_norm", t.dtype(), [&]<typename T>() {
     T* p = t.data<T>();
     const T c = T(factor);
-    parallel_for(t.numel(), 1 << 16, [&](int64_t b, int64_t e) {
+    parallel_for(t.numel(), 1 << 16, [=](int64_t b, int64_t e) {
+#pragma omp simd
       for (int64_t i = b; i < e; ++i) p[i] *= c;
     });
   });

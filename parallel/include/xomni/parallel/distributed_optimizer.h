@@ -70,7 +70,9 @@ class DistributedOptimizer {
   // as backward produces them), after which each parameter's .grad is the summed gradient (a view
   // of this optimizer's buffer). With ZeRO-1 a bucketed reduce-scatter instead, so this rank
   // holds the summed gradient only for the range it owns; .grad is then left as it was. Callers
-  // normalise the loss so that a SUM is what they need. With dp.size() == 1 nothing is sent.
+  // normalise the loss so that a SUM is what they need. With dp.size() == 1 nothing is sent and
+  // nothing is copied: the optimizer works on each .grad where backward left it (a missing one
+  // becomes zeros), and no flat gradient buffer exists.
   void reduce_gradients();
   // Sum of squared reduced-gradient entries this rank is responsible for (its ZeRO shard, or
   // every element), over parameters whose `counted` flag is set (one flag per parameter);
@@ -146,6 +148,12 @@ class DistributedOptimizer {
   void finish_overlapped_reduction();
   void all_gather_parameters();
   void check_range(size_t range, const char* what) const;
+  void check_gradient(size_t param, const Tensor& g) const;
+  // dp.size() == 1: makes every trainable parameter's .grad a contiguous tensor (zeros when
+  // missing) and remembers it in own_grads_.
+  void adopt_gradients();
+  // The reduced gradient of range k: in grad_shard_ / grad_flat_, or the parameter's own .grad.
+  char* range_grad(size_t k) const;
 
   std::vector<NamedParam> params_;
   AdamWOptions adam_;
@@ -164,11 +172,13 @@ class DistributedOptimizer {
   std::vector<Range> ranges_;
   std::vector<int64_t> range_pos_;  // where each range starts in the state / shard buffers
 
-  Tensor grad_flat_;             // every parameter's gradient (padded_ elements; packed_pos)
-  Tensor grad_shard_;            // ZeRO: the summed gradient of the owned chunk
-  Tensor staging_;               // ZeRO: one window from every rank (parameter all-gather)
-  Tensor param_shard_;           // ZeRO: the owned chunk of the parameters, for the all-gather
-  Tensor exp_avg_, exp_avg_sq_;  // state of the owned elements (shard_size_ or numel_)
+  bool single_ = false;            // dp.size() == 1: no flat buffer, own_grads_ instead
+  std::vector<Tensor> own_grads_;  // single_: each parameter's .grad after reduce_gradients()
+  Tensor grad_flat_;               // every parameter's gradient (padded_ elements; packed_pos)
+  Tensor grad_shard_;              // ZeRO: the summed gradient of the owned chunk
+  Tensor staging_;                 // ZeRO: one window from every rank (parameter all-gather)
+  Tensor param_shard_;             // ZeRO: the owned chunk of the parameters, for the all-gather
+  Tensor exp_avg_, exp_avg_sq_;    // state of the owned elements (shard_size_ or numel_)
   std::vector<Bucket> buckets_;
   int64_t window_ = 0;  // ZeRO: elements per window (the last one may be shorter)
   bool reduced_ = false;
