@@ -70,6 +70,10 @@ def main():
     res["cross_entropy_fwd_bwd/1024x8192"] = timeit(fwd_bwd([logits], lambda: F.cross_entropy(logits, targets)))
     g = r(1024, 3072, g=True)
     res["gelu_tanh_fwd_bwd/1024x3072"] = timeit(fwd_bwd([g], lambda: F.gelu(g, approximate="tanh")))
+    for (c, hw) in ((32, 64), (64, 32)):
+        x, w, bias = r(8, c, hw, hw, g=True), r(c, c, 3, 3, g=True), r(c, g=True)
+        res[f"conv2d_fwd_bwd/N8_C{c}_{hw}x{hw}_k3"] = timeit(
+            fwd_bwd([x, w, bias], lambda: F.conv2d(x, w, bias, 1, 1)))
     print(json.dumps(res))
 
 

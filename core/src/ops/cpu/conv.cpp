@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "ops/cpu/cpu_kernels.h"
+#include "ops/cpu/small_gemm.h"
 #include "tensor/threading.h"
 
 namespace xomni::cpu {
@@ -23,9 +24,21 @@ CBLAS_TRANSPOSE tr(bool t) {
   return t ? CblasTrans : CblasNoTrans;
 }
 
-// Row-major C[m, n] = op(A) op(B) + beta * C.
+// Row-major C[m, n] = op(A) op(B) + beta * C. In f32 the convolution's own kernels where the
+// CPU has them: every call here has a channel count on one side, where OpenBLAS spends half its
+// time packing (small_gemm.h); op(B) is never a transpose of the long side except as dot rows.
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
           const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (small_gemm_supported()) {
+    if (!tb) {
+      gemm_rows(ta, m, n, k, a, lda, b, ldb, beta, c, ldc);
+      return;
+    }
+    if (!ta) {
+      gemm_dots(m, n, k, a, lda, b, ldb, beta, c, ldc);
+      return;
+    }
+  }
   cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), blasint(m), blasint(n), blasint(k), 1.0f, a,
               blasint(lda), b, blasint(ldb), beta, c, blasint(ldc));
 }

@@ -1,0 +1,30 @@
+#pragma once
+// f32 GEMMs for the shapes of convolutions: one short side (channels, 16-256) against a long one
+// (pixels of a row block). OpenBLAS packs the long operand on every call; at m = 32 that is about
+// half its time (100 GFLOP/s a thread on the flow decoder's shapes against 240 for the FMA
+// units). These kernels read both operands where they lie. AVX-512 only: callers fall back to
+// cblas where small_gemm_supported() is false.
+//
+// Each C element is one chain of fused multiply-adds over k in order (gemm_rows) or a fixed tree
+// of 16-lane partial sums (gemm_dots), so results do not depend on how callers split the work.
+#include <cstdint>
+
+namespace xomni::cpu {
+
+// AVX-512F on this CPU and not switched off with set_small_gemm_enabled(false).
+bool small_gemm_supported();
+// Tests compare both paths; the switch is process-wide.
+void set_small_gemm_enabled(bool on);
+
+// C[m, n] = beta C + op(A) B, single-threaded. op(A) is A [m, k] (row stride lda) or, with
+// a_trans, the transpose of A stored [k, m] (row stride lda); B is [k, n] (row stride ldb).
+// beta is 0 or 1.
+void gemm_rows(bool a_trans, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+               const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
+// C[m, n] = beta C + A B^T, single-threaded: A [m, k] and B [n, k] with rows contiguous in k (the
+// long side: dot products of rows). beta is 0 or 1.
+void gemm_dots(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+               int64_t ldb, float beta, float* c, int64_t ldc);
+
+}  // namespace xomni::cpu

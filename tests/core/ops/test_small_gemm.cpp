@@ -1,0 +1,127 @@
+// The convolution's AVX-512 GEMMs (ops/cpu/small_gemm.h) against a double-precision loop, on
+// shapes that hit every tail (rows not a multiple of 6 or 4, columns not of 64 or 16, k not of 16),
+// padded leading dimensions, beta 0 and 1; and conv2d through them against conv2d through cblas.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "check.h"
+#include "ops/cpu/small_gemm.h"
+#include "xomni/core/ops/ops.h"
+#include "xomni/core/tensor/autograd.h"
+
+using namespace xomni;
+
+namespace {
+
+std::vector<float> random_floats(size_t n, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = u(gen);
+  return v;
+}
+
+// |got - want| within a few ulps of the sum of |terms| (f32 accumulation of k products).
+void expect_near_sum(float got, double want, double abs_sum, int64_t k, const std::string& where) {
+  const double tol = 4.0 * double(k + 1) * 6e-8 * abs_sum + 1e-30;
+  EXPECT_LE(std::abs(double(got) - want), tol) << where << ": got " << got << ", want " << want;
+}
+
+struct Shape3 {
+  int64_t m, n, k;
+};
+const Shape3 kShapes[] = {{1, 1, 1},   {6, 64, 16}, {7, 65, 17},   {32, 200, 288},
+                          {13, 3, 33}, {5, 130, 1}, {64, 48, 576}, {2, 1000, 7}};
+
+}  // namespace
+
+TEST(SmallGemm, RowsMatchesDoubleReference) {
+  if (!cpu::small_gemm_supported()) GTEST_SKIP() << "no AVX-512F on this CPU";
+  for (const Shape3& s : kShapes)
+    for (bool a_trans : {false, true})
+      for (float beta : {0.0f, 1.0f}) {
+        const int64_t lda = (a_trans ? s.m : s.k) + 3, ldb = s.n + 5, ldc = s.n + 2;
+        const int64_t a_rows = a_trans ? s.k : s.m;
+        const std::vector<float> a = random_floats(size_t(a_rows * lda), 1),
+                                 b = random_floats(size_t(s.k * ldb), 2);
+        std::vector<float> c = random_floats(size_t(s.m * ldc), 3);
+        const std::vector<float> c0 = c;
+        cpu::gemm_rows(a_trans, s.m, s.n, s.k, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
+        for (int64_t i = 0; i < s.m; ++i) {
+          for (int64_t j = 0; j < s.n; ++j) {
+            double want = beta != 0 ? double(c0[size_t(i * ldc + j)]) : 0.0, mag = std::abs(want);
+            for (int64_t p = 0; p < s.k; ++p) {
+              const double t = double(a[size_t(a_trans ? p * lda + i : i * lda + p)]) *
+                               double(b[size_t(p * ldb + j)]);
+              want += t, mag += std::abs(t);
+            }
+            expect_near_sum(c[size_t(i * ldc + j)], want, mag, s.k,
+                            "rows m" + std::to_string(s.m) + " n" + std::to_string(s.n) + " k" +
+                                std::to_string(s.k) + (a_trans ? " A^T" : "") + " beta " +
+                                std::to_string(beta));
+          }
+          for (int64_t j = s.n; j < ldc; ++j)  // the padding past n is not written
+            ASSERT_EQ(c[size_t(i * ldc + j)], c0[size_t(i * ldc + j)]) << "row " << i;
+        }
+      }
+}
+
+TEST(SmallGemm, DotsMatchesDoubleReference) {
+  if (!cpu::small_gemm_supported()) GTEST_SKIP() << "no AVX-512F on this CPU";
+  for (const Shape3& s : kShapes)
+    for (float beta : {0.0f, 1.0f}) {
+      const int64_t lda = s.k + 3, ldb = s.k + 1, ldc = s.n + 2;
+      const std::vector<float> a = random_floats(size_t(s.m * lda), 4),
+                               b = random_floats(size_t(s.n * ldb), 5);
+      std::vector<float> c = random_floats(size_t(s.m * ldc), 6);
+      const std::vector<float> c0 = c;
+      cpu::gemm_dots(s.m, s.n, s.k, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
+      for (int64_t i = 0; i < s.m; ++i) {
+        for (int64_t j = 0; j < s.n; ++j) {
+          double want = beta != 0 ? double(c0[size_t(i * ldc + j)]) : 0.0, mag = std::abs(want);
+          for (int64_t p = 0; p < s.k; ++p) {
+            const double t = double(a[size_t(i * lda + p)]) * double(b[size_t(j * ldb + p)]);
+            want += t, mag += std::abs(t);
+          }
+          expect_near_sum(c[size_t(i * ldc + j)], want, mag, s.k,
+                          "dots m" + std::to_string(s.m) + " n" + std::to_string(s.n) + " k" +
+                              std::to_string(s.k) + " beta " + std::to_string(beta));
+        }
+        for (int64_t j = s.n; j < ldc; ++j)
+          ASSERT_EQ(c[size_t(i * ldc + j)], c0[size_t(i * ldc + j)]) << "row " << i;
+      }
+    }
+}
+
+// conv2d forward and all three gradients through the own kernels against the cblas path, on the
+// flow decoder's 3x3 shape, a strided one and a patch embedding (kernel = stride).
+TEST(SmallGemm, Conv2dMatchesCblasPath) {
+  if (!cpu::small_gemm_supported()) GTEST_SKIP() << "no AVX-512F on this CPU";
+  struct Case {
+    int64_t n, c, o, hw, k, stride, pad;
+  };
+  for (const Case& cs : {Case{2, 8, 16, 19, 3, 1, 1}, Case{3, 5, 7, 17, 3, 2, 1},
+                         Case{2, 3, 24, 16, 4, 4, 0}, Case{1, 32, 32, 33, 3, 1, 1}}) {
+    auto run = [&](bool own) {
+      cpu::set_small_gemm_enabled(own);
+      Tensor x = test::uniform({cs.n, cs.c, cs.hw, cs.hw}, 11, DType::f32),
+             w = test::uniform({cs.o, cs.c, cs.k, cs.k}, 12, DType::f32),
+             b = test::uniform({cs.o}, 13, DType::f32);
+      for (Tensor* t : {&x, &w, &b}) t->set_requires_grad();
+      Tensor y = conv2d(x, w, b, cs.stride, cs.pad);
+      Tensor gy = test::uniform(y.shape(), 14, DType::f32);
+      y.backward(gy);
+      cpu::set_small_gemm_enabled(true);
+      return std::vector<Tensor>{y.detach(), x.grad(), w.grad(), b.grad()};
+    };
+    const std::vector<Tensor> own = run(true), ref = run(false);
+    const char* names[] = {"y", "dx", "dw", "db"};
+    for (size_t i = 0; i < own.size(); ++i)
+      test::expect_close(own[i], ref[i], 2e-5,
+                         std::string(names[i]) + " of conv k" + std::to_string(cs.k) + " s" +
+                             std::to_string(cs.stride) + " c" + std::to_string(cs.c));
+  }
+}
