@@ -3,6 +3,7 @@
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
+#include "ops/cpu/small_gemm.h"
 #include "xomni/core/ops/fused.h"
 #include "xomni/core/ops/linear_cross_entropy.h"
 #include "xomni/core/ops/ops.h"
@@ -196,15 +197,26 @@ BENCHMARK(BM_gelu)->Name("gelu_tanh_fwd_bwd/1024x3072")->UseRealTime();
 
 // The flow decoder's convolutions (jobs/tiny/codec_decoder.toml at batch 8): 3x3, padding 1, at
 // the 64x64 level with 32 channels and the 32x32 level with 64.
+// Third argument 0: the GEMMs through cblas instead of the convolution's own (small_gemm.h).
 static void BM_conv3x3(benchmark::State& state) {
   const int64_t c = state.range(0), hw = state.range(1);
   Tensor x = randu({8, c, hw, hw}, 1, true), w = randu({c, c, 3, 3}, 2, true),
          b = randu({c}, 3, true);
+  cpu::set_small_gemm_enabled(state.range(2) != 0);
   fwd_bwd(state, {x, w, b}, [&] { return conv2d(x, w, b, 1, 1); });
+  cpu::set_small_gemm_enabled(true);
   state.counters["GFLOP/s"] = benchmark::Counter(3 * 2.0 * 8 * c * c * 9 * hw * hw,
                                                  benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(BM_conv3x3)->Name("conv2d_fwd_bwd/N8_C32_64x64_k3")->Args({32, 64})->UseRealTime();
-BENCHMARK(BM_conv3x3)->Name("conv2d_fwd_bwd/N8_C64_32x32_k3")->Args({64, 32})->UseRealTime();
+BENCHMARK(BM_conv3x3)->Name("conv2d_fwd_bwd/N8_C32_64x64_k3")->Args({32, 64, 1})->UseRealTime();
+BENCHMARK(BM_conv3x3)->Name("conv2d_fwd_bwd/N8_C64_32x32_k3")->Args({64, 32, 1})->UseRealTime();
+BENCHMARK(BM_conv3x3)
+    ->Name("conv2d_fwd_bwd/N8_C32_64x64_k3/cblas")
+    ->Args({32, 64, 0})
+    ->UseRealTime();
+BENCHMARK(BM_conv3x3)
+    ->Name("conv2d_fwd_bwd/N8_C64_32x32_k3/cblas")
+    ->Args({64, 32, 0})
+    ->UseRealTime();
 
 BENCHMARK_MAIN();

@@ -27,6 +27,16 @@ TEST(BlasInfo, SilentWhenTheKernelsFitOrTheUserChose) {
             blas_kernel_warning("Prescott", true, true, nullptr));
 }
 
+TEST(BlasInfo, SuggestsTheSetForTheCpusVectors) {
+  EXPECT_EQ(blas_coretype_suggestion("Prescott", true, true, nullptr), "SkylakeX");
+  EXPECT_EQ(blas_coretype_suggestion("Zen", true, true, nullptr), "SkylakeX");
+  EXPECT_EQ(blas_coretype_suggestion("Core2", false, true, nullptr), "Haswell");
+  EXPECT_EQ(blas_coretype_suggestion("Cooperlake", true, true, nullptr), "");
+  EXPECT_EQ(blas_coretype_suggestion("Haswell", false, true, nullptr), "");
+  EXPECT_EQ(blas_coretype_suggestion("Prescott", false, false, nullptr), "");
+  EXPECT_EQ(blas_coretype_suggestion("Prescott", true, true, "Prescott"), "");  // the user's
+}
+
 TEST(BlasInfo, NamesTheLoadedKernelSet) {
   EXPECT_FALSE(blas_core_name().empty());
 }
