@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <random>
 #include <vector>
 
 #include "check.h"
@@ -16,12 +15,8 @@ using namespace xomni;
 
 namespace {
 
-std::vector<float> random_floats(size_t n, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = u(gen);
-  return v;
+std::vector<float> random_floats(size_t n, uint64_t seed) {
+  return test::uniform({int64_t(n)}, seed, DType::f32).to_vector<float>();
 }
 
 // |got - want| within a few ulps of the sum of |terms| (f32 accumulation of k products).

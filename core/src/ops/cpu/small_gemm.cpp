@@ -65,6 +65,12 @@ XOMNI_AVX512F void rows_panel(int64_t k, const float* a, int64_t ars, int64_t ak
     }
 }
 
+using RowsPanel = void (*)(int64_t, const float*, int64_t, int64_t, const float*, int64_t, int64_t,
+                           float, float*, int64_t);
+// rows_panel<R> for R = 1..kRowsMax, at index R - 1.
+constexpr RowsPanel kRowsPanels[kRowsMax] = {rows_panel<1>, rows_panel<2>, rows_panel<3>,
+                                             rows_panel<4>, rows_panel<5>, rows_panel<6>};
+
 XOMNI_AVX512F void rows_avx512(bool a_trans, int64_t m, int64_t n, int64_t k, const float* a,
                                int64_t lda, const float* b, int64_t ldb, float beta, float* c,
                                int64_t ldc) {
@@ -74,29 +80,9 @@ XOMNI_AVX512F void rows_avx512(bool a_trans, int64_t m, int64_t n, int64_t k, co
   for (int64_t j = 0; j < n; j += 64) {
     const int64_t width = n - j < 64 ? n - j : 64;
     for (int64_t i = 0; i < m; i += kRowsMax) {
-      const float* ai = a + i * ars;
-      const float* bj = b + j;
-      float* cij = c + i * ldc + j;
-      switch (m - i < kRowsMax ? m - i : kRowsMax) {
-        case 6:
-          rows_panel<6>(k, ai, ars, aks, bj, ldb, width, beta, cij, ldc);
-          break;
-        case 5:
-          rows_panel<5>(k, ai, ars, aks, bj, ldb, width, beta, cij, ldc);
-          break;
-        case 4:
-          rows_panel<4>(k, ai, ars, aks, bj, ldb, width, beta, cij, ldc);
-          break;
-        case 3:
-          rows_panel<3>(k, ai, ars, aks, bj, ldb, width, beta, cij, ldc);
-          break;
-        case 2:
-          rows_panel<2>(k, ai, ars, aks, bj, ldb, width, beta, cij, ldc);
-          break;
-        default:
-          rows_panel<1>(k, ai, ars, aks, bj, ldb, width, beta, cij, ldc);
-          break;
-      }
+      const int64_t rows = m - i < kRowsMax ? m - i : kRowsMax;
+      kRowsPanels[rows - 1](k, a + i * ars, ars, aks, b + j, ldb, width, beta, c + i * ldc + j,
+                            ldc);
     }
   }
 }
