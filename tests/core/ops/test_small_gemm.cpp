@@ -1,8 +1,11 @@
-// The convolution's AVX-512 GEMMs (ops/cpu/small_gemm.h) against a double-precision loop, on
-// shapes that hit every tail (rows not a multiple of 6 or 4, columns not of 64 or 16, k not of 16),
-// padded leading dimensions, beta 0 and 1; and conv2d through them against conv2d through cblas.
+// The AVX-512 GEMMs (ops/cpu/small_gemm.h) against a double-precision loop, on shapes that hit
+// every tail (rows not a multiple of 6 or 4, columns not of 64 or 16, k not of 16), padded
+// leading dimensions, beta 0 and 1; conv2d through them against conv2d through cblas; and the
+// threaded gemm_f32 on each of its paths, with the same bits at any thread count.
 #include <gtest/gtest.h>
+#include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -119,4 +122,63 @@ TEST(SmallGemm, Conv2dMatchesCblasPath) {
                          std::string(names[i]) + " of conv k" + std::to_string(cs.k) + " s" +
                              std::to_string(cs.stride) + " c" + std::to_string(cs.c));
   }
+}
+
+namespace {
+// C = beta C + op(A) op(B) through gemm_f32 on fresh random operands; `ld_pad` pads every
+// leading dimension.
+struct F32Case {
+  bool ta, tb;
+  int64_t m, n, k;
+};
+std::vector<float> run_gemm_f32(const F32Case& g, float beta, std::vector<float>* want) {
+  const int64_t lda = (g.ta ? g.m : g.k) + 3, ldb = (g.tb ? g.k : g.n) + 1, ldc = g.n + 2;
+  const std::vector<float> a = random_floats(size_t((g.ta ? g.k : g.m) * lda), 7),
+                           b = random_floats(size_t((g.tb ? g.n : g.k) * ldb), 8);
+  std::vector<float> c = random_floats(size_t(g.m * ldc), 9);
+  const std::vector<float> c0 = c;
+  cpu::gemm_f32(g.ta, g.tb, g.m, g.n, g.k, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
+  if (want) {
+    for (int64_t i = 0; i < g.m; ++i)
+      for (int64_t j = 0; j < g.n; ++j) {
+        double w = beta != 0 ? double(c0[size_t(i * ldc + j)]) : 0.0, mag = std::abs(w);
+        for (int64_t p = 0; p < g.k; ++p) {
+          const double t = double(a[size_t(g.ta ? p * lda + i : i * lda + p)]) *
+                           double(b[size_t(g.tb ? j * ldb + p : p * ldb + j)]);
+          w += t, mag += std::abs(t);
+        }
+        expect_near_sum(c[size_t(i * ldc + j)], w, mag, g.k,
+                        "gemm_f32 ta" + std::to_string(g.ta) + " tb" + std::to_string(g.tb) + " m" +
+                            std::to_string(g.m) + " n" + std::to_string(g.n) + " k" +
+                            std::to_string(g.k));
+      }
+  }
+  return c;
+}
+// Small products (one thread), the dot-product path (tb, m < 512), the copied-B path (tb,
+// m >= 512), k longer than one pass of the rows kernel (256), splits by columns and by rows.
+const F32Case kF32Cases[] = {{false, false, 5, 7, 3},    {false, true, 37, 300, 97},
+                             {false, true, 600, 70, 33}, {true, false, 130, 200, 600},
+                             {true, true, 520, 19, 300}, {false, false, 700, 9, 260},
+                             {true, true, 3, 513, 17}};
+}  // namespace
+
+TEST(SmallGemm, GemmF32MatchesDoubleReference) {
+  if (!cpu::small_gemm_supported()) GTEST_SKIP() << "no AVX-512F on this CPU";
+  std::vector<float> want;
+  for (const F32Case& g : kF32Cases)
+    for (float beta : {0.0f, 1.0f}) run_gemm_f32(g, beta, &want);
+}
+
+TEST(SmallGemm, GemmF32SameBitsAtAnyThreadCount) {
+  if (!cpu::small_gemm_supported()) GTEST_SKIP() << "no AVX-512F on this CPU";
+  const int threads = omp_get_max_threads();
+  for (const F32Case& g : kF32Cases) {
+    omp_set_num_threads(1);
+    const std::vector<float> one = run_gemm_f32(g, 1.0f, nullptr);
+    omp_set_num_threads(std::max(2, threads));
+    const std::vector<float> many = run_gemm_f32(g, 1.0f, nullptr);
+    EXPECT_EQ(one, many) << "m" << g.m << " n" << g.n << " k" << g.k;
+  }
+  omp_set_num_threads(threads);
 }

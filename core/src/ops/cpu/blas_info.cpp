@@ -15,11 +15,15 @@ std::string blas_core_name() {
   return name ? std::string(name) : std::string();
 }
 
+bool blas_core_uses_avx512(const std::string& core) {
+  return core == "SkylakeX" || core == "Cooperlake" || core == "CooperLake" ||
+         core == "SapphireRapids";
+}
+
 std::string blas_coretype_suggestion(const std::string& core, bool cpu_has_avx512,
                                      bool cpu_has_avx2, const char* coretype_env) {
   if (coretype_env && *coretype_env) return "";  // the user chose
-  const bool avx512_set = core == "SkylakeX" || core == "Cooperlake" || core == "CooperLake" ||
-                          core == "SapphireRapids";
+  const bool avx512_set = blas_core_uses_avx512(core);
   const bool avx2_set = avx512_set || core == "Haswell" || core == "Zen";
   if (cpu_has_avx512 && !avx512_set) return "SkylakeX";
   if (cpu_has_avx2 && !avx2_set) return "Haswell";

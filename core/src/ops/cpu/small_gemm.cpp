@@ -11,6 +11,8 @@
 #include <immintrin.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <string>
 
 #include "xomni/core/tensor/error.h"
 
@@ -19,7 +21,13 @@
 namespace xomni::cpu {
 namespace {
 
-std::atomic<bool> g_enabled{true};
+// XOMNI_OWN_GEMM=0 in the environment starts with the kernels off (cblas everywhere): a quick
+// way to tell whether a difference comes from them.
+bool enabled_at_start() {
+  const char* v = std::getenv("XOMNI_OWN_GEMM");
+  return !(v && std::string(v) == "0");
+}
+std::atomic<bool> g_enabled{enabled_at_start()};
 
 // Mask of the first `w` of 16 lanes (w may exceed 16 or be negative).
 __mmask16 lanes(int64_t w) {
@@ -29,6 +37,7 @@ __mmask16 lanes(int64_t w) {
 // ---- gemm_rows: C[R x 64] panels, B rows loaded as 4 vectors, A broadcast ----------------------
 
 constexpr int kRowsMax = 6;  // 6 x 4 accumulators + 4 B vectors + 1 broadcast of 32 registers
+constexpr int64_t kRowsDepth = 256;  // rows of B per pass over C
 
 // Rows [0, R) x columns [0, width) of C (width <= 64); op(A)[r, p] = a[r * ars + p * aks].
 template <int R>
@@ -75,14 +84,19 @@ XOMNI_AVX512F void rows_avx512(bool a_trans, int64_t m, int64_t n, int64_t k, co
                                int64_t lda, const float* b, int64_t ldb, float beta, float* c,
                                int64_t ldc) {
   const int64_t ars = a_trans ? 1 : lda, aks = a_trans ? lda : 1;
-  // Column panels outermost: a panel of B (k rows x 64) is read once per 6 rows of A while it
-  // stays in cache.
+  // Column panels outermost, then kRowsDepth rows of k at a time: that block of B (64 KiB) is
+  // read once per 6 rows of A while it stays in L2 (a whole panel of a long k does not); C
+  // accumulates the blocks in order.
   for (int64_t j = 0; j < n; j += 64) {
     const int64_t width = n - j < 64 ? n - j : 64;
-    for (int64_t i = 0; i < m; i += kRowsMax) {
-      const int64_t rows = m - i < kRowsMax ? m - i : kRowsMax;
-      kRowsPanels[rows - 1](k, a + i * ars, ars, aks, b + j, ldb, width, beta, c + i * ldc + j,
-                            ldc);
+    for (int64_t p = 0; p < k || p == 0; p += kRowsDepth) {
+      const int64_t depth = k - p < kRowsDepth ? k - p : kRowsDepth;
+      const float b_p = p == 0 ? beta : 1.0f;
+      for (int64_t i = 0; i < m; i += kRowsMax) {
+        const int64_t rows = m - i < kRowsMax ? m - i : kRowsMax;
+        kRowsPanels[rows - 1](depth, a + i * ars + p * aks, ars, aks, b + p * ldb + j, ldb, width,
+                              b_p, c + i * ldc + j, ldc);
+      }
     }
   }
 }

@@ -11,7 +11,8 @@
 
 namespace xomni::cpu {
 
-// AVX-512F on this CPU and not switched off with set_small_gemm_enabled(false).
+// AVX-512F on this CPU and not switched off (set_small_gemm_enabled(false), or XOMNI_OWN_GEMM=0 in
+// the environment at start).
 bool small_gemm_supported();
 // Tests compare both paths; the switch is process-wide.
 void set_small_gemm_enabled(bool on);
@@ -26,5 +27,18 @@ void gemm_rows(bool a_trans, int64_t m, int64_t n, int64_t k, const float* a, in
 // long side: dot products of rows). beta is 0 or 1.
 void gemm_dots(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
                int64_t ldb, float beta, float* c, int64_t ldc);
+
+// A whole f32 GEMM on these kernels, C[m, n] = beta C + op(A) op(B) (row-major, beta 0 or 1),
+// split over the OpenMP threads by column panels or row blocks (one thread inside a parallel
+// region). A transposed B is copied once into rows when m is large enough to repay the copy (the
+// linear layers' x W^T at thousands of tokens), else it becomes dot products. The result does not
+// depend on the thread count.
+void gemm_f32(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+              const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
+// Whether f32 matmuls should take gemm_f32 instead of OpenBLAS: the CPU has AVX-512 (and the
+// switch is on) while the kernel set OpenBLAS loaded does not use it (e.g. this project's machines
+// set OPENBLAS_CORETYPE=Haswell); its AVX-512 sets are as fast or faster on large shapes.
+bool prefer_own_f32_gemm();
 
 }  // namespace xomni::cpu

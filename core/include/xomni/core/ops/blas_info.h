@@ -11,6 +11,9 @@ namespace xomni {
 // OpenBLAS's name for the kernel set in use (e.g. "SkylakeX", "Haswell", "Prescott").
 std::string blas_core_name();
 
+// Whether an OpenBLAS kernel set ("SkylakeX", "Cooperlake", ...) uses AVX-512.
+bool blas_core_uses_avx512(const std::string& core);
+
 // The OPENBLAS_CORETYPE that would run this CPU's vectors ("SkylakeX" for AVX-512, "Haswell" for
 // AVX2), or "" when the loaded set already does or the user set the variable (coretype_env, null
 // when unset). A pure function, for tests.
