@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the embedded default, one process, no Slurm: the whole X-Omni study at tiny
 # scale (jobs/tiny/xomni.toml through `xomni pipeline`: synthetic world -> image codec -> text LM
-# -> X-Omni stages -> SFT -> GRPO -> evaluation -> report), about 14 minutes on 2 idle cores after the
+# -> X-Omni stages -> SFT -> GRPO -> evaluation -> report), about 12 minutes on 2 idle cores after the
 # build. Rerunning skips the finished stages and resumes an interrupted one.
 # Extra arguments go to `xomni pipeline` (e.g. --set study.scale=smoke for a two-minute check of
 # the chain, --set study.seed=2 for another seed; docs/STUDY.md).
