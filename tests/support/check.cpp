@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -49,6 +50,11 @@ Tensor uniform_leaf(const Shape& shape, uint64_t seed, double lo, double hi) {
 
 Tensor swap_last2(const Tensor& x) {
   return transpose(x, -2, -1);
+}
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.numel() == b.numel() &&
+         std::memcmp(a.raw_data(), b.raw_data(), size_t(a.numel()) * dtype_size(a.dtype())) == 0;
 }
 
 std::string error_message(const std::function<void()>& fn) {

@@ -38,6 +38,9 @@ Tensor uniform_leaf(const Shape& shape, uint64_t seed, double lo = -1.0, double 
 // non-contiguous view of a stored operand (the golden "_T" cases).
 Tensor swap_last2(const Tensor& x);
 
+// Same element count and the same bytes (bitwise equality, NaN payloads included).
+bool same_bits(const Tensor& a, const Tensor& b);
+
 // The message of the Error that fn throws, or "no error" when it returns.
 std::string error_message(const std::function<void()>& fn);
 // Whether `part` occurs in `text` (for checking messages).

@@ -28,6 +28,22 @@ void expect_near_sum(float got, double want, double abs_sum, int64_t k, const st
   EXPECT_LE(std::abs(double(got) - want), tol) << where << ": got " << got << ", want " << want;
 }
 
+// Every C[i, j] (row stride ldc) against beta C0[i, j] + sum_p A(i, p) B(p, j) in double.
+template <typename AtA, typename AtB>
+void expect_matches_reference(const std::vector<float>& c, const std::vector<float>& c0,
+                              int64_t ldc, int64_t m, int64_t n, int64_t k, float beta, AtA a_at,
+                              AtB b_at, const std::string& where) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double want = beta != 0 ? double(c0[size_t(i * ldc + j)]) : 0.0, mag = std::abs(want);
+      for (int64_t p = 0; p < k; ++p) {
+        const double t = double(a_at(i, p)) * double(b_at(p, j));
+        want += t, mag += std::abs(t);
+      }
+      expect_near_sum(c[size_t(i * ldc + j)], want, mag, k, where);
+    }
+}
+
 struct Shape3 {
   int64_t m, n, k;
 };
@@ -48,22 +64,15 @@ TEST(SmallGemm, RowsMatchesDoubleReference) {
         std::vector<float> c = random_floats(size_t(s.m * ldc), 3);
         const std::vector<float> c0 = c;
         cpu::gemm_rows(a_trans, s.m, s.n, s.k, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
-        for (int64_t i = 0; i < s.m; ++i) {
-          for (int64_t j = 0; j < s.n; ++j) {
-            double want = beta != 0 ? double(c0[size_t(i * ldc + j)]) : 0.0, mag = std::abs(want);
-            for (int64_t p = 0; p < s.k; ++p) {
-              const double t = double(a[size_t(a_trans ? p * lda + i : i * lda + p)]) *
-                               double(b[size_t(p * ldb + j)]);
-              want += t, mag += std::abs(t);
-            }
-            expect_near_sum(c[size_t(i * ldc + j)], want, mag, s.k,
-                            "rows m" + std::to_string(s.m) + " n" + std::to_string(s.n) + " k" +
-                                std::to_string(s.k) + (a_trans ? " A^T" : "") + " beta " +
-                                std::to_string(beta));
-          }
+        expect_matches_reference(
+            c, c0, ldc, s.m, s.n, s.k, beta,
+            [&](int64_t i, int64_t p) { return a[size_t(a_trans ? p * lda + i : i * lda + p)]; },
+            [&](int64_t p, int64_t j) { return b[size_t(p * ldb + j)]; },
+            "rows m" + std::to_string(s.m) + " n" + std::to_string(s.n) + " k" +
+                std::to_string(s.k) + (a_trans ? " A^T" : "") + " beta " + std::to_string(beta));
+        for (int64_t i = 0; i < s.m; ++i)
           for (int64_t j = s.n; j < ldc; ++j)  // the padding past n is not written
             ASSERT_EQ(c[size_t(i * ldc + j)], c0[size_t(i * ldc + j)]) << "row " << i;
-        }
       }
 }
 
@@ -77,20 +86,15 @@ TEST(SmallGemm, DotsMatchesDoubleReference) {
       std::vector<float> c = random_floats(size_t(s.m * ldc), 6);
       const std::vector<float> c0 = c;
       cpu::gemm_dots(s.m, s.n, s.k, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
-      for (int64_t i = 0; i < s.m; ++i) {
-        for (int64_t j = 0; j < s.n; ++j) {
-          double want = beta != 0 ? double(c0[size_t(i * ldc + j)]) : 0.0, mag = std::abs(want);
-          for (int64_t p = 0; p < s.k; ++p) {
-            const double t = double(a[size_t(i * lda + p)]) * double(b[size_t(j * ldb + p)]);
-            want += t, mag += std::abs(t);
-          }
-          expect_near_sum(c[size_t(i * ldc + j)], want, mag, s.k,
-                          "dots m" + std::to_string(s.m) + " n" + std::to_string(s.n) + " k" +
-                              std::to_string(s.k) + " beta " + std::to_string(beta));
-        }
+      expect_matches_reference(
+          c, c0, ldc, s.m, s.n, s.k, beta,
+          [&](int64_t i, int64_t p) { return a[size_t(i * lda + p)]; },
+          [&](int64_t p, int64_t j) { return b[size_t(j * ldb + p)]; },
+          "dots m" + std::to_string(s.m) + " n" + std::to_string(s.n) + " k" + std::to_string(s.k) +
+              " beta " + std::to_string(beta));
+      for (int64_t i = 0; i < s.m; ++i)
         for (int64_t j = s.n; j < ldc; ++j)
           ASSERT_EQ(c[size_t(i * ldc + j)], c0[size_t(i * ldc + j)]) << "row " << i;
-      }
     }
 }
 
@@ -125,34 +129,26 @@ TEST(SmallGemm, Conv2dMatchesCblasPath) {
 }
 
 namespace {
-// C = beta C + op(A) op(B) through gemm_f32 on fresh random operands; `ld_pad` pads every
-// leading dimension.
+// C = beta C + op(A) op(B) through gemm_f32 on fresh random operands (every leading dimension
+// padded), checked against the double loop when asked.
 struct F32Case {
   bool ta, tb;
   int64_t m, n, k;
 };
-std::vector<float> run_gemm_f32(const F32Case& g, float beta, std::vector<float>* want) {
+std::vector<float> run_gemm_f32(const F32Case& g, float beta, bool check_reference) {
   const int64_t lda = (g.ta ? g.m : g.k) + 3, ldb = (g.tb ? g.k : g.n) + 1, ldc = g.n + 2;
   const std::vector<float> a = random_floats(size_t((g.ta ? g.k : g.m) * lda), 7),
                            b = random_floats(size_t((g.tb ? g.n : g.k) * ldb), 8);
   std::vector<float> c = random_floats(size_t(g.m * ldc), 9);
   const std::vector<float> c0 = c;
   cpu::gemm_f32(g.ta, g.tb, g.m, g.n, g.k, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
-  if (want) {
-    for (int64_t i = 0; i < g.m; ++i)
-      for (int64_t j = 0; j < g.n; ++j) {
-        double w = beta != 0 ? double(c0[size_t(i * ldc + j)]) : 0.0, mag = std::abs(w);
-        for (int64_t p = 0; p < g.k; ++p) {
-          const double t = double(a[size_t(g.ta ? p * lda + i : i * lda + p)]) *
-                           double(b[size_t(g.tb ? j * ldb + p : p * ldb + j)]);
-          w += t, mag += std::abs(t);
-        }
-        expect_near_sum(c[size_t(i * ldc + j)], w, mag, g.k,
-                        "gemm_f32 ta" + std::to_string(g.ta) + " tb" + std::to_string(g.tb) + " m" +
-                            std::to_string(g.m) + " n" + std::to_string(g.n) + " k" +
-                            std::to_string(g.k));
-      }
-  }
+  if (check_reference)
+    expect_matches_reference(
+        c, c0, ldc, g.m, g.n, g.k, beta,
+        [&](int64_t i, int64_t p) { return a[size_t(g.ta ? p * lda + i : i * lda + p)]; },
+        [&](int64_t p, int64_t j) { return b[size_t(g.tb ? j * ldb + p : p * ldb + j)]; },
+        "gemm_f32 ta" + std::to_string(g.ta) + " tb" + std::to_string(g.tb) + " m" +
+            std::to_string(g.m) + " n" + std::to_string(g.n) + " k" + std::to_string(g.k));
   return c;
 }
 // Small products (one thread), the dot-product path (tb, m < 512), the copied-B path (tb,
@@ -165,9 +161,8 @@ const F32Case kF32Cases[] = {{false, false, 5, 7, 3},    {false, true, 37, 300, 
 
 TEST(SmallGemm, GemmF32MatchesDoubleReference) {
   if (!cpu::small_gemm_supported()) GTEST_SKIP() << "no AVX-512F on this CPU";
-  std::vector<float> want;
   for (const F32Case& g : kF32Cases)
-    for (float beta : {0.0f, 1.0f}) run_gemm_f32(g, beta, &want);
+    for (float beta : {0.0f, 1.0f}) run_gemm_f32(g, beta, true);
 }
 
 TEST(SmallGemm, GemmF32SameBitsAtAnyThreadCount) {
@@ -175,9 +170,9 @@ TEST(SmallGemm, GemmF32SameBitsAtAnyThreadCount) {
   const int threads = omp_get_max_threads();
   for (const F32Case& g : kF32Cases) {
     omp_set_num_threads(1);
-    const std::vector<float> one = run_gemm_f32(g, 1.0f, nullptr);
+    const std::vector<float> one = run_gemm_f32(g, 1.0f, false);
     omp_set_num_threads(std::max(2, threads));
-    const std::vector<float> many = run_gemm_f32(g, 1.0f, nullptr);
+    const std::vector<float> many = run_gemm_f32(g, 1.0f, false);
     EXPECT_EQ(one, many) << "m" << g.m << " n" << g.n << " k" << g.k;
   }
   omp_set_num_threads(threads);

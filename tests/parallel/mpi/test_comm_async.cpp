@@ -24,11 +24,6 @@ Tensor noisy(int rank, int64_t n, unsigned salt) {
   return Tensor::from_vector(v, {n});
 }
 
-bool same_bits(const Tensor& a, const Tensor& b) {
-  return a.numel() == b.numel() &&
-         std::memcmp(a.raw_data(), b.raw_data(), size_t(a.numel()) * dtype_size(a.dtype())) == 0;
-}
-
 }  // namespace
 
 // Sizes on both sides of the large-buffer algorithm switch (64 KiB), two requests in flight at
@@ -48,8 +43,8 @@ TEST(MpiCommAsync, AllReduceIsBitwiseTheBlockingOne) {
     ra->wait();
     ra->wait();  // waiting again is a no-op
     EXPECT_TRUE(ra->test());
-    EXPECT_TRUE(same_bits(a, a_ref)) << len;
-    EXPECT_TRUE(same_bits(b, b_ref)) << len;
+    EXPECT_TRUE(test::same_bits(a, a_ref)) << len;
+    EXPECT_TRUE(test::same_bits(b, b_ref)) << len;
   }
 }
 
@@ -61,7 +56,7 @@ TEST(MpiCommAsync, ReduceScatterIsBitwiseTheBlockingOne) {
   w->reduce_scatter(in, ref);
   auto r = w->reduce_scatter_async(in, out);
   r->wait();
-  EXPECT_TRUE(same_bits(out, ref));
+  EXPECT_TRUE(test::same_bits(out, ref));
   EXPECT_THROW(w->reduce_scatter_async(in, Tensor::zeros({k + 1})), Error);
 }
 

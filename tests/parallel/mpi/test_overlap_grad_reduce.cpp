@@ -103,11 +103,6 @@ TrainRun train(Communicator& dp, bool zero, bool overlap, int steps) {
   return run;
 }
 
-bool same_bits(const Tensor& a, const Tensor& b) {
-  return a.numel() == b.numel() &&
-         std::memcmp(a.raw_data(), b.raw_data(), size_t(a.numel()) * dtype_size(a.dtype())) == 0;
-}
-
 }  // namespace
 
 TEST(OverlapGradReduce, BitwiseTheBlockingReduction) {
@@ -129,11 +124,11 @@ TEST(OverlapGradReduce, BitwiseTheBlockingReduction) {
       EXPECT_EQ(on.losses[s], off.losses[s]) << what << " step " << s;
     const std::vector<NamedParam> names = make_params();
     for (size_t i = 0; i < on.params.size(); ++i)
-      EXPECT_TRUE(same_bits(on.params[i], off.params[i])) << what << " " << names[i].name;
+      EXPECT_TRUE(test::same_bits(on.params[i], off.params[i])) << what << " " << names[i].name;
     // The parameters moved (the comparison is not between two untouched copies), except the
     // frozen one; the unused one moves by weight decay only.
     for (size_t i = 0; i < on.params.size(); ++i)
-      EXPECT_EQ(same_bits(on.params[i], names[i].tensor), names[i].name == "frozen.weight")
+      EXPECT_EQ(test::same_bits(on.params[i], names[i].tensor), names[i].name == "frozen.weight")
           << names[i].name;
   }
 }

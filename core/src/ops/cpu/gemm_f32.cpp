@@ -27,9 +27,14 @@ void transpose_into(const float* src, int64_t ld, int64_t n, int64_t k, float* d
         for (int64_t p = p0; p < std::min(k, p0 + kB); ++p) dst[p * n + j] = src[j * ld + p];
 }
 
-int64_t threads_for(double work) {
-  if (omp_in_parallel() || work < kMinThreadedWork) return 1;
-  return omp_get_max_threads();
+// fn(lo, hi) over [0, units): in one call when the product is too small to share or we are
+// already inside a parallel region, else split over the threads.
+template <typename Fn>
+void over_units(double work, int64_t units, Fn&& fn) {
+  if (omp_in_parallel() || work < kMinThreadedWork)
+    fn(int64_t(0), units);
+  else
+    parallel_for(units, 1, fn);
 }
 
 }  // namespace
@@ -37,12 +42,10 @@ int64_t threads_for(double work) {
 void gemm_f32(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
               const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   if (m <= 0 || n <= 0) return;
-  const int64_t nt = threads_for(double(m) * double(n) * double(k));
+  const double work = double(m) * double(n) * double(k);
   if (tb && !ta && m < kMinRowsForCopy) {
     // Dot products of A's rows with B's rows, split by rows of C (whole 4-row tiles).
-    const int64_t tiles = (m + 3) / 4;
-    parallel_for(nt > 1 ? tiles : 1, 1, [&](int64_t lo, int64_t hi) {
-      if (nt <= 1) hi = tiles;
+    over_units(work, (m + 3) / 4, [&](int64_t lo, int64_t hi) {
       const int64_t i0 = lo * 4, i1 = std::min(m, hi * 4);
       gemm_dots(i1 - i0, n, k, a + i0 * lda, lda, b, ldb, beta, c + i0 * ldc, ldc);
     });
@@ -59,10 +62,8 @@ void gemm_f32(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a,
   const int64_t ars = ta ? 1 : lda;
   // Column panels of 64 when there are enough for every thread, else blocks of 6 rows.
   const int64_t panels = (n + 63) / 64, blocks = (m + 5) / 6;
-  const bool by_columns = panels >= 2 * nt || panels >= blocks;
-  const int64_t units = by_columns ? panels : blocks;
-  parallel_for(nt > 1 ? units : 1, 1, [&](int64_t lo, int64_t hi) {
-    if (nt <= 1) hi = units;
+  const bool by_columns = panels >= 2 * int64_t(omp_get_max_threads()) || panels >= blocks;
+  over_units(work, by_columns ? panels : blocks, [&](int64_t lo, int64_t hi) {
     if (by_columns) {
       const int64_t j0 = lo * 64, j1 = std::min(n, hi * 64);
       gemm_rows(ta, m, j1 - j0, k, a, lda, rows_b + j0, rows_ldb, beta, c + j0, ldc);

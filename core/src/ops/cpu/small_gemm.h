@@ -5,8 +5,9 @@
 // units). These kernels read both operands where they lie. AVX-512 only: callers fall back to
 // cblas where small_gemm_supported() is false.
 //
-// Each C element is one chain of fused multiply-adds over k in order (gemm_rows) or a fixed tree
-// of 16-lane partial sums (gemm_dots), so results do not depend on how callers split the work.
+// Each C element is a fixed sequence: chains of fused multiply-adds over passes of 256 k in order,
+// each pass added into C (gemm_rows), or a fixed tree of 16-lane partial sums (gemm_dots); so
+// results do not depend on how callers split the work.
 #include <cstdint>
 
 namespace xomni::cpu {
