@@ -66,7 +66,9 @@ DeviceSpec device_spec(const std::string& name) {
     d.inter_latency = d.intra_latency;
     d.runtime_bytes = 38.0 * 1024 * 1024;  // peak RSS of a near-empty training run
     d.ranks_share_node = true;
-    d.overlap_dp = true;  // overlap_grad_reduce: 29-126 ms exposed -> 0.1-5 ms at dp=2 (PERF.md)
+    // overlap_grad_reduce: 29-126 ms exposed -> 0.1-5 ms at dp=2; overlap_param_gather: the
+    // gather's wait 3.5-4.6 ms -> 0.05-0.08 ms (PERF.md)
+    d.overlap_dp = true;
     d.provenance = "this box, xomni plan --calibrate (docs/SCALING.md)";
     return d;
   }

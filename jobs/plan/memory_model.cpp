@@ -2,7 +2,7 @@
 // each backward's fresh .grad tensors plus, with more than one data-parallel rank, the
 // optimizer's flat gradient buffer (zero_grad drops the .grad tensors, so both exist while the
 // optimizer packs); AdamW's two moments (ZeRO-1: a
-// 1/n shard of them plus its gradient and parameter shards and a staging window); the
+// 1/n shard of them plus its gradient and parameter shards); the
 // activations autograd saves for every micro-batch in flight under 1F1B; the head's logits.
 #include <algorithm>
 #include <string>
@@ -75,11 +75,10 @@ MemoryBreakdown predict_memory(const PlanJob& job, const parallel::Layout& l, in
   const int64_t padded = sharded ? (numel + n - 1) / n * n : numel;
   mem.parameters = double(numel) * bytes;
   mem.gradients = double(numel + (n > 1 ? padded : 0)) * bytes;  // one rank: no flat buffer
-  const int64_t bucket = std::max<int64_t>(1, int64_t(job.bucket_mb * 1024.0 * 1024.0 / bytes));
   if (sharded) {
-    const int64_t shard = padded / n, window = std::max<int64_t>(1, bucket / n);
-    mem.optimizer = 4.0 * double(shard) * bytes;  // moments, gradient shard, parameter shard
-    if (shard > window) mem.comm_buffers += double(n * window) * bytes;
+    // Moments, gradient shard, parameter shard; the parameter all-gather lands in the flat
+    // gradient buffer (counted above), so no staging window.
+    mem.optimizer = 4.0 * double(padded / n) * bytes;
   } else {
     mem.optimizer = 2.0 * double(numel) * bytes;
   }

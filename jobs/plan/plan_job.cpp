@@ -119,6 +119,7 @@ PlanJob plan_job_from_toml(const std::string& text, const std::string& where,
   job.sequence_parallel = r.flag("parallel.sequence_parallel", false);
   job.bucket_mb = r.number("parallel.bucket_mb", 25.0);
   job.overlap_grad_reduce = r.flag("parallel.overlap_grad_reduce", true);
+  job.overlap_param_gather = r.flag("parallel.overlap_param_gather", true);
   XOMNI_CHECK(job.bucket_mb > 0, where, ": parallel.bucket_mb must be > 0");
   const std::string precision = r.text("train.precision", "fp32");
   XOMNI_CHECK(precision == "fp32" || precision == "bf16", where, ": train.precision = \"",

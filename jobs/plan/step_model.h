@@ -37,6 +37,9 @@ struct PlanJob {
   // parallel.overlap_grad_reduce: the dp reduction runs during the last backward pass; the time
   // model hides it behind that pass where the device can.
   bool overlap_grad_reduce = true;
+  // parallel.overlap_param_gather (ZeRO-1): the parameter all-gather is waited for during the next
+  // step's first forward pass; the time model hides it behind that pass where the device can.
+  bool overlap_param_gather = true;
   bool bf16 = false;        // train.precision = "bf16" (GEMM inputs rounded; storage stays f32)
   int64_t param_bytes = 4;  // storage of parameters, gradients and optimizer state (f32)
   std::string source;       // for messages
@@ -73,8 +76,10 @@ struct DeviceSpec {
   // rates above are one rank's alone, and ranks beyond `cores` share (calibrated: the GEMM
   // throughput of all ranks at once over one rank's alone). 0: one device per rank.
   double cores = 0;
-  bool overlap_dp = true;  // gradient reduction can overlap the backward (NCCL streams; MPI's
-                           // non-blocking collectives progressed from the gradient hooks)
+  // The dp gradient reduction can overlap the backward, and ZeRO-1's parameter all-gather the
+  // next forward (NCCL streams; MPI's non-blocking collectives progressed from the gradient
+  // hooks and the parameters' first use).
+  bool overlap_dp = true;
   std::string provenance;  // where the numbers come from
   double achieved_flops(bool bf16) const;
 };
@@ -113,7 +118,7 @@ struct MemoryBreakdown {
   double optimizer = 0;     // AdamW moments (and ZeRO-1's shard buffers)
   double activations = 0;   // saved for backward, all micro-batches in flight
   double logits = 0;        // the head's logits (or the fused head's chunk) and their gradient
-  double comm_buffers = 0;  // pipeline messages, the optimizer's staging
+  double comm_buffers = 0;  // pipeline messages
   double runtime = 0;       // the device's fixed overhead
   double total() const;
   std::string dominant() const;   // name of the largest term

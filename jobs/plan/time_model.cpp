@@ -108,27 +108,29 @@ StepPrediction predict_step(const PlanJob& job, const parallel::Layout& l, const
 
   // Communication of the peak stage's rank (stage 0 carries the embedding and the most
   // in-flight micro-batches; the last the head: take the larger).
-  double comm = 0, dp_comm = 0;
+  double comm = 0, dp_reduce = 0, dp_gather = 0;
   for (int s : {0, l.pp - 1}) {
     const parallel::Coord c{0, 0, 0, s};
     const std::vector<CollectiveBytes> list = predict_comm(job, l, c);
-    double total = 0, dp_part = 0;
+    double total = 0, reduce = 0, gather = 0;
     for (const CollectiveBytes& x : list) {
       if (x.op == parallel::CommOp::recv) continue;  // priced with its send
       const double t = collective_seconds(x, l, dev);
       total += t;
-      if (x.group == "dp+cp" && x.bytes > 64) dp_part += t;
+      if (x.group != "dp+cp" || x.bytes <= 64) continue;  // small ones: loss sums, norms
+      (x.op == parallel::CommOp::all_gather ? gather : reduce) += t;
     }
-    if (total >= comm) comm = total, dp_comm = dp_part;
+    if (total >= comm) comm = total, dp_reduce = reduce, dp_gather = gather;
     if (s == 0) out.comm = list;
   }
-  // The dp reduction overlaps the last micro-batch's backward where the code and the device
-  // allow it; everything else (tp, cp, pp messages) sits on the critical path.
+  // The dp reduction overlaps the last micro-batch's backward, and ZeRO-1's parameter all-gather
+  // the first micro-batch's forward, where the code and the device allow it; everything else
+  // (tp, cp, pp messages) sits on the critical path.
   double exposed = comm;
-  if (job.overlap_grad_reduce && dev.overlap_dp) {
-    const double backward = worst / double(micro) * 2.0 / 3.0;
-    exposed -= std::min(dp_comm, backward);
-  }
+  const double per_micro = worst / double(micro);
+  if (job.overlap_grad_reduce && dev.overlap_dp)
+    exposed -= std::min(dp_reduce, per_micro * 2.0 / 3.0);
+  if (job.overlap_param_gather && dev.overlap_dp) exposed -= std::min(dp_gather, per_micro / 3.0);
   out.comm_s = exposed;
   out.step_s = out.compute_s + out.bubble_s + out.comm_s;
   out.tokens_per_s = tokens / out.step_s;

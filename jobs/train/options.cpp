@@ -69,6 +69,9 @@ std::vector<FieldSpec> parallel_fields() {
                  "ZeRO-1: shard optimizer state and update over the dp group"),
       bool_field("parallel.overlap_grad_reduce", true,
                  "reduce each gradient bucket during the last backward pass, once it is final"),
+      bool_field("parallel.overlap_param_gather", true,
+                 "ZeRO-1: wait for each parameter's all-gather when the next forward first uses "
+                 "it, not at the end of the optimizer step"),
       float_field("parallel.bucket_mb", 25.0, "gradient all-reduce bucket size (MB)")
           .greater_than(0)
           .at_most(1024 * 1024),  // 1 TB: anything larger is one bucket anyway (and inf overflows)
@@ -157,6 +160,7 @@ TrainerOptions parse_trainer_options(const Config& c) {
   o.parallel.data_parallel.distributed_optimizer = c.get_bool("parallel.distributed_optimizer");
   o.parallel.data_parallel.bucket_mb = c.get_float("parallel.bucket_mb");
   o.parallel.data_parallel.overlap_grad_reduce = c.get_bool("parallel.overlap_grad_reduce");
+  o.parallel.data_parallel.overlap_param_gather = c.get_bool("parallel.overlap_param_gather");
   o.parallel.pp_layers =
       parse_layer_counts(c.get_string("parallel.pp_layers"), c.source() + " [parallel]");
   o.parallel.virtual_stages = int(c.get_int("parallel.virtual_stages"));

@@ -172,15 +172,20 @@ struct Optimization {
     for (const std::string& g : globs) out += (out.empty() ? "\"" : ", \"") + g + "\"";
     return out;
   }
-  // The overlapped reduction posts its collectives during backward, where ranks may differ in how
-  // many they have posted when the stage's own dp x cp collectives (its loss sum) come: a
-  // communicator of its own keeps the two orders apart.
+  // The overlapped reduction posts its collectives during backward, and the overlapped parameter
+  // gather waits for its own during forward, where ranks may differ in how many they have posted
+  // or finished when the stage's own dp x cp collectives (its loss sum) come: a communicator of
+  // its own keeps the two orders apart.
   static std::unique_ptr<parallel::MpiCommunicator> gradient_comm(const TrainerOptions& o,
                                                                   const ParallelSetup& par) {
     parallel::Communicator& dp_cp = par.groups->dp_cp();
-    if (!o.parallel.data_parallel.overlap_grad_reduce || dp_cp.size() == 1) return nullptr;
+    const parallel::DataParallelOptions& d = o.parallel.data_parallel;
+    const bool gather = d.overlap_param_gather && d.distributed_optimizer;
+    if (!(d.overlap_grad_reduce || gather) || dp_cp.size() == 1) return nullptr;
     auto* mpi = dynamic_cast<parallel::MpiCommunicator*>(&dp_cp);
-    XOMNI_CHECK(mpi != nullptr, o.source, ": parallel.overlap_grad_reduce needs the MPI backend");
+    XOMNI_CHECK(mpi != nullptr, o.source, ": parallel.",
+                d.overlap_grad_reduce ? "overlap_grad_reduce" : "overlap_param_gather",
+                " needs the MPI backend");
     return mpi->split(0, mpi->rank(), dp_cp.name() + ".grads");
   }
   std::unique_ptr<parallel::MpiCommunicator> grad_comm;

@@ -75,13 +75,17 @@ void Communicator::reduce_scatter(const Tensor& in, const Tensor& out, ReduceOp 
   reduce_scatter_raw(in.raw_data(), out.raw_data(), out.numel(), out.dtype(), op);
 }
 
+void check_all_gather(const Communicator& c, const Tensor& in, const Tensor& out) {
+  check_buffer(c, "all_gather", "input", in);
+  check_buffer(c, "all_gather", "output", out);
+  XOMNI_CHECK(in.dtype() == out.dtype() && out.numel() == in.numel() * c.size(), c.name(),
+              " all_gather: output has ", out.numel(), " elements, expected ", c.size(), " x ",
+              in.numel(), " of the input's dtype");
+}
+
 void Communicator::all_gather(const Tensor& in, const Tensor& out) {
   profiler::Scope scope("comm.all_gather", 0, bytes_of(out));
-  check_buffer(*this, "all_gather", "input", in);
-  check_buffer(*this, "all_gather", "output", out);
-  XOMNI_CHECK(in.dtype() == out.dtype() && out.numel() == in.numel() * size(), name(),
-              " all_gather: output has ", out.numel(), " elements, expected ", size(), " x ",
-              in.numel(), " of the input's dtype");
+  check_all_gather(*this, in, out);
   all_gather_raw(in.raw_data(), out.raw_data(), in.numel(), in.dtype());
 }
 
@@ -148,6 +152,12 @@ std::unique_ptr<CommRequest> Communicator::reduce_scatter_async(const Tensor& in
   return reduce_scatter_async_raw(in.raw_data(), out.raw_data(), out.numel(), out.dtype(), op);
 }
 
+std::unique_ptr<CommRequest> Communicator::all_gather_async(const Tensor& in, const Tensor& out) {
+  profiler::Scope scope("comm.all_gather", 0, bytes_of(out));
+  check_all_gather(*this, in, out);
+  return all_gather_async_raw(in.raw_data(), out.raw_data(), in.numel(), in.dtype());
+}
+
 std::unique_ptr<CommRequest> Communicator::all_reduce_async_raw(void* data, int64_t count,
                                                                 DType dtype, ReduceOp op) {
   all_reduce_raw(data, count, dtype, op);
@@ -158,6 +168,12 @@ std::unique_ptr<CommRequest> Communicator::reduce_scatter_async_raw(const void* 
                                                                     int64_t out_count, DType dtype,
                                                                     ReduceOp op) {
   reduce_scatter_raw(in, out, out_count, dtype, op);
+  return std::make_unique<CompletedRequest>();
+}
+
+std::unique_ptr<CommRequest> Communicator::all_gather_async_raw(const void* in, void* out,
+                                                                int64_t in_count, DType dtype) {
+  all_gather_raw(in, out, in_count, dtype);
   return std::make_unique<CompletedRequest>();
 }
 

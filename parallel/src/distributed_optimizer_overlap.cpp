@@ -2,6 +2,7 @@
 // reach each parameter, and buckets are posted (non-blocking, in the fixed bucket order) once
 // all their parameters are final; reduce_gradients() posts the rest and waits.
 #include <algorithm>
+#include <exception>
 
 #include "xomni/core/tensor/grad_hooks.h"
 #include "xomni/parallel/distributed_optimizer.h"
@@ -9,7 +10,8 @@
 namespace xomni::parallel {
 
 // Which buckets hold elements of each parameter: its own one without ZeRO (buckets hold whole
-// parameters), with ZeRO every window its elements fall in on any rank's chunk.
+// parameters), with ZeRO every window its elements fall in on any rank's chunk (the windows its
+// reduction and its all-gather wait for).
 void DistributedOptimizer::map_buckets() {
   param_buckets_.assign(params_.size(), {});
   bucket_params_.assign(buckets_.size(), 0);
@@ -29,6 +31,9 @@ void DistributedOptimizer::map_buckets() {
     }
     for (size_t k : mine) ++bucket_params_[k];
   }
+}
+
+void DistributedOptimizer::add_gradient_hooks() {
   // Frozen parameters too: they may be unfrozen later (a hook never runs while frozen).
   for (size_t i = 0; i < params_.size(); ++i)
     hook_ids_.push_back(
@@ -37,6 +42,17 @@ void DistributedOptimizer::map_buckets() {
 
 DistributedOptimizer::~DistributedOptimizer() {
   for (int64_t id : hook_ids_) remove_post_accumulate_hook(id);
+  // A gather still pending: the parameters outlive the optimizer, so they get their values, unless
+  // an error is unwinding (then no waiting; see abandon_parameter_gather).
+  if (pending_storages_ > 0 || !gathers_.empty()) {
+    if (std::uncaught_exceptions() == 0) {
+      try {
+        finish_parameter_gather();
+      } catch (...) {
+      }
+    }
+    if (pending_storages_ > 0 || !gathers_.empty()) abandon_parameter_gather();
+  }
   // Reductions posted by a step that an error abandoned may still write into our buffers. No
   // waiting here (a peer may never post its part, and the job is ending): unfinished ones keep
   // the buffers alive for the rest of the process.
@@ -76,8 +92,15 @@ void DistributedOptimizer::expect_backward_passes(int64_t m) {
   bucket_waiting_ = bucket_params_;
   next_bucket_ = 0;
   oldest_ = 0;
+  padding_packed_ = false;  // see mark_frozen_final
+}
+
+void DistributedOptimizer::mark_frozen_final() {
+  // Frozen parameters contribute zeros; held ones wait for reduce_gradients(). Done at the first
+  // hook, not when the step is announced: packing waits for a pending parameter gather, which
+  // the forward pass in between is meant to hide.
+  padding_packed_ = true;
   copy_packed(nullptr, numel_, padded_ - numel_);  // ZeRO padding: part of the first windows
-  // Frozen parameters contribute zeros and are final now; held ones wait for reduce_gradients().
   for (size_t i = 0; i < params_.size(); ++i)
     if (!params_[i].tensor.requires_grad() && !held_[i]) mark_final(i);
 }
@@ -101,6 +124,10 @@ void DistributedOptimizer::on_gradient_final(size_t i) {
 
 void DistributedOptimizer::mark_final(size_t i) {
   if (final_[i]) return;
+  if (!padding_packed_) {
+    mark_frozen_final();
+    if (final_[i]) return;  // it was one of them
+  }
   final_[i] = true;
   pack_param(i);
   for (size_t k : param_buckets_[i]) --bucket_waiting_[k];

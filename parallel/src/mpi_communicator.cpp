@@ -252,11 +252,19 @@ std::unique_ptr<CommRequest> MpiCommunicator::reduce_scatter_async_raw(const voi
   return std::make_unique<MpiRequest>(*impl_, desc, req);
 }
 
-void MpiCommunicator::all_gather_raw(const void* in, void* out, int64_t in_count, DType dtype) {
+std::unique_ptr<CommRequest> MpiCommunicator::all_gather_async_raw(const void* in, void* out,
+                                                                   int64_t in_count, DType dtype) {
+  OpDesc desc;
+  MPI_Request req = post_all_gather(in, out, in_count, dtype, desc);
+  return std::make_unique<MpiRequest>(*impl_, desc, req);
+}
+
+MPI_Request MpiCommunicator::post_all_gather(const void* in, void* out, int64_t in_count,
+                                             DType dtype, OpDesc& desc) {
   impl_->check_usable("all_gather");
   int total = checked_count(*this, "all_gather", in_count * size());
   int64_t seq = begin(CommOp::all_gather, int64_t(total) * int64_t(dtype_size(dtype)));
-  impl_->start({CommOp::all_gather, seq, dtype, in_count});
+  desc = {CommOp::all_gather, seq, dtype, in_count};
   MPI_Datatype t = mpi_type(dtype);
   // MPI forbids aliased buffers unless the input is this rank's own chunk (MPI_IN_PLACE).
   const char* own = static_cast<const char*>(out) + rank() * in_count * int64_t(dtype_size(dtype));
@@ -264,6 +272,13 @@ void MpiCommunicator::all_gather_raw(const void* in, void* out, int64_t in_count
   MPI_Request req = MPI_REQUEST_NULL;
   mpi_check(MPI_Iallgather(send, int(in_count), t, out, int(in_count), t, comm_, &req),
             name() + " all_gather: MPI_Iallgather");
+  return req;
+}
+
+void MpiCommunicator::all_gather_raw(const void* in, void* out, int64_t in_count, DType dtype) {
+  OpDesc desc;
+  MPI_Request req = post_all_gather(in, out, in_count, dtype, desc);
+  impl_->start(desc);
   impl_->wait(req, MPI_STATUS_IGNORE);
   impl_->finish();
 }

@@ -103,6 +103,43 @@ TEST(StepModel, ZeroOneDividesTheOptimizerStateByDp) {
   }
 }
 
+// Each overlap hides its own collectives only: the reduction behind the last backward pass, the
+// ZeRO-1 parameter all-gather behind the first forward pass, and neither on a device that
+// cannot overlap.
+TEST(StepModel, OverlapsHideTheirOwnCollectives) {
+  plan::PlanJob job = plan::plan_job_from_toml(read(kJobs + "/tiny/lm.toml"), "lm");
+  job.zero1 = true;
+  plan::DeviceSpec dev = plan::device_spec("cpu");
+  const parallel::Layout l{1, 1, 2, 1};
+  auto comm = [&](bool reduce, bool gather) {
+    plan::PlanJob j = job;
+    j.overlap_grad_reduce = reduce, j.overlap_param_gather = gather;
+    return plan::predict_step(j, l, dev).comm_s;
+  };
+  const plan::StepPrediction off = [&] {
+    plan::PlanJob j = job;
+    j.overlap_grad_reduce = j.overlap_param_gather = false;
+    return plan::predict_step(j, l, dev);
+  }();
+  // The blocking step's dp collectives, priced one by one.
+  double gather = 0, reduce = 0;
+  for (const plan::CollectiveBytes& x : off.comm) {
+    if (x.group != "dp+cp" || x.bytes <= 64) continue;
+    const double t = dev.intra_latency * double(x.calls) + double(x.bytes) / 2.0 / dev.intra_bw;
+    (x.op == parallel::CommOp::all_gather ? gather : reduce) += t;
+  }
+  ASSERT_GT(gather, 0);
+  ASSERT_GT(reduce, 0);
+  const double micro = off.compute_s / double(job.micro_batches);
+  const double forward = micro / 3.0, backward = micro * 2.0 / 3.0;
+  EXPECT_NEAR(off.comm_s - comm(false, true), std::min(gather, forward), 1e-12);
+  EXPECT_NEAR(off.comm_s - comm(true, false), std::min(reduce, backward), 1e-12);
+  EXPECT_NEAR(off.comm_s - comm(true, true), std::min(gather, forward) + std::min(reduce, backward),
+              1e-12);
+  dev.overlap_dp = false;
+  EXPECT_EQ(comm(true, true), off.comm_s);
+}
+
 TEST(StepModel, EnumerationKeepsOnlyValidLayouts) {
   const plan::PlanJob job = plan::plan_job_from_toml(read(kJobs + "/tiny/xomni_s1.toml"), "s1");
   plan::SearchOptions o;

@@ -144,4 +144,18 @@ Storage::~Storage() {
   allocator_->release(data_, nbytes_, device_.index);
 }
 
+void Storage::set_pending(std::function<void(void*)> fill) {
+  std::lock_guard<std::mutex> lock(fill_mutex_);
+  fill_ = std::move(fill);
+  pending_.store(bool(fill_), std::memory_order_release);
+}
+
+void Storage::resolve() const {
+  std::lock_guard<std::mutex> lock(fill_mutex_);
+  if (!pending_.load(std::memory_order_relaxed)) return;  // another thread filled it meanwhile
+  fill_(data_);
+  fill_ = nullptr;
+  pending_.store(false, std::memory_order_release);
+}
+
 }  // namespace xomni

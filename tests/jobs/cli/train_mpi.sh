@@ -70,15 +70,16 @@ for run in tp2 dp2; do
     echo "$run: expected one summary line" >&2; cat "$work/$run" >&2; exit 1; }
 done
 
-# Overlapped gradient reduction (parallel.overlap_grad_reduce): with two micro-batches and small
-# buckets, the same losses and gradient norms, step by step, as the reduction after backward,
-# with ZeRO-1 and without.
+# Overlapped gradient reduction (parallel.overlap_grad_reduce) and, with ZeRO-1, the parameter
+# all-gather overlapped with the next forward (parallel.overlap_param_gather): with two
+# micro-batches and small buckets, the same losses and gradient norms, step by step, as the
+# blocking reduction and gather, with ZeRO-1 and without.
 losses() { grep -o '"loss": [-0-9.e]*, "lr": [-0-9.e]*, "grad_norm": [-0-9.e]*' "$1"; }
 for zero in false true; do
   for overlap in false true; do
     "$mpiexec" -np 2 "$xomni" train "$work/job.toml" --set run.name=ov_${zero}_$overlap \
       --set parallel.distributed_optimizer=$zero --set parallel.overlap_grad_reduce=$overlap \
-      --set parallel.bucket_mb=0.01 --set train.grad_accum=2 > "$work/ov_${zero}_$overlap" 2>&1 || {
+      --set parallel.overlap_param_gather=$overlap --set parallel.bucket_mb=0.01 --set train.grad_accum=2 > "$work/ov_${zero}_$overlap" 2>&1 || {
       cat "$work/ov_${zero}_$overlap" >&2; exit 1; }
   done
 done

@@ -1,5 +1,5 @@
-// Non-blocking all_reduce / reduce_scatter: bitwise the blocking result, several in flight,
-// counted like the blocking form, the same timeout report, and the base-class fallback.
+// Non-blocking all_reduce / reduce_scatter / all_gather: bitwise the blocking result, several in
+// flight, counted like the blocking form, the same timeout report, and the base-class fallback.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -60,6 +60,32 @@ TEST(MpiCommAsync, ReduceScatterIsBitwiseTheBlockingOne) {
   EXPECT_THROW(w->reduce_scatter_async(in, Tensor::zeros({k + 1})), Error);
 }
 
+// Rank r's chunk lands at r in every rank's output, in place (input = own chunk) or not, and
+// two gathers can be in flight at once.
+TEST(MpiCommAsync, AllGatherIsTheBlockingOne) {
+  auto w = mpi_world();
+  const int n = w->size();
+  const int64_t k = 20011;
+  Tensor in = noisy(w->rank(), k, 4);
+  Tensor ref = Tensor::zeros({n * k}), out = Tensor::zeros({n * k});
+  Tensor in_place = Tensor::zeros({n * k});
+  make_view(in_place, {k}, {1}, w->rank() * k).copy_(in);
+  w->all_gather(in, ref);
+  auto r1 = w->all_gather_async(in, out);
+  auto r2 = w->all_gather_async(make_view(in_place, {k}, {1}, w->rank() * k), in_place);
+  r2->wait();
+  r1->wait();
+  EXPECT_TRUE(test::same_bits(out, ref));
+  EXPECT_TRUE(test::same_bits(in_place, ref));
+  // Chunk r is rank r's input: check two entries against the generator directly.
+  for (int r = 0; r < n; ++r) {
+    const std::vector<float> theirs = noisy(r, k, 4).to_vector<float>();
+    EXPECT_EQ(out.to_vector<float>()[size_t(r * k)], theirs[0]);
+    EXPECT_EQ(out.to_vector<float>()[size_t(r * k + k - 1)], theirs[size_t(k - 1)]);
+  }
+  EXPECT_THROW(w->all_gather_async(in, Tensor::zeros({n * k + 1})), Error);
+}
+
 TEST(MpiCommAsync, CountedAndSequencedWhenPosted) {
   auto w = mpi_world();
   const int n = w->size();
@@ -68,15 +94,19 @@ TEST(MpiCommAsync, CountedAndSequencedWhenPosted) {
   auto r1 = w->all_reduce_async(Tensor::zeros({10}, DType::f32));
   auto r2 =
       w->reduce_scatter_async(Tensor::zeros({n * 3}, DType::f64), Tensor::zeros({3}, DType::f64));
-  EXPECT_EQ(w->sequence(), seq0 + 2);  // before either is waited on
+  auto r3 = w->all_gather_async(Tensor::zeros({2}, DType::f32), Tensor::zeros({n * 2}));
+  EXPECT_EQ(w->sequence(), seq0 + 3);  // before any is waited on
   const CommStats& s = w->stats();
   EXPECT_EQ(s.calls[size_t(CommOp::all_reduce)], 1);
   EXPECT_EQ(s.bytes[size_t(CommOp::all_reduce)], 40);
   EXPECT_EQ(s.calls[size_t(CommOp::reduce_scatter)], 1);
   EXPECT_EQ(s.bytes[size_t(CommOp::reduce_scatter)], n * 3 * 8);  // the input, as blocking
+  EXPECT_EQ(s.calls[size_t(CommOp::all_gather)], 1);
+  EXPECT_EQ(s.bytes[size_t(CommOp::all_gather)], n * 2 * 4);  // the output, as blocking
   r1->wait();
   r2->wait();
-  EXPECT_EQ(w->stats().total_bytes(), 40 + n * 24);
+  r3->wait();
+  EXPECT_EQ(w->stats().total_bytes(), 40 + n * 24 + n * 8);
 }
 
 // A rank that never posts: the waiting ranks time out naming the posted collective, as the
@@ -124,7 +154,11 @@ class OneRankComm final : public Communicator {
     std::memcpy(out, in, size_t(n) * dtype_size(dtype));
     ++blocking_calls;
   }
-  void all_gather_raw(const void*, void*, int64_t, DType) override {}
+  void all_gather_raw(const void* in, void* out, int64_t n, DType dtype) override {
+    begin(CommOp::all_gather, n * int64_t(dtype_size(dtype)));
+    std::memcpy(out, in, size_t(n) * dtype_size(dtype));
+    ++blocking_calls;
+  }
   void broadcast_raw(void*, int64_t, DType, int) override {}
   void send_raw(const void*, int64_t, DType, int, int) override {}
   void recv_raw(void*, int64_t, DType, int, int) override {}
@@ -143,5 +177,9 @@ TEST(MpiCommAsync, BackendsWithoutAsyncFallBackToBlocking) {
   EXPECT_EQ(out.to_vector<float>(), (std::vector<float>{2.5f, 2.5f, 2.5f}));
   c.all_reduce_async(in)->wait();
   EXPECT_EQ(c.blocking_calls, 2);
-  EXPECT_EQ(c.sequence(), 2);
+  Tensor gathered = Tensor::zeros({3});
+  EXPECT_TRUE(c.all_gather_async(in, gathered)->test());
+  EXPECT_EQ(c.blocking_calls, 3);
+  EXPECT_EQ(gathered.to_vector<float>(), (std::vector<float>{2.5f, 2.5f, 2.5f}));
+  EXPECT_EQ(c.sequence(), 3);
 }

@@ -2,9 +2,11 @@
 // optimizer without overlap: bitwise the same parameters and losses after several AdamW steps
 // (all-reduce and ZeRO-1, several buckets, three micro-batches, a tied parameter used twice, one
 // that never gets a gradient, a frozen one), buckets really posted during the last backward
-// pass, and a wrong or missing pass count is an error.
+// pass, and a wrong or missing pass count is an error. With ZeRO-1 the parameter all-gather
+// overlapped with the next forward pass gives the same bits too.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 
@@ -62,10 +64,11 @@ AdamWOptions adam() {
   return o;
 }
 
-DataParallelOptions options(bool zero, bool overlap) {
+DataParallelOptions options(bool zero, bool overlap, bool gather = false) {
   DataParallelOptions o;
   o.distributed_optimizer = zero;
   o.overlap_grad_reduce = overlap;
+  o.overlap_param_gather = gather;
   o.bucket_mb = 50.0 * 4 / (1024.0 * 1024.0);  // ~50 elements: several buckets
   return o;
 }
@@ -75,11 +78,12 @@ struct TrainRun {
   std::vector<Tensor> params;
   int64_t posted_during_backward = 0;  // collectives posted by the last backward pass, all steps
   int64_t posted_before_last = 0;      // ... by the earlier passes (must stay 0)
+  size_t pending_after_step = 0;       // parameters still being gathered when step() returned
 };
 
-TrainRun train(Communicator& dp, bool zero, bool overlap, int steps) {
+TrainRun train(Communicator& dp, bool zero, bool overlap, int steps, bool gather = false) {
   std::vector<NamedParam> ps = make_params();
-  DistributedOptimizer opt(ps, adam(), dp, options(zero, overlap));
+  DistributedOptimizer opt(ps, adam(), dp, options(zero, overlap, gather));
   EXPECT_GT(opt.num_buckets(), 3u);
   TrainRun run;
   for (int s = 0; s < steps; ++s) {
@@ -97,6 +101,7 @@ TrainRun train(Communicator& dp, bool zero, bool overlap, int steps) {
     }
     opt.reduce_gradients();
     opt.step();
+    run.pending_after_step = std::max(run.pending_after_step, opt.pending_parameters());
     run.losses.push_back(loss);
   }
   for (const NamedParam& p : ps) run.params.push_back(p.tensor.detach().clone());
@@ -189,4 +194,59 @@ TEST(OverlapGradReduce, HeldParametersArePackedAtReduceTime) {
   opt.reduce_gradients();
   const int n = world->size();
   for (float v : ps.back().tensor.grad().to_vector<float>()) EXPECT_EQ(v, float(n * (n + 1) / 2));
+}
+
+// ZeRO-1 with the parameter all-gather left pending after step(): every trainable parameter
+// waits until first touched, the forward pass resolves them, and the result is bitwise the
+// blocking gather's, with the reduction overlapped or not.
+TEST(OverlapParamGather, BitwiseTheBlockingGather) {
+  auto world = mpi_world();
+  const TrainRun off = train(*world, true, false, 4);
+  EXPECT_EQ(off.pending_after_step, 0u);
+  for (bool overlap : {false, true}) {
+    const TrainRun on = train(*world, true, overlap, 4, true);
+    EXPECT_EQ(on.pending_after_step, make_params().size() - 1) << "all but the frozen one";
+    for (size_t s = 0; s < on.losses.size(); ++s)
+      EXPECT_EQ(on.losses[s], off.losses[s]) << "overlap " << overlap << " step " << s;
+    const std::vector<NamedParam> names = make_params();
+    for (size_t i = 0; i < on.params.size(); ++i)
+      EXPECT_TRUE(test::same_bits(on.params[i], off.params[i])) << names[i].name;
+  }
+}
+
+// Touching one parameter waits for and copies out that one only; the rest stay pending until
+// touched, finish_parameter_gather(), the next reduction, or the optimizer's end.
+TEST(OverlapParamGather, EachParameterResolvesOnItsOwn) {
+  auto world = mpi_world();
+  // The reference: one blocking step.
+  std::vector<NamedParam> ref = make_params();
+  {
+    DistributedOptimizer opt(ref, adam(), *world, options(true, false));
+    opt.zero_grad();
+    micro_loss(ref, 0, world->rank(), 0).backward();
+    opt.reduce_gradients();
+    opt.step();
+  }
+  for (int ending = 0; ending < 2; ++ending) {
+    std::vector<NamedParam> ps = make_params();
+    auto opt =
+        std::make_unique<DistributedOptimizer>(ps, adam(), *world, options(true, false, true));
+    opt->zero_grad();
+    micro_loss(ps, 0, world->rank(), 0).backward();
+    opt->reduce_gradients();
+    opt->step();
+    const size_t trainable = ps.size() - 1;
+    ASSERT_EQ(opt->pending_parameters(), trainable);
+    EXPECT_TRUE(test::same_bits(ps[3].tensor, ref[3].tensor)) << "fc1.bias, touched first";
+    EXPECT_EQ(opt->pending_parameters(), trainable - 1);
+    if (ending == 0)
+      opt->finish_parameter_gather();
+    else
+      opt.reset();  // the destructor finishes it: parameters outlive their optimizer
+    if (opt) {
+      EXPECT_EQ(opt->pending_parameters(), 0u);
+    }
+    for (size_t i = 0; i < ps.size(); ++i)
+      EXPECT_TRUE(test::same_bits(ps[i].tensor, ref[i].tensor)) << ps[i].name << " " << ending;
+  }
 }

@@ -86,12 +86,14 @@ class Communicator {
   void send_recv(const Tensor& send, int send_peer, int send_tag, const Tensor& recv, int recv_peer,
                  int recv_tag);
   void barrier();
-  // Non-blocking all_reduce and reduce_scatter: the same operation, sequence number and statistics
-  // as the blocking form, counted when posted; the result is there once the request completes.
-  // Collectives of a group, blocking or not, must be posted in the same order on every rank.
+  // Non-blocking all_reduce, reduce_scatter and all_gather: the same operation, sequence number and
+  // statistics as the blocking form, counted when posted; the result is there once the request
+  // completes. Collectives of a group, blocking or not, must be posted in the same order on every
+  // rank.
   std::unique_ptr<CommRequest> all_reduce_async(const Tensor& t, ReduceOp op = ReduceOp::sum);
   std::unique_ptr<CommRequest> reduce_scatter_async(const Tensor& in, const Tensor& out,
                                                     ReduceOp op = ReduceOp::sum);
+  std::unique_ptr<CommRequest> all_gather_async(const Tensor& in, const Tensor& out);
 
   // Raw-buffer forms of the same operations (device pointers for NCCL); `count` elements.
   virtual void all_reduce_raw(void* data, int64_t count, DType dtype, ReduceOp op) = 0;
@@ -109,6 +111,8 @@ class Communicator {
   virtual std::unique_ptr<CommRequest> reduce_scatter_async_raw(const void* in, void* out,
                                                                 int64_t out_count, DType dtype,
                                                                 ReduceOp op);
+  virtual std::unique_ptr<CommRequest> all_gather_async_raw(const void* in, void* out,
+                                                            int64_t in_count, DType dtype);
   // Both messages have `dtype`. This fallback, for backends without their own, sends and receives
   // one after the other, the lower group rank sending first when both go to the same peer (safe
   // for a pairwise exchange and for a chain; not for a ring). The MPI backend posts both at once.

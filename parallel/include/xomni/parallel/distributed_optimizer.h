@@ -24,9 +24,20 @@
 // all its parameters are final and every earlier bucket is posted (the same buckets and order as
 // without overlap, so the same bits). reduce_gradients() then packs what never became final (no
 // gradient in the last pass, frozen, held), posts the remaining buckets in order and waits.
+//
+// Parameter gather (ZeRO-1): step() all-gathers the updated parameters window by window
+// (non-blocking), directly into the flat gradient buffer, which is free until the next
+// reduction. With DataParallelOptions::overlap_param_gather it returns without waiting: each
+// trainable parameter's storage is marked pending (Storage::set_pending), and the first access
+// to it (the next forward, a checkpoint, anything) waits for just the windows holding it and
+// copies it out. Windows are posted in the order the forward pass uses the parameters. Whatever
+// is still pending when the next reduction starts packing is finished first. Without overlap,
+// step() finishes the whole gather itself; both give the same bits. Pending parameters must be
+// first touched on the thread that called step() (MPI is initialised FUNNELED).
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "xomni/core/nn/optim.h"
@@ -39,6 +50,8 @@ struct DataParallelOptions {
   bool distributed_optimizer = false;  // ZeRO-1: optimizer state and update sharded over DP
   // Post each bucket's reduction during the step's last backward pass (see above).
   bool overlap_grad_reduce = false;
+  // ZeRO-1: wait for each parameter's all-gather when it is first used after step() (above).
+  bool overlap_param_gather = false;
 };
 
 // AdamW for parameters replicated over a data-parallel group (each rank passes its own local
@@ -82,9 +95,14 @@ class DistributedOptimizer {
   // Multiplies the reduced gradients by `factor` (gradient clipping).
   void scale_gradients(double factor);
   // AdamW on the owned elements (torch semantics, bitwise the core AdamW kernel); with ZeRO-1 the
-  // updated parameters are then all-gathered (bucketed) so every rank holds all of them.
+  // updated parameters are then all-gathered (bucketed) so every rank holds all of them, at once
+  // or, with overlap_param_gather, as each is first used (see the top of this file).
   // reduce_gradients() must have run since the last step() or zero_grad().
   void step();
+  // Waits for every parameter still being gathered and copies it out (a no-op when none is).
+  void finish_parameter_gather();
+  // Parameters whose all-gather is still pending (for tests and statistics).
+  size_t pending_parameters() const;
 
   void set_lr(double lr) { adam_.lr = lr; }
   double lr() const { return adam_.lr; }
@@ -136,17 +154,28 @@ class DistributedOptimizer {
   // pieces of every rank's chunk, rank 0's first, so each window reduce-scatters in place);
   // otherwise it is the flat space itself.
   int64_t packed_pos(int64_t f, int64_t& run) const;
+  // Calls fn(pos, done, run) for the runs that hold `count` elements of flat space from `f` on:
+  // element f + done sits at packed position pos, and `run` elements follow it there.
+  template <typename Fn>
+  void for_each_packed_run(int64_t f, int64_t count, Fn&& fn) const;
   // Copies `count` elements of flat space from `f` on out of `src` (zeros when null).
   void copy_packed(const void* src, int64_t f, int64_t count);
+  // The reverse: `count` elements of flat space from `f` on, out of grad_flat_ into `dst`.
+  void copy_unpacked(void* dst, int64_t f, int64_t count) const;
   void pack_param(size_t i);
   void pack_gradients();
   void launch_bucket(size_t b);  // posts bucket b's reduction (non-blocking)
   // ---- overlap (distributed_optimizer_overlap.cpp) ----
-  void map_buckets();
+  void map_buckets();  // param_buckets_ and bucket_params_ (dp.size() > 1)
+  void add_gradient_hooks();
   void on_gradient_final(size_t param);  // hook: one more backward pass reached the parameter
   void mark_final(size_t param);         // packs it; posts the buckets that became ready
+  void mark_frozen_final();              // once per step, before the first mark_final
   void finish_overlapped_reduction();
-  void all_gather_parameters();
+  // ---- parameter gather (distributed_optimizer_gather.cpp) ----
+  void start_parameter_gather();
+  void fill_storage(size_t storage, void* base);  // a pending storage's fill (see the top)
+  void abandon_parameter_gather();                // destructor after an error: no waiting
   void check_range(size_t range, const char* what) const;
   void check_gradient(size_t param, const Tensor& g) const;
   // dp.size() == 1: makes every trainable parameter's .grad a contiguous tensor (zeros when
@@ -176,7 +205,6 @@ class DistributedOptimizer {
   std::vector<Tensor> own_grads_;  // single_: each parameter's .grad after reduce_gradients()
   Tensor grad_flat_;               // every parameter's gradient (padded_ elements; packed_pos)
   Tensor grad_shard_;              // ZeRO: the summed gradient of the owned chunk
-  Tensor staging_;                 // ZeRO: one window from every rank (parameter all-gather)
   Tensor param_shard_;             // ZeRO: the owned chunk of the parameters, for the all-gather
   Tensor exp_avg_, exp_avg_sq_;    // state of the owned elements (shard_size_ or numel_)
   std::vector<Bucket> buckets_;
@@ -194,9 +222,17 @@ class DistributedOptimizer {
   std::vector<bool> final_;              // packed for this step
   std::vector<int64_t> bucket_waiting_;  // parameters each bucket still waits for
   size_t next_bucket_ = 0;               // buckets below it are posted
+  bool padding_packed_ = false;          // mark_frozen_final ran this step
   std::vector<std::unique_ptr<CommRequest>> inflight_;  // in bucket order
   size_t oldest_ = 0;                                   // inflight_ below it are complete
   int64_t steps_ = 0;
+
+  // Parameter gather state (see the top of this file).
+  std::vector<std::unique_ptr<CommRequest>> gathers_;  // per window (buckets_ index), or null
+  std::vector<std::vector<size_t>> storage_params_;    // parameters sharing each storage
+  std::vector<bool> gathered_;                         // trainable when the gather was posted
+  size_t pending_storages_ = 0;
+  std::thread::id gather_thread_;
 };
 
 }  // namespace xomni::parallel

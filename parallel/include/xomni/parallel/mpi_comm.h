@@ -40,6 +40,8 @@ class MpiCommunicator final : public Communicator {
   std::unique_ptr<CommRequest> reduce_scatter_async_raw(const void* in, void* out,
                                                         int64_t out_count, DType dtype,
                                                         ReduceOp op) override;
+  std::unique_ptr<CommRequest> all_gather_async_raw(const void* in, void* out, int64_t in_count,
+                                                    DType dtype) override;
   // MPI_Isend and MPI_Irecv posted together, then each waited for (with the timeout each).
   void send_recv_raw(const void* send_data, int64_t send_count, int send_peer, int send_tag,
                      void* recv_data, int64_t recv_count, int recv_peer, int recv_tag,
@@ -49,6 +51,8 @@ class MpiCommunicator final : public Communicator {
   MPI_Request post_all_reduce(void* data, int64_t count, DType dtype, ReduceOp op, OpDesc& desc);
   MPI_Request post_reduce_scatter(const void* in, void* out, int64_t out_count, DType dtype,
                                   ReduceOp op, OpDesc& desc);
+  MPI_Request post_all_gather(const void* in, void* out, int64_t in_count, DType dtype,
+                              OpDesc& desc);
   struct Impl;
   std::unique_ptr<Impl> impl_;
   MPI_Comm comm_;
