@@ -11,13 +11,17 @@ struct Calibration {
   double allreduce_small_s = 0, allreduce_large_s = 0;      // 0 when one rank
   int64_t allreduce_large_bytes = 0;
   double gemm_alone_flops = 0, gemm_together_flops = 0;  // rank 0 alone; all ranks at once, summed
+  double attention_flops = 0;                            // rank 0 alone, as the model counts
+  double memory_together_bw = 0;                         // all ranks' elementwise passes, summed
 };
 
-// Times the forward GEMMs of the job's linears at its micro-batch's rows (best of `repeats`
-// after a warm-up) and, when `world` has 2 or more ranks, all-reduces of 8 bytes and of 16 MiB
-// (alpha and beta); a large elementwise pass gives the memory bandwidth; then every rank runs the
-// GEMMs at once, and the summed rate over rank 0's alone is the node's compute in cores (two
-// hyperthreads of one core count as about one). Collective: every rank of `world` calls it.
+// Times the job's linears forward and backward at its micro-batch's rows (best of `repeats`
+// after a warm-up; weighted by how many of each a step runs, the head fused with the loss as the
+// step runs it) and causal attention forward and backward at the micro-batch's shape, and, when
+// `world` has 2 or more ranks, all-reduces of 8 bytes and of 16 MiB (alpha and beta); a large
+// elementwise pass gives the memory bandwidth; then every rank runs the GEMMs at once, and the
+// summed rate over rank 0's alone is the node's compute in cores (two hyperthreads of one core
+// count as about one). Collective: every rank of `world` calls it.
 Calibration calibrate_cpu(const PlanJob& job, parallel::Communicator& world, int repeats = 5);
 
 }  // namespace xomni::plan

@@ -1,6 +1,7 @@
 // The devices the planner knows, and device files (`xomni plan --calibrate` writes one).
 #include <toml++/toml.h>
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -37,8 +38,23 @@ DeviceSpec nvidia(const char* name, double memory_gib, const char* provenance) {
 
 }  // namespace
 
-double DeviceSpec::achieved_flops(bool bf16) const {
-  return achievable * (bf16 ? peak_flops : peak_flops_fp32);
+double DeviceSpec::achieved_flops(bool bf16, int64_t rows) const {
+  if (bf16 || rows <= 0 || achievable_by_rows.empty())
+    return achievable * (bf16 ? peak_flops : peak_flops_fp32);
+  // Linear in log(rows) between the calibrated sizes, flat beyond them.
+  const auto& t = achievable_by_rows;
+  if (rows <= t.front().first) return t.front().second * peak_flops_fp32;
+  for (size_t i = 1; i < t.size(); ++i) {
+    if (rows > t[i].first) continue;
+    const double a = std::log(double(t[i - 1].first)), b = std::log(double(t[i].first));
+    const double w = (std::log(double(rows)) - a) / (b - a);
+    return ((1 - w) * t[i - 1].second + w * t[i].second) * peak_flops_fp32;
+  }
+  return t.back().second * peak_flops_fp32;
+}
+
+double DeviceSpec::achieved_attention_flops(bool bf16) const {
+  return attention_achievable > 0 ? attention_achievable * peak_flops_fp32 : achieved_flops(bf16);
 }
 
 DeviceSpec device_spec(const std::string& name) {
@@ -47,21 +63,24 @@ DeviceSpec device_spec(const std::string& name) {
   if (name == "h200")
     return nvidia("h200", 141.0, "NVIDIA H200 SXM datasheet; achievable fractions assumed");
   if (name == "cpu") {
-    // This box (2 cores of a Sapphire Rapids class Xeon, nominally 2.1 GHz, 23 GiB), one thread
-    // per rank (OMP_NUM_THREADS=1): two `xomni plan --calibrate` runs at 2 ranks on the idle box
-    // on 2026-12-07 (docs/SCALING.md, "Calibration"; earlier runs under other builds' load
-    // ranged 70-160% of the nominal peak and 1.25-1.78 cores).
+    // This box (2 cores of an AMD EPYC, Zen 5 class, 23 GiB; the VMs before it were Intel), one
+    // thread per rank (OMP_NUM_THREADS=1): the medians of three `xomni plan --calibrate` runs at
+    // 2 ranks on the 27.8M LM on 2026-12-07, OPENBLAS_CORETYPE=Haswell as the environment sets
+    // it (docs/SCALING.md, "Calibration"). Machines change: calibrate the one you plan for.
     DeviceSpec d;
     d.name = "cpu";
-    d.peak_flops = 268.8e9;       // AVX512-BF16, one core (docs/PERF.md, "Peaks assumed")
-    d.peak_flops_fp32 = 134.4e9;  // 2 AVX-512 FMA x 16 lanes x 2 flop x 2.1 GHz
-    d.achievable = 0.84;          // the linears' forward + backward at 1024 rows (forward: 0.89)
+    d.peak_flops = 438e9;         // vdpbf16ps, one core, measured (docs/PERF.md)
+    d.peak_flops_fp32 = 236.8e9;  // 2 AVX-512 FMA x 16 lanes x 2 flop x 3.7 GHz, measured
+    d.achievable = 0.794;         // the step's linears forward + backward at 1024 rows
+    d.achievable_by_rows = {{128, 0.766}, {256, 0.749}, {512, 0.732}, {1024, 0.794}};
+    d.attention_achievable = 0.210;  // causal attention forward + backward, 8 x 128 tokens
     d.memory_bytes = 23.0 * kGiB;
-    d.memory_bw = 40.4e9;          // an f32 add of 2 x 64 MiB: 40.4 and 40.8 GB/s
+    d.memory_bw = 39.9e9;          // an f32 add of 2 x 64 MiB: 38.9, 39.9 and 41.6 GB/s
     d.devices_per_node = 1 << 20;  // every rank on this one box
-    d.cores = 2.0;                 // both ranks' GEMMs at once over one alone: 1.97 and 2.00
-    d.intra_bw = 8.9e9;            // MPI over shared memory: 16 MiB all-reduce, 7.1 and 10.8 GB/s
-    d.intra_latency = 0.4e-6;      // 8-byte all-reduce, best of 20, 0.3 and 0.5 us per step
+    d.cores = 2.0;                 // both ranks' GEMMs at once over one alone: 1.99-2.00
+    d.memory_cores = 2.0;          // both ranks' adds at once over one alone: 1.84-2.00
+    d.intra_bw = 8.3e9;            // MPI over shared memory: 16 MiB all-reduce, 8.0-8.6 GB/s
+    d.intra_latency = 0.55e-6;     // 8-byte all-reduce, best of 20, 0.51-0.66 us per step
     d.inter_bw = d.intra_bw;
     d.inter_latency = d.intra_latency;
     d.runtime_bytes = 38.0 * 1024 * 1024;  // peak RSS of a near-empty training run
@@ -80,16 +99,51 @@ std::string device_toml(const DeviceSpec& d) {
   o.precision(10);
   o << "# xomni plan device file\n[device]\nname = \"" << d.name << "\"\n"
     << "peak_flops = " << d.peak_flops << "\npeak_flops_fp32 = " << d.peak_flops_fp32
-    << "\nachievable = " << d.achievable << "\nmemory_bytes = " << d.memory_bytes
-    << "\nmemory_bw = " << d.memory_bw << "\ndevices_per_node = " << d.devices_per_node
-    << "\nintra_bw = " << d.intra_bw << "\nintra_latency = " << d.intra_latency
-    << "\ninter_bw = " << d.inter_bw << "\ninter_latency = " << d.inter_latency
-    << "\nruntime_bytes = " << d.runtime_bytes
+    << "\nachievable = " << d.achievable << "\nattention_achievable = " << d.attention_achievable;
+  if (!d.achievable_by_rows.empty()) {
+    o << "\ngemm_rows = [";
+    for (size_t i = 0; i < d.achievable_by_rows.size(); ++i)
+      o << (i ? ", " : "") << d.achievable_by_rows[i].first;
+    o << "]\ngemm_achievable = [";
+    for (size_t i = 0; i < d.achievable_by_rows.size(); ++i)
+      o << (i ? ", " : "") << d.achievable_by_rows[i].second;
+    o << "]";
+  }
+  o << "\nmemory_bytes = " << d.memory_bytes << "\nmemory_bw = " << d.memory_bw
+    << "\ndevices_per_node = " << d.devices_per_node << "\nintra_bw = " << d.intra_bw
+    << "\nintra_latency = " << d.intra_latency << "\ninter_bw = " << d.inter_bw
+    << "\ninter_latency = " << d.inter_latency << "\nruntime_bytes = " << d.runtime_bytes
     << "\nranks_share_node = " << (d.ranks_share_node ? "true" : "false") << "\ncores = " << d.cores
+    << "\nmemory_cores = " << d.memory_cores
     << "\noverlap_dp = " << (d.overlap_dp ? "true" : "false") << "\nprovenance = \"" << d.provenance
     << "\"\n";
   return o.str();
 }
+
+namespace {
+// gemm_rows = [...] and gemm_achievable = [...]: both or neither, equally long, rows ascending
+// and positive, fractions positive.
+std::vector<std::pair<int64_t, double>> rows_table(const toml::table& doc,
+                                                   const std::string& path) {
+  const toml::array* rows = doc.at_path("device.gemm_rows").as_array();
+  const toml::array* frac = doc.at_path("device.gemm_achievable").as_array();
+  XOMNI_CHECK(bool(rows) == bool(frac), path,
+              ": [device] gemm_rows and gemm_achievable come together (arrays of equal length)");
+  std::vector<std::pair<int64_t, double>> out;
+  if (!rows) return out;
+  XOMNI_CHECK(rows->size() == frac->size() && !rows->empty(), path,
+              ": [device] gemm_rows and gemm_achievable must be non-empty and equally long");
+  for (size_t i = 0; i < rows->size(); ++i) {
+    const auto r = (*rows)[i].value<int64_t>();
+    const auto f = (*frac)[i].value<double>();
+    XOMNI_CHECK(r && *r > 0 && (out.empty() || *r > out.back().first), path,
+                ": [device] gemm_rows must be positive integers in ascending order");
+    XOMNI_CHECK(f && *f > 0, path, ": [device] gemm_achievable must be positive numbers");
+    out.emplace_back(*r, *f);
+  }
+  return out;
+}
+}  // namespace
 
 DeviceSpec read_device_file(const std::string& path) {
   std::ifstream in(path);
@@ -122,6 +176,11 @@ DeviceSpec read_device_file(const std::string& path) {
   number("peak_flops", d.peak_flops, true);
   number("peak_flops_fp32", d.peak_flops_fp32, true);
   number("achievable", d.achievable, true);
+  if (const auto a = doc.at_path("device.attention_achievable")) {  // optional: 0 = as GEMMs
+    XOMNI_CHECK(a.is_number() && *a.value<double>() >= 0, path,
+                ": [device] attention_achievable must be a number >= 0");
+    d.attention_achievable = *a.value<double>();
+  }
   number("memory_bytes", d.memory_bytes, true);
   number("memory_bw", d.memory_bw, true);
   number("devices_per_node", per_node, true);
@@ -136,6 +195,12 @@ DeviceSpec read_device_file(const std::string& path) {
                 ": [device] cores must be a number >= 0");
     d.cores = *c.value<double>();
   }
+  if (const auto c = doc.at_path("device.memory_cores")) {
+    XOMNI_CHECK(c.is_number() && *c.value<double>() >= 0, path,
+                ": [device] memory_cores must be a number >= 0");
+    d.memory_cores = *c.value<double>();
+  }
+  d.achievable_by_rows = rows_table(doc, path);
   flag("overlap_dp", d.overlap_dp);
   d.devices_per_node = int(std::min(per_node, double(1 << 20)));
   return d;

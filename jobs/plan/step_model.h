@@ -65,8 +65,11 @@ struct DeviceSpec {
   double peak_flops = 0;       // spec-sheet dense bf16 matmul FLOP/s (MFU's denominator)
   double peak_flops_fp32 = 0;  // the same for fp32 (tf32 on NVIDIA) matmuls
   double achievable = 1;       // fraction of the peak the step's GEMMs reach
-  double memory_bytes = 0;     // device memory (ranks_share_node: the node's, shared)
-  double memory_bw = 0;        // bytes/s for the step's elementwise and optimizer passes
+  // Fraction of the fp32 peak the attention products reach (the CPU kernel computes in f32 in
+  // either precision); 0: they run at the GEMMs' rate (GPUs).
+  double attention_achievable = 0;
+  double memory_bytes = 0;  // device memory (ranks_share_node: the node's, shared)
+  double memory_bw = 0;     // bytes/s for the step's elementwise and optimizer passes
   int devices_per_node = 1;
   double intra_bw = 0, intra_latency = 0;  // bytes/s per direction, seconds per message
   double inter_bw = 0, inter_latency = 0;
@@ -80,8 +83,17 @@ struct DeviceSpec {
   // next forward (NCCL streams; MPI's non-blocking collectives progressed from the gradient
   // hooks and the parameters' first use).
   bool overlap_dp = true;
+  // CPU calibration: the fp32 GEMM mix's fraction of the peak at several micro-batch row counts
+  // per rank, ascending (a rank's GEMMs are slower on fewer rows: dp, pp micro-batches and cp
+  // all shrink them). Empty: `achievable` at any size.
+  std::vector<std::pair<int64_t, double>> achievable_by_rows;
+  // CPU: the node's memory bandwidth in ranks' worth (every rank's elementwise pass at once over
+  // one rank's alone). 0: shared as `cores` says.
+  double memory_cores = 0;
   std::string provenance;  // where the numbers come from
-  double achieved_flops(bool bf16) const;
+  // GEMM FLOP/s of one rank whose micro-batch has `rows` rows (0: the job's own size).
+  double achieved_flops(bool bf16, int64_t rows = 0) const;
+  double achieved_attention_flops(bool bf16) const;
 };
 
 // "h100", "h200", "cpu"; throws naming the known ones otherwise.

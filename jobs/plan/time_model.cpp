@@ -67,8 +67,12 @@ StepPrediction predict_step(const PlanJob& job, const parallel::Layout& l, const
   const double share =
       dev.cores > 0 ? std::max(1.0, double(std::min(world, dev.devices_per_node)) / dev.cores)
                     : 1.0;
-  const double rate = dev.achieved_flops(job.bf16) / share;
-  const double mem_bw = dev.memory_bw / share;
+  const int64_t rows = job.batch_size / l.dp * local_seq_len(job, l.cp);  // a micro-batch's
+  const double rate = dev.achieved_flops(job.bf16, rows) / share;
+  // Memory bandwidth is shared as calibrated where it was (memory_cores), else as the cores.
+  const double on_node = double(std::min(world, dev.devices_per_node));
+  const double mem_share = dev.memory_cores > 0 ? std::max(1.0, on_node / dev.memory_cores) : share;
+  const double mem_bw = dev.memory_bw / mem_share;
 
   // Per stage: its layers' share of the FLOPs, split over tp x cp x dp ranks; recompute runs the
   // layers' forward (a third of forward + backward) once more.
@@ -78,21 +82,27 @@ StepPrediction predict_step(const PlanJob& job, const parallel::Layout& l, const
   no_layers.layers = 0;
   const double edge_params = double(total_parameters(no_layers));  // embeddings, norms, head
   const double layer_params = (double(total_parameters(m)) - edge_params) / double(m.layers);
-  const double layer_flops_token = 6.0 * layer_params + 12.0 * double(m.hidden * job.seq_len) / 2.0;
+  // Per token and layer: the linears' GEMMs, and the causal attention products at their own rate.
+  const double layer_gemm_token = 6.0 * layer_params;
+  const double layer_attention_token = 12.0 * double(m.hidden * job.seq_len) / 2.0;
+  const double attention_rate = dev.achieved_attention_flops(job.bf16) / share;
+  const double recompute = job.recompute ? 4.0 / 3.0 : 1.0;
   double worst = 0, worst_memory = -1;
   for (int s = 0; s < l.pp; ++s) {
     const double layers = double(stage_layer_count(m, l, s, job.virtual_stages));
-    double f = layers * layer_flops_token * (job.recompute ? 4.0 / 3.0 : 1.0);
+    const double per_rank = tokens / double(l.tp * l.cp * l.dp);
+    double f = layers * layer_gemm_token * recompute;
     if (s == l.pp - 1)
       f += 6.0 * double(m.vocab + (m.xomni ? m.mm_vocab : 0)) * double(m.hidden);  // the head
-    f *= tokens / double(l.tp * l.cp * l.dp);
+    f *= per_rank;
+    const double f_attention = layers * layer_attention_token * recompute * per_rank;
     const MemoryBreakdown mem = predict_memory(job, l, s, dev);
     // Memory-bound passes: activations written and read about three times (forward, backward,
     // elementwise ops), the optimizer's state and gradients read and written once.
     const double passes = 3.0 * mem.activations / double(activations_in_flight(job, l, s)) *
                               double(job.micro_batches * job.virtual_stages) +
                           2.0 * (mem.parameters + mem.gradients + mem.optimizer);
-    const double t = f / rate + passes / mem_bw;
+    const double t = f / rate + f_attention / attention_rate + passes / mem_bw;
     if (t > worst) worst = t;
     if (mem.total() > worst_memory) {
       worst_memory = mem.total();

@@ -83,15 +83,22 @@ int calibrate(const plan::PlanJob& job, const std::string& out) {
     std::printf("GEMM %-8s %8.1f GFLOP/s\n", name.c_str(), gflops);
   std::printf("GEMM mix: %.0f%% of the fp32 peak; memory %.1f GB/s\n", 100.0 * c.device.achievable,
               c.device.memory_bw / 1e9);
+  for (const auto& [rows, frac] : c.device.achievable_by_rows)
+    std::printf("GEMM mix at %lld rows: %.0f%% of the fp32 peak\n", static_cast<long long>(rows),
+                100.0 * frac);
+  std::printf("attention fwd+bwd: %.1f GFLOP/s, %.0f%% of the fp32 peak\n", c.attention_flops / 1e9,
+              100.0 * c.device.attention_achievable);
   if (world->size() > 1)
     std::printf(
         "all-reduce at %d ranks: 8 B %.1f us, %lld B %.2f ms -> latency %.1f us, %.2f GB/s\n",
         world->size(), c.allreduce_small_s * 1e6, static_cast<long long>(c.allreduce_large_bytes),
         c.allreduce_large_s * 1e3, c.device.intra_latency * 1e6, c.device.intra_bw / 1e9);
-  if (world->size() > 1)
+  if (world->size() > 1) {
     std::printf("GEMM mix on all %d ranks at once: %.1f GFLOP/s summed -> %.2f cores' worth\n",
                 world->size(), c.gemm_together_flops / 1e9, c.device.cores);
-  else
+    std::printf("memory pass on all %d ranks at once: %.1f GB/s summed -> %.2f ranks' worth\n",
+                world->size(), c.memory_together_bw / 1e9, c.device.memory_cores);
+  } else
     std::printf("one rank: the link numbers keep their defaults (run under mpirun -np 2)\n");
   const std::string text = plan::device_toml(c.device);
   if (out.empty()) {

@@ -1,8 +1,11 @@
 // jobs/plan's step model against closed forms and the code it models: parameter counts against
 // the plugins' built models, the 1F1B bubble, ZeRO-1's share of the optimizer state, the
-// enumeration's validity, and the job parser's errors.
+// overlaps, attention and GEMM rates from a device file, the enumeration's validity, and the
+// job and device file parsers' errors.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -138,6 +141,70 @@ TEST(StepModel, OverlapsHideTheirOwnCollectives) {
               1e-12);
   dev.overlap_dp = false;
   EXPECT_EQ(comm(true, true), off.comm_s);
+}
+
+// A device file written by device_toml reads back the same, and the GEMM rate at a micro-batch's
+// rows is the calibrated table's, linear in log(rows) between its sizes and flat beyond them.
+TEST(StepModel, DeviceFileRowsTableRoundTripsAndInterpolates) {
+  plan::DeviceSpec d = plan::device_spec("cpu");
+  d.achievable = 0.8;
+  d.achievable_by_rows = {{128, 0.5}, {512, 0.7}, {1024, 0.8}};
+  d.attention_achievable = 0.25;
+  d.memory_cores = 1.5;
+  const std::string path = ::testing::TempDir() + "/device_rows.toml";
+  std::ofstream(path) << plan::device_toml(d);
+  const plan::DeviceSpec r = plan::read_device_file(path);
+  EXPECT_EQ(r.achievable_by_rows, d.achievable_by_rows);
+  EXPECT_EQ(r.attention_achievable, 0.25);
+  EXPECT_EQ(r.memory_cores, 1.5);
+  const double peak = d.peak_flops_fp32;
+  EXPECT_DOUBLE_EQ(r.achieved_flops(false, 512), 0.7 * peak);
+  EXPECT_DOUBLE_EQ(r.achieved_flops(false, 256), 0.6 * peak);  // halfway in log(rows)
+  EXPECT_NEAR(r.achieved_flops(false, 724), (0.7 + 0.5 * std::log2(724.0 / 512.0) * 0.2) * peak,
+              1e-6 * peak);
+  EXPECT_DOUBLE_EQ(r.achieved_flops(false, 16), 0.5 * peak);
+  EXPECT_DOUBLE_EQ(r.achieved_flops(false, 4096), 0.8 * peak);
+  EXPECT_DOUBLE_EQ(r.achieved_flops(false), 0.8 * peak);              // the job's own size
+  EXPECT_DOUBLE_EQ(r.achieved_flops(true, 128), 0.8 * d.peak_flops);  // bf16: no fp32 table
+  EXPECT_DOUBLE_EQ(r.achieved_attention_flops(false), 0.25 * peak);
+
+  auto error_for = [&](const std::string& extra) {
+    const std::string bad = ::testing::TempDir() + "/device_bad.toml";
+    plan::DeviceSpec base = plan::device_spec("cpu");
+    base.achievable_by_rows.clear();
+    std::istringstream lines(plan::device_toml(base));
+    std::ofstream out(bad);
+    for (std::string line; std::getline(lines, line);)  // the key under test comes from `extra`
+      if (line.rfind("attention_achievable", 0) != 0) out << line << "\n";
+    out << extra;
+    out.close();
+    return test::error_message([&] { plan::read_device_file(bad); });
+  };
+  EXPECT_NE(error_for("gemm_rows = [128]\n").find("come together"), std::string::npos);
+  EXPECT_NE(error_for("gemm_rows = [512, 128]\ngemm_achievable = [0.5, 0.6]\n").find("ascending"),
+            std::string::npos);
+  EXPECT_NE(error_for("gemm_rows = [128]\ngemm_achievable = [0.5, 0.6]\n").find("equally long"),
+            std::string::npos);
+  EXPECT_NE(error_for("attention_achievable = -1\n").find("attention_achievable"),
+            std::string::npos);
+}
+
+// Attention runs at its own rate where the device has one: the compute time grows by exactly its
+// FLOPs priced at that rate instead of the GEMMs'.
+TEST(StepModel, AttentionAtItsOwnRate) {
+  const plan::PlanJob job = plan::plan_job_from_toml(read(kJobs + "/tiny/lm.toml"), "lm");
+  plan::DeviceSpec dev = plan::device_spec("cpu");
+  dev.achievable_by_rows.clear();
+  const parallel::Layout one{1, 1, 1, 1};
+  dev.attention_achievable = 0;
+  const double base = plan::predict_step(job, one, dev).compute_s;
+  dev.attention_achievable = dev.achievable / 4;
+  const double slower = plan::predict_step(job, one, dev).compute_s;
+  const plan::PlanModel& m = job.model;
+  const double f_attention = double(m.layers) * 12.0 * double(m.hidden) * double(job.seq_len) /
+                             2.0 * double(job.tokens_per_step());
+  const double rate = dev.achieved_flops(false);
+  EXPECT_NEAR(slower - base, f_attention * (4.0 / rate - 1.0 / rate), 1e-9 * slower);
 }
 
 TEST(StepModel, EnumerationKeepsOnlyValidLayouts) {

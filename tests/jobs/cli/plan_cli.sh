@@ -93,6 +93,17 @@ expect_error() {
   if "$xomni" plan "$@" > "$work/out" 2> "$work/err"; then fail "plan $* succeeded"; fi
   grep -qF -- "$want" "$work/err" || fail "plan $*: expected '$want' in: $(cat "$work/err")"
 }
+# --calibrate on this machine (one rank: the link numbers keep their defaults) writes a device file
+# with the GEMM table by rows and the attention rate, which plans the same job.
+"$xomni" plan "$repo/jobs/tiny/lm.toml" --calibrate --out "$work/dev.toml" > "$work/cal" ||
+  fail "calibrate: $(cat "$work/cal")"
+for key in achievable gemm_rows gemm_achievable attention_achievable memory_bw; do
+  grep -q "^$key = " "$work/dev.toml" || fail "calibrated device file lacks $key: $(cat "$work/dev.toml")"
+done
+"$xomni" plan "$repo/jobs/tiny/lm.toml" --devices 2 --device-file "$work/dev.toml" --top 1 \
+  > "$work/cal_plan" || fail "plan with the calibrated file"
+grep -q "^tp=" "$work/cal_plan" || fail "no plan with the calibrated file: $(cat "$work/cal_plan")"
+
 expect_error "--devices" "$repo/jobs/tiny/lm.toml" --devices 0
 expect_error "--devices" "$repo/jobs/tiny/lm.toml" --devices 3x
 expect_error "--devices N is required" "$repo/jobs/tiny/lm.toml"
