@@ -24,4 +24,13 @@ struct Calibration {
 // count as about one). Collective: every rank of `world` calls it.
 Calibration calibrate_cpu(const PlanJob& job, parallel::Communicator& world, int repeats = 5);
 
+// An rl stage job (job.rl.on): times one group's sampling with the policy the job builds (the
+// stage's own loop, random weights, best of `repeats` after a warm-up) on this rank and sets
+// dev.layer_call_overhead_s to what the step model of that phase leaves unexplained, per layer and
+// forward call. Returns the measured seconds per group. `job_path` and `overrides` build the
+// policy as `xomni train` would.
+double calibrate_rl_sampling(const PlanJob& job, const std::string& job_path,
+                             const std::vector<std::string>& overrides, DeviceSpec& dev,
+                             int repeats = 3);
+
 }  // namespace xomni::plan

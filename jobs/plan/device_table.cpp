@@ -79,8 +79,11 @@ DeviceSpec device_spec(const std::string& name) {
     d.devices_per_node = 1 << 20;  // every rank on this one box
     d.cores = 2.0;                 // both ranks' GEMMs at once over one alone: 1.99-2.00
     d.memory_cores = 2.0;          // both ranks' adds at once over one alone: 1.84-2.00
-    d.intra_bw = 8.3e9;            // MPI over shared memory: 16 MiB all-reduce, 8.0-8.6 GB/s
-    d.intra_latency = 0.55e-6;     // 8-byte all-reduce, best of 20, 0.51-0.66 us per step
+    // The tiny X-Omni policy (hidden 128, 6 layers) sampling 8 rows: 89-96 us per layer and call
+    // (xomni plan jobs/tiny/xomni_rl.toml --calibrate); calibrate for another model.
+    d.layer_call_overhead_s = 91e-6;
+    d.intra_bw = 8.3e9;         // MPI over shared memory: 16 MiB all-reduce, 8.0-8.6 GB/s
+    d.intra_latency = 0.55e-6;  // 8-byte all-reduce, best of 20, 0.51-0.66 us per step
     d.inter_bw = d.intra_bw;
     d.inter_latency = d.intra_latency;
     d.runtime_bytes = 38.0 * 1024 * 1024;  // peak RSS of a near-empty training run
@@ -115,6 +118,7 @@ std::string device_toml(const DeviceSpec& d) {
     << "\ninter_latency = " << d.inter_latency << "\nruntime_bytes = " << d.runtime_bytes
     << "\nranks_share_node = " << (d.ranks_share_node ? "true" : "false") << "\ncores = " << d.cores
     << "\nmemory_cores = " << d.memory_cores
+    << "\nlayer_call_overhead_s = " << d.layer_call_overhead_s
     << "\noverlap_dp = " << (d.overlap_dp ? "true" : "false") << "\nprovenance = \"" << d.provenance
     << "\"\n";
   return o.str();
@@ -164,6 +168,14 @@ DeviceSpec read_device_file(const std::string& path) {
     out = *n.value<double>();
     XOMNI_CHECK(!positive || out > 0, path, ": [device] ", key, " must be > 0, got ", out);
   };
+  // Keys older device files lack: absent keeps the default, present must be a number >= 0.
+  auto optional = [&](const char* key, double& out) {
+    const auto n = doc.at_path(std::string("device.") + key);
+    if (!n) return;
+    XOMNI_CHECK(n.is_number() && *n.value<double>() >= 0, path, ": [device] ", key,
+                " must be a number >= 0");
+    out = *n.value<double>();
+  };
   auto flag = [&](const char* key, bool& out) {
     const auto n = doc.at_path(std::string("device.") + key);
     if (!n) return;
@@ -176,11 +188,7 @@ DeviceSpec read_device_file(const std::string& path) {
   number("peak_flops", d.peak_flops, true);
   number("peak_flops_fp32", d.peak_flops_fp32, true);
   number("achievable", d.achievable, true);
-  if (const auto a = doc.at_path("device.attention_achievable")) {  // optional: 0 = as GEMMs
-    XOMNI_CHECK(a.is_number() && *a.value<double>() >= 0, path,
-                ": [device] attention_achievable must be a number >= 0");
-    d.attention_achievable = *a.value<double>();
-  }
+  optional("attention_achievable", d.attention_achievable);
   number("memory_bytes", d.memory_bytes, true);
   number("memory_bw", d.memory_bw, true);
   number("devices_per_node", per_node, true);
@@ -190,16 +198,9 @@ DeviceSpec read_device_file(const std::string& path) {
   number("inter_latency", d.inter_latency, false);
   number("runtime_bytes", d.runtime_bytes, false);
   flag("ranks_share_node", d.ranks_share_node);
-  if (const auto c = doc.at_path("device.cores")) {
-    XOMNI_CHECK(c.is_number() && *c.value<double>() >= 0, path,
-                ": [device] cores must be a number >= 0");
-    d.cores = *c.value<double>();
-  }
-  if (const auto c = doc.at_path("device.memory_cores")) {
-    XOMNI_CHECK(c.is_number() && *c.value<double>() >= 0, path,
-                ": [device] memory_cores must be a number >= 0");
-    d.memory_cores = *c.value<double>();
-  }
+  optional("cores", d.cores);
+  optional("memory_cores", d.memory_cores);
+  optional("layer_call_overhead_s", d.layer_call_overhead_s);
   d.achievable_by_rows = rows_table(doc, path);
   flag("overlap_dp", d.overlap_dp);
   d.devices_per_node = int(std::min(per_node, double(1 << 20)));

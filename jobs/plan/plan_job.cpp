@@ -2,6 +2,7 @@
 // layout knobs, with the same defaults (jobs/lm/lm_job.cpp, jobs/train/options.cpp).
 #include <toml++/toml.h>
 
+#include <cstdio>
 #include <sstream>
 
 #include "plan/step_model.h"
@@ -9,6 +10,12 @@
 
 namespace xomni::plan {
 namespace {
+
+// The tiny study's decoder (32 px, 4 steps) on the Zen 5 VM at one thread: 1.380 s for 32 images
+// per round (docs/SCALING.md, "The RL step"). Scoring: the scene reward's worker always kept up
+// (no wait in any run), so 0 until a reward is measured on its own.
+constexpr double kTinyDecodeSecondsPerImage = 0.0431;
+constexpr double kTinySceneRewardSeconds = 0.0;
 
 class Reader {
  public:
@@ -55,6 +62,31 @@ class Reader {
   const toml::table& doc_;
   std::string where_;
 };
+
+// [rl] of a GRPO stage job, plus the planner's own inputs (rl.plan_*, given with --set).
+void read_rl(const Reader& r, RlPlan& rl, const std::string& where) {
+  rl.on = true;
+  rl.group_size = r.positive("rl.group_size", 8);
+  rl.updates_per_batch = r.positive("rl.updates_per_batch", 1);
+  rl.reward_workers = r.non_negative("rl.reward_workers", 1);
+  rl.kl = r.number("rl.kl_weight", 0.01) > 0;
+  rl.prompt_tokens = r.positive("rl.plan_prompt_tokens", 24);
+  const std::string grid = r.text("rl.grid", "");
+  if (!grid.empty()) {
+    long long h = 0, w = 0;
+    char x = 0, extra = 0;
+    XOMNI_CHECK(std::sscanf(grid.c_str(), "%lld%c%lld%c", &h, &x, &w, &extra) == 3 && x == 'x' &&
+                    h > 0 && w > 0,
+                where, ": rl.grid = \"", grid, "\"; expected \"HxW\", e.g. \"8x8\"");
+    rl.image_tokens = h * w;
+  }
+  // The tiny study's decoder (4 steps, 32 px) and scene reward on the Zen 5 VM, one thread
+  // (docs/SCALING.md, "The RL step").
+  rl.decode_s_per_image = r.number("rl.plan_decode_s_per_image", kTinyDecodeSecondsPerImage);
+  rl.reward_s_per_image = r.number("rl.plan_reward_s_per_image", kTinySceneRewardSeconds);
+  XOMNI_CHECK(rl.decode_s_per_image >= 0 && rl.reward_s_per_image >= 0, where,
+              ": rl.plan_decode_s_per_image and rl.plan_reward_s_per_image must be >= 0");
+}
 
 }  // namespace
 
@@ -108,6 +140,7 @@ PlanJob plan_job_from_toml(const std::string& text, const std::string& where,
     m.mm_vocab = r.positive("model.mm_vocab_size", std::nullopt);
     m.mm_adap_layers = r.non_negative("model.num_mm_adap_layers", 0);
     m.mm_head_layers = r.non_negative("model.num_mm_head_layers", 0);
+    m.image_vocab = r.non_negative("model.image_vocab_size", 0);
   }
   job.seq_len = r.positive("train.seq_len", 128);
   job.batch_size = r.positive("train.batch_size", 8);
@@ -125,6 +158,7 @@ PlanJob plan_job_from_toml(const std::string& text, const std::string& where,
   XOMNI_CHECK(precision == "fp32" || precision == "bf16", where, ": train.precision = \"",
               precision, "\"; expected \"fp32\" or \"bf16\"");
   job.bf16 = precision == "bf16";
+  if (r.text("run.stage", "lm") == "rl") read_rl(r, job.rl, where);
   return job;
 }
 

@@ -20,6 +20,27 @@ struct PlanModel {
   // vision layers are decoder layers counted in `layers` (adap first, head last).
   bool xomni = false;
   int64_t mm_vocab = 0, mm_adap_layers = 0, mm_head_layers = 0;
+  int64_t image_vocab = 0;  // the image codes among mm_vocab (model.image_vocab_size)
+};
+
+// The GRPO stage's round ([run] stage = "rl", docs/RL.md): what the RL step model needs beyond
+// the policy. Decoding and scoring run code the planner does not model by FLOPs (the flow
+// decoder, reward plugins): their cost per image is an input, measured on a short run
+// (scripts/plan_validate_rl.sh shows how).
+struct RlPlan {
+  bool on = false;
+  int64_t group_size = 8;      // rl.group_size: rollouts per prompt
+  int64_t image_tokens = 0;    // h x w of rl.grid
+  int64_t prompt_tokens = 24;  // rl.plan_prompt_tokens: prompt + "<SOM>h w<IMAGE>" (tiny world: 23)
+  int64_t updates_per_batch = 1;  // rl.updates_per_batch
+  int64_t reward_workers = 1;     // rl.reward_workers (0: threads in the trainer, counted as 1)
+  double decode_s_per_image = 0;  // rl.plan_decode_s_per_image: the decoder, one rank
+  double reward_s_per_image = 0;  // rl.plan_reward_s_per_image: every reward, one worker
+  bool kl = true;                 // rl.kl_weight > 0: the reference's log-probabilities
+  int64_t rollout_len() const { return prompt_tokens + image_tokens + 1; }  // + <EOM>
+  // Forwards per group for log-probabilities: the reference's, and the sampling policy's when a
+  // round takes several updates.
+  int64_t logp_forwards() const { return (kl ? 1 : 0) + (updates_per_batch > 1 ? 1 : 0); }
 };
 
 // One job as the model sees it: the model, the step's shape and the knobs a layout search varies.
@@ -43,6 +64,7 @@ struct PlanJob {
   bool bf16 = false;        // train.precision = "bf16" (GEMM inputs rounded; storage stays f32)
   int64_t param_bytes = 4;  // storage of parameters, gradients and optimizer state (f32)
   std::string source;       // for messages
+  RlPlan rl;                // the GRPO stage's round (rl.on) instead of a training step
   int64_t tokens_per_step() const { return batch_size * seq_len * micro_batches; }
 };
 
@@ -90,6 +112,10 @@ struct DeviceSpec {
   // CPU: the node's memory bandwidth in ranks' worth (every rank's elementwise pass at once over
   // one rank's alone). 0: shared as `cores` says.
   double memory_cores = 0;
+  // Fixed seconds per decoder layer and forward call beyond its FLOPs and bytes (op dispatch,
+  // small tensors): what bounds a small model's token-by-token sampling on a CPU. Calibrated from
+  // the policy's own sampling loop (`xomni plan RL_JOB --calibrate`); 0: not modelled.
+  double layer_call_overhead_s = 0;
   std::string provenance;  // where the numbers come from
   // GEMM FLOP/s of one rank whose micro-batch has `rows` rows (0: the job's own size).
   double achieved_flops(bool bf16, int64_t rows = 0) const;
@@ -170,6 +196,29 @@ MemoryBreakdown predict_memory(const PlanJob& job, const parallel::Layout& layou
                                const DeviceSpec& dev);
 StepPrediction predict_step(const PlanJob& job, const parallel::Layout& layout,
                             const DeviceSpec& dev);
+
+// A GRPO round on one layout (tp = cp = pp = 1: rollouts sample whole rows on one rank), per
+// data-parallel rank, in the stage's own phases (its time_*_s metrics):
+//   sample   - one prompt's group at a time: prefill, then one forward of G rows per image
+//              token with the KV cache: its GEMMs at G rows, or the weights' read from memory
+//              where that is slower, plus attention over the cache;
+//   decode   - decode_s_per_image per image;
+//   logp     - the reference's forward over every rollout (and the sampling policy's with
+//              several updates per round);
+//   reward   - what scoring (reward workers, overlapping logp) leaves exposed;
+//   update   - updates_per_batch LM-stage steps over the rollouts (predict_step).
+struct RlStepPrediction {
+  int64_t rollouts_per_rank = 0;
+  double sample_s = 0, decode_s = 0, logp_s = 0, reward_wait_s = 0, update_s = 0, step_s = 0;
+  StepPrediction update;       // one update step: its memory, communication and MFU
+  double kv_cache_bytes = 0;   // one group's keys and values at full length
+  double reference_bytes = 0;  // the frozen reference's parameters
+  double memory_bytes = 0;     // the peak: max(sampling, update) plus the reference
+};
+RlStepPrediction predict_rl_step(const PlanJob& job, const parallel::Layout& layout,
+                                 const DeviceSpec& dev);
+// The LM-stage step a round's update is: every rollout of the round as one micro-batch.
+PlanJob rl_update_job(const PlanJob& job);
 
 // One candidate of a layout search.
 struct PlanCandidate {

@@ -74,11 +74,22 @@ std::string layout_label(const PlanCandidate& c) {
   return buf;
 }
 
-int calibrate(const plan::PlanJob& job, const std::string& out) {
+int calibrate(const plan::PlanJob& job, const std::string& job_path,
+              const std::vector<std::string>& overrides, const std::string& out) {
   parallel::ensure_mpi_initialized();
   auto world = parallel::mpi_world();
-  const plan::Calibration c = plan::calibrate_cpu(job, *world);
+  // An rl job's GEMMs are its update's (every rollout of a round); its sampling is timed too.
+  plan::Calibration c = plan::calibrate_cpu(job.rl.on ? plan::rl_update_job(job) : job, *world);
+  double group_s = 0;
+  if (job.rl.on && world->rank() == 0)
+    group_s = plan::calibrate_rl_sampling(job, job_path, overrides, c.device);
   if (world->rank() != 0) return 0;
+  if (job.rl.on)
+    std::printf(
+        "rl sampling of one group (%lld rows x %lld image tokens): %.4f s -> %.1f us per "
+        "layer and forward call beyond the model\n",
+        static_cast<long long>(job.rl.group_size), static_cast<long long>(job.rl.image_tokens),
+        group_s, c.device.layer_call_overhead_s * 1e6);
   for (const auto& [name, gflops] : c.gemm_gflops)
     std::printf("GEMM %-8s %8.1f GFLOP/s\n", name.c_str(), gflops);
   std::printf("GEMM mix: %.0f%% of the fp32 peak; memory %.1f GB/s\n", 100.0 * c.device.achievable,
@@ -145,6 +156,45 @@ int one_layout(const plan::PlanJob& job, const std::string& text, int devices,
   return 0;
 }
 
+// A GRPO stage job: the round's phases on dp = the devices (the stage runs tp = cp = pp = 1),
+// ZeRO-1 as the job says.
+int rl_round(const plan::PlanJob& job, int devices, const plan::DeviceSpec& dev,
+             const std::string& json_path) {
+  const parallel::Layout l{1, 1, devices, 1};
+  const plan::RlStepPrediction p = plan::predict_rl_step(job, l, dev);
+  const plan::RlPlan& rl = job.rl;
+  std::printf(
+      "%s on %s: rl round, dp=%d%s, %lld prompts x %lld rollouts per rank, %lld image "
+      "tokens each\n",
+      job.source.c_str(), dev.name.c_str(), devices, job.zero1 ? " z1" : "",
+      static_cast<long long>(job.batch_size / devices), static_cast<long long>(rl.group_size),
+      static_cast<long long>(rl.image_tokens));
+  std::printf(
+      "round %.4g s = sample %.4g + decode %.4g + logp %.4g + reward wait %.4g + update "
+      "%.4g (x%lld)\n",
+      p.step_s, p.sample_s, p.decode_s, p.logp_s, p.reward_wait_s, p.update_s,
+      static_cast<long long>(rl.updates_per_batch));
+  std::printf(
+      "memory per rank: %.1f MiB (update step %.1f, KV cache of a group %.1f, reference "
+      "%.1f; the decoder, tokenizers and reward plugins not counted)\n",
+      p.memory_bytes / 1048576.0, p.update.memory.total() / 1048576.0, p.kv_cache_bytes / 1048576.0,
+      p.reference_bytes / 1048576.0);
+  if (!json_path.empty())
+    write_json(json_path, {{"job", job.source},
+                           {"device", dev.name},
+                           {"dp", devices},
+                           {"rollouts_per_rank", p.rollouts_per_rank},
+                           {"sample_s", p.sample_s},
+                           {"decode_s", p.decode_s},
+                           {"logp_s", p.logp_s},
+                           {"reward_wait_s", p.reward_wait_s},
+                           {"update_s", p.update_s},
+                           {"step_s", p.step_s},
+                           {"memory_bytes", p.memory_bytes},
+                           {"kv_cache_bytes", p.kv_cache_bytes}});
+  return 0;
+}
+
 // --sweep-layouts K: the K fastest fitting layouts that keep the job's own micro-batch split (so
 // the sweep's batch per node count still holds), one line each in the form
 // slurm/scaling_sweep.sh's --layout takes.
@@ -183,7 +233,7 @@ int run(const std::vector<std::string>& argv) {
                                              : "unexpected argument '" + args[1] + "'");
   XOMNI_CHECK(args[0].rfind("--", 0) != 0, "unknown option '", args[0], "'");
   const plan::PlanJob job = plan::plan_job_from_toml(read_text(args[0]), args[0], overrides);
-  if (do_calibrate) return calibrate(job, out);
+  if (do_calibrate) return calibrate(job, args[0], overrides, out);
 
   XOMNI_CHECK(!devices_text.empty(), "--devices N is required");
   plan::SearchOptions options;
@@ -198,6 +248,11 @@ int run(const std::vector<std::string>& argv) {
   if (!nodes_of.empty())
     dev.devices_per_node = int(parse_int(nodes_of, "--nodes-of", 0, 1, 1 << 20));
 
+  if (job.rl.on) {
+    XOMNI_CHECK(layout_text.empty() || layout_text == "dp=" + std::to_string(options.devices),
+                args[0], ": an rl stage runs tp = cp = pp = 1; its layout is dp = --devices");
+    return rl_round(job, options.devices, dev, json_path);
+  }
   if (!layout_text.empty()) return one_layout(job, layout_text, options.devices, dev, json_path);
   const std::vector<PlanCandidate> all = plan::enumerate_plans(job, options, dev);
   XOMNI_CHECK(!all.empty(), args[0], ": no valid layout of ", options.devices,

@@ -104,6 +104,32 @@ done
   > "$work/cal_plan" || fail "plan with the calibrated file"
 grep -q "^tp=" "$work/cal_plan" || fail "no plan with the calibrated file: $(cat "$work/cal_plan")"
 
+# An rl stage job: its round's phases on dp = --devices, and a calibration that times the
+# policy's own sampling loop (the fixed cost per layer and call must come out positive: a tiny
+# model's token-by-token sampling is mostly that).
+rl_job="$repo/jobs/tiny/xomni_rl.toml"
+"$xomni" plan "$rl_job" --devices 2 --device cpu --set 'rl.grid="8x8"' --json "$work/rl.json" \
+  > "$work/rl.out" || fail "plan rl: $(cat "$work/rl.out")"
+grep -q "rl round, dp=2, 2 prompts x 8 rollouts" "$work/rl.out" || fail "rl round: $(cat "$work/rl.out")"
+python3 - "$work/rl.json" <<'PY' || fail "rl json"
+import json, sys
+d = json.load(open(sys.argv[1]))
+parts = d["sample_s"] + d["decode_s"] + d["logp_s"] + d["reward_wait_s"] + d["update_s"]
+assert abs(parts - d["step_s"]) < 1e-9 * d["step_s"], d
+assert d["rollouts_per_rank"] == 16 and min(d["sample_s"], d["logp_s"], d["update_s"]) > 0, d
+PY
+"$xomni" plan "$rl_job" --calibrate --set 'rl.grid="8x8"' --out "$work/rl_dev.toml" > "$work/rl_cal" ||
+  fail "rl calibrate: $(cat "$work/rl_cal")"
+grep -q "rl sampling of one group (8 rows x 64 image tokens)" "$work/rl_cal" ||
+  fail "rl calibrate output: $(cat "$work/rl_cal")"
+python3 - "$work/rl_dev.toml" <<'PY' || fail "rl device file: $(cat "$work/rl_dev.toml")"
+import sys, tomllib
+d = tomllib.load(open(sys.argv[1], "rb"))["device"]
+assert d["layer_call_overhead_s"] > 0, d
+PY
+expect_error "its layout is dp = --devices" "$rl_job" --devices 2 --layout tp=2 --set 'rl.grid="8x8"'
+expect_error "rl.grid is empty" "$rl_job" --devices 1
+
 expect_error "--devices" "$repo/jobs/tiny/lm.toml" --devices 0
 expect_error "--devices" "$repo/jobs/tiny/lm.toml" --devices 3x
 expect_error "--devices N is required" "$repo/jobs/tiny/lm.toml"
