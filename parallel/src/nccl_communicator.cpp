@@ -3,6 +3,7 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <sstream>
@@ -340,6 +341,28 @@ void NcclCommunicator::recv_raw(void* data, int64_t count, DType dtype, int peer
   if (count > 0) m.check_device_ptr(data, CommOp::recv, "message");
   m.run(CommOp::recv, count * int64_t(dtype_size(dtype)), count, dtype, peer,
         [&] { return ncclRecv(data, size_t(count), nccl_type(dtype), peer, m.comm, m.stream); });
+}
+
+void NcclCommunicator::send_recv_raw(const void* send_data, int64_t send_count, int send_peer,
+                                     int /*send_tag*/, void* recv_data, int64_t recv_count,
+                                     int recv_peer, int /*recv_tag*/, DType dtype) {
+  Impl& m = *impl_;
+  m.check_peer(CommOp::send, send_peer);
+  m.check_peer(CommOp::recv, recv_peer);
+  if (send_count > 0) m.check_device_ptr(send_data, CommOp::send, "message");
+  if (recv_count > 0) m.check_device_ptr(recv_data, CommOp::recv, "message");
+  const int64_t elem = int64_t(dtype_size(dtype));
+  begin(CommOp::recv, recv_count * elem);  // run() counts the send
+  m.run(CommOp::send, send_count * elem, std::max(send_count, recv_count), dtype, send_peer, [&] {
+    ncclResult_t rc = ncclGroupStart();
+    if (rc != ncclSuccess) return rc;
+    if (send_count > 0)
+      rc = ncclSend(send_data, size_t(send_count), nccl_type(dtype), send_peer, m.comm, m.stream);
+    if (rc == ncclSuccess && recv_count > 0)
+      rc = ncclRecv(recv_data, size_t(recv_count), nccl_type(dtype), recv_peer, m.comm, m.stream);
+    const ncclResult_t end = ncclGroupEnd();  // always closes the group it opened
+    return rc != ncclSuccess ? rc : end;
+  });
 }
 
 void NcclCommunicator::barrier_raw() {

@@ -96,6 +96,25 @@ TEST_F(NcclComm, AllGatherConcatenatesRankChunks) {
     for (size_t i = 0; i < n; ++i) ASSERT_EQ(got[size_t(q) * n + i], float(100 * q + int(i)));
 }
 
+// A ring exchange: every rank sends to the next and receives from the previous in one grouped
+// call (at one rank, to itself), and the counters see one send and one receive.
+TEST_F(NcclComm, SendRecvRingPassesEachRanksBufferOn) {
+  const int P = nccl_->size(), r = nccl_->rank();
+  const size_t n = 1000;
+  DeviceFloats out(n), in(n);
+  std::vector<float> mine(n);
+  for (size_t i = 0; i < n; ++i) mine[i] = float(1000 * r) + float(i) * 0.5f;
+  out.set(mine);
+  nccl_->reset_stats();
+  const int next = (r + 1) % P, prev = (r + P - 1) % P;
+  nccl_->send_recv_raw(out.get(), int64_t(n), next, 0, in.get(), int64_t(n), prev, 0, DType::f32);
+  const std::vector<float> got = in.get_host();
+  for (size_t i = 0; i < n; ++i) ASSERT_EQ(got[i], float(1000 * prev) + float(i) * 0.5f);
+  EXPECT_EQ(nccl_->stats().calls[size_t(CommOp::send)], 1);
+  EXPECT_EQ(nccl_->stats().calls[size_t(CommOp::recv)], 1);
+  EXPECT_EQ(nccl_->stats().bytes[size_t(CommOp::recv)], int64_t(n * sizeof(float)));
+}
+
 TEST_F(NcclComm, ReduceScatterGivesEachRankItsReducedChunk) {
   const int P = nccl_->size(), r = nccl_->rank();
   const size_t n = 53;  // per rank

@@ -47,6 +47,13 @@ class NcclCommunicator final : public Communicator {
   void recv_raw(void* data, int64_t count, DType dtype, int peer, int tag) override;
   // A one-element all-reduce (NCCL has no barrier).
   void barrier_raw() override;
+  // The send and the receive in one NCCL group (ncclGroupStart/End), so every rank of a ring
+  // posts both before either blocks: safe for a ring of any size (interleaved 1F1B, ring
+  // attention), where the base class's one-after-the-other fallback is not. Counted as one send
+  // and one receive.
+  void send_recv_raw(const void* send_data, int64_t send_count, int send_peer, int send_tag,
+                     void* recv_data, int64_t recv_count, int recv_peer, int recv_tag,
+                     DType dtype) override;
 
  private:
   struct Impl;
