@@ -167,9 +167,9 @@ std::vector<CollectiveBytes> predict_comm(const PlanJob& job, const parallel::La
   if (sharded) log.add("dp+cp", CommOp::all_reduce, kF64);
   if (tp > 1) log.add("tp", CommOp::all_reduce, kF64);
   if (pp > 1) log.add("pp", CommOp::all_reduce, kF64);
-  // After the step, over the world: the peak resident set's maximum for the metrics (i64 x 1)
-  // and the end-of-step vote (stop requested, metrics failed: i32 x 2).
-  log.add("world", CommOp::all_reduce, kI64);
+  // After the step, over the world: the peak resident set's and tensor memory's maxima for the
+  // metrics (i64 x 2) and the end-of-step vote (stop requested, metrics failed: i32 x 2).
+  log.add("world", CommOp::all_reduce, 2 * kI64);
   log.add("world", CommOp::all_reduce, 2 * 4);
   return log.list();
 }

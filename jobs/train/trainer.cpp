@@ -196,22 +196,29 @@ struct Optimization {
   LrSchedule schedule;
 };
 
-// The largest peak resident set of any rank so far, in MiB (getrusage's ru_maxrss is KiB on
-// Linux): the measured side of the step model's memory prediction (docs/SCALING.md).
-double peak_rss_mib(const ParallelSetup& par) {
+// The largest peaks of any rank so far, in MiB: the resident set (getrusage's ru_maxrss is KiB on
+// Linux) and the tensors' own memory (the CPU allocator's live blocks, without its cache): the
+// measured side of the step model's memory prediction (docs/SCALING.md).
+struct PeakMemory {
+  double rss_mib = 0, tensor_mib = 0;
+};
+PeakMemory peak_memory(const ParallelSetup& par) {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
-  Tensor kib = Tensor::full({1}, double(u.ru_maxrss), DType::i64);
-  par.world->all_reduce(kib, parallel::ReduceOp::max);
-  return double(kib.data<int64_t>()[0]) / 1024.0;
+  Tensor peaks = Tensor::zeros({2}, DType::i64);
+  peaks.data<int64_t>()[0] = int64_t(u.ru_maxrss);
+  peaks.data<int64_t>()[1] = int64_t(cpu_allocator::peak_live_bytes() / 1024);
+  par.world->all_reduce(peaks, parallel::ReduceOp::max);
+  return {double(peaks.data<int64_t>()[0]) / 1024.0, double(peaks.data<int64_t>()[1]) / 1024.0};
 }
 
 // One metrics.jsonl line.
 void write_step_metrics(std::ofstream& out, int64_t step, const StepOutput& s, double lr,
-                        double gnorm, double items_s, double flops_s, double rss_mib) {
+                        double gnorm, double items_s, double flops_s, const PeakMemory& peak) {
   out << std::setprecision(9) << "{\"step\": " << step << ", \"loss\": " << s.loss
       << ", \"lr\": " << lr << ", \"grad_norm\": " << gnorm << ", \"tokens_per_s\": " << items_s
-      << ", \"flops_per_s\": " << flops_s << ", \"peak_rss_mib\": " << rss_mib;
+      << ", \"flops_per_s\": " << flops_s << ", \"peak_rss_mib\": " << peak.rss_mib
+      << ", \"peak_tensor_mib\": " << peak.tensor_mib;
   for (const auto& [name, value] : s.metrics) out << ", \"" << name << "\": " << value;
   out << "}\n";
   out.flush();
@@ -399,9 +406,9 @@ TrainResult run_training(Stage& stage, const TrainerOptions& o, const StartOptio
     profile.after_step(steps_this_run - 1, secs);
     result.last_loss = out.loss;
     result.losses.push_back(out.loss);
-    const double rss_mib = peak_rss_mib(par);
+    const PeakMemory peak = peak_memory(par);
     if (rank0) {
-      write_step_metrics(metrics, step, out, lr, gnorm, items / secs, flops / secs, rss_mib);
+      write_step_metrics(metrics, step, out, lr, gnorm, items / secs, flops / secs, peak);
       check_metrics();
       if (step % log_every == 0 || step == total) {
         const double elapsed = std::chrono::duration<double>(Clock::now() - start_time).count();

@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -52,6 +53,15 @@ Cache& cache() {
   return *c;
 }
 
+std::atomic<size_t> g_live{0}, g_peak{0};
+
+void count_handed_out(size_t cls) {
+  const size_t now = g_live.fetch_add(cls, std::memory_order_relaxed) + cls;
+  size_t peak = g_peak.load(std::memory_order_relaxed);
+  while (now > peak && !g_peak.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
+}
+
 }  // namespace
 
 void* allocate(size_t nbytes) {
@@ -70,6 +80,7 @@ void* allocate(size_t nbytes) {
       void* p = it->second;
       c.free_blocks.erase(it);
       c.cached -= cls;
+      count_handed_out(cls);
       return p;
     }
   }
@@ -78,6 +89,7 @@ void* allocate(size_t nbytes) {
   XOMNI_CHECK(p, "cpu allocator: out of memory: cannot allocate ", human_bytes(double(cls)), " (",
               cls, " bytes)");
   if (cls >= kHugePage) madvise(p, cls, MADV_HUGEPAGE);
+  count_handed_out(cls);
   return p;
 }
 
@@ -85,6 +97,7 @@ void release(void* ptr, size_t nbytes) {
   if (!ptr) return;
   if (nbytes == 0) nbytes = 1;
   const size_t cls = size_class(nbytes);
+  g_live.fetch_sub(cls, std::memory_order_relaxed);
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mu);
   if (c.cached + cls > kCacheLimit) {
@@ -101,6 +114,16 @@ void empty_cache() {
   for (auto& [size, p] : c.free_blocks) std::free(p);
   c.free_blocks.clear();
   c.cached = 0;
+}
+
+size_t live_bytes() {
+  return g_live.load(std::memory_order_relaxed);
+}
+size_t peak_live_bytes() {
+  return g_peak.load(std::memory_order_relaxed);
+}
+void reset_peak() {
+  g_peak.store(g_live.load(std::memory_order_relaxed), std::memory_order_relaxed);
 }
 
 size_t cached_bytes() {

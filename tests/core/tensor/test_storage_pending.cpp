@@ -1,6 +1,7 @@
 // Storage::set_pending: contents still arriving (a parameter all-gather in flight) are filled
 // once, before the first access by any tensor or view on the storage, and other threads wait
-// for the fill instead of reading what was there before.
+// for the fill instead of reading what was there before. Also the CPU allocator's live and peak
+// bytes.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -77,4 +78,28 @@ TEST(StoragePending, OtherThreadsWaitForTheFill) {
   filler.join();
   reader.join();
   EXPECT_EQ(other, 42.0f);
+}
+
+// The allocator's live and peak bytes follow tensors' lifetimes (size classes: a 1 MiB f32
+// tensor is one 1 MiB block), whether the block comes fresh or from the cache.
+TEST(CpuAllocatorStats, LiveAndPeakBytesFollowTensors) {
+  const size_t mib = size_t(1) << 20;
+  cpu_allocator::reset_peak();
+  const size_t base = cpu_allocator::live_bytes();
+  EXPECT_EQ(cpu_allocator::peak_live_bytes(), base);
+  {
+    Tensor a = Tensor::empty({int64_t(mib / 4)});
+    EXPECT_EQ(cpu_allocator::live_bytes(), base + mib);
+    {
+      Tensor b = Tensor::empty({int64_t(mib / 4)});
+      EXPECT_EQ(cpu_allocator::live_bytes(), base + 2 * mib);
+    }
+    EXPECT_EQ(cpu_allocator::live_bytes(), base + mib);  // b went back (to the cache)
+    Tensor c = Tensor::empty({int64_t(mib / 4)});        // ... and comes out again
+    EXPECT_EQ(cpu_allocator::live_bytes(), base + 2 * mib);
+  }
+  EXPECT_EQ(cpu_allocator::live_bytes(), base);
+  EXPECT_EQ(cpu_allocator::peak_live_bytes(), base + 2 * mib);
+  cpu_allocator::reset_peak();
+  EXPECT_EQ(cpu_allocator::peak_live_bytes(), base);
 }

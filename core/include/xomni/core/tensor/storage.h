@@ -57,6 +57,12 @@ void* allocate(size_t nbytes);
 void release(void* ptr, size_t nbytes);
 void empty_cache();     // returns every cached block to the system
 size_t cached_bytes();  // bytes held in the cache, not in use
+// Bytes of blocks handed out and not released (their size classes), and the most there have
+// been since the process started or reset_peak(): the tensors' own memory, without the cache,
+// the runtime and whatever else the resident set holds.
+size_t live_bytes();
+size_t peak_live_bytes();
+void reset_peak();
 }  // namespace cpu_allocator
 
 }  // namespace xomni
