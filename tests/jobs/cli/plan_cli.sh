@@ -105,8 +105,9 @@ done
 grep -q "^tp=" "$work/cal_plan" || fail "no plan with the calibrated file: $(cat "$work/cal_plan")"
 
 # An rl stage job: its round's phases on dp = --devices, and a calibration that times the
-# policy's own sampling loop (the fixed cost per layer and call must come out positive: a tiny
-# model's token-by-token sampling is mostly that).
+# policy's own sampling loop and writes the fixed cost per layer and call it leaves (>= 0; on an
+# idle box about 90 us for this policy, but a GEMM calibration slowed by other tests can price
+# the model above the sampling it measured, and the cost is then 0).
 rl_job="$repo/jobs/tiny/xomni_rl.toml"
 "$xomni" plan "$rl_job" --devices 2 --device cpu --set 'rl.grid="8x8"' --json "$work/rl.json" \
   > "$work/rl.out" || fail "plan rl: $(cat "$work/rl.out")"
@@ -120,12 +121,12 @@ assert d["rollouts_per_rank"] == 16 and min(d["sample_s"], d["logp_s"], d["updat
 PY
 "$xomni" plan "$rl_job" --calibrate --set 'rl.grid="8x8"' --out "$work/rl_dev.toml" > "$work/rl_cal" ||
   fail "rl calibrate: $(cat "$work/rl_cal")"
-grep -q "rl sampling of one group (8 rows x 64 image tokens)" "$work/rl_cal" ||
+grep -Eq "rl sampling of one group \(8 rows x 64 image tokens\): 0\.[0-9]*[1-9]" "$work/rl_cal" ||
   fail "rl calibrate output: $(cat "$work/rl_cal")"
 python3 - "$work/rl_dev.toml" <<'PY' || fail "rl device file: $(cat "$work/rl_dev.toml")"
 import sys, tomllib
 d = tomllib.load(open(sys.argv[1], "rb"))["device"]
-assert d["layer_call_overhead_s"] > 0, d
+assert d["layer_call_overhead_s"] >= 0 and d["achievable"] > 0, d
 PY
 expect_error "its layout is dp = --devices" "$rl_job" --devices 2 --layout tp=2 --set 'rl.grid="8x8"'
 expect_error "rl.grid is empty" "$rl_job" --devices 1
