@@ -41,6 +41,12 @@ int64_t total_parameters(const PlanModel& m) {
   return embedding_parameters(m, 1) + m.layers * layer_parameters(m, 1) + head_parameters(m, 1);
 }
 
+int64_t layer_parameters(const PlanModel& m) {
+  PlanModel no_layers = m;
+  no_layers.layers = 0;
+  return total_parameters(m) - total_parameters(no_layers);
+}
+
 int64_t stage_layer_count(const PlanModel& m, const parallel::Layout& layout, int stage,
                           int virtual_stages) {
   const int p = layout.pp, v = virtual_stages;

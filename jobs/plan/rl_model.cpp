@@ -8,13 +8,6 @@ namespace xomni::plan {
 
 namespace {
 constexpr double kF32 = 4.0;
-
-// Parameters of the decoder layers (everything but embeddings, norms and heads).
-double layer_parameters(const PlanModel& m) {
-  PlanModel no_layers = m;
-  no_layers.layers = 0;
-  return double(total_parameters(m) - total_parameters(no_layers));
-}
 }  // namespace
 
 PlanJob rl_update_job(const PlanJob& job) {
@@ -49,16 +42,13 @@ RlStepPrediction predict_rl_step(const PlanJob& job, const parallel::Layout& l,
   out.update = predict_step(rl_update_job(job), l, dev);
   out.update_s = double(rl.updates_per_batch) * out.update.step_s;
 
-  // CPU ranks beyond the node's cores share them, as in predict_step.
-  const int world = l.world();
-  const double on_node = double(std::min(world, dev.devices_per_node));
-  const double share = dev.cores > 0 ? std::max(1.0, on_node / dev.cores) : 1.0;
-  const double mem_share = dev.memory_cores > 0 ? std::max(1.0, on_node / dev.memory_cores) : share;
-  const double mem_bw = dev.memory_bw / mem_share;
+  const NodeShare node = node_share(l, dev);
+  const double share = node.compute;
+  const double mem_bw = dev.memory_bw / node.memory;
   const double attention_rate = dev.achieved_attention_flops(job.bf16) / share;
   const double layers = double(m.layers), hidden = double(m.hidden);
   const double kv_width = double(m.kv_heads) * double(m.hidden / m.heads);
-  const double layer_params = layer_parameters(m);
+  const double layer_params = double(layer_parameters(m));
   // In image mode only the image head's rows are computed (mm_vocab for X-Omni).
   const double head_rows = double(m.xomni ? m.mm_vocab : m.vocab);
 

@@ -130,6 +130,8 @@ std::string device_toml(const DeviceSpec& d);
 
 // Parameter counts (elements).
 int64_t total_parameters(const PlanModel& m);
+// The decoder layers' parameters, all layers together (no embeddings, norms or heads).
+int64_t layer_parameters(const PlanModel& m);
 // Elements one rank holds: its pipeline stage's layers (parallel::split_layers' even split), the
 // embeddings on stage 0, norm and head on the last, tp pieces of every sharded weight.
 // With v virtual stages (interleaved 1F1B) the layers are split over pp*v and pipeline rank
@@ -217,6 +219,13 @@ struct RlStepPrediction {
 };
 RlStepPrediction predict_rl_step(const PlanJob& job, const parallel::Layout& layout,
                                  const DeviceSpec& dev);
+// How much one rank's compute and memory bandwidth shrink when the layout puts more ranks on a
+// CPU node than it has cores (`cores`) or memory bandwidth (`memory_cores`, else as the cores):
+// the device's rates are divided by these. 1 on devices of one rank each.
+struct NodeShare {
+  double compute = 1, memory = 1;
+};
+NodeShare node_share(const parallel::Layout& layout, const DeviceSpec& dev);
 // The LM-stage step a round's update is: every rollout of the round as one micro-batch.
 PlanJob rl_update_job(const PlanJob& job);
 

@@ -56,6 +56,14 @@ double collective_seconds(const CollectiveBytes& c, const parallel::Layout& l,
 
 }  // namespace
 
+NodeShare node_share(const parallel::Layout& l, const DeviceSpec& dev) {
+  NodeShare out;
+  const double on_node = double(std::min(l.world(), dev.devices_per_node));
+  if (dev.cores > 0) out.compute = std::max(1.0, on_node / dev.cores);
+  out.memory = dev.memory_cores > 0 ? std::max(1.0, on_node / dev.memory_cores) : out.compute;
+  return out;
+}
+
 StepPrediction predict_step(const PlanJob& job, const parallel::Layout& l, const DeviceSpec& dev) {
   const std::string problem = layout_problem(job, l);
   XOMNI_CHECK(problem.empty(), problem);
@@ -63,25 +71,17 @@ StepPrediction predict_step(const PlanJob& job, const parallel::Layout& l, const
   StepPrediction out;
   out.flops = step_flops(job);
   const int world = l.world();
-  // CPU: more ranks on a node than cores share them.
-  const double share =
-      dev.cores > 0 ? std::max(1.0, double(std::min(world, dev.devices_per_node)) / dev.cores)
-                    : 1.0;
+  const NodeShare node = node_share(l, dev);
+  const double share = node.compute;
   const int64_t rows = job.batch_size / l.dp * local_seq_len(job, l.cp);  // a micro-batch's
   const double rate = dev.achieved_flops(job.bf16, rows) / share;
-  // Memory bandwidth is shared as calibrated where it was (memory_cores), else as the cores.
-  const double on_node = double(std::min(world, dev.devices_per_node));
-  const double mem_share = dev.memory_cores > 0 ? std::max(1.0, on_node / dev.memory_cores) : share;
-  const double mem_bw = dev.memory_bw / mem_share;
+  const double mem_bw = dev.memory_bw / node.memory;
 
   // Per stage: its layers' share of the FLOPs, split over tp x cp x dp ranks; recompute runs the
   // layers' forward (a third of forward + backward) once more.
 
   const double tokens = double(job.tokens_per_step());
-  PlanModel no_layers = m;
-  no_layers.layers = 0;
-  const double edge_params = double(total_parameters(no_layers));  // embeddings, norms, head
-  const double layer_params = (double(total_parameters(m)) - edge_params) / double(m.layers);
+  const double layer_params = double(layer_parameters(m)) / double(m.layers);  // one layer's
   // Per token and layer: the linears' GEMMs, and the causal attention products at their own rate.
   const double layer_gemm_token = 6.0 * layer_params;
   const double layer_attention_token = 12.0 * double(m.hidden * job.seq_len) / 2.0;
