@@ -10,6 +10,7 @@
 #include <set>
 
 #include "codec/byte_text.h"
+#include "codec/code_information.h"
 #include "codec/codec_components.h"
 #include "codec/codec_data.h"
 #include "common/stopwatch.h"
@@ -114,6 +115,7 @@ nlohmann::json evaluate_codec(const CodecEvalOptions& o) {
   std::map<int64_t, double> decode_s;
   int64_t scenes = 0, scenes_pass = 0, texts = 0;
   std::map<std::string, std::pair<int64_t, int64_t>> vqa;  // type -> (correct, asked)
+  CodeInformation carried;                                 // what the codes say about patches
   const int64_t max_steps = o.steps.empty() ? 0 : *std::max_element(o.steps.begin(), o.steps.end());
   for (int64_t i = 0; i < n; ++i) {
     const ImageSample s = ds.get(i);
@@ -123,6 +125,12 @@ nlohmann::json evaluate_codec(const CodecEvalOptions& o) {
     const Tensor ids = T.encode(x).to(DType::i64).contiguous();
     encode_s += seconds_since(t0);
     for (int64_t j = 0; j < ids.numel(); ++j) ++histogram[size_t(ids.data<int64_t>()[j])];
+    if (s.kind == "scene")
+      carried.add_image(
+          std::vector<int64_t>(ids.data<int64_t>(), ids.data<int64_t>() + ids.numel()),
+          label_scene_patches(tensor_to_images(x)[0], world::parse_scene_metadata(s.metadata_json),
+                              p),
+          /*fit_half=*/i % 2 == 0);
     const Tensor codes = T.code_embeddings(ids);
     if (dec) {
       for (int64_t steps : o.steps) {
@@ -170,6 +178,7 @@ nlohmann::json evaluate_codec(const CodecEvalOptions& o) {
                      {"used", used},
                      {"used_fraction", double(used) / double(T.codebook_size())},
                      {"perplexity", std::exp(entropy)}};
+  out["code_information"] = carried.summary();
   out["encode_images_per_s"] = double(n) / std::max(encode_s, 1e-9);
   if (dec) {
     nlohmann::json rec = nlohmann::json::object();

@@ -4,6 +4,8 @@
 //                   checker's GenEval pass rate against each scene's own metadata, and (with
 //                   OCR) Tesseract's word accuracy on text images, reconstructed vs original
 //   codebook        distinct codes used and the perplexity of the code histogram
+//   code_information how much of each scene patch's objectness, colour and shape its code id
+//                   determines (code_information.h)
 //   semantics       the vq stage's LM answering the VQA pairs from the image codes (greedy,
 //                   exact match), and caption -> image retrieval top-1 with the contrastive towers
 #include <cstdint>

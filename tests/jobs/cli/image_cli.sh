@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `xomni image` on a toy codec trained here (siglip -> vq -> decoder, two steps each): encode is
 # deterministic and gives the grid the image's size implies, decode and reconstruct write PNGs,
-# tokenize-shards writes a token dataset, and bad inputs are refused naming the file and the
-# reason (an image smaller than a patch, a side the patch does not divide, ids outside the
-# codebook, a checkpoint of the wrong stage).
+# tokenize-shards writes a token dataset, eval writes its measures (code_information's patch
+# counts), and bad inputs are refused naming the file and the reason (an image smaller than a
+# patch, a side the patch does not divide, ids outside the codebook, a checkpoint of the wrong
+# stage).
 set -euo pipefail
 xomni="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
 toy="$(cd "$(dirname "$0")" && pwd)/codec_toy"
@@ -42,6 +43,24 @@ grep -Eq '^3 images -> grid.png .*PSNR [0-9.]+ dB' rec.log || fail "reconstruct:
 "$xomni" image tokenize-shards --tokenizer $tok --size 16 --out tokens scenes > tok.log 2> /dev/null
 grep -q '^16 images -> tokens (ids 0..15)' tok.log || fail "tokenize-shards: $(cat tok.log)"
 grep -q '"vocab_size": 16' tokens/manifest.json || fail "manifest: $(cat tokens/manifest.json)"
+
+# eval: the held-out measures on 6 of the 32x32 scenes (a 4x4 grid each); every patch is labelled
+# for code_information (96 of them) and the probe accuracies are fractions.
+"$xomni" image eval --tokenizer $tok --decoder $dec --dataset scenes --out ev --count 6 \
+  --retrieval 6 --steps 1 --no-ocr > ev.log
+python3 - ev/results.json <<'PY' || fail "eval: $(cat ev/results.json)"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["samples"] == 6 and r["scene_checker"]["scenes"] == 6, r
+info = r["code_information"]
+assert info["object"]["patches"] == 96, info
+assert info["colour"]["patches"] <= 96 and info["shape"]["patches"] <= info["colour"]["patches"], info
+for a in ("object", "colour", "shape"):
+    s = info[a]
+    assert 0 <= s["conditional_entropy_bits"] <= s["entropy_bits"] + 1e-12, (a, s)
+    assert 0 <= s["probe_accuracy"] <= 1 and 0 <= s["majority_accuracy"] <= 1, (a, s)
+    assert 1 <= s["codes"] <= 16 or s["patches"] == 0, (a, s)
+PY
 
 # Bad inputs: one line naming the file and what is wrong, exit status 1.
 expect_error() {  # expect_error PATTERN command...
