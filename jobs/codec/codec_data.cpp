@@ -1,5 +1,6 @@
 #include "codec/codec_data.h"
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <string>
@@ -62,6 +63,12 @@ std::vector<Image> tensor_to_images(const Tensor& images) {
     out.push_back(std::move(img));
   }
   return out;
+}
+
+const std::string& longest_caption(const std::vector<std::string>& captions) {
+  return *std::max_element(
+      captions.begin(), captions.end(),
+      [](const std::string& a, const std::string& b) { return a.size() < b.size(); });
 }
 
 double sample_uniform(uint64_t seed, int64_t sample, uint32_t purpose) {

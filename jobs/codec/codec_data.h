@@ -24,6 +24,10 @@ Tensor image_to_tensor(const Image& image);
 // [B, 3, H, W] in [0, 1] -> images (rounded to 8 bits).
 std::vector<Image> tensor_to_images(const Tensor& images);
 
+// The longest of a sample's captions (the dense one in the synthetic world; the first of equal
+// length); `captions` must not be empty.
+const std::string& longest_caption(const std::vector<std::string>& captions);
+
 // A uniform draw in [0, 1) for (seed, global sample index, purpose).
 double sample_uniform(uint64_t seed, int64_t sample, uint32_t purpose);
 

@@ -213,9 +213,7 @@ nlohmann::json evaluate_codec(const CodecEvalOptions& o) {
       const ImageSample s = ds.get(i);
       img_emb.push_back(T.image_embeddings(sample_tensor(s, o.image_size)));
       XOMNI_CHECK(!s.captions.empty(), o.dataset, ": sample ", i, " has no caption");
-      caps.push_back(*std::max_element(
-          s.captions.begin(), s.captions.end(),
-          [](const std::string& a, const std::string& b) { return a.size() < b.size(); }));
+      caps.push_back(longest_caption(s.captions));
       distinct.insert(caps.back());
     }
     txt_emb.push_back(T.text_embeddings(caps));

@@ -82,6 +82,10 @@ Schema codec_schema(CodecStage stage, const std::vector<std::string>& plugins) {
                          : "the trained tokenizer (the vq stage's checkpoint), frozen here")
             .path());
   }
+  if (stage == CodecStage::siglip)
+    own.push_back(string_field("siglip.caption", "any",
+                               "which caption pairs with each image: \"any\" (drawn uniformly "
+                               "from its captions) or \"longest\" (the dense one)"));
   if (stage == CodecStage::vq) {
     own.push_back(int_field("vq.max_text_tokens", 128,
                             "text tokens (bytes) per sample after the "
@@ -159,6 +163,12 @@ CodecJob parse_codec_job(const Config& c) {
   if (job.stage != CodecStage::decoder) job.tokenizer = component(c, kTokenizer);
   if (job.stage != CodecStage::siglip)
     job.tokenizer_checkpoint = c.get_string("tokenizer.checkpoint");
+  if (job.stage == CodecStage::siglip) {
+    const std::string caption = c.get_string("siglip.caption");
+    XOMNI_CHECK(caption == "any" || caption == "longest", c.source(),
+                ": siglip.caption must be \"any\" or \"longest\", got \"", caption, "\"");
+    job.siglip.longest_caption = caption == "longest";
+  }
   if (job.stage == CodecStage::vq) {
     job.adapter = component(c, kAdapter);
     job.lm = component(c, kLm);

@@ -45,6 +45,12 @@ struct VqOptions {
       false;  // train the ViT too (X-Omni freezes it; the projection always trains)
 };
 
+struct SiglipOptions {
+  // Pair each image with its longest (dense) caption rather than one drawn from all of them:
+  // a short caption ("a photo of a square") also fits other images of the batch.
+  bool longest_caption = false;
+};
+
 enum class CodecStage { siglip, vq, decoder };
 const char* stage_name(CodecStage stage);
 
@@ -57,7 +63,8 @@ struct CodecJob {
   parallel::ModelDims lm_dims;       // vq
   ComponentOptions decoder;          // decoder
   ImageDataOptions data;
-  VqOptions vq;  // vq
+  SiglipOptions siglip;  // siglip
+  VqOptions vq;          // vq
 };
 
 // The stage a job file names (run.stage), overrides included; "lm" when absent.

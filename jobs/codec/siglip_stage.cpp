@@ -31,13 +31,17 @@ class SiglipStage final : public ImageBatchStage {
   }
 
  private:
-  // One caption per sample, drawn uniformly from its captions.
+  // One caption per sample: its longest (siglip.caption = "longest") or one drawn uniformly.
   std::vector<std::string> captions(const IndexedBatch& b, uint64_t seed) const {
     std::vector<std::string> out;
     for (size_t j = 0; j < b.samples.size(); ++j) {
       const std::vector<std::string>& c = b.samples[j].captions;
       XOMNI_CHECK(!c.empty(), job_.data.train, ": sample ", b.index[j],
                   " has no caption; the siglip stage trains on image-caption pairs");
+      if (job_.siglip.longest_caption) {
+        out.push_back(longest_caption(c));
+        continue;
+      }
       const double u = sample_uniform(seed, b.index[j], kCaptionDraw);
       out.push_back(c[std::min(c.size() - 1, size_t(u * double(c.size())))]);
     }

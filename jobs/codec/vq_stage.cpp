@@ -153,10 +153,7 @@ class VqStage final : public train::Stage {
       }
       XOMNI_CHECK(!s.captions.empty(), job_.data.train, ": sample ", b.index[j],
                   " has neither a caption nor a question");
-      const auto longest = std::max_element(
-          s.captions.begin(), s.captions.end(),
-          [](const std::string& x, const std::string& y) { return x.size() < y.size(); });
-      out.push_back({"Describe the image. ", *longest});
+      out.push_back({"Describe the image. ", longest_caption(s.captions)});
     }
     return out;
   }

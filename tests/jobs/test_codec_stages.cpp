@@ -175,3 +175,44 @@ TEST_F(CodecStages, BadJobsAreRefusedWithWhatIsWrong) {
   std::string unknown = siglip_job(*root_, "x", 2, *data_) + "no_such_key = 1\n";
   EXPECT_TRUE(contains(message(unknown), "no_such_key")) << message(unknown);
 }
+
+// siglip.caption = "longest" trains exactly as the default ("any") does on a copy of the data
+// whose samples keep only their longest caption (the draw then has one choice).
+TEST_F(CodecStages, SiglipLongestCaptionIsTheDrawFromTheLongestAlone) {
+  const std::string only_longest = (*root_ / "scenes-longest").string();
+  {
+    const ImageDataset ds = ImageDataset::open(*data_);
+    ImageShardWriter w(only_longest, 16);
+    for (int64_t i = 0; i < ds.size(); ++i) {
+      ImageSample s = ds.get(i);
+      ASSERT_GT(s.captions.size(), 1u);
+      s.captions = {longest_caption(s.captions)};
+      w.add(s);
+    }
+    w.finish();
+  }
+  auto scenes_only = [](std::string job) {  // no text-image stream: its captions are not copied
+    return std::regex_replace(job, std::regex("(train|valid)_text = \"[^\"]*\""), "$1_text = \"\"");
+  };
+  const std::string longest =
+      scenes_only(siglip_job(*root_, "longest", 3, *data_)) + "[siglip]\ncaption = \"longest\"\n";
+  const std::string copied = scenes_only(siglip_job(*root_, "copied", 3, only_longest));
+  const std::string any = scenes_only(siglip_job(*root_, "any", 3, *data_));
+  for (const std::string& job : {longest, copied, any}) run_codec_training(parse(job));
+  EXPECT_EQ(losses(*root_ / "longest"), losses(*root_ / "copied"));
+  EXPECT_NE(losses(*root_ / "longest"), losses(*root_ / "any"));
+  const std::string bad = siglip_job(*root_, "x", 2, *data_) + "[siglip]\ncaption = \"short\"\n";
+  EXPECT_THROW(
+      {
+        try {
+          parse(bad);
+        } catch (const Error& e) {
+          EXPECT_TRUE(contains(e.what(),
+                               "siglip.caption must be \"any\" or \"longest\", got "
+                               "\"short\""))
+              << e.what();
+          throw;
+        }
+      },
+      Error);
+}
