@@ -5,29 +5,10 @@
 #include <cmath>
 
 #include "xomni/core/tensor/error.h"
+#include "xomni/world/scene_checker.h"
 
 namespace xomni::codec {
 namespace {
-
-// A pixel belongs to a palette colour when it is nearest to it (not to the background grey) and
-// within the scene checker's default distance.
-constexpr double kMaxColourDistance = 60;
-
-int nearest_palette_colour(const uint8_t* p) {
-  const auto& palette = world::scene_palette();
-  auto d2 = [&](int r, int g, int b) {
-    const double dr = p[0] - r, dg = p[1] - g, db = p[2] - b;
-    return dr * dr + dg * dg + db * db;
-  };
-  double best =
-      d2(world::kSceneBackground[0], world::kSceneBackground[1], world::kSceneBackground[2]);
-  int best_colour = -1;
-  for (size_t c = 0; c < palette.size(); ++c) {
-    const double d = d2(palette[c].r, palette[c].g, palette[c].b);
-    if (d < best) best = d, best_colour = int(c);
-  }
-  return best <= kMaxColourDistance * kMaxColourDistance ? best_colour : -1;
-}
 
 double entropy_bits(const std::map<int64_t, int64_t>& counts) {
   double total = 0, h = 0;
@@ -52,13 +33,15 @@ std::vector<PatchLabels> label_scene_patches(const Image& image,
               " image does not split into patches of ", patch);
   const int64_t gh = image.height / patch, gw = image.width / patch;
   const size_t colours = world::scene_palette().size();
+  const double max_distance = world::ParseOptions{}.max_color_distance;  // as the scene checker
   std::vector<PatchLabels> out(size_t(gh * gw));
   for (int64_t py = 0; py < gh; ++py)
     for (int64_t px = 0; px < gw; ++px) {
       std::vector<int64_t> count(colours, 0);
       for (int64_t y = py * patch; y < (py + 1) * patch; ++y)
         for (int64_t x = px * patch; x < (px + 1) * patch; ++x)
-          if (const int c = nearest_palette_colour(image.at(x, y)); c >= 0) ++count[size_t(c)];
+          if (const int c = world::nearest_scene_colour(image.at(x, y), max_distance); c >= 0)
+            ++count[size_t(c)];
       const auto top = std::max_element(count.begin(), count.end());
       PatchLabels& l = out[size_t(py * gw + px)];
       if (4 * *top < patch * patch) continue;  // background

@@ -11,7 +11,7 @@
 namespace xomni::world {
 namespace {
 
-constexpr uint8_t kBackground = 254, kNone = 255;
+constexpr uint8_t kNone = 255;  // background, or no colour
 
 // Fill ratio and centroid height (0 = top of the box, 1 = bottom) -> shape. Reference values at
 // exact coverage: square fill 1, circle pi/4 = 0.785, triangle 0.5 with centroid at 2/3 of the
@@ -25,26 +25,31 @@ std::string classify(double fill, double cy_rel) {
 
 }  // namespace
 
+int nearest_scene_colour(const uint8_t* p, double max_distance) {
+  auto d2 = [&](int r, int g, int b) {
+    const double dr = p[0] - r, dg = p[1] - g, db = p[2] - b;
+    return dr * dr + dg * dg + db * db;
+  };
+  const auto& palette = scene_palette();
+  double best = d2(kSceneBackground[0], kSceneBackground[1], kSceneBackground[2]);
+  int colour = -1;
+  for (size_t c = 0; c < palette.size(); ++c) {
+    const double d = d2(palette[c].r, palette[c].g, palette[c].b);
+    if (d < best) best = d, colour = int(c);
+  }
+  return colour >= 0 && best <= max_distance * max_distance ? colour : -1;
+}
+
 std::vector<DetectedObject> parse_scene(const Image& image, const ParseOptions& options) {
   const int64_t w = image.width, h = image.height;
   XOMNI_CHECK(w > 0 && h > 0 && int64_t(image.rgb.size()) == 3 * w * h, "parse_scene: bad image ",
               w, "x", h, " with ", image.rgb.size(), " bytes");
   const auto& palette = scene_palette();
-  const double max_d2 = options.max_color_distance * options.max_color_distance;
+  // Background and pixels far from every colour (blended edges) alike belong to no object.
   std::vector<uint8_t> label(size_t(w * h));
   for (int64_t i = 0; i < w * h; ++i) {
-    const uint8_t* p = image.rgb.data() + 3 * i;
-    auto d2 = [&](int r, int g, int b) {
-      const double dr = p[0] - r, dg = p[1] - g, db = p[2] - b;
-      return dr * dr + dg * dg + db * db;
-    };
-    double best = d2(kSceneBackground[0], kSceneBackground[1], kSceneBackground[2]);
-    uint8_t best_label = kBackground;
-    for (size_t c = 0; c < palette.size(); ++c) {
-      const double d = d2(palette[c].r, palette[c].g, palette[c].b);
-      if (d < best) best = d, best_label = uint8_t(c);
-    }
-    label[size_t(i)] = best_label != kBackground && best > max_d2 ? kNone : best_label;
+    const int c = nearest_scene_colour(image.rgb.data() + 3 * i, options.max_color_distance);
+    label[size_t(i)] = c < 0 ? kNone : uint8_t(c);
   }
   std::vector<DetectedObject> out;
   std::vector<int32_t> comp(size_t(w * h), -1);
@@ -52,7 +57,7 @@ std::vector<DetectedObject> parse_scene(const Image& image, const ParseOptions& 
   int32_t next = 0;
   for (int64_t start = 0; start < w * h; ++start) {
     const uint8_t l = label[size_t(start)];
-    if (l >= kBackground || comp[size_t(start)] >= 0) continue;
+    if (l == kNone || comp[size_t(start)] >= 0) continue;
     // Flood fill one 4-connected component of colour l.
     int64_t area = 0, core = 0, x0 = w, y0 = h, x1 = 0, y1 = 0;
     double sx = 0, sy = 0;

@@ -31,6 +31,10 @@ struct ParseOptions {
   int64_t min_core_pixels = 6;     // interior pixels a component needs to count as an object
 };
 
+// The palette colour an RGB pixel reads as: its index in scene_palette(), or -1 when the
+// background grey is nearer or the nearest colour is farther than max_distance.
+int nearest_scene_colour(const uint8_t* rgb, double max_distance);
+
 // Objects, largest first.
 std::vector<DetectedObject> parse_scene(const Image& image, const ParseOptions& options = {});
 
