@@ -65,6 +65,17 @@ std::vector<Image> tensor_to_images(const Tensor& images) {
   return out;
 }
 
+Tensor patch_pixels(const Tensor& images, int64_t p) {
+  XOMNI_CHECK(images.dim() == 4 && images.size(1) == 3 && p > 0 && images.size(2) % p == 0 &&
+                  images.size(3) % p == 0,
+              "patch_pixels: images of shape ", shape_str(images.shape()),
+              " are not [B, 3, H, W] with sides multiples of the patch ", p);
+  const int64_t B = images.size(0), H = images.size(2), W = images.size(3);
+  const int64_t h = H / p, w = W / p;
+  const Tensor x = reshape(add(mul(images, 2.0), -1.0), {B, 3, h, p, w, p});
+  return reshape(permute(x, {0, 2, 4, 1, 3, 5}), {B, h * w, 3 * p * p});
+}
+
 const std::string& longest_caption(const std::vector<std::string>& captions) {
   return *std::max_element(
       captions.begin(), captions.end(),

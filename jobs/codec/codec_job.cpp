@@ -98,6 +98,10 @@ Schema codec_schema(CodecStage stage, const std::vector<std::string>& plugins) {
                       .at_most(1));
     own.push_back(bool_field("vq.train_encoder", false,
                              "train the vision tower too (frozen by default, as in X-Omni)"));
+    own.push_back(float_field("vq.pixel_weight", 0.0,
+                              "weight of the patch-pixel loss: a linear head reads each code and "
+                              "predicts its patch's pixels (0: none, as in X-Omni)")
+                      .at_least(0));
     own.push_back(int_field("vq.restart_every", 25,
                             "steps between restarts of the codes no rank chose since the last "
                             "one (0: never)")
@@ -177,6 +181,7 @@ CodecJob parse_codec_job(const Config& c) {
     job.vq.vqa_fraction = c.get_float("vq.vqa_fraction");
     job.vq.restart_every = c.get_int("vq.restart_every");
     job.vq.train_encoder = c.get_bool("vq.train_encoder");
+    job.vq.pixel_weight = c.get_float("vq.pixel_weight");
     XOMNI_CHECK(job.lm_dims.vocab_size >= kByteVocab, c.source(),
                 ": lm.vocab_size = ", job.lm_dims.vocab_size, " is smaller than the ", kByteVocab,
                 " ids of the byte-level text (256 bytes, begin and end)");

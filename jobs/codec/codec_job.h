@@ -36,13 +36,16 @@ struct ImageDataOptions {
 };
 
 // The vq stage's own knobs: the text the LM reads after the image codes, dead-code restarts,
-// and whether the encoder trains too.
+// whether the encoder trains too, and the weight of the patch-pixel term.
 struct VqOptions {
   int64_t max_text_tokens = 128;  // text tokens per sample (bytes), truncated beyond
   double vqa_fraction = 0.5;      // share of samples trained on a question/answer, else a caption
   int64_t restart_every = 25;     // steps between dead-code restarts (0: never)
   bool train_encoder =
       false;  // train the ViT too (X-Omni freezes it; the projection always trains)
+  // Weight of an auxiliary loss that asks each code for its own patch's pixels through a linear
+  // head (0: none, as X-Omni): semantic codes carry no edges for a decoder to draw.
+  double pixel_weight = 0;
 };
 
 struct SiglipOptions {

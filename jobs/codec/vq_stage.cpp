@@ -3,6 +3,7 @@
 // and is supervised on the caption or the answer: X-Omni aligns its codebook with a language
 // model on understanding tasks, so that codes carry meaning. The encoder is frozen (unless
 // vq.train_encoder). Codes unused for restart_every steps are restarted from the encoder's outputs.
+// With vq.pixel_weight > 0 a linear head also asks each code for its own patch's pixels.
 #include <algorithm>
 
 #include "codec/byte_text.h"
@@ -46,12 +47,20 @@ class VqStage final : public train::Stage {
         plugins::create_adapter(job.adapter.plugin, component_context(job.adapter, seed, &par));
     lm_ = plugins::create_backbone(job.lm.plugin, component_context(job.lm, seed, &par));
     usage_ = Tensor::zeros({tokenizer_->codebook_size()}, DType::i64);
+    if (job.vq.pixel_weight > 0) {
+      const int64_t p = tokenizer_->patch_size();
+      Generator gen;
+      gen.set_state(seed ^ 0x91c5e1edULL, 0);
+      pixel_head_ = std::make_unique<nn::Linear>(tokenizer_->code_dim(), 3 * p * p, true, gen);
+    }
   }
 
   std::vector<nn::ParamInfo> parameters() const override {
     std::vector<nn::ParamInfo> out = tokenizer_->parameter_infos("tokenizer.");
     for (const nn::ParamInfo& p : adapter_->parameter_infos("adapter.")) out.push_back(p);
     for (const nn::ParamInfo& p : lm_->parameter_infos("lm.")) out.push_back(p);
+    if (pixel_head_)
+      for (const nn::ParamInfo& p : pixel_head_->parameter_infos("pixel_head.")) out.push_back(p);
     return out;
   }
 
@@ -72,12 +81,17 @@ class VqStage final : public train::Stage {
       const TextLoss lm = text_loss(q.codes, texts(b, job_.trainer.run.seed));
       const double tokens = std::max(1.0, train::sum_over_data(double(lm.tokens), par_));
       const Tensor lm_share = mul(lm.sum, 1.0 / tokens);
-      const Tensor total = add(lm_share, mul(q.losses.total, 1.0 / ranks));
-      loss += total.item() / accum;
-      mul(total, 1.0 / accum).backward();
+      Tensor total = add(lm_share, mul(q.losses.total, 1.0 / ranks));
       // StepMetrics averages over ranks; this rank's share times the ranks averages to the sum.
       std::vector<std::pair<std::string, double>> parts = {{"lm_loss", lm_share.item() * ranks}};
       parts.insert(parts.end(), q.losses.parts.begin(), q.losses.parts.end());
+      if (pixel_head_) {
+        const Tensor mse = pixel_loss(q, images);
+        total = add(total, mul(mse, job_.vq.pixel_weight / ranks));
+        parts.emplace_back("vq_pixel_mse", mse.item());
+      }
+      loss += total.item() / accum;
+      mul(total, 1.0 / accum).backward();
       metrics.add(parts);
     }
     ++steps_;
@@ -198,6 +212,13 @@ class VqStage final : public train::Stage {
     return {sum(lm_->token_nll(logits, targets)), counted};
   }
 
+  // The mean squared error of the pixel head's reading of each code against its patch's pixels.
+  Tensor pixel_loss(const plugins::QuantizedImages& q, const Tensor& images) const {
+    const Tensor error =
+        sub((*pixel_head_)(q.codes), patch_pixels(images, tokenizer_->patch_size()));
+    return mean(mul(error, error));
+  }
+
   void count_usage(const Tensor& ids) {
     const Tensor flat = ids.to(DType::i64).contiguous();
     int64_t* u = usage_.data<int64_t>();
@@ -227,8 +248,9 @@ class VqStage final : public train::Stage {
   std::unique_ptr<plugins::ImageTokenizer> tokenizer_;
   std::unique_ptr<plugins::Adapter> adapter_;
   std::unique_ptr<plugins::Backbone> lm_;
-  Tensor usage_;       // [K] codes chosen by this rank since the last restart
-  int64_t steps_ = 0;  // steps this stage has run (restored on resume)
+  std::unique_ptr<nn::Linear> pixel_head_;  // vq.pixel_weight > 0 only
+  Tensor usage_;                            // [K] codes chosen by this rank since the last restart
+  int64_t steps_ = 0;                       // steps this stage has run (restored on resume)
   int64_t restarted_ = 0;
 };
 

@@ -54,6 +54,11 @@ void expect_exact_resume(const fs::path& root,
   EXPECT_EQ(a, b);
 }
 
+// The job without its text-image stream.
+std::string scenes_only(const std::string& job) {
+  return std::regex_replace(job, std::regex("(train|valid)_text = \"[^\"]*\""), "$1_text = \"\"");
+}
+
 std::string newest_checkpoint(const fs::path& run) {
   std::string best;
   for (const auto& e : fs::directory_iterator(run / "checkpoints"))
@@ -191,9 +196,6 @@ TEST_F(CodecStages, SiglipLongestCaptionIsTheDrawFromTheLongestAlone) {
     }
     w.finish();
   }
-  auto scenes_only = [](std::string job) {  // no text-image stream: its captions are not copied
-    return std::regex_replace(job, std::regex("(train|valid)_text = \"[^\"]*\""), "$1_text = \"\"");
-  };
   const std::string longest =
       scenes_only(siglip_job(*root_, "longest", 3, *data_)) + "[siglip]\ncaption = \"longest\"\n";
   const std::string copied = scenes_only(siglip_job(*root_, "copied", 3, only_longest));
@@ -215,4 +217,54 @@ TEST_F(CodecStages, SiglipLongestCaptionIsTheDrawFromTheLongestAlone) {
         }
       },
       Error);
+}
+
+// vq.pixel_weight: a linear head reads each code and is asked for its patch's pixels. Its loss is
+// logged (the first step's against the pixels' mean square), its weights travel in the checkpoint
+// (a resumed run is exact), and without the key there is no head.
+TEST_F(CodecStages, VqPixelHeadTrainsResumesAndIsSaved) {
+  const fs::path dir = *root_ / "vq-pixel";
+  fs::create_directories(dir);
+  auto with_pixels = [&](const std::string& n, int steps) {
+    return std::regex_replace(scenes_only(vq_job(dir, n, steps, *data_, "")),
+                              std::regex("\\[vq\\]\n"), "[vq]\npixel_weight = 2.0\n");
+  };
+  expect_exact_resume(
+      dir, [&](const std::string& n) { return with_pixels(n, 6); }, 6);
+
+  std::vector<double> mse;
+  {
+    std::ifstream in(dir / "straight" / "metrics.jsonl");
+    const std::regex field("\"vq_pixel_mse\": ([-+0-9.eE]+)");
+    for (std::string line; std::getline(in, line);) {
+      std::smatch m;
+      if (std::regex_search(line, m, field)) mse.push_back(std::stod(m[1]));
+    }
+  }
+  ASSERT_EQ(mse.size(), 6u);
+  // A fresh head reads about zero from every code (weights N(0, 0.02^2), no bias, unit codes), so
+  // the first step's loss is the mean square of its two micro-batches' pixels in [-1, 1].
+  {
+    const CodecJob job = parse(with_pixels("straight", 6));
+    const train::ParallelSetup par = train::setup_parallel(job.trainer.parallel, job.lm_dims, "");
+    CodecData data(job, par);
+    double mean_square = 0;
+    for (int m = 0; m < 2; ++m) {
+      const Tensor t = patch_pixels(images_to_tensor(data.next_train().samples, job.data), 8);
+      mean_square += mean(mul(t, t)).item() / 2;
+    }
+    EXPECT_NEAR(mse.front(), mean_square, 0.01);
+  }
+  CheckpointReader with(newest_checkpoint(dir / "straight"));
+  const Tensor weight = with.read_tensor("model/pixel_head.weight");
+  EXPECT_EQ(weight.shape(), (Shape{3 * 8 * 8, 8}));  // 3 p^2 pixels from code_dim 8
+  // It trained: its bias starts at zero.
+  const Tensor bias = with.read_tensor("model/pixel_head.bias").contiguous();
+  double moved = 0;
+  for (int64_t i = 0; i < bias.numel(); ++i) moved += std::abs(bias.data<float>()[i]);
+  EXPECT_GT(moved, 0.01 * double(bias.numel()));
+  run_codec_training(parse(vq_job(dir, "none", 1, *data_, "")));
+  CheckpointReader without(newest_checkpoint(dir / "none"));
+  for (const std::string& name : without.tensor_names())
+    EXPECT_EQ(name.find("pixel_head"), std::string::npos) << name;
 }

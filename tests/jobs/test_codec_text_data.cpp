@@ -1,5 +1,5 @@
 // The codec stages' plain helpers: byte-level LM examples (closed form), images <-> tensors, the
-// per-sample draws and the side-by-side grid.
+// per-sample draws, the patches the pixel head is asked for, and the side-by-side grid.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -7,6 +7,7 @@
 #include "codec/byte_text.h"
 #include "codec/codec_data.h"
 #include "codec/image_grid.h"
+#include "xomni/core/tensor/random.h"
 
 using namespace xomni;
 using namespace xomni::codec;
@@ -80,6 +81,29 @@ TEST(CodecData, SampleDrawsAreUniformAndDeterministic) {
   EXPECT_EQ(sample_uniform(7, 3, 1), sample_uniform(7, 3, 1));
   EXPECT_NE(sample_uniform(7, 3, 1), sample_uniform(7, 3, 2));
   EXPECT_NE(sample_uniform(7, 3, 1), sample_uniform(8, 3, 1));
+}
+
+// The pixel head's targets: patch (r, c) of image b is row r * w + c, flattened channel, row,
+// column, each pixel v read off the image by index as 2v - 1.
+TEST(CodecData, PatchPixelsAreThePatchesInRasterOrder) {
+  Generator gen(11);
+  const int64_t B = 2, H = 8, W = 12, p = 4, h = H / p, w = W / p;
+  const Tensor images = rand({B, 3, H, W}, gen).contiguous();
+  const Tensor patches = patch_pixels(images, p).contiguous();
+  ASSERT_EQ(patches.shape(), (Shape{B, h * w, 3 * p * p}));
+  const float* x = images.data<float>();
+  const float* y = patches.data<float>();
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t r = 0; r < h; ++r)
+      for (int64_t c = 0; c < w; ++c)
+        for (int64_t ch = 0; ch < 3; ++ch)
+          for (int64_t i = 0; i < p; ++i)
+            for (int64_t j = 0; j < p; ++j) {
+              const float v = x[((b * 3 + ch) * H + r * p + i) * W + c * p + j];
+              const float got = y[(b * h * w + r * w + c) * 3 * p * p + (ch * p + i) * p + j];
+              ASSERT_FLOAT_EQ(got, 2 * v - 1) << b << " " << r << " " << c << " " << ch;
+            }
+  EXPECT_THROW(patch_pixels(rand({1, 3, 8, 10}, gen), 4), Error);
 }
 
 TEST(ImageGrid, OriginalsLeftReconstructionsRight) {

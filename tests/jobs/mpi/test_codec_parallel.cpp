@@ -55,10 +55,11 @@ TEST_F(CodecParallel, SiglipTensorParallelMatchesOneProcess) {
 }
 
 TEST_F(CodecParallel, VqTensorAndDataParallelMatchOneProcess) {
-  // Restarts take rank 0's batch as candidates, not the whole batch: off for the comparison.
+  // Restarts take rank 0's batch as candidates, not the whole batch: off for the comparison. The
+  // pixel head (vq.pixel_weight) is on: a replica under tp, its loss a mean over the dp ranks.
   const auto job = [&](const std::string& name, const std::string& layout) {
     return std::regex_replace(vq_job(root_, name, 6, scenes_, ""), std::regex("restart_every = 2"),
-                              "restart_every = 0") +
+                              "restart_every = 0\npixel_weight = 1.0") +
            layout;
   };
   const std::vector<double> want = single_losses(job("one", ""), *world_);
