@@ -112,12 +112,15 @@ void CodeInformation::add_image(const std::vector<int64_t>& codes,
     object_.add(codes[i], labels[i].object, fit_half);
     if (labels[i].colour >= 0) colour_.add(codes[i], labels[i].colour, fit_half);
     if (labels[i].shape >= 0) shape_.add(codes[i], labels[i].shape, fit_half);
+    if (labels[i].object == 0) background_position_.add(codes[i], int64_t(i), fit_half);
   }
 }
 
 nlohmann::json CodeInformation::summary() const {
-  return {
-      {"object", object_.summary()}, {"colour", colour_.summary()}, {"shape", shape_.summary()}};
+  return {{"object", object_.summary()},
+          {"colour", colour_.summary()},
+          {"shape", shape_.summary()},
+          {"background_position", background_position_.summary()}};
 }
 
 }  // namespace xomni::codec

@@ -46,16 +46,18 @@ class CodeLabelTally {
   std::map<int64_t, std::map<int64_t, int64_t>> fit_, probe_;  // code -> label -> count
 };
 
-// The three attributes' tallies over many images.
+// The attributes' tallies over many images; besides the labels' three, the raster position of
+// each background patch (how much of the codebook tells identical background apart by place).
 class CodeInformation {
  public:
   // `codes` holds one id per patch, in the same raster order as `labels`.
   void add_image(const std::vector<int64_t>& codes, const std::vector<PatchLabels>& labels,
                  bool fit_half);
-  nlohmann::json summary() const;  // {"object": ..., "colour": ..., "shape": ...}
+  // {"object": ..., "colour": ..., "shape": ..., "background_position": ...}
+  nlohmann::json summary() const;
 
  private:
-  CodeLabelTally object_, colour_, shape_;
+  CodeLabelTally object_, colour_, shape_, background_position_;
 };
 
 }  // namespace xomni::codec

@@ -86,3 +86,18 @@ TEST(CodeInformation, CodesEqualToLabelsCarryEverything) {
   EXPECT_EQ(s["colour"]["patches"].get<int64_t>(), 8);
   EXPECT_THROW(info.add_image({1, 2}, labels, true), Error);
 }
+
+// Background patches are tallied by their raster position: two places sharing a code leave one bit
+// there; held out, that code guesses the first of them.
+TEST(CodeInformation, BackgroundPositionFromTheCode) {
+  codec::CodeInformation info;
+  const std::vector<PatchLabels> background(4, PatchLabels{});
+  for (int i = 0; i < 4; ++i) info.add_image({1, 1, 2, 3}, background, i % 2 == 0);
+  const auto s = info.summary()["background_position"];
+  EXPECT_DOUBLE_EQ(s["entropy_bits"].get<double>(), 2.0);
+  EXPECT_DOUBLE_EQ(s["conditional_entropy_bits"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(s["probe_accuracy"].get<double>(), 0.75);
+  EXPECT_DOUBLE_EQ(s["majority_accuracy"].get<double>(), 0.25);
+  EXPECT_EQ(s["codes"].get<int64_t>(), 3);
+  EXPECT_EQ(info.summary()["object"]["patches"].get<int64_t>(), 16);
+}
