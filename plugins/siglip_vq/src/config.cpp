@@ -100,6 +100,8 @@ void Config::validate(const std::string& where, int tp_size) const {
   XOMNI_CHECK(std::isfinite(commitment_weight) && commitment_weight >= 0, where,
               ": setting 'commitment_weight' must be a finite number >= 0, got ",
               commitment_weight);
+  XOMNI_CHECK(std::isfinite(position_scale) && position_scale >= 0, where,
+              ": setting 'position_scale' must be a finite number >= 0, got ", position_scale);
   XOMNI_CHECK(std::isfinite(codebook_weight) && codebook_weight >= 0, where,
               ": setting 'codebook_weight' must be a finite number >= 0, got ", codebook_weight);
   XOMNI_CHECK(std::isfinite(layer_norm_eps) && layer_norm_eps > 0, where,
@@ -134,6 +136,7 @@ Config Config::from_json_text(const std::string& text, const std::string& where,
   r.get("vision_layers", c.vision_layers);
   r.get("vision_heads", c.vision_heads);
   r.get("mlp_ratio", c.mlp_ratio);
+  r.get("position_scale", c.position_scale);
   r.get("embed_dim", c.embed_dim);
   r.get("code_dim", c.code_dim);
   r.get("codebook_size", c.codebook_size);
@@ -160,6 +163,10 @@ std::vector<FieldSpec> Config::fields() {
           .at_least(1),
       int_field("mlp_ratio", d.mlp_ratio, "MLP width as a multiple of the tower's width")
           .at_least(1),
+      float_field("position_scale", d.position_scale,
+                  "factor on the 2-D sine-cosine position table added to the patch embeddings "
+                  "(below 1, codes of a flat background stop naming their place)")
+          .at_least(0),
       int_field("embed_dim", d.embed_dim, "contrastive (SigLIP) embedding size").at_least(1),
       int_field("code_dim", d.code_dim, "code embedding size of the quantiser").at_least(1),
       int_field("codebook_size", d.codebook_size, "number of codes (image token vocabulary)")

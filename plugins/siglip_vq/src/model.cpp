@@ -245,7 +245,8 @@ Tensor VisionTower::operator()(const Tensor& images) const {
   Tensor patches = reshape(images, {B, 3, h, p, w, p});
   patches = reshape(permute(patches, {0, 2, 4, 1, 3, 5}), {B, h * w, 3 * p * p});
   Tensor x = patch_embed_(add(mul(patches, 2.0), -1.0));
-  x = add(x, sincos_position_embedding_2d(h, w, cfg_.vision_width));
+  const Tensor position = sincos_position_embedding_2d(h, w, cfg_.vision_width);
+  x = add(x, cfg_.position_scale == 1.0 ? position : mul(position, cfg_.position_scale));
   for (const Block* b : blocks_) x = (*b)(x);
   return norm_(x);
 }

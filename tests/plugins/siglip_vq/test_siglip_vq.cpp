@@ -115,7 +115,8 @@ TEST(SiglipVQ, DeclaresEverySettingWithDefaultsAndRanges) {
   for (const char* key :
        {"patch_size", "vision_width", "vision_layers", "vision_heads", "mlp_ratio", "embed_dim",
         "code_dim", "codebook_size", "commitment_weight", "codebook_weight", "text_tower",
-        "text_width", "text_layers", "text_heads", "text_max_len", "layer_norm_eps"})
+        "position_scale", "text_width", "text_layers", "text_heads", "text_max_len",
+        "layer_norm_eps"})
     EXPECT_TRUE(by_key.count(key)) << key;
   EXPECT_EQ(by_key["codebook_size"].default_value.i, 512);
   EXPECT_EQ(by_key["patch_size"].default_value.i, 8);
@@ -125,6 +126,8 @@ TEST(SiglipVQ, DeclaresEverySettingWithDefaultsAndRanges) {
   EXPECT_FALSE(by_key["codebook_size"].range_problem(0).empty());
   EXPECT_TRUE(by_key["codebook_size"].range_problem(1).empty());
   EXPECT_FALSE(by_key["commitment_weight"].range_problem(-0.1).empty());
+  EXPECT_DOUBLE_EQ(by_key["position_scale"].default_value.f, 1.0);
+  EXPECT_FALSE(by_key["position_scale"].range_problem(-0.5).empty());
   // The defaults build (a 64 x 64 image gives 64 tokens of 512 codes).
   const auto tok = create_image_tokenizer("siglip_vq", context("{}"));
   EXPECT_EQ(tok->codebook_size(), 512);
@@ -429,6 +432,44 @@ TEST(SiglipVQ, PositionTableFollowsItsFormula) {
   }
   EXPECT_EQ(siglip_vq::byte_tokens("a\xc3\xa9", 8), (std::vector<int64_t>{98, 196, 170}));
   EXPECT_EQ(siglip_vq::byte_tokens("abcdef", 2), (std::vector<int64_t>{98, 99}));
+}
+
+// Without the position table (position_scale = 0) the tower treats its patches as a set: swapping
+// two patches of an image swaps their continuous vectors and nothing else. With the table (any
+// scale above 0) where a patch is changes what it becomes.
+TEST(SiglipVQ, PositionScaleZeroMakesPatchesASet) {
+  auto tower = [](double scale) {
+    const std::string json = std::string(kSmall).substr(0, std::string(kSmall).size() - 1) +
+                             ", \"position_scale\": " + std::to_string(scale) + "}";
+    return create_image_tokenizer("siglip_vq", context(json));
+  };
+  const Tensor img = images(1, 16, 16, 21).contiguous();  // a 2 x 2 grid
+  Tensor swapped = img.clone();
+  {
+    // Swap patch (0, 0) and patch (1, 1).
+    float* d = swapped.data<float>();
+    for (int64_t c = 0; c < 3; ++c)
+      for (int64_t y = 0; y < 8; ++y)
+        for (int64_t x = 0; x < 8; ++x)
+          std::swap(d[(c * 16 + y) * 16 + x], d[(c * 16 + 8 + y) * 16 + 8 + x]);
+  }
+  auto largest_swap_error = [&](double scale) {
+    const auto tok = tower(scale);
+    const std::vector<float> a = tok->quantize(img).continuous.contiguous().to_vector<float>();
+    const std::vector<float> b = tok->quantize(swapped).continuous.contiguous().to_vector<float>();
+    const int64_t d = 8;                          // code_dim
+    const int64_t where_after[4] = {3, 1, 2, 0};  // patch k of img is patch where_after[k]
+    double worst = 0;
+    for (int64_t k = 0; k < 4; ++k)
+      for (int64_t j = 0; j < d; ++j)
+        worst = std::max(
+            worst, double(std::abs(a[size_t(k * d + j)] - b[size_t(where_after[k] * d + j)])));
+    return worst;
+  };
+  EXPECT_LT(largest_swap_error(0.0), 1e-5);
+  EXPECT_GT(largest_swap_error(1.0), 1e-2);
+  EXPECT_GT(largest_swap_error(0.1), 1e-3);
+  EXPECT_TRUE(contains(create_error(R"({"position_scale": -1})"), "position_scale"));
 }
 
 TEST(ResidualAdapter, LoadsAndMatchesAHandComputation) {

@@ -16,6 +16,9 @@ struct Config {
   int64_t vision_layers = 4;
   int64_t vision_heads = 4;
   int64_t mlp_ratio = 4;  // MLP width = mlp_ratio x the tower's width (both towers)
+  // Factor on the fixed 2-D sine-cosine position table added to the patch embeddings. At 1 a
+  // young tower's features, and so its codes, are mostly where a patch is (docs/CODEC.md).
+  double position_scale = 1.0;
   // Contrastive (SigLIP) embeddings.
   int64_t embed_dim = 128;
   // Vector quantiser.
