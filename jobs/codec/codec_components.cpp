@@ -1,5 +1,6 @@
 #include "codec/codec_components.h"
 
+#include <nlohmann/json.hpp>
 #include <tuple>
 
 #include "xomni/core/tensor/autograd.h"
@@ -49,6 +50,23 @@ CodecJob checkpoint_job(const CheckpointReader& reader) {
   XOMNI_CHECK(is_codec_stage(stage), reader.path(), ": a checkpoint of the ", stage,
               " stage, not of the image codec (siglip, vq or decoder)");
   return parse_codec_job(parse_codec_config(text, source));
+}
+
+void check_same_tokenizer(const ComponentOptions& here, const ComponentOptions& trained,
+                          const std::string& checkpoint) {
+  XOMNI_CHECK(here.plugin == trained.plugin, here.where, ": plugin \"", here.plugin, "\", but ",
+              checkpoint, " holds a \"", trained.plugin, "\" tokenizer");
+  const nlohmann::json a = nlohmann::json::parse(here.settings_json);
+  const nlohmann::json b = nlohmann::json::parse(trained.settings_json);
+  std::string differ;
+  for (const auto& [key, value] : b.items()) {
+    const bool loss_weight = key.size() > 7 && key.compare(key.size() - 7, 7, "_weight") == 0;
+    if (loss_weight || (a.contains(key) && a[key] == value)) continue;
+    differ += "\n  " + key + " = " + (a.contains(key) ? a[key].dump() : "(unset)") + " here, " +
+              value.dump() + " in the checkpoint";
+  }
+  XOMNI_CHECK(differ.empty(), here.where, ": the tokenizer differs from the one ", checkpoint,
+              " was trained with; set the same values:", differ);
 }
 
 LoadedTokenizer load_tokenizer(const std::string& checkpoint, const train::ParallelSetup* par) {

@@ -27,6 +27,12 @@ void read_component(const CheckpointReader& reader, const std::string& part, nn:
 // The job a checkpoint was trained with (its saved config), parsed.
 CodecJob checkpoint_job(const CheckpointReader& reader);
 
+// Refuses to build on a trained tokenizer with other settings: parameters are checked by name and
+// shape when read, but settings that are no parameters (a position scale, a norm's epsilon) would
+// change the tower silently. The quantiser's loss weights (keys ending in "_weight") may differ.
+void check_same_tokenizer(const ComponentOptions& here, const ComponentOptions& trained,
+                          const std::string& checkpoint);
+
 // A trained tokenizer: from a siglip or vq checkpoint (or a decoder checkpoint, through the
 // tokenizer checkpoint its job names).
 struct LoadedTokenizer {

@@ -34,6 +34,8 @@ class VqStage final : public train::Stage {
     if (!job.tokenizer_checkpoint.empty()) {
       // The trained encoder (siglip stage). A run that resumes reads its own checkpoint after.
       CheckpointReader reader(job.tokenizer_checkpoint);
+      check_same_tokenizer(job.tokenizer, checkpoint_job(reader).tokenizer,
+                           job.tokenizer_checkpoint);
       read_component(reader, "tokenizer", *tokenizer_);
     }
     // The quantizer trains; the vision tower only with vq.train_encoder; the text tower and the

@@ -177,6 +177,19 @@ TEST_F(CodecStages, BadJobsAreRefusedWithWhatIsWrong) {
       std::regex_replace(random_vit, std::regex("train_encoder = true"), "train_encoder = false");
   EXPECT_TRUE(contains(message(random_vit), "would stay at its random initialisation"))
       << message(random_vit);
+  // A vq job whose tower differs from the siglip checkpoint's in a setting that is no parameter.
+  run_codec_training(parse(siglip_job(*root_, "sig1", 1, *data_)));
+  const std::string sig1 = newest_checkpoint(*root_ / "sig1");
+  std::string other_tower =
+      std::regex_replace(vq_job(*root_, "x", 2, *data_, sig1), std::regex("codebook_size = 16\n"),
+                         "codebook_size = 16\nposition_scale = 0.5\n");
+  EXPECT_TRUE(contains(message(other_tower), "position_scale = 0.5 here, 1.0 in the checkpoint"))
+      << message(other_tower);
+  // Its loss weights may differ.
+  const std::string other_weights =
+      std::regex_replace(vq_job(*root_, "x", 1, *data_, sig1), std::regex("codebook_size = 16\n"),
+                         "codebook_size = 16\ncommitment_weight = 0.5\n");
+  EXPECT_EQ(message(other_weights), "");
   std::string unknown = siglip_job(*root_, "x", 2, *data_) + "no_such_key = 1\n";
   EXPECT_TRUE(contains(message(unknown), "no_such_key")) << message(unknown);
 }
