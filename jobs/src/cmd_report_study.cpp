@@ -419,6 +419,48 @@ void section_understanding(std::vector<Block>& doc, const std::vector<Study>& se
   doc.push_back(table({"accuracy by", "", "S2", "SFT", "RL"}, rows, 2));
 }
 
+// The codec that every generated image goes through: what it keeps of a held-out scene caps
+// what generation can score (docs/CODEC.md).
+void section_codec(std::vector<Block>& doc, const std::vector<Study>& seeds) {
+  doc.push_back(heading(2, "The image codec on held-out scenes"));
+  bool any = false;
+  for (const Study& s : seeds) any = any || s.codec.present;
+  if (!any) {
+    doc.push_back(paragraph("codec-eval: not run."));
+    return;
+  }
+  const auto value = [&](double CodecEval::*member) {
+    return [member](const Study& s) { return s.codec.present ? s.codec.*member : kNone; };
+  };
+  std::vector<std::vector<std::string>> rows = {
+      {"scenes", cell(seeds, value(&CodecEval::samples), "%.0f")},
+      {"decoder sampler steps", cell(seeds, value(&CodecEval::sampler_steps), "%.0f")},
+      {"PSNR of the reconstructions (dB)", cell(seeds, value(&CodecEval::psnr_db), "%.2f")},
+      {"scene checker on the reconstructions, pass rate",
+       cell(seeds, value(&CodecEval::checker_pass_rate))},
+      {"codes used (fraction of the codebook)",
+       cell(seeds, value(&CodecEval::codes_used_fraction))},
+      {"VQA accuracy from the codes (the vq stage's LM)",
+       cell(seeds, value(&CodecEval::vqa_accuracy))},
+      {"caption -> image retrieval, top-1", cell(seeds, value(&CodecEval::retrieval_top1))}};
+  std::set<std::string> attributes;
+  for (const Study& s : seeds)
+    for (const auto& [name, p] : s.codec.code_information) attributes.insert(name);
+  for (const std::string& a : attributes)
+    for (const auto& [what, member] : {std::pair{"probe", &CodecEval::Probe::probe},
+                                       std::pair{"majority guess", &CodecEval::Probe::majority}})
+      rows.push_back(
+          {"single codes: " + a + ", " + what, cell(seeds, [&, member = member](const Study& s) {
+             const auto it = s.codec.code_information.find(a);
+             return it == s.codec.code_information.end() ? kNone : it->second.*member;
+           })});
+  doc.push_back(paragraph(
+      "`xomni image eval` of the study's vq tokenizer and decoder on the validation scenes "
+      "(codec-eval/results.json). A probe at or below its majority guess means single codes "
+      "carry nothing of that attribute (docs/CODEC.md, results.json keys)."));
+  doc.push_back(table({"quantity", "value"}, rows, 1));
+}
+
 void section_samples(std::vector<Block>& doc, const Pictures& p) {
   doc.push_back(heading(2, "Samples"));
   for (const Picture& g : p.grids) add_picture(doc, p, g.file);
@@ -471,6 +513,7 @@ std::vector<Block> build(const std::vector<Study>& seeds, const fs::path& root, 
   section_generation(doc, seeds, p);
   section_text(doc, seeds, p);
   section_understanding(doc, seeds, p);
+  section_codec(doc, seeds);
   section_rl(doc, seeds, p);
   section_training(doc, seeds, p);
   section_samples(doc, p);
@@ -493,7 +536,8 @@ const char* const kStudyUsage =
     "The X-Omni study's report from a run root of `xomni pipeline`: RUN_ROOT/study.json (one\n"
     "seed) or every subfolder of RUN_ROOT with a study.json (several seeds: means with min-max\n"
     "ranges, and each seed's values). Reads the stages' metrics.jsonl, bon/bon.json and\n"
-    "eval-{s2,sft,rl}/results.json with their samples, answers the paper's four claims with the\n"
+    "eval-{s2,sft,rl}/results.json with their samples, codec-eval/results.json, answers the "
+    "paper's four claims with the\n"
     "numbers, and writes DIR/report.md, a self-contained DIR/report.html (images inlined) and\n"
     "DIR/plots/*.png (DIR: default RUN_ROOT/report). A missing stage is \"not run\"; a\n"
     "malformed file stops it, naming the file.";

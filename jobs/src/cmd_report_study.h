@@ -58,6 +58,21 @@ struct EvalResults {
   double total_s = kNone;
 };
 
+// codec-eval/results.json: `xomni image eval` of the study's tokenizer and decoder on the
+// validation scenes (docs/CODEC.md); present = false when the stage did not run.
+struct CodecEval {
+  bool present = false;
+  double samples = kNone;
+  double sampler_steps = kNone, psnr_db = kNone;  // at the most sampler steps evaluated
+  double checker_pass_rate = kNone, checker_scenes = kNone;
+  double codes_used_fraction = kNone, perplexity = kNone;
+  double vqa_accuracy = kNone, retrieval_top1 = kNone;
+  struct Probe {
+    double probe = kNone, majority = kNone;
+  };
+  std::map<std::string, Probe> code_information;  // object, colour, shape, background_position
+};
+
 // One line of eval-<stage>/samples/cfg-<g>/samples.jsonl.
 struct Sample {
   std::string set, task, category, prompt, ocr_text;
@@ -80,6 +95,7 @@ struct Study {
   double group_size = kNone;                                    // the rl stage's G
   std::string group_size_from;                                  // where G came from
   std::map<std::string, EvalResults> evals;                     // "s2", "sft", "rl"
+  CodecEval codec;
 };
 
 // The evaluated stages, in order: s2, sft, rl (then nullptr); each in the folder eval-<stage>.

@@ -253,6 +253,40 @@ EvalResults read_eval(const fs::path& dir) {
   return e;
 }
 
+CodecEval read_codec_eval(const fs::path& dir) {
+  CodecEval c;
+  const fs::path file = dir / "results.json";
+  if (!fs::exists(file)) return c;
+  c.present = true;
+  const json j = load_json(file);
+  const Reader r{file};
+  c.samples = r.number(j, "samples", "");
+  // The reconstruction at the most sampler steps ("1", "4", "16": keys are step counts).
+  for (const auto& [key, v] : r.object(j, "reconstruction", "").items()) {
+    const double steps = std::strtod(key.c_str(), nullptr);
+    if (!(steps > 0) || (std::isfinite(c.sampler_steps) && steps <= c.sampler_steps)) continue;
+    c.sampler_steps = steps;
+    c.psnr_db = r.number(r.object(r.object(j, "reconstruction", ""), key, "reconstruction."),
+                         "psnr_db", "reconstruction." + key + ".");
+  }
+  const json& checker = r.object(j, "scene_checker", "");
+  c.checker_pass_rate = r.number(checker, "pass_rate", "scene_checker.");
+  c.checker_scenes = r.number(checker, "scenes", "scene_checker.");
+  const json& book = r.object(j, "codebook", "");
+  c.codes_used_fraction = r.number(book, "used_fraction", "codebook.");
+  c.perplexity = r.number(book, "perplexity", "codebook.");
+  c.vqa_accuracy = r.number(r.object(j, "vqa", ""), "accuracy", "vqa.");
+  c.retrieval_top1 = r.number(r.object(j, "retrieval", ""), "top1", "retrieval.");
+  for (const auto& [name, v] : r.object(j, "code_information", "").items()) {
+    const std::string at = "code_information." + name + ".";
+    XOMNI_CHECK(v.is_object(), "report study: ", file.string(), ": code_information.", name,
+                " is not an object");
+    c.code_information[name] = {r.number(v, "probe_accuracy", at),
+                                r.number(v, "majority_accuracy", at)};
+  }
+  return c;
+}
+
 Study read_study(const fs::path& root, const std::string& label) {
   Study s;
   s.root = root;
@@ -268,6 +302,7 @@ Study read_study(const fs::path& root, const std::string& label) {
     const std::string stage = kEvalStages[i];
     s.evals[stage] = read_eval(stage_dir(s, "eval-" + stage));
   }
+  s.codec = read_codec_eval(stage_dir(s, "codec-eval"));
   return s;
 }
 

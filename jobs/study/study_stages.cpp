@@ -152,6 +152,15 @@ std::vector<Args> codec_stage_commands(const StudyFile& s, const std::string& st
   return {train_command(s, stage, inputs)};
 }
 
+// The trained codec (the vq tokenizer and the decoder) on the validation scenes: reconstructions,
+// the scene checker, what the codes carry (docs/CODEC.md). No OCR: the study's scenes hold no text.
+Args codec_eval_command(const StudyFile& s, bool dry_run) {
+  return append({"image", "eval", "--tokenizer", needed_checkpoint(s, "codec-eval", "vq", dry_run),
+                 "--decoder", needed_checkpoint(s, "codec-eval", "decoder", dry_run), "--dataset",
+                 stage_dir(s, "synth") + "/valid", "--out", stage_dir(s, "codec-eval"), "--no-ocr"},
+                s.stage("codec-eval").args);
+}
+
 std::vector<Args> realism_commands(const StudyFile& s, bool dry_run) {
   const std::string data = stage_dir(s, "realism") + "/data";
   Args make = {"data",        "realism",
@@ -196,6 +205,7 @@ const std::vector<StageInfo>& recipe() {
       {"siglip", "train", false, "the image tokenizer's ViT (SigLIP loss)"},
       {"vq", "train", false, "the vector quantizer, aligned through a small LM"},
       {"decoder", "train", false, "the flow-matching image decoder"},
+      {"codec-eval", "eval", false, "the codec on the validation scenes"},
       {"tokenizer", "data", false, "the text tokenizer"},
       {"mmdata", "data", false, "the multimodal token shards"},
       {"lm0", "train", false, "the text LM"},
@@ -261,6 +271,7 @@ std::vector<std::vector<std::string>> stage_commands(const StudyFile& s, const s
   if (stage == "synth") return synth_commands(s);
   if (stage == "siglip" || stage == "vq" || stage == "decoder")
     return codec_stage_commands(s, stage, dry_run);
+  if (stage == "codec-eval") return {codec_eval_command(s, dry_run)};
   if (stage == "tokenizer")
     return {append(append({"data", "mm-tokenizer", "--images", stage_dir(s, "synth") + "/train"},
                           text_inputs(s)),

@@ -4,6 +4,7 @@
 //   prompts   data prompts: the world's evaluation sets and a training pool
 //   synth     data synth: training and validation scenes
 //   siglip, vq, decoder   the image codec's three training stages
+//   codec-eval            xomni image eval of the trained codec on the validation scenes
 //   tokenizer data mm-tokenizer: the text tokenizer with the multimodal special tokens
 //   mmdata    data mm-pack: the token shards of every model stage, through the frozen vq tokenizer
 //   lm0, s1, s2, s3, sft  the text LM, then the X-Omni stages, each from the previous weights

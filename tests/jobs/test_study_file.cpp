@@ -38,6 +38,12 @@ args = ["--a"]
 [vq]
 job = "vq.toml"
 
+[decoder]
+job = "decoder.toml"
+
+[codec-eval]
+args = ["--count", "5"]
+
 [s1]
 job = "s1.toml"
 
@@ -113,7 +119,8 @@ TEST(StudyFile, RefusalsNameTheFileLineAndKey) {
 TEST(StudyStages, PlannedInRecipeOrderOnlyWhereTheFileHasASection) {
   std::vector<std::string> names;
   for (const auto& st : study::planned_stages(parse(kStudy))) names.push_back(st.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"synth", "siglip", "vq", "s1", "s2", "eval-s2"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"synth", "siglip", "vq", "decoder", "codec-eval", "s1",
+                                             "s2", "eval-s2"}));
 }
 
 // Makes <root>/<stage>/checkpoints/ckpt-<step>.h5 files (names only: the plan reads no content).
@@ -146,6 +153,14 @@ TEST(StudyStages, EachStageReadsTheFoldersAndFinalCheckpointsBeforeIt) {
   EXPECT_TRUE(contains(vq, "--set data.train=" + root + "/synth/train"));
   EXPECT_TRUE(
       contains(vq, "tokenizer.checkpoint=" + root + "/siglip/checkpoints/ckpt-00000010.h5"));
+
+  // codec-eval reads the vq tokenizer and the decoder on the validation scenes; its args last.
+  touch_checkpoints(s, "vq", {"ckpt-00000006.h5"});
+  touch_checkpoints(s, "decoder", {"ckpt-00000008.h5"});
+  EXPECT_EQ(join_args(study::stage_commands(s, "codec-eval", false)[0]),
+            "image eval --tokenizer " + root + "/vq/checkpoints/ckpt-00000006.h5 --decoder " +
+                root + "/decoder/checkpoints/ckpt-00000008.h5 --dataset " + root +
+                "/synth/valid --out " + root + "/codec-eval --no-ocr --count 5");
 
   // The study file's own overrides come after the wiring, so they win.
   const std::string siglip = join_args(study::stage_commands(s, "siglip", false)[0]);

@@ -70,6 +70,12 @@ has "$md" "| rl | group_size | 4 |"
 grep -n '^| \(sft\|rl\) |' "$md" | tail -4 | cut -d'|' -f2 | tr -d ' ' | tr '\n' ' ' | grep -qx "sft sft rl rl " ||
   fail "settings not in pipeline order"
 has "$md" "Not run: eval-s2."
+has "$md" "| decoder sampler steps | 16 |"
+has "$md" "| PSNR of the reconstructions (dB) | 21.50 |"
+has "$md" "| scene checker on the reconstructions, pass rate | 0.250 |"
+has "$md" "| codes used (fraction of the codebook) | 0.809 |"
+has "$md" "| single codes: colour, probe | 0.637 |"
+has "$md" "| single codes: shape, majority guess | 0.435 |"
 
 # Every picture the report names decodes and has the size it states; report.html inlines them all.
 check_pictures() {  # check_pictures OUT_DIR EXPECTED_COUNT
@@ -119,6 +125,7 @@ level=$(pixels "$work/out1/plots/rl_reward.png" 9467bd)
 md2="$work/out2/report.md"
 has "$md2" "| 1 | overall | not run | 0.250 (0.250-0.250) [0.250 / 0.250] | 0.520 (0.420-0.620) [0.620 / 0.420] |"
 has "$md2" "| sft | train | done | 25.5 (20.5-30.5) [20.5 / 30.5] |"
+has "$md2" "| PSNR of the reconstructions (dB) | 21.00 (20.50-21.50) [21.50 / 20.50] |"
 has "$work/stdout2" "claim 4: does not hold"
 has "$work/stdout2" "claim 1: holds"
 grep -q '^| 4\. .* | \*\*does not hold\*\* | RL scene overall at CFG 1: 0.520 (0.420-0.620) \[per seed: seed-0 0.620, seed-1 0.420\]' "$md2" ||
@@ -126,11 +133,12 @@ grep -q '^| 4\. .* | \*\*does not hold\*\* | RL scene overall at CFG 1: 0.520 (0
 grep -qF "min-max range" "$md2" || fail "the report does not say which range it shows"
 check_pictures "$work/out2" 8
 
-# No eval-rl: "not run" in its place, the rest still there.
-rm -rf "$work/one/eval-rl"
+# No eval-rl and no codec-eval: "not run" in their place, the rest still there.
+rm -rf "$work/one/eval-rl" "$work/one/codec-eval"
 "$xomni" report study "$work/one" --out "$work/out3" > "$work/stdout3" || fail "missing eval-rl failed"
 has "$work/out3/report.md" "Not run: eval-s2, eval-rl."
 has "$work/out3/report.md" "| 1 | overall | not run | 0.250 | not run |"
+has "$work/out3/report.md" "codec-eval: not run."
 has "$work/stdout3" "claim 2: not measured"
 has "$work/stdout3" "claim 4: not measured"
 has "$work/stdout3" "claim 1: holds"

@@ -47,8 +47,8 @@ import json, os, sys
 root, study = sys.argv[1], sys.argv[2]
 s = json.load(open(os.path.join(root, "study.json")))
 names = [st["name"] for st in s["stages"]]
-want = ["prompts", "synth", "siglip", "vq", "decoder", "tokenizer", "mmdata", "lm0", "s1", "s2",
-        "s3", "sft", "realism", "bon", "rl", "eval-s2", "eval-sft", "eval-rl", "report"]
+want = ["prompts", "synth", "siglip", "vq", "decoder", "codec-eval", "tokenizer", "mmdata", "lm0",
+        "s1", "s2", "s3", "sft", "realism", "bon", "rl", "eval-s2", "eval-sft", "eval-rl", "report"]
 assert names == want, names
 assert all(st["status"] == "done" for st in s["stages"]), s["stages"]
 assert s["scale"] == "smoke" and s["seed"] == 1
@@ -62,6 +62,9 @@ for stage in ["eval-sft", "eval-rl"]:
     assert r["generation"]["1"]["scene"]["total"] == 2, r["generation"]["1"]["scene"]
     assert r["understanding"]["vqa"]["total"] > 0
 assert json.load(open(os.path.join(root, "bon", "bon.json")))["by_n"]
+codec = json.load(open(os.path.join(root, "codec-eval", "results.json")))
+assert codec["samples"] == 4 and codec["scene_checker"]["scenes"] == 4, codec
+assert "PSNR of the reconstructions" in open(os.path.join(study, "report", "report.md")).read()
 for f in ["report.md", "report.html"]:
     assert os.path.getsize(os.path.join(study, "report", f)) > 0, f
 PY

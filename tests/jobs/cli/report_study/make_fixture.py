@@ -103,6 +103,15 @@ def study(root, seed):
     write(os.path.join(root, "eval-sft/results.json"), results(0.25, 0.5, 0.2, 0.40, 0.30, 0.70, 1))
     write(os.path.join(root, "eval-rl/results.json"),
           results(0.62 if seed == 0 else 0.42, 0.63, 0.5, 0.45, 0.25, 0.69, 3))
+    # codec-eval: `xomni image eval`'s results.json; the reconstruction at the most steps counts.
+    write(os.path.join(root, "codec-eval/results.json"), {
+        "samples": 100, "reconstruction": {"1": {"psnr_db": 15.0}, "16": {"psnr_db": 21.5 if seed == 0 else 20.5},
+                                           "4": {"psnr_db": 18.0}},
+        "scene_checker": {"pass": 25, "pass_rate": 0.25, "scenes": 100, "steps": 16},
+        "codebook": {"used": 414, "used_fraction": 0.80859375, "perplexity": 215.1, "size": 512},
+        "vqa": {"accuracy": 0.466}, "retrieval": {"top1": 0.1},
+        "code_information": {"colour": {"probe_accuracy": 0.637, "majority_accuracy": 0.105},
+                             "shape": {"probe_accuracy": 0.302, "majority_accuracy": 0.435}}})
     samples(os.path.join(root, "eval-sft"), [(200, 0, 0), (0, 200, 0), (0, 0, 200)], [False, True, False])
     samples(os.path.join(root, "eval-rl"), [(200, 200, 0), (0, 200, 200), (200, 0, 200)], [True, True, False])
 
