@@ -21,9 +21,9 @@ xomni_load_site
 
 # The full chain, in order. A new stage is one new slurm/stages/NAME.sbatch.
 # The X-Omni evaluations (eval-s2, eval-sft, eval-rl) run slurm/stages/xeval.sbatch (script =
-# "xeval"); report comes last, once for all seeds.
-readonly CHAIN=(data prompts synth tokenizer siglip vq decoder mmdata lm0 s1 s2 eval-s2 s3 sft
-  eval-sft realism bon rl eval-rl eval report)
+# "xeval"), the codec's (codec-eval) codec_eval.sbatch; report comes last, once for all seeds.
+readonly CHAIN=(data prompts synth tokenizer siglip vq decoder codec-eval mmdata lm0 s1 s2 eval-s2 s3
+  sft eval-sft realism bon rl eval-rl eval report)
 
 dry_run=0
 skip_missing=0

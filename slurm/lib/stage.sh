@@ -186,7 +186,7 @@ stage_outputs() {
 stage_kind() {
   case "$1" in
     prompts | synth | tokenizer | mmdata) echo data ;;
-    bon | xeval | eval) echo eval ;;
+    bon | xeval | eval | codec_eval) echo eval ;;
     report) echo report ;;
     *) echo train ;;
   esac

@@ -4,7 +4,7 @@
 # dependency order and the 2-task loss equals one process without Slurm; a layout that cannot fit
 # fails before launching; a job signalled with USR1 mid-run checkpoints, requeues itself and ends
 # with the same final loss as the uninterrupted run; the X-Omni study at the smoke scale with two
-# seeds (two chains of 17 jobs side by side, then one report job over both seed folders) runs to
+# seeds (two chains of 18 jobs side by side, then one report job over both seed folders) runs to
 # its report.html. Exits 77 (skipped) when Slurm cannot start.
 #   tests/slurm/test_slurm.sh XOMNI REPO
 set -euo pipefail
@@ -174,7 +174,7 @@ done
 # folder in which every stage recorded itself (seed-K/study.json, seed-K/STAGE links).
 t5=$(date +%s)
 mapfile -t jobs < <(slurm/submit_pipeline.sh --seeds 2 --study-root "$work/runs/study" slurm/pipelines/xomni_smoke.toml)
-((${#jobs[@]} == 35)) || fail "the study's submission printed ${#jobs[@]} lines, not 2 x 17 + 1: ${jobs[*]}"
+((${#jobs[@]} == 37)) || fail "the study's submission printed ${#jobs[@]} lines, not 2 x 18 + 1: ${jobs[*]}"
 ids=()
 for line in "${jobs[@]}"; do
   read -r what id _ <<< "$line"
@@ -182,8 +182,8 @@ for line in "${jobs[@]}"; do
   [[ "$what" == seed-1/eval-rl ]] && last1=$id
   [[ "$what" == seed-2/eval-rl ]] && last2=$id
 done
-read -r what report_id report_dir <<< "${jobs[34]}"
-[[ "$what" == report ]] || fail "the last job is not the report: ${jobs[34]}"
+read -r what report_id report_dir <<< "${jobs[36]}"
+[[ "$what" == report ]] || fail "the last job is not the report: ${jobs[36]}"
 dep=$(job_field "$report_id" Dependency)
 [[ "$dep" == *"afterok:$last1"* && "$dep" == *"$last2"* ]] ||
   fail "the report job does not wait for both chains' last jobs ($last1, $last2): $dep"
@@ -198,15 +198,16 @@ done
 grep -qF 'study`, 2 seeds.' "$report_dir/report/report.md" || fail "the report is not over both seeds: $(head -n 5 "$report_dir/report/report.md")"
 for k in 1 2; do
   sd="$work/runs/study/seed-$k"
-  [[ $(grep -c '"status": "done"' "$sd/study.json") == 17 ]] || fail "seed $k: study.json: $(cat "$sd/study.json")"
+  [[ $(grep -c '"status": "done"' "$sd/study.json") == 18 ]] || fail "seed $k: study.json: $(cat "$sd/study.json")"
   grep -qxF '  "seed": '"$k"',' "$sd/study.json" || fail "seed $k: study.json names another seed"
-  [[ -f "$sd/rl/checkpoints/ckpt-00000002.h5" && -f "$sd/eval-rl/results.json" && -f "$sd/bon/bon.json" ]] ||
-    fail "seed $k: the seed folder lacks rl's checkpoint, eval-rl's results or bon.json: $(ls -l "$sd")"
+  [[ -f "$sd/rl/checkpoints/ckpt-00000002.h5" && -f "$sd/eval-rl/results.json" && -f "$sd/bon/bon.json" &&
+    -f "$sd/codec-eval/results.json" ]] ||
+    fail "seed $k: the seed folder lacks rl's checkpoint, eval-rl's or codec-eval's results or bon.json: $(ls -l "$sd")"
 done
 # The seeds reached the training runs: lm0 starts from other weights in each chain.
 first_loss() { grep -o '"loss": [0-9.e+-]*' "$1" | head -n 1; }
 l1=$(first_loss "$work/runs/study/seed-1/lm0/metrics.jsonl")
 l2=$(first_loss "$work/runs/study/seed-2/lm0/metrics.jsonl")
 [[ -n "$l1" && "$l1" != "$l2" ]] || fail "lm0 of seed 1 and seed 2 start with the same loss ($l1, $l2)"
-echo "study: 2 seeds x 17 jobs and a report in $(($(date +%s) - t5)) s: $report_dir/report/report.html"
+echo "study: 2 seeds x 18 jobs and a report in $(($(date +%s) - t5)) s: $report_dir/report/report.html"
 echo "ok: slurm test passed in $(($(date +%s) - start)) s"

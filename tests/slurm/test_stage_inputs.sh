@@ -54,7 +54,7 @@ fi
 case "$1 ${2:-}" in
   "data prompts") mkdir -p "$out" && touch "$out"/{geneval,text_short,vqa_scene,train}.jsonl && exit 0 ;;
   "data realism") mkdir -p "$out/train" "$out/heldout" && exit 0 ;;
-  "eval "*) mkdir -p "$out" && echo '{}' > "$out/results.json" && exit 0 ;;
+  "eval "* | "image eval") mkdir -p "$out" && echo '{}' > "$out/results.json" && exit 0 ;;
   "bon "*) mkdir -p "$out" && echo '{}' > "$out/bon.json" && exit 0 ;;
   "report study") mkdir -p "$out" && echo '<html></html>' > "$out/report.html" && exit 0 ;;
 esac
@@ -135,6 +135,18 @@ want+="|--set|data.train=$work/synth/images|--set|parallel.dp=1|--set|run.dir=$w
   "$(output "$work/decoder" checkpoint_stage)" == decoder &&
   "$(output "$work/decoder" run_dir_siglip)" == "$work/siglip" ]] ||
   fail "decoder outputs: $(cat "$work/decoder/outputs.env")"
+
+# 4b. codec_eval: xomni image eval of the decoder the chain carries (as --tokenizer too: it names
+# its vq checkpoint) on held-out images; it keeps the checkpoint the chain carries.
+refused "codec_eval: no held-out images" codec_eval jobs/tiny/xomni_study.toml --from "$work/decoder" --run-dir "$work/ce0"
+refused "codec_eval: no decoder" codec_eval jobs/tiny/xomni_study.toml --from "$work/vq" --run-dir "$work/ce1"
+run_stage codec_eval jobs/tiny/xomni_study.toml --set codec_eval.dataset="$work/held-out" --set codec_eval.count=4 \
+  --from "$work/decoder" --run-dir "$work/codec-eval" -- --size 32
+dec_ckpt="$work/decoder/checkpoints/ckpt-00000003.h5"
+[[ "$(last_call)" == "image|eval|--tokenizer|$dec_ckpt|--decoder|$dec_ckpt|--dataset|$work/held-out|--out|$work/codec-eval|--count|4|--steps|16|--retrieval|100|--no-ocr|--size|32" ]] ||
+  fail "codec_eval command: $(last_call)"
+[[ "$(output "$work/codec-eval" codec_results)" == "$work/codec-eval/results.json" &&
+  "$(output "$work/codec-eval" checkpoint)" == "$dec_ckpt" ]] || fail "codec_eval outputs: $(cat "$work/codec-eval/outputs.env")"
 
 # synth's validation set: the same job with --valid-set added, into images-valid; the image
 # stages take it as data.valid.
@@ -332,15 +344,15 @@ grep -q "stage 'synth' is out of order" <<< "$err" || fail "$err"
 # --from), then one report job after the last job of both chains, on the study folder.
 out=$(slurm/submit_pipeline.sh --dry-run --seeds 2 --study-root "$work/st" slurm/pipelines/xomni_smoke.toml)
 out=${out//\\\$/\$}
-[[ $(grep -c '^sbatch ' <<< "$out") == 35 ]] || fail "--seeds 2: $(grep -c '^sbatch ' <<< "$out") sbatch commands, not 2 x 17 + 1"
+[[ $(grep -c '^sbatch ' <<< "$out") == 37 ]] || fail "--seeds 2: $(grep -c '^sbatch ' <<< "$out") sbatch commands, not 2 x 18 + 1"
 for k in 1 2; do
   grep -qF -- "xeval.sbatch jobs/tiny/xomni_study.toml --set xeval.count=2 --set xeval.cfg=1\,3 --set xeval.decoder_steps=1 --from $XOMNI_RUN_ROOT/rl-\$JOB_rl_$k --seed $k --seed-dir $work/st/seed-$k --as eval-rl" <<< "$out" ||
     fail "seed $k: no eval-rl after its rl: $out"
   grep -qF -- "--dependency=afterok:\$JOB_prompts_$k --kill-on-invalid-dep=yes $repo/slurm/stages/synth.sbatch jobs/tiny/codec_synth.toml --set synth.scenes=48 --valid-set synth.seed=2 --valid-set synth.scenes=16 --from $XOMNI_RUN_ROOT/prompts-\$JOB_prompts_$k --seed $k" <<< "$out" ||
     fail "seed $k: synth does not follow its prompts: $out"
   grep -qF -- "realism.sbatch jobs/tiny/realism.toml" <<< "$(grep -F -- "--seed $k --seed-dir" <<< "$out")" || fail "seed $k: no realism"
-  [[ $(grep -cF -- "--seed $k --seed-dir $work/st/seed-$k --as " <<< "$out") == 17 &&
-    $(grep -cF -- "--job-name=xomni-xomni-smoke-seed$k-" <<< "$out") == 17 ]] || fail "seed $k: not 17 stages"
+  [[ $(grep -cF -- "--seed $k --seed-dir $work/st/seed-$k --as " <<< "$out") == 18 &&
+    $(grep -cF -- "--job-name=xomni-xomni-smoke-seed$k-" <<< "$out") == 18 ]] || fail "seed $k: not 18 stages"
 done
 report=$(grep -F report.sbatch <<< "$out")
 [[ "$report" == *"--dependency=afterok:\$JOB_eval-rl_1:\$JOB_eval-rl_2 --kill-on-invalid-dep=yes $repo/slurm/stages/report.sbatch jobs/tiny/xomni_study.toml --study-root $work/st "* ]] ||
@@ -351,7 +363,7 @@ grep -qF -- "bon.sbatch jobs/tiny/xomni_rl.toml --set rl.group_size=2 --set rl.d
 # Without --seeds: one chain, the job files' own seeds, and the placeholders of one chain.
 out=$(slurm/submit_pipeline.sh --dry-run --study-root "$work/st" slurm/pipelines/xomni.toml)
 out=${out//\\\$/\$}
-[[ $(grep -c '^sbatch ' <<< "$out") == 18 ]] || fail "xomni.toml: $out"
+[[ $(grep -c '^sbatch ' <<< "$out") == 19 ]] || fail "xomni.toml: $out"
 grep -q -- "--seed [0-9]" <<< "$out" && fail "a --seed without --seeds: $out"
 grep -qF -- "--dependency=afterok:\$JOB_eval-rl --kill-on-invalid-dep=yes $repo/slurm/stages/report.sbatch" <<< "$out" ||
   fail "xomni.toml's report: $out"
