@@ -262,12 +262,13 @@ CodecEval read_codec_eval(const fs::path& dir) {
   const Reader r{file};
   c.samples = r.number(j, "samples", "");
   // The reconstruction at the most sampler steps ("1", "4", "16": keys are step counts).
-  for (const auto& [key, v] : r.object(j, "reconstruction", "").items()) {
+  const json& reconstruction = r.object(j, "reconstruction", "");
+  for (const auto& [key, v] : reconstruction.items()) {
     const double steps = std::strtod(key.c_str(), nullptr);
     if (!(steps > 0) || (std::isfinite(c.sampler_steps) && steps <= c.sampler_steps)) continue;
     c.sampler_steps = steps;
-    c.psnr_db = r.number(r.object(r.object(j, "reconstruction", ""), key, "reconstruction."),
-                         "psnr_db", "reconstruction." + key + ".");
+    c.psnr_db = r.number(r.object(reconstruction, key, "reconstruction."), "psnr_db",
+                         "reconstruction." + key + ".");
   }
   const json& checker = r.object(j, "scene_checker", "");
   c.checker_pass_rate = r.number(checker, "pass_rate", "scene_checker.");
