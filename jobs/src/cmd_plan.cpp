@@ -6,8 +6,10 @@
 #include <sstream>
 
 #include "cli.h"
+#include "mm_model.h"
 #include "plan/calibrate.h"
 #include "plan/step_model.h"
+#include "rl/rl_job.h"
 #include "xomni/core/tensor/error.h"
 #include "xomni/parallel/comm.h"
 #include "xomni/parallel/mpi_comm.h"
@@ -23,6 +25,30 @@ std::string read_text(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// The plan of the job file; an rl job that leaves rl.grid to its data gets the first grid its
+// multimodal.json lists, as the rl stage itself does. The grid joins `overrides`, so that a
+// calibration builds the same rollouts.
+plan::PlanJob plan_job_with_grid(const std::string& path, std::vector<std::string>& overrides) {
+  plan::PlanJob job = plan::plan_job_from_toml(read_text(path), path, overrides);
+  if (!job.rl.on || job.rl.image_tokens > 0) return job;
+  std::vector<std::string> job_overrides;  // the planner's own inputs are not the job's keys
+  for (const std::string& o : overrides)
+    if (o.rfind("rl.plan_", 0) != 0) job_overrides.push_back(o);
+  std::pair<int64_t, int64_t> grid;
+  try {
+    const rl::RlJob rl_job = rl::parse_rl_job(rl::load_rl_config(path, job_overrides));
+    grid = rl_job_multimodal_info(rl_job).grids.front();
+  } catch (const Error& e) {
+    throw Error(path + ": rl.grid is empty and the job's data does not give it (" + e.what() +
+                "); set it, e.g. --set rl.grid=\"8x8\"");
+  }
+  overrides.push_back("rl.grid=\"" + std::to_string(grid.first) + "x" +
+                      std::to_string(grid.second) + "\"");
+  std::fprintf(stderr, "rl.grid = %lldx%lld, from the job's multimodal.json\n",
+               static_cast<long long>(grid.first), static_cast<long long>(grid.second));
+  return plan::plan_job_from_toml(read_text(path), path, overrides);
 }
 
 double gib(double bytes) {
@@ -227,12 +253,12 @@ int run(const std::vector<std::string>& argv) {
   const std::string json_path = take_option(args, "--json");
   const std::string out = take_option(args, "--out");
   const std::string layout_text = take_option(args, "--layout");
-  const std::vector<std::string> overrides = take_all(args, "--set");
+  std::vector<std::string> overrides = take_all(args, "--set");
   const bool do_calibrate = take_flag(args, "--calibrate");
   XOMNI_CHECK(args.size() == 1, args.empty() ? "give one job file (JOB.toml)"
                                              : "unexpected argument '" + args[1] + "'");
   XOMNI_CHECK(args[0].rfind("--", 0) != 0, "unknown option '", args[0], "'");
-  const plan::PlanJob job = plan::plan_job_from_toml(read_text(args[0]), args[0], overrides);
+  const plan::PlanJob job = plan_job_with_grid(args[0], overrides);
   if (do_calibrate) return calibrate(job, args[0], overrides, out);
 
   XOMNI_CHECK(!devices_text.empty(), "--devices N is required");

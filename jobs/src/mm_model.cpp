@@ -233,6 +233,17 @@ MultimodalInfo find_multimodal_info(const MmModel& model, const std::string& che
   return read_multimodal_info((fs::path(where).parent_path() / "multimodal.json").string());
 }
 
+MultimodalInfo rl_job_multimodal_info(const rl::RlJob& job) {
+  const std::string& init = job.model.init_checkpoint;
+  XOMNI_CHECK(!job.rl.multimodal.empty() || fs::is_regular_file(init),
+              "neither rl.multimodal nor a model.init_checkpoint that exists (\"", init,
+              "\") says where the rl job's data and its multimodal.json are");
+  const std::string data = job.rl.multimodal.empty() ? saved_data_train(init, 0) : "";
+  MmModel by_data;
+  by_data.data_train = data;
+  return find_multimodal_info(by_data, init, job.rl.multimodal);
+}
+
 void check_model_matches(const MmModel& model, const MultimodalInfo& info,
                          const std::string& checkpoint) {
   XOMNI_CHECK(model.is_xomni(), checkpoint, ": a ", model.backbone,

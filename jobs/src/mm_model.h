@@ -12,6 +12,10 @@
 #include "mm_generation.h"
 #include "xomni/plugins/components.h"
 
+namespace xomni::rl {
+struct RlJob;
+}
+
 namespace xomni::cli {
 
 struct MmModel {
@@ -48,6 +52,10 @@ MultimodalInfo read_multimodal_info(const std::string& path);
 // given, else the folder of its [data] train shards.
 MultimodalInfo find_multimodal_info(const MmModel& model, const std::string& checkpoint,
                                     const std::string& override_path);
+// The multimodal.json an rl job's rollouts read: rl.multimodal when set, else the one beside the
+// data model.init_checkpoint was trained on (followed back through earlier rl runs). Reads the
+// checkpoint's saved job only, no weights.
+MultimodalInfo rl_job_multimodal_info(const rl::RlJob& job);
 // Refuses a model whose vocabulary split differs from the data's.
 void check_model_matches(const MmModel& model, const MultimodalInfo& info,
                          const std::string& checkpoint);

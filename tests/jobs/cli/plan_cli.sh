@@ -106,7 +106,22 @@ assert abs(parts - d["step_s"]) < 1e-9 * d["step_s"], d
 assert d["rollouts_per_rank"] == 16 and min(d["sample_s"], d["logp_s"], d["update_s"]) > 0, d
 PY
 expect_error "its layout is dp = --devices" "$rl_job" --devices 2 --layout tp=2 --set 'rl.grid="8x8"'
-expect_error "rl.grid is empty" "$rl_job" --devices 1
+expect_error "rl.grid is empty and the job's data does not give it" "$rl_job" --devices 1
+# Without rl.grid the planner reads the grid from the job's multimodal.json, as the rl stage does:
+# 4 x 6 tokens a rollout, not 8 x 8.
+mkdir -p "$work/mm"
+cat > "$work/mm/multimodal.json" <<'JSON'
+{"format": "xomni-multimodal", "format_version": 1, "text_tokenizer": "tokenizer.json",
+ "text_vocab_size": 1030, "image_vocab_size": 512, "image_tokenizer": "vq.h5",
+ "grids": [[4, 6], [8, 8]], "special_tokens": {"som": 1024, "eom": 1025, "image": 1026, "eos": 1027}}
+JSON
+"$xomni" plan "$rl_job" --devices 2 --device cpu --set "rl.multimodal=\"$work/mm/multimodal.json\"" \
+  --json "$work/rl_mm.json" > "$work/rl_mm.out" 2> "$work/rl_mm.err" || fail "plan rl from multimodal.json: $(cat "$work/rl_mm.err")"
+grep -qF "rl.grid = 4x6, from the job's multimodal.json" "$work/rl_mm.err" || fail "no grid line: $(cat "$work/rl_mm.err")"
+"$xomni" plan "$rl_job" --devices 2 --device cpu --set 'rl.grid="4x6"' --json "$work/rl_46.json" > /dev/null ||
+  fail "plan rl 4x6"
+cmp -s "$work/rl_mm.json" "$work/rl_46.json" || fail "the grid from multimodal.json plans otherwise than rl.grid=4x6"
+cmp -s "$work/rl_mm.json" "$work/rl.json" && fail "a 4x6 grid planned as 8x8"
 
 expect_error "--devices" "$repo/jobs/tiny/lm.toml" --devices 0
 expect_error "--devices" "$repo/jobs/tiny/lm.toml" --devices 3x
