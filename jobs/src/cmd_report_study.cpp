@@ -429,7 +429,7 @@ void section_codec(std::vector<Block>& doc, const std::vector<Study>& seeds) {
     doc.push_back(paragraph("codec-eval: not run."));
     return;
   }
-  const auto value = [&](double CodecEval::*member) {
+  const auto value = [](double CodecEval::*member) {
     return [member](const Study& s) { return s.codec.present ? s.codec.*member : kNone; };
   };
   std::vector<std::vector<std::string>> rows = {
@@ -535,12 +535,11 @@ const char* const kStudyUsage =
     "usage: xomni report study RUN_ROOT [--out DIR]\n\n"
     "The X-Omni study's report from a run root of `xomni pipeline`: RUN_ROOT/study.json (one\n"
     "seed) or every subfolder of RUN_ROOT with a study.json (several seeds: means with min-max\n"
-    "ranges, and each seed's values). Reads the stages' metrics.jsonl, bon/bon.json and\n"
-    "eval-{s2,sft,rl}/results.json with their samples, codec-eval/results.json, answers the "
-    "paper's four claims with the\n"
-    "numbers, and writes DIR/report.md, a self-contained DIR/report.html (images inlined) and\n"
-    "DIR/plots/*.png (DIR: default RUN_ROOT/report). A missing stage is \"not run\"; a\n"
-    "malformed file stops it, naming the file.";
+    "ranges, and each seed's values). Reads the stages' metrics.jsonl, bon/bon.json,\n"
+    "eval-{s2,sft,rl}/results.json with their samples and codec-eval/results.json, answers the\n"
+    "paper's four claims with the numbers, and writes DIR/report.md, a self-contained\n"
+    "DIR/report.html (images inlined) and DIR/plots/*.png (DIR: default RUN_ROOT/report). A\n"
+    "missing stage is \"not run\"; a malformed file stops it, naming the file.";
 
 int study(std::vector<std::string> args) {
   std::string out = take_option(args, "--out");

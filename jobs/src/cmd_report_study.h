@@ -64,8 +64,7 @@ struct CodecEval {
   bool present = false;
   double samples = kNone;
   double sampler_steps = kNone, psnr_db = kNone;  // at the most sampler steps evaluated
-  double checker_pass_rate = kNone, checker_scenes = kNone;
-  double codes_used_fraction = kNone, perplexity = kNone;
+  double checker_pass_rate = kNone, codes_used_fraction = kNone;
   double vqa_accuracy = kNone, retrieval_top1 = kNone;
   struct Probe {
     double probe = kNone, majority = kNone;

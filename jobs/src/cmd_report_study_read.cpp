@@ -270,12 +270,8 @@ CodecEval read_codec_eval(const fs::path& dir) {
     c.psnr_db = r.number(r.object(reconstruction, key, "reconstruction."), "psnr_db",
                          "reconstruction." + key + ".");
   }
-  const json& checker = r.object(j, "scene_checker", "");
-  c.checker_pass_rate = r.number(checker, "pass_rate", "scene_checker.");
-  c.checker_scenes = r.number(checker, "scenes", "scene_checker.");
-  const json& book = r.object(j, "codebook", "");
-  c.codes_used_fraction = r.number(book, "used_fraction", "codebook.");
-  c.perplexity = r.number(book, "perplexity", "codebook.");
+  c.checker_pass_rate = r.number(r.object(j, "scene_checker", ""), "pass_rate", "scene_checker.");
+  c.codes_used_fraction = r.number(r.object(j, "codebook", ""), "used_fraction", "codebook.");
   c.vqa_accuracy = r.number(r.object(j, "vqa", ""), "accuracy", "vqa.");
   c.retrieval_top1 = r.number(r.object(j, "retrieval", ""), "top1", "retrieval.");
   for (const auto& [name, v] : r.object(j, "code_information", "").items()) {

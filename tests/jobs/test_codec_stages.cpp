@@ -256,15 +256,21 @@ TEST_F(CodecStages, VqPixelHeadTrainsResumesAndIsSaved) {
   }
   ASSERT_EQ(mse.size(), 6u);
   // A fresh head reads about zero from every code (weights N(0, 0.02^2), no bias, unit codes), so
-  // the first step's loss is the mean square of its two micro-batches' pixels in [-1, 1].
+  // the first step's loss is the mean square of its two micro-batches' pixels in [-1, 1], read off
+  // the images themselves.
   {
     const CodecJob job = parse(with_pixels("straight", 6));
     const train::ParallelSetup par = train::setup_parallel(job.trainer.parallel, job.lm_dims, "");
     CodecData data(job, par);
     double mean_square = 0;
     for (int m = 0; m < 2; ++m) {
-      const Tensor t = patch_pixels(images_to_tensor(data.next_train().samples, job.data), 8);
-      mean_square += mean(mul(t, t)).item() / 2;
+      const Tensor x = images_to_tensor(data.next_train().samples, job.data).contiguous();
+      double sum = 0;
+      for (int64_t i = 0; i < x.numel(); ++i) {
+        const double v = 2.0 * x.data<float>()[i] - 1.0;
+        sum += v * v;
+      }
+      mean_square += sum / double(x.numel()) / 2;
     }
     EXPECT_NEAR(mse.front(), mean_square, 0.01);
   }
