@@ -208,6 +208,28 @@ static void BM_conv3x3(benchmark::State& state) {
   state.counters["GFLOP/s"] = benchmark::Counter(3 * 2.0 * 8 * c * c * 9 * hw * hw,
                                                  benchmark::Counter::kIsIterationInvariantRate);
 }
+// The parts: forward alone, and forward + input gradient (the weight frozen), so that each
+// backward GEMM's share can be read off as a difference.
+static void BM_conv3x3_fwd(benchmark::State& state) {
+  const int64_t c = state.range(0), hw = state.range(1);
+  Tensor x = randu({8, c, hw, hw}, 1), w = randu({c, c, 3, 3}, 2), b = randu({c}, 3);
+  for (auto _ : state) benchmark::DoNotOptimize(conv2d(x, w, b, 1, 1).raw_data());
+}
+static void BM_conv3x3_input_grad(benchmark::State& state) {
+  const int64_t c = state.range(0), hw = state.range(1);
+  Tensor x = randu({8, c, hw, hw}, 1, true), w = randu({c, c, 3, 3}, 2), b = randu({c}, 3);
+  fwd_bwd(state, {x}, [&] { return conv2d(x, w, b, 1, 1); });
+}
+BENCHMARK(BM_conv3x3_fwd)->Name("conv2d_fwd/N8_C32_64x64_k3")->Args({32, 64})->UseRealTime();
+BENCHMARK(BM_conv3x3_fwd)->Name("conv2d_fwd/N8_C64_32x32_k3")->Args({64, 32})->UseRealTime();
+BENCHMARK(BM_conv3x3_input_grad)
+    ->Name("conv2d_fwd_dx/N8_C32_64x64_k3")
+    ->Args({32, 64})
+    ->UseRealTime();
+BENCHMARK(BM_conv3x3_input_grad)
+    ->Name("conv2d_fwd_dx/N8_C64_32x32_k3")
+    ->Args({64, 32})
+    ->UseRealTime();
 BENCHMARK(BM_conv3x3)->Name("conv2d_fwd_bwd/N8_C32_64x64_k3")->Args({32, 64, 1})->UseRealTime();
 BENCHMARK(BM_conv3x3)->Name("conv2d_fwd_bwd/N8_C64_32x32_k3")->Args({64, 32, 1})->UseRealTime();
 BENCHMARK(BM_conv3x3)
