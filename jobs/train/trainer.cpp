@@ -396,9 +396,10 @@ TrainResult run_training(Stage& stage, const TrainerOptions& o, const StartOptio
                   ": the loss or gradient norm is not finite (loss ", out.loss, ", grad norm ",
                   gnorm, "); the last checkpoint is intact in ", ckpt_dir.string());
       profiler::Scope scope("optimizer_step");
-      if (o.loop.grad_clip > 0 && gnorm > o.loop.grad_clip)
-        opt.scale_gradients(o.loop.grad_clip / (gnorm + 1e-6));
-      opt.step();
+      // Clipping scales the gradients inside AdamW's pass (a separate pass over them was 4% of a
+      // GPT-2-small bf16 step).
+      const bool clip = o.loop.grad_clip > 0 && gnorm > o.loop.grad_clip;
+      opt.step(clip ? o.loop.grad_clip / (gnorm + 1e-6) : 1.0);
     }
     ++step;
     ++steps_this_run;

@@ -334,7 +334,7 @@ void DistributedOptimizer::scale_gradients(double factor) {
     if (g.defined()) scale_in_place(g, factor);
 }
 
-void DistributedOptimizer::step() {
+void DistributedOptimizer::step(double grad_scale) {
   XOMNI_CHECK(reduced_,
               "DistributedOptimizer::step: call reduce_gradients() first (after "
               "backward, on every data-parallel rank)");
@@ -352,7 +352,7 @@ void DistributedOptimizer::step() {
                           range_grad(k), byte_ptr(exp_avg_, pos, elem_size_),
                           byte_ptr(exp_avg_sq_, pos, elem_size_), r.end - r.begin, adam_,
                           adam_.lr * lr_scale_[decay ? 0 : 1], decay ? adam_.weight_decay : 0.0,
-                          param_steps_[r.param]);
+                          param_steps_[r.param], grad_scale);
   }
   own_grads_.clear();
   if (sharded_) {

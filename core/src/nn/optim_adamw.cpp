@@ -33,7 +33,7 @@ bool adamw_decays(const AdamWOptions& options, const std::string& name, const Sh
 
 void adamw_update_elements(Device device, DType dtype, void* param, const void* grad, void* exp_avg,
                            void* exp_avg_sq, int64_t n, const AdamWOptions& options, double lr,
-                           double weight_decay, int64_t step) {
+                           double weight_decay, int64_t step, double grad_scale) {
   // Scalars in double like torch's Python floats; the kernel sees them in the tensor dtype.
   const double bc1 = 1.0 - std::pow(options.beta1, double(step));
   const double bc2 = 1.0 - std::pow(options.beta2, double(step));
@@ -45,7 +45,8 @@ void adamw_update_elements(Device device, DType dtype, void* param, const void* 
                        .one_minus_beta2 = 1.0 - options.beta2,
                        .bc2_sqrt = std::sqrt(bc2),
                        .eps = options.eps,
-                       .neg_step_size = -step_size};
+                       .neg_step_size = -step_size,
+                       .grad_scale = grad_scale};
   kernels_for(device).adamw_update(dtype, param, grad, exp_avg, exp_avg_sq, n, s);
 }
 

@@ -79,6 +79,7 @@ struct CrossEntropyForward {
 // One AdamW step's scalars, already in double as torch computes them.
 struct AdamWScalars {
   double decay, beta1, one_minus_beta1, beta2, one_minus_beta2, bc2_sqrt, eps, neg_step_size;
+  double grad_scale = 1.0;  // the gradient is read as g * T(grad_scale) (a clip coefficient)
 };
 
 struct Kernels {

@@ -252,37 +252,47 @@ TEST(DistributedOptimizer, MatchesOneProcessAdamW) {
   }
 }
 
-// A group of one (each rank alone): no traffic, and bitwise the parameters of core AdamW.
+// A group of one (each rank alone): no traffic, and bitwise the parameters of core AdamW after
+// core clip_grad_norm, whether the clip coefficient scales the gradients first
+// (scale_gradients) or is applied inside the update (step(coef)).
 TEST(DistributedOptimizer, SingleRankGroupIsBitwiseCoreAdamW) {
   auto world = mpi_world();
   auto alone = world->split(world->rank(), 0, "dp1");
   ASSERT_EQ(alone->size(), 1);
   for (DType dt : {DType::f32, DType::f64}) {
     const Reference ref = run_reference(dt);
-    for (bool zero : {false, true}) {
-      const Config c{dt, zero, 64};
-      check_against_reference(*alone, c, ref);
-      // Bitwise: run again and compare the bytes.
-      std::vector<NamedParam> ps = make_params(dt);
-      DistributedOptimizer opt(ps, adam_options(), *alone, dp_options(c));
-      opt.freeze({"skip.*"});
-      for (int k = 0; k < kSteps; ++k) {
-        opt.zero_grad();
-        model_loss(ps, 0, kBatch).backward();
-        opt.reduce_gradients();
-        opt.scale_gradients(
-            kMaxNorm / (std::sqrt(opt.local_grad_sq(std::vector<bool>(ps.size(), true))) + 1e-6));
-        opt.set_lr(lr_at(k));
-        opt.step();
+    for (bool zero : {false, true})
+      for (bool fused_clip : {false, true}) {
+        const Config c{dt, zero, 64};
+        if (!fused_clip) check_against_reference(*alone, c, ref);
+        // Bitwise: run again and compare the bytes.
+        std::vector<NamedParam> ps = make_params(dt);
+        DistributedOptimizer opt(ps, adam_options(), *alone, dp_options(c));
+        opt.freeze({"skip.*"});
+        for (int k = 0; k < kSteps; ++k) {
+          opt.zero_grad();
+          model_loss(ps, 0, kBatch).backward();
+          opt.reduce_gradients();
+          const double coef =
+              kMaxNorm / (std::sqrt(opt.local_grad_sq(std::vector<bool>(ps.size(), true))) + 1e-6);
+          ASSERT_LT(coef, 1.0) << "the test means to clip every step";
+          opt.set_lr(lr_at(k));
+          if (fused_clip) {
+            opt.step(coef);
+          } else {
+            opt.scale_gradients(coef);
+            opt.step();
+          }
+        }
+        for (size_t i = 0; i < ps.size(); ++i) {
+          const Tensor& want = ref.params.back()[i];
+          EXPECT_EQ(std::memcmp(ps[i].tensor.raw_data(), want.raw_data(),
+                                size_t(want.numel()) * dtype_size(dt)),
+                    0)
+              << ps[i].name << " differs bitwise from core AdamW (" << c.label()
+              << (fused_clip ? ", clip inside step" : ", scale_gradients then step") << ")";
+        }
       }
-      for (size_t i = 0; i < ps.size(); ++i) {
-        const Tensor& want = ref.params.back()[i];
-        EXPECT_EQ(std::memcmp(ps[i].tensor.raw_data(), want.raw_data(),
-                              size_t(want.numel()) * dtype_size(dt)),
-                  0)
-            << ps[i].name << " differs bitwise from core AdamW (" << c.label() << ")";
-      }
-    }
   }
 }
 

@@ -10,7 +10,8 @@
 // A step, on every rank of `dp` in the same order:
 //   opt.zero_grad(); loss.backward(); opt.reduce_gradients();
 //   norm2 = opt.local_grad_sq(counted) (+ all-reduce over DP when sharded());
-//   opt.scale_gradients(c); opt.step();
+//   opt.step(c)  (c: the clip coefficient, 1 when not clipping; the same bits as
+//   opt.scale_gradients(c); opt.step(), without a pass that writes the gradients).
 // Semantics as torch DDP + torch.optim.AdamW: a parameter that requires a gradient is updated on
 // every step (a rank without a gradient for it contributes zeros, and when no rank has one the
 // update runs with a zero gradient); frozen parameters (requires_grad off) are skipped and their
@@ -94,11 +95,13 @@ class DistributedOptimizer {
   double local_grad_sq(const std::vector<bool>& counted) const;
   // Multiplies the reduced gradients by `factor` (gradient clipping).
   void scale_gradients(double factor);
-  // AdamW on the owned elements (torch semantics, bitwise the core AdamW kernel); with ZeRO-1 the
-  // updated parameters are then all-gathered (bucketed) so every rank holds all of them, at once
-  // or, with overlap_param_gather, as each is first used (see the top of this file).
+  // AdamW on the owned elements (torch semantics, bitwise the core AdamW kernel) with every
+  // gradient read as g * grad_scale (the clip coefficient: bitwise scale_gradients(grad_scale)
+  // then step(), but the gradients are left as they are); with ZeRO-1 the updated parameters are
+  // then all-gathered (bucketed) so every rank holds all of them, at once or, with
+  // overlap_param_gather, as each is first used (see the top of this file).
   // reduce_gradients() must have run since the last step() or zero_grad().
-  void step();
+  void step(double grad_scale = 1.0);
   // Waits for every parameter still being gathered and copies it out (a no-op when none is).
   void finish_parameter_gather();
   // Parameters whose all-gather is still pending (for tests and statistics).

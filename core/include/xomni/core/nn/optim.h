@@ -49,10 +49,11 @@ bool adamw_decays(const AdamWOptions& options, const std::string& name, const Sh
 // optimizers that hold the state of a slice of a parameter. The four buffers live on `device`
 // and have `dtype` f32 or f64; `lr` includes the group's lr_scale; `step` is the parameter's step
 // count after this update. Elementwise, so a slice gets bitwise the values the whole-tensor
-// update gives it.
+// update gives it. The gradient is read as g * grad_scale (rounded to dtype): bitwise the update
+// after scale_in_place(grad, grad_scale), without writing the gradient.
 void adamw_update_elements(Device device, DType dtype, void* param, const void* grad, void* exp_avg,
                            void* exp_avg_sq, int64_t n, const AdamWOptions& options, double lr,
-                           double weight_decay, int64_t step);
+                           double weight_decay, int64_t step, double grad_scale = 1.0);
 
 struct ParamGroup {
   std::string name;  // "decay" or "no_decay"
