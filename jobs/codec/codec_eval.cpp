@@ -1,6 +1,7 @@
 #include "codec/codec_eval.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -114,6 +115,9 @@ nlohmann::json evaluate_codec(const CodecEvalOptions& o) {
   double values = 0, encode_s = 0;
   std::map<int64_t, double> decode_s;
   int64_t scenes = 0, scenes_pass = 0, texts = 0;
+  // Per GenEval category: scenes, reconstructions that pass, codec inputs that pass (the control:
+  // a clean render passes, so this is 1 unless resizing blurred the input).
+  std::map<std::string, std::array<int64_t, 3>> checker_by_category;
   std::map<std::string, std::pair<int64_t, int64_t>> vqa;  // type -> (correct, asked)
   CodeInformation carried;                                 // what the codes say about patches
   const int64_t max_steps = o.steps.empty() ? 0 : *std::max_element(o.steps.begin(), o.steps.end());
@@ -142,8 +146,14 @@ nlohmann::json evaluate_codec(const CodecEvalOptions& o) {
         if (steps != max_steps) continue;
         const Image recon = tensor_to_images(y)[0];
         if (s.kind == "scene") {
+          const bool pass = world::score_geneval(recon, s.metadata_json).pass;
           ++scenes;
-          scenes_pass += world::score_geneval(recon, s.metadata_json).pass;
+          scenes_pass += pass;
+          std::array<int64_t, 3>& c =
+              checker_by_category[world::parse_scene_metadata(s.metadata_json).category];
+          ++c[0];
+          c[1] += pass;
+          c[2] += world::score_geneval(tensor_to_images(x)[0], s.metadata_json).pass;
         } else if (s.kind == "text" && pairs.is_open()) {
           ++texts;
           char name[48];
@@ -187,10 +197,22 @@ nlohmann::json evaluate_codec(const CodecEvalOptions& o) {
           {"psnr_db", 10.0 * std::log10(1.0 / std::max(sq_err[steps] / values, 1e-12))},
           {"decode_images_per_s", double(n) / std::max(decode_s[steps], 1e-9)}};
     out["reconstruction"] = rec;
+    const auto rate = [](int64_t hits, int64_t of) { return of ? double(hits) / double(of) : 0.0; };
+    nlohmann::json by_category = nlohmann::json::object();
+    int64_t inputs_pass = 0;
+    for (const auto& [category, c] : checker_by_category) {
+      by_category[category] = {{"scenes", c[0]},
+                               {"pass", c[1]},
+                               {"pass_rate", rate(c[1], c[0])},
+                               {"input_pass_rate", rate(c[2], c[0])}};
+      inputs_pass += c[2];
+    }
     out["scene_checker"] = {{"steps", max_steps},
                             {"scenes", scenes},
                             {"pass", scenes_pass},
-                            {"pass_rate", scenes ? double(scenes_pass) / double(scenes) : 0.0}};
+                            {"pass_rate", rate(scenes_pass, scenes)},
+                            {"input_pass_rate", rate(inputs_pass, scenes)},
+                            {"by_category", by_category}};
   }
   if (aligner) {
     int64_t correct = 0, asked = 0;

@@ -443,7 +443,14 @@ void section_codec(std::vector<Block>& doc, const std::vector<Study>& seeds) {
       {"VQA accuracy from the codes (the vq stage's LM)",
        cell(seeds, value(&CodecEval::vqa_accuracy))},
       {"caption -> image retrieval, top-1", cell(seeds, value(&CodecEval::retrieval_top1))}};
-  std::set<std::string> attributes;
+  std::set<std::string> categories, attributes;
+  for (const Study& s : seeds)
+    for (const auto& [name, rate] : s.codec.checker_by_category) categories.insert(name);
+  for (const std::string& c : categories)
+    rows.push_back({"scene checker on the reconstructions: " + c, cell(seeds, [&](const Study& s) {
+                      const auto it = s.codec.checker_by_category.find(c);
+                      return it == s.codec.checker_by_category.end() ? kNone : it->second;
+                    })});
   for (const Study& s : seeds)
     for (const auto& [name, p] : s.codec.code_information) attributes.insert(name);
   for (const std::string& a : attributes)
@@ -456,8 +463,11 @@ void section_codec(std::vector<Block>& doc, const std::vector<Study>& seeds) {
            })});
   doc.push_back(paragraph(
       "`xomni image eval` of the study's vq tokenizer and decoder on the validation scenes "
-      "(codec-eval/results.json). A probe at or below its majority guess means single codes "
-      "carry nothing of that attribute (docs/CODEC.md, results.json keys)."));
+      "(codec-eval/results.json). The scene checker's pass rate per GenEval category is what the "
+      "codec keeps of a real scene of that category: compare it with the GenEval-like rates above "
+      "(a generator can pass it, by finding codes that the decoder renders better than a real "
+      "image's). A probe at or below its majority guess means single codes carry nothing of that "
+      "attribute (docs/CODEC.md, results.json keys)."));
   doc.push_back(table({"quantity", "value"}, rows, 1));
 }
 

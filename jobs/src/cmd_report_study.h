@@ -69,7 +69,8 @@ struct CodecEval {
   struct Probe {
     double probe = kNone, majority = kNone;
   };
-  std::map<std::string, Probe> code_information;  // object, colour, shape, background_position
+  std::map<std::string, Probe> code_information;      // object, colour, shape, background_position
+  std::map<std::string, double> checker_by_category;  // GenEval category -> pass rate
 };
 
 // One line of eval-<stage>/samples/cfg-<g>/samples.jsonl.

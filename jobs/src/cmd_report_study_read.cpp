@@ -270,7 +270,13 @@ CodecEval read_codec_eval(const fs::path& dir) {
     c.psnr_db = r.number(r.object(reconstruction, key, "reconstruction."), "psnr_db",
                          "reconstruction." + key + ".");
   }
-  c.checker_pass_rate = r.number(r.object(j, "scene_checker", ""), "pass_rate", "scene_checker.");
+  const json& checker = r.object(j, "scene_checker", "");
+  c.checker_pass_rate = r.number(checker, "pass_rate", "scene_checker.");
+  for (const auto& [category, v] : r.object(checker, "by_category", "scene_checker.").items()) {
+    const std::string at = "scene_checker.by_category." + category + ".";
+    XOMNI_CHECK(v.is_object(), "report study: ", file.string(), ": ", at, " is not an object");
+    c.checker_by_category[category] = r.number(v, "pass_rate", at);
+  }
   c.codes_used_fraction = r.number(r.object(j, "codebook", ""), "used_fraction", "codebook.");
   c.vqa_accuracy = r.number(r.object(j, "vqa", ""), "accuracy", "vqa.");
   c.retrieval_top1 = r.number(r.object(j, "retrieval", ""), "top1", "retrieval.");

@@ -52,6 +52,15 @@ python3 - ev/results.json <<'PY' || fail "eval: $(cat ev/results.json)"
 import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["samples"] == 6 and r["scene_checker"]["scenes"] == 6, r
+# Per category: the counts add up, and every codec input (a clean render at its own size) passes
+# the checker, so the control rate is exactly 1.
+chk = r["scene_checker"]
+by = chk["by_category"]
+assert sum(c["scenes"] for c in by.values()) == 6, chk
+assert sum(c["pass"] for c in by.values()) == chk["pass"], chk
+assert chk["input_pass_rate"] == 1 and all(c["input_pass_rate"] == 1 for c in by.values()), chk
+for c in by.values():
+    assert c["pass_rate"] == c["pass"] / c["scenes"], c
 info = r["code_information"]
 assert info["object"]["patches"] == 96, info
 assert info["colour"]["patches"] <= 96 and info["shape"]["patches"] <= info["colour"]["patches"], info

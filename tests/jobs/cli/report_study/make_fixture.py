@@ -107,7 +107,12 @@ def study(root, seed):
     write(os.path.join(root, "codec-eval/results.json"), {
         "samples": 100, "reconstruction": {"1": {"psnr_db": 15.0}, "16": {"psnr_db": 21.5 if seed == 0 else 20.5},
                                            "4": {"psnr_db": 18.0}},
-        "scene_checker": {"pass": 25, "pass_rate": 0.25, "scenes": 100, "steps": 16},
+        "scene_checker": {"pass": 25, "pass_rate": 0.25, "scenes": 100, "steps": 16,
+                          "input_pass_rate": 1.0,
+                          "by_category": {"single_object": {"scenes": 50, "pass": 20, "pass_rate": 0.4,
+                                                            "input_pass_rate": 1.0},
+                                          "two_object": {"scenes": 50, "pass": 5, "pass_rate": 0.1,
+                                                         "input_pass_rate": 1.0}}},
         "codebook": {"used": 414, "used_fraction": 0.80859375, "perplexity": 215.1, "size": 512},
         "vqa": {"accuracy": 0.466}, "retrieval": {"top1": 0.1},
         "code_information": {"colour": {"probe_accuracy": 0.637, "majority_accuracy": 0.105},
