@@ -338,6 +338,9 @@ void section_generation(std::vector<Block>& doc, const std::vector<Study>& seeds
           },
           "%.3f");
     add(
+        "image free of unasked-for colour (clean share, mean)",
+        [](const GenerationScores& s) { return s.clean_mean; }, "%.3f");
+    add(
         "prompts scored", [](const GenerationScores& s) { return s.scene_total; }, "%.0f");
     add(
         "unseen prompts scored", [](const GenerationScores& s) { return s.unseen_total; }, "%.0f");
@@ -348,6 +351,11 @@ void section_generation(std::vector<Block>& doc, const std::vector<Study>& seeds
         "%.2f");
   }
   doc.push_back(table({"CFG", "pass rate", "S2", "SFT", "RL"}, rows, 2));
+  doc.push_back(paragraph(
+      "The clean share is the mean over the scene images of the share of each image free of "
+      "colour the prompt did not ask for (outside the objects the checker matched to it): 1 for "
+      "a clean render, low for an image filled with colour until the parser finds the asked-for "
+      "shapes somewhere (a reward exploit, docs/RL.md). Read a pass rate together with it."));
 }
 
 void section_text(std::vector<Block>& doc, const std::vector<Study>& seeds, const Pictures& p) {

@@ -34,6 +34,7 @@ struct Rate {
 // eval-<stage>/results.json's generation results at one CFG scale.
 struct GenerationScores {
   double scene_overall = kNone, scene_total = kNone, unseen_overall = kNone, unseen_total = kNone;
+  double clean_mean = kNone;  // image share free of unasked-for colour (absent before 2026-12-07)
   std::map<std::string, Rate> by_category;
   double short_total = kNone, ed = kNone, cr = kNone, wac = kNone, oneig_score = kNone;
   double long_total = kNone, longtext_accuracy = kNone;

@@ -228,6 +228,7 @@ EvalResults read_eval(const fs::path& dir) {
     s.scene_total = r.number(scene, "total", sat);
     s.unseen_overall = r.number(scene, "unseen_overall", sat);
     s.unseen_total = r.number(scene, "unseen_total", sat);
+    s.clean_mean = r.number(scene, "clean_mean", sat);
     s.by_category = r.rates(scene, "by_category", "pass", sat);
     const json& text = r.object(g, "text", at);
     const json& short_text = r.object(text, "short", at + "text.");

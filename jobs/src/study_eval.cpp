@@ -245,13 +245,18 @@ class CfgRun {
                           pool->submit(std::move(images), std::move(texts), std::move(metas))};
     }
     pass_.assign(prompts.size(), false);
+    clean_.assign(prompts.size(), 0.0);
     png_.resize(prompts.size());
     for (size_t i = 0; i < prompts.size(); ++i) {
       const EvalPrompt& p = *prompts[i];
       png_[i] = dir + "/" + p.set + "-" + std::to_string(p.index) + ".png";
       write_png(set_.images[i], o.out_dir + "/" + png_[i]);
-      if (p.prompt.task == "scene")
-        pass_[i] = world::score_geneval(set_.images[i], p.prompt.metadata_json).pass;
+      if (p.prompt.task == "scene") {
+        const world::SceneMetadata meta = world::parse_scene_metadata(p.prompt.metadata_json);
+        const world::GenEvalResult r = world::score_geneval(set_.images[i], meta);
+        pass_[i] = r.pass;
+        clean_[i] = world::geneval_clean_fraction(set_.images[i], r, meta);
+      }
     }
     set_.images.clear();
   }
@@ -268,6 +273,7 @@ class CfgRun {
     }
     Tally by_category, by_set;
     int64_t pass = 0, scenes = 0, unseen_pass = 0, unseen = 0;
+    double clean_sum = 0;
     std::vector<TextScore> short_all, long_all;
     std::map<std::string, std::pair<std::vector<TextScore>, std::vector<TextScore>>> text_by_set;
     std::ofstream samples(out_dir + "/samples/cfg-" + key_ + "/samples.jsonl");
@@ -285,12 +291,14 @@ class CfgRun {
       if (p.prompt.task == "scene") {
         const bool ok = pass_[i];
         pass += ok, ++scenes;
+        clean_sum += clean_[i];
         if (!p.seen) unseen_pass += ok, ++unseen;
         auto& [c, t] = by_category[p.prompt.category];
         c += ok, ++t;
         auto& [sc, st] = by_set[p.set];
         sc += ok, ++st;
         line["pass"] = ok;
+        line["clean"] = clean_[i];
       } else {
         const TextScore& t = *text[i];
         (p.long_text() ? long_all : short_all).push_back(t);
@@ -317,6 +325,7 @@ class CfgRun {
           {"total", scenes},
           {"unseen_overall", unseen ? nlohmann::json(rate(unseen_pass, unseen)) : nlohmann::json()},
           {"unseen_total", unseen},
+          {"clean_mean", clean_sum / double(scenes)},
           {"by_category", tally_json(by_category, "pass")}};
       for (const auto& [name, ct] : by_set)
         sets[name] = {
@@ -347,6 +356,7 @@ class CfgRun {
   ImageSet set_;
   double tokens_ = 0;
   std::vector<bool> pass_;
+  std::vector<double> clean_;  // world::geneval_clean_fraction of each scene image
   std::vector<std::string> png_;
   std::map<std::string, std::pair<rl::RewardPool*, int64_t>> tickets_;
 };

@@ -7,11 +7,16 @@
 //                `score = graded`: world::geneval_graded_score (the share of each clause's
 //                count, colour and relation met; 1 only for a pass)
 //   sub-scores = object_found, count_ok, color_ok, position_ok (each 1 or 0; see scene_checker.h)
+//                and clean (world::geneval_clean_fraction: the share of the image free of colour
+//                the prompt did not ask for)
+//   clean_weight = w in [0, 1] (default 0, GenEval's rule alone) multiplies the score by
+//                (1 - w) + w * clean, a pass included: against policies that fill the image with
+//                colour until the parser finds the asked-for shapes somewhere (docs/RL.md)
 //
 // Metadata: the per-sample JSON written by generate_scene (or any GenEval-style object with an
 // "include" list of {"class", "count", "color"?, "position"?} and an optional "exclude" list).
 // Config text (key = value lines, all optional): max_color_distance = 60, min_core_pixels = 6,
-// score = pass (or partial, graded).
+// score = pass (or partial, graded), clean_weight = 0.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -30,6 +35,7 @@ thread_local std::string g_create_error;
 struct SceneReward {
   xomni::world::ParseOptions options;
   enum class Score { pass, partial, graded } score = Score::pass;
+  double clean_weight = 0;
   std::string error;
 };
 
@@ -62,13 +68,19 @@ void* scene_create(const char* config) {
       char* end = nullptr;
       const double v = eq == std::string::npos ? 0 : std::strtod(line.c_str() + eq + 1, &end);
       if (eq == std::string::npos || end == line.c_str() + eq + 1 ||
-          (key != "max_color_distance" && key != "min_core_pixels")) {
+          (key != "max_color_distance" && key != "min_core_pixels" && key != "clean_weight")) {
         g_create_error = "scene: cannot read config line '" + line +
-                         "' (expected max_color_distance = <number>, min_core_pixels = <n> or "
-                         "score = pass|partial|graded)";
+                         "' (expected max_color_distance = <number>, min_core_pixels = <n>, "
+                         "clean_weight = <0..1> or score = pass|partial|graded)";
         delete r;
         return nullptr;
       }
+      if (key == "clean_weight" && !(v >= 0 && v <= 1)) {
+        g_create_error = "scene: clean_weight = " + line.substr(eq + 1) + " is not in [0, 1]";
+        delete r;
+        return nullptr;
+      }
+      if (key == "clean_weight") r->clean_weight = v;
       if (key == "max_color_distance") r->options.max_color_distance = v;
       if (key == "min_core_pixels") r->options.min_core_pixels = int64_t(v);
     }
@@ -95,14 +107,17 @@ int scene_score(void* handle, const XomniRewardBatch* batch, float* scores, floa
       const auto res = xomni::world::score_geneval(image, metadata, r->options);
       const float checks = float(res.object_found + res.count_ok + res.color_ok + res.position_ok);
       using Score = SceneReward::Score;
-      scores[i] = res.pass                     ? 1.0f
-                  : r->score == Score::partial ? checks / 4.0f
-                  : r->score == Score::graded
-                      ? float(xomni::world::geneval_graded_score(res, metadata))
-                      : 0.0f;
+      const double base = res.pass                     ? 1.0
+                          : r->score == Score::partial ? checks / 4.0
+                          : r->score == Score::graded
+                              ? xomni::world::geneval_graded_score(res, metadata)
+                              : 0.0;
+      const double clean = xomni::world::geneval_clean_fraction(image, res, metadata);
+      scores[i] = float(base * ((1 - r->clean_weight) + r->clean_weight * clean));
       if (sub_scores) {
-        float* s = sub_scores + 4 * i;
+        float* s = sub_scores + 5 * i;
         s[0] = res.object_found, s[1] = res.count_ok, s[2] = res.color_ok, s[3] = res.position_ok;
+        s[4] = float(clean);
       }
     }
     return 0;
@@ -120,14 +135,14 @@ const char* scene_last_error(void* handle) {
   return handle ? static_cast<SceneReward*>(handle)->error.c_str() : g_create_error.c_str();
 }
 
-const char* const k_sub_scores[] = {"object_found", "count_ok", "color_ok", "position_ok"};
+const char* const k_sub_scores[] = {"object_found", "count_ok", "color_ok", "position_ok", "clean"};
 
 const XomniRewardPlugin k_plugin = {
     XOMNI_REWARD_ABI_VERSION,
     "scene",
-    "1.0.0",
+    "1.1.0",
     "GenEval rules on synthetic scenes of coloured shapes (shape/colour/position parser)",
-    4,
+    5,
     k_sub_scores,
     0,
     1,  // score() keeps no state but the error text, written only on failure

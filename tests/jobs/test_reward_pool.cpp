@@ -103,10 +103,11 @@ TEST_F(RewardPoolTest, WorkersMatchRewardSetExactlyWithBatchesWaitedOutOfOrder) 
   RewardPool pool({rewards, 2, kExe});
   ASSERT_EQ(pool.worker_pids().size(), 2u);
   EXPECT_EQ(pool.sub_score_names(), here.sub_score_names());
-  EXPECT_EQ(pool.sub_score_names(),
-            (std::vector<std::string>{"scene", "scene.object_found", "scene.count_ok",
-                                      "scene.color_ok", "scene.position_ok", "contrast",
-                                      "contrast.mean_luminance", "contrast.rms_contrast"}));
+  EXPECT_EQ(
+      pool.sub_score_names(),
+      (std::vector<std::string>{"scene", "scene.object_found", "scene.count_ok", "scene.color_ok",
+                                "scene.position_ok", "scene.clean", "contrast",
+                                "contrast.mean_luminance", "contrast.rms_contrast"}));
 
   const std::vector<Inputs> batches = {scenes(0, 9), scenes(20, 1), scenes(40, 12), {}};
   std::vector<int64_t> tickets;
@@ -117,7 +118,7 @@ TEST_F(RewardPoolTest, WorkersMatchRewardSetExactlyWithBatchesWaitedOutOfOrder) 
     const plugins::RewardScores got = pool.wait(tickets[i]);
     const plugins::RewardScores want = score_here(here, batches[i]);
     expect_same(got, want);
-    for (size_t j = 0; j < want.scores.size(); ++j) passed += want.sub_scores[j * 8];
+    for (size_t j = 0; j < want.scores.size(); ++j) passed += want.sub_scores[j * 9];
   }
   EXPECT_GT(passed, 0);  // the inputs mix passing and failing scenes
   EXPECT_LT(passed, 22);

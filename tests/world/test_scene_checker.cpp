@@ -270,6 +270,48 @@ TEST(GenEvalGraded, SharesOfEachClauseAgainstClosedForms) {
             0.0);
 }
 
+// The clean share against closed forms: 1 for every clean render of its own scene (the parse
+// claims every drawn pixel), 1 - P / (W H) once P background pixels are painted a palette colour
+// beside the object, and 1 for an empty image.
+TEST(GenEvalClean, ExactOnCleanRendersAndOnAPaintedPatch) {
+  int exact = 0;
+  for (int i = 0; i < 120; ++i) {
+    SceneOptions opt;
+    opt.textured_background = i % 3 == 0;
+    const ImageSample s = generate_scene(13, i, opt);
+    const SceneMetadata m = parse_scene_metadata(s.metadata_json);
+    exact += geneval_clean_fraction(s.image, score_geneval(s.image, m), m) == 1.0;
+  }
+  EXPECT_GE(exact, 119) << "clean renders with nothing but the asked-for objects, of 120";
+
+  const ImageSample s = generate_scene(13, 0, "single_object");
+  const SceneMetadata m = parse_scene_metadata(s.metadata_json);
+  const GenEvalResult before = score_geneval(s.image, m);
+  ASSERT_TRUE(before.pass);
+  ASSERT_EQ(before.objects.size(), 1u);
+  // A 6x6 patch of the palette's first colour in a corner the object does not reach.
+  Image painted = s.image;
+  const auto& box = m.objects[0].box;
+  const int64_t x0 = box[0] >= 8 ? 0 : s.image.width - 6;
+  const int64_t y0 = box[1] >= 8 ? 0 : s.image.height - 6;
+  int64_t painted_pixels = 0;
+  for (int64_t y = y0; y < y0 + 6; ++y)
+    for (int64_t x = x0; x < x0 + 6; ++x) {
+      uint8_t* q = painted.at(x, y);
+      ASSERT_EQ(nearest_scene_colour(q, 1e9), -1) << "the patch must cover background only";
+      q[0] = scene_palette()[0].r, q[1] = scene_palette()[0].g, q[2] = scene_palette()[0].b;
+      ++painted_pixels;
+    }
+  const GenEvalResult after = score_geneval(painted, m);
+  ASSERT_EQ(after.objects.size(), 2u);  // the patch is an object too, a square
+  EXPECT_EQ(geneval_clean_fraction(painted, after, m),
+            1.0 - double(painted_pixels) / double(s.image.width * s.image.height));
+  Image blank = s.image;
+  for (int64_t i = 0; i < blank.width * blank.height; ++i)
+    std::copy(kSceneBackground, kSceneBackground + 3, blank.rgb.data() + 3 * i);
+  EXPECT_EQ(geneval_clean_fraction(blank, score_geneval(blank, m), m), 1.0);
+}
+
 #ifdef XOMNI_SCENE_REWARD
 // The `scene` reward plugin through its C ABI: 1 for a scene against its own metadata, 0 with
 // the right sub-score cleared against wrong metadata, an error for metadata it cannot read.
@@ -281,7 +323,8 @@ TEST(SceneReward, ScoresThroughThePluginAbi) {
   const XomniRewardPlugin* p = entry();
   ASSERT_EQ(p->abi_version, uint32_t(XOMNI_REWARD_ABI_VERSION));
   EXPECT_STREQ(p->name, "scene");
-  ASSERT_EQ(p->num_sub_scores, 4);
+  ASSERT_EQ(p->num_sub_scores, 5);
+  EXPECT_STREQ(p->sub_score_names[4], "clean");
   EXPECT_EQ(p->create("bogus = 1"), nullptr);
   EXPECT_NE(std::string(p->last_error(nullptr)).find("bogus"), std::string::npos);
   void* h = p->create("max_color_distance = 60\n");
@@ -308,17 +351,19 @@ TEST(SceneReward, ScoresThroughThePluginAbi) {
     metas[i] = meta[i].c_str();
   }
   const XomniRewardBatch batch = {4, images, prompts, metas};
-  float scores[4], sub[16];
+  float scores[4], sub[20];
   ASSERT_EQ(p->score(h, &batch, scores, sub), 0) << p->last_error(h);
   EXPECT_EQ(scores[0], 1.0f);
   EXPECT_EQ(scores[1], 0.0f);
   EXPECT_EQ(scores[2], 1.0f);
   EXPECT_EQ(scores[3], 0.0f);
-  for (int k = 0; k < 4; ++k) EXPECT_EQ(sub[k], 1.0f) << k;  // all checks pass
-  EXPECT_EQ(sub[4 + 1], 0.0f);                               // count_ok
-  EXPECT_EQ(sub[4 + 0], 1.0f);                               // object_found
-  EXPECT_EQ(sub[12 + 3], 0.0f);                              // position_ok
-  EXPECT_EQ(sub[12 + 0], 1.0f);
+  for (int k = 0; k < 5; ++k) EXPECT_EQ(sub[k], 1.0f) << k;  // all checks pass, all of it asked
+  EXPECT_EQ(sub[5 + 1], 0.0f);                               // count_ok
+  EXPECT_EQ(sub[5 + 0], 1.0f);                               // object_found
+  EXPECT_EQ(sub[15 + 3], 0.0f);                              // position_ok
+  EXPECT_EQ(sub[15 + 0], 1.0f);
+  // Wrong counts or relations, but every drawn object is still one the prompt names.
+  for (int i = 1; i < 4; ++i) EXPECT_EQ(sub[5 * i + 4], 1.0f) << i;
   const char* bad[1] = {"{}"};
   const XomniRewardBatch bad_batch = {1, images, prompts, bad};
   EXPECT_NE(p->score(h, &bad_batch, scores, sub), 0);
@@ -329,10 +374,10 @@ TEST(SceneReward, ScoresThroughThePluginAbi) {
   EXPECT_NE(std::string(p->last_error(nullptr)).find("pass, partial or graded"), std::string::npos);
   void* partial = p->create("score = \"partial\"\n");
   ASSERT_NE(partial, nullptr) << p->last_error(nullptr);
-  float pscores[4], psub[16];
+  float pscores[4], psub[20];
   ASSERT_EQ(p->score(partial, &batch, pscores, psub), 0) << p->last_error(partial);
   for (int i = 0; i < 4; ++i) {
-    const float mean = (psub[4 * i] + psub[4 * i + 1] + psub[4 * i + 2] + psub[4 * i + 3]) / 4;
+    const float mean = (psub[5 * i] + psub[5 * i + 1] + psub[5 * i + 2] + psub[5 * i + 3]) / 4;
     EXPECT_EQ(pscores[i], scores[i] == 1.0f ? 1.0f : mean) << i;
   }
   EXPECT_EQ(pscores[1], 0.75f);  // the wrong count: every other check holds

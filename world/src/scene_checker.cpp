@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <set>
 #include <sstream>
 
 #include "xomni/core/tensor/error.h"
@@ -231,6 +233,25 @@ double geneval_graded_score(const GenEvalResult& r, const SceneMetadata& metadat
     if (n >= req.count) score *= 0.5;
   }
   return 0.9 * score;
+}
+
+double geneval_clean_fraction(const Image& image, const GenEvalResult& r,
+                              const SceneMetadata& metadata) {
+  std::set<const DetectedObject*> asked;
+  for (const auto& req : metadata.include) {
+    int64_t left = req.count;
+    for (const auto& o : r.objects)  // largest first, as score_geneval matches them
+      if (o.shape == req.shape && left-- > 0) asked.insert(&o);
+  }
+  int64_t asked_pixels = 0;
+  for (const DetectedObject* o : asked) asked_pixels += o->area;
+  int64_t foreground = 0;
+  const int64_t n = image.width * image.height;
+  for (int64_t i = 0; i < n; ++i)
+    foreground += nearest_scene_colour(image.rgb.data() + 3 * i,
+                                       std::numeric_limits<double>::infinity()) >= 0;
+  const int64_t unasked = std::max<int64_t>(0, foreground - asked_pixels);
+  return n == 0 ? 1.0 : 1.0 - double(unasked) / double(n);
 }
 
 GenEvalResult score_geneval(const Image& image, const SceneMetadata& metadata,

@@ -97,6 +97,8 @@ for g, res in r3["generation"].items():
     assert [x["line"] for x in rows] == [1, 2, 3] + [5] * have_ocr, rows
     s = res["scene"]
     assert s["total"] == 3 and s["overall"] == sum(x["pass"] for x in scenes) / 3, (s, scenes)
+    assert all(0 <= x["clean"] <= 1 for x in scenes), scenes
+    assert abs(s["clean_mean"] - sum(x["clean"] for x in scenes) / 3) < 1e-12, (s, scenes)
     unseen = [x["pass"] for x in scenes if not x["seen"]]
     assert s["unseen_total"] == 2 and s["unseen_overall"] == sum(unseen) / 2, (s, scenes)
     for cat, c in s["by_category"].items():

@@ -56,6 +56,17 @@ struct GenEvalResult {
 // samples come closer.
 double geneval_graded_score(const GenEvalResult& result, const SceneMetadata& metadata);
 
+// The share of the image free of colour the prompt did not ask for, in [0, 1]: 1 - (foreground
+// pixels outside the asked-for objects) / (all pixels). Foreground: pixels nearer a palette
+// colour than the background grey, blended edges included; the asked-for objects: those
+// score_geneval matches to the include clauses (each clause's `count` largest of its shape). A
+// clean render of its own scene gives 1, and so does an empty image; every extra object, patch
+// or smear lowers it by its area, whether or not the image passes. GenEval has no such rule (its
+// detector finds nothing in clutter); it guards RL rewards against a policy that fills the image
+// with colour until the parser finds the asked-for shapes somewhere (docs/RL.md).
+double geneval_clean_fraction(const Image& image, const GenEvalResult& result,
+                              const SceneMetadata& metadata);
+
 // The relations of a box to another by GenEval's rule (subset of "left of", "right of",
 // "above", "below").
 std::vector<std::string> geneval_relations(const std::array<double, 4>& a,
