@@ -394,6 +394,42 @@ TEST(SceneReward, ScoresThroughThePluginAbi) {
   EXPECT_GT(pscores[1], 0.0f);
   EXPECT_LT(pscores[1], 0.9f);
   p->destroy(graded);
+  // clean_weight: the score times (1 - w) + w * clean, here for scene a with a 6x6 patch of
+  // colour painted on its background.
+  EXPECT_EQ(p->create("clean_weight = 2"), nullptr);
+  EXPECT_NE(std::string(p->last_error(nullptr)).find("[0, 1]"), std::string::npos);
+  Image painted = a.image;
+  bool done = false;
+  for (int64_t y0 = 0; y0 + 6 <= painted.height && !done; y0 += 6)
+    for (int64_t x0 = 0; x0 + 6 <= painted.width && !done; x0 += 6) {
+      bool free = true;
+      for (int64_t y = y0; y < y0 + 6; ++y)
+        for (int64_t x = x0; x < x0 + 6; ++x)
+          free = free && nearest_scene_colour(painted.at(x, y), 1e9) == -1;
+      if (!free) continue;
+      for (int64_t y = y0; y < y0 + 6; ++y)
+        for (int64_t x = x0; x < x0 + 6; ++x) {
+          uint8_t* q = painted.at(x, y);
+          q[0] = scene_palette()[0].r, q[1] = scene_palette()[0].g, q[2] = scene_palette()[0].b;
+        }
+      done = true;
+    }
+  ASSERT_TRUE(done) << "no 6x6 block of background in scene a";
+  const SceneMetadata ma = parse_scene_metadata(a.metadata_json);
+  const GenEvalResult rp = score_geneval(painted, ma);
+  const double clean = geneval_clean_fraction(painted, rp, ma);
+  ASSERT_LT(clean, 1.0);
+  XomniImage pimg = {painted.rgb.data(), int32_t(painted.width), int32_t(painted.height),
+                     3 * painted.width};
+  const char* pmeta[1] = {a.metadata_json.c_str()};
+  const XomniRewardBatch pbatch = {1, &pimg, prompts, pmeta};
+  void* weighted = p->create("score = graded\nclean_weight = 0.5");
+  ASSERT_NE(weighted, nullptr) << p->last_error(nullptr);
+  float wscore[1], wsub[5];
+  ASSERT_EQ(p->score(weighted, &pbatch, wscore, wsub), 0) << p->last_error(weighted);
+  EXPECT_FLOAT_EQ(wscore[0], float(geneval_graded_score(rp, ma) * (0.5 + 0.5 * clean)));
+  EXPECT_FLOAT_EQ(wsub[4], float(clean));
+  p->destroy(weighted);
   dlclose(lib);
 }
 #endif
