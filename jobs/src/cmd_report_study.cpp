@@ -17,6 +17,11 @@ namespace {
 
 using Value = std::function<double(const Study&)>;
 
+// A fall of RL's clean share below SFT's larger than this (both at CFG 1, means over the seeds)
+// flags a likely reward exploit: the study's exploiting policy fell from 0.95 to 0.75 (docs/RL.md),
+// a clean RL run from 0.95 to 0.90.
+constexpr double kExploitCleanDrop = 0.1;
+
 // A table cell: one seed "0.145"; several "0.145 (0.120-0.170) [0.120 / 0.170]", the mean, the
 // min-max range and each seed's value; "not run" when no seed has it.
 std::string cell(const std::vector<Study>& seeds, const Value& f, const char* format = "%.3f") {
@@ -293,6 +298,32 @@ void not_run_note(std::vector<Block>& doc, const std::vector<Study>& seeds) {
   if (!missing.empty()) doc.push_back(paragraph("Not run: " + missing + "."));
 }
 
+// The mean over seeds of a stage's clean share at CFG 1 (NaN where no seed measured it).
+double clean_share_at_cfg1(const std::vector<Study>& seeds, const std::string& stage) {
+  double sum = 0;
+  int n = 0;
+  for (const Study& s : seeds) {
+    const GenerationScores* g = at_cfg(eval_of(s, stage), 1.0);
+    if (g && std::isfinite(g->clean_mean)) sum += g->clean_mean, ++n;
+  }
+  return n ? sum / n : kNone;
+}
+
+// A warning when RL's images are clearly less clean than SFT's: its pass rates may then come
+// from the policy exploiting the checker rather than drawing the scene.
+void exploit_warning(std::vector<Block>& doc, const std::vector<Study>& seeds) {
+  const double sft = clean_share_at_cfg1(seeds, "sft"), rl = clean_share_at_cfg1(seeds, "rl");
+  if (!(rl < sft - kExploitCleanDrop)) return;
+  char buf[400];
+  std::snprintf(buf, sizeof buf,
+                "**Warning: RL's images are less clean than SFT's** (clean share at CFG 1: RL "
+                "%.3f against SFT %.3f, a drop of more than %.2f). Part of RL's pass rate may be "
+                "the policy exploiting the checker; look at the RL samples before reading it as "
+                "better generation.",
+                rl, sft, kExploitCleanDrop);
+  doc.push_back(paragraph(buf));
+}
+
 void section_generation(std::vector<Block>& doc, const std::vector<Study>& seeds,
                         const Pictures& p) {
   doc.push_back(heading(2, "Generation: GenEval-like scene prompts"));
@@ -356,6 +387,7 @@ void section_generation(std::vector<Block>& doc, const std::vector<Study>& seeds
       "colour the prompt did not ask for (outside the objects the checker matched to it): 1 for "
       "a clean render, low for an image filled with colour until the parser finds the asked-for "
       "shapes somewhere (a reward exploit, docs/RL.md). Read a pass rate together with it."));
+  exploit_warning(doc, seeds);
 }
 
 void section_text(std::vector<Block>& doc, const std::vector<Study>& seeds, const Pictures& p) {
