@@ -23,7 +23,6 @@ Tensor images_to_tensor(const std::vector<ImageSample>& samples, const ImageData
 // Images [B, 3, H, W] in [0, 1] -> their p x p patches [B, (H/p) * (W/p), 3 * p * p] in [-1, 1]:
 // the patches in raster order, each flattened as the ViT flattens it (channel, row, column).
 Tensor patch_pixels(const Tensor& images, int64_t p);
-
 // One image as [1, 3, H, W] f32 in [0, 1].
 Tensor image_to_tensor(const Image& image);
 // [B, 3, H, W] in [0, 1] -> images (rounded to 8 bits).

@@ -129,12 +129,16 @@ nlohmann::json evaluate_codec(const CodecEvalOptions& o) {
     const Tensor ids = T.encode(x).to(DType::i64).contiguous();
     encode_s += seconds_since(t0);
     for (int64_t j = 0; j < ids.numel(); ++j) ++histogram[size_t(ids.data<int64_t>()[j])];
-    if (s.kind == "scene")
+    // A scene's metadata and the image the codec saw, read once for the probes and the checker.
+    std::optional<world::SceneMetadata> scene;
+    Image input;
+    if (s.kind == "scene") {
+      scene = world::parse_scene_metadata(s.metadata_json);
+      input = tensor_to_images(x)[0];
       carried.add_image(
           std::vector<int64_t>(ids.data<int64_t>(), ids.data<int64_t>() + ids.numel()),
-          label_scene_patches(tensor_to_images(x)[0], world::parse_scene_metadata(s.metadata_json),
-                              p),
-          /*fit_half=*/i % 2 == 0);
+          label_scene_patches(input, *scene, p), /*fit_half=*/i % 2 == 0);
+    }
     const Tensor codes = T.code_embeddings(ids);
     if (dec) {
       for (int64_t steps : o.steps) {
@@ -145,15 +149,14 @@ nlohmann::json evaluate_codec(const CodecEvalOptions& o) {
         sq_err[steps] += sum(mul(d, d)).item();
         if (steps != max_steps) continue;
         const Image recon = tensor_to_images(y)[0];
-        if (s.kind == "scene") {
-          const bool pass = world::score_geneval(recon, s.metadata_json).pass;
+        if (scene) {
+          const bool pass = world::score_geneval(recon, *scene).pass;
           ++scenes;
           scenes_pass += pass;
-          std::array<int64_t, 3>& c =
-              checker_by_category[world::parse_scene_metadata(s.metadata_json).category];
+          std::array<int64_t, 3>& c = checker_by_category[scene->category];
           ++c[0];
           c[1] += pass;
-          c[2] += world::score_geneval(tensor_to_images(x)[0], s.metadata_json).pass;
+          c[2] += world::score_geneval(input, *scene).pass;
         } else if (s.kind == "text" && pairs.is_open()) {
           ++texts;
           char name[48];

@@ -300,13 +300,12 @@ void not_run_note(std::vector<Block>& doc, const std::vector<Study>& seeds) {
 
 // The mean over seeds of a stage's clean share at CFG 1 (NaN where no seed measured it).
 double clean_share_at_cfg1(const std::vector<Study>& seeds, const std::string& stage) {
-  double sum = 0;
-  int n = 0;
-  for (const Study& s : seeds) {
-    const GenerationScores* g = at_cfg(eval_of(s, stage), 1.0);
-    if (g && std::isfinite(g->clean_mean)) sum += g->clean_mean, ++n;
-  }
-  return n ? sum / n : kNone;
+  return stat_of(seeds,
+                 [&](const Study& s) {
+                   const GenerationScores* g = at_cfg(eval_of(s, stage), 1.0);
+                   return g ? g->clean_mean : kNone;
+                 })
+      .mean;
 }
 
 // A warning when RL's images are clearly less clean than SFT's: its pass rates may then come

@@ -270,6 +270,21 @@ TEST(GenEvalGraded, SharesOfEachClauseAgainstClosedForms) {
             0.0);
 }
 
+// Paints the side x side block at (x0, y0) the palette's first colour when every pixel of it is
+// background (nearer the grey than any colour); returns whether it did.
+bool paint_background_block(Image& image, int64_t x0, int64_t y0, int64_t side) {
+  for (int64_t y = y0; y < y0 + side; ++y)
+    for (int64_t x = x0; x < x0 + side; ++x)
+      if (nearest_scene_colour(image.at(x, y), 1e9) != -1) return false;
+  const PaletteColor& c = scene_palette()[0];
+  for (int64_t y = y0; y < y0 + side; ++y)
+    for (int64_t x = x0; x < x0 + side; ++x) {
+      uint8_t* q = image.at(x, y);
+      q[0] = c.r, q[1] = c.g, q[2] = c.b;
+    }
+  return true;
+}
+
 // The clean share against closed forms: 1 for every clean render of its own scene (the parse
 // claims every drawn pixel), 1 - P / (W H) once P background pixels are painted a palette colour
 // beside the object, and 1 for an empty image.
@@ -294,14 +309,8 @@ TEST(GenEvalClean, ExactOnCleanRendersAndOnAPaintedPatch) {
   const auto& box = m.objects[0].box;
   const int64_t x0 = box[0] >= 8 ? 0 : s.image.width - 6;
   const int64_t y0 = box[1] >= 8 ? 0 : s.image.height - 6;
-  int64_t painted_pixels = 0;
-  for (int64_t y = y0; y < y0 + 6; ++y)
-    for (int64_t x = x0; x < x0 + 6; ++x) {
-      uint8_t* q = painted.at(x, y);
-      ASSERT_EQ(nearest_scene_colour(q, 1e9), -1) << "the patch must cover background only";
-      q[0] = scene_palette()[0].r, q[1] = scene_palette()[0].g, q[2] = scene_palette()[0].b;
-      ++painted_pixels;
-    }
+  ASSERT_TRUE(paint_background_block(painted, x0, y0, 6)) << "the patch must cover background";
+  const int64_t painted_pixels = 36;
   const GenEvalResult after = score_geneval(painted, m);
   ASSERT_EQ(after.objects.size(), 2u);  // the patch is an object too, a square
   EXPECT_EQ(geneval_clean_fraction(painted, after, m),
@@ -401,19 +410,8 @@ TEST(SceneReward, ScoresThroughThePluginAbi) {
   Image painted = a.image;
   bool done = false;
   for (int64_t y0 = 0; y0 + 6 <= painted.height && !done; y0 += 6)
-    for (int64_t x0 = 0; x0 + 6 <= painted.width && !done; x0 += 6) {
-      bool free = true;
-      for (int64_t y = y0; y < y0 + 6; ++y)
-        for (int64_t x = x0; x < x0 + 6; ++x)
-          free = free && nearest_scene_colour(painted.at(x, y), 1e9) == -1;
-      if (!free) continue;
-      for (int64_t y = y0; y < y0 + 6; ++y)
-        for (int64_t x = x0; x < x0 + 6; ++x) {
-          uint8_t* q = painted.at(x, y);
-          q[0] = scene_palette()[0].r, q[1] = scene_palette()[0].g, q[2] = scene_palette()[0].b;
-        }
-      done = true;
-    }
+    for (int64_t x0 = 0; x0 + 6 <= painted.width && !done; x0 += 6)
+      done = paint_background_block(painted, x0, y0, 6);
   ASSERT_TRUE(done) << "no 6x6 block of background in scene a";
   const SceneMetadata ma = parse_scene_metadata(a.metadata_json);
   const GenEvalResult rp = score_geneval(painted, ma);
