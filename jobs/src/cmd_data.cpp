@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -48,7 +49,15 @@ int synth(std::vector<std::string> args) {
   const world::SceneOptions& scene = o.scene;
   world::TextImageOptions text[2];
   text[0].bucket = "short", text[1].bucket = "long";
-  for (auto& t : text) t.textured_background = scene.textured_background;
+  for (auto& t : text) {
+    t.textured_background = scene.textured_background;
+    // Sides rounded to a multiple of 8, so a scaled image still tiles into the codec's patches.
+    const auto [w, h] = world::default_text_size(t.bucket);
+    auto scaled = [&](int64_t side) {
+      return std::max<int64_t>(8, int64_t(std::lround(double(side) * o.text_scale / 8.0)) * 8);
+    };
+    t.width = scaled(w), t.height = scaled(h);
+  }
 
   StagedFolder staged(o.out, overwrite, "--overwrite");  // the old dataset stays until done
   ImageShardWriter writer(staged.path(), o.samples_per_shard);
@@ -213,8 +222,9 @@ const Register reg(
      "                          --out DIR [--heldout M] [--steps K] [--seed S] [--overwrite]\n"
      "       xomni data realism-eval --checkpoint CKPT DATASET_DIR\n\n"
      "synth: writes scenes (GenEval categories in turn, image_size square) and text images\n"
-     "(short 256x64, long 512x256) as image shards; keys of the [synth] table: seed, out,\n"
-     "samples_per_shard, scenes, text_short, text_long, image_size, textured_background (see\n"
+     "(short 256x64, long 512x256, times text_scale) as image shards; keys of the [synth]\n"
+     "table: seed, out, samples_per_shard, scenes, text_short, text_long, image_size,\n"
+     "text_scale, textured_background (see\n"
      "jobs/tiny/synth.toml). Sample k of each kind is a function of (seed, k): the same job\n"
      "writes the same bytes.\n"
      "synth and import refuse a non-empty output folder without --overwrite; they write beside\n"

@@ -19,6 +19,11 @@ const Schema& synth_schema() {
                 "scene width = height in pixels (text images keep their bucket's size)")
           .at_least(32)
           .at_most(4096),
+      float_field("synth.text_scale", 1.0,
+                  "text images at this share of their bucket's size (0.5: short 128x32, long "
+                  "256x128; each side rounded to a multiple of 8, the codec's patch)")
+          .at_least(0.125)
+          .at_most(4),
       bool_field("synth.textured_background", false, "noise/stripes around scenes and signs"),
   });
   return s;
@@ -38,6 +43,7 @@ SynthOptions load_synth_options(const std::string& path,
   o.text_long = c.get_int("synth.text_long");
   o.scene.size = c.get_int("synth.image_size");
   o.scene.textured_background = c.get_bool("synth.textured_background");
+  o.text_scale = c.get_float("synth.text_scale");
   return o;
 }
 

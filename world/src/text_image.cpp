@@ -13,6 +13,12 @@
 #include "xomni/core/tensor/error.h"
 
 namespace xomni::world {
+
+std::pair<int64_t, int64_t> default_text_size(const std::string& bucket) {
+  return bucket == "short" ? std::pair<int64_t, int64_t>{256, 64}
+                           : std::pair<int64_t, int64_t>{512, 256};
+}
+
 namespace {
 
 constexpr uint64_t kTextStream = 0x7465787431ull;  // "text1"
@@ -38,8 +44,8 @@ Size bucket_size(const std::string& bucket, int64_t w, int64_t h) {
   XOMNI_CHECK(bucket == "short" || bucket == "long", "text image: bucket must be 'short' or ",
               "'long', got '", bucket, "'");
   XOMNI_CHECK(w >= 0 && h >= 0, "text image: negative size ", w, "x", h);
-  const Size def = bucket == "short" ? Size{256, 64} : Size{512, 256};
-  return {w ? w : def.w, h ? h : def.h};
+  const auto [dw, dh] = default_text_size(bucket);
+  return {w ? w : dw, h ? h : dh};
 }
 
 using SurfacePtr = std::unique_ptr<cairo_surface_t, decltype(&cairo_surface_destroy)>;

@@ -30,6 +30,19 @@ import json, sys
 m = json.load(open(sys.argv[1] + "/manifest.json"))
 assert m["num_samples"] == 23, m
 PY
+# text_scale = 0.5: short text images at 128x32, long at 256x128 (multiples of the codec's patch).
+"$xomni" data synth "$job" --set synth.scenes=0 --set synth.text_short=2 --set synth.text_long=1 \
+  --set synth.text_scale=0.5 --set synth.out="$out/half" > /dev/null
+/usr/bin/python3 - "$out/half" <<'PY'
+import glob, h5py, json, sys
+sizes, kinds = [], []
+for f in sorted(glob.glob(sys.argv[1] + "/shard-*.h5")):
+    with h5py.File(f) as h:
+        sizes += [tuple(int(v) for v in s) for s in h["sizes"][:]]
+        kinds += [json.loads(m)["bucket"] for m in h["metadata"][:]]
+assert sorted(zip(kinds, sizes)) == [("long", (128, 256)), ("short", (32, 128)),
+                                     ("short", (32, 128))], (kinds, sizes)
+PY
 "$xomni" data sheet "$out/a" --out "$out/sheet.png" --count 6 > /dev/null
 # The GenEval metric over clean synthetic scenes: every scene passes its own prompt.
 "$xomni" data check "$out/a" > "$out/check.md"

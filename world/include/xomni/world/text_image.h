@@ -9,6 +9,7 @@
 // lines, 512x256 by default.
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "xomni/core/io/image.h"
@@ -39,6 +40,9 @@ struct NamedColour {
   std::string name;
   uint8_t r, g, b;
 };
+// A bucket's default {width, height}: 256x64 for "short", 512x256 for "long".
+std::pair<int64_t, int64_t> default_text_size(const std::string& bucket);
+
 // The palette text images draw from; names are what captions and VQA answers use.
 const std::vector<NamedColour>& text_colours();
 // The built-in word list (common English words, lower case).
