@@ -200,8 +200,14 @@ MmPackSummary mm_pack(const MmPackOptions& o, const std::string& out_dir) {
   fs::copy_file(o.tokenizer, fs::path(out_dir) / "tokenizer.json",
                 fs::copy_options::overwrite_existing);
 
+  // The most common grid first: generation and RL default to the first one, and a few wide text
+  // images beside many square scenes must not change that default.
+  std::vector<std::pair<std::pair<int64_t, int64_t>, int64_t>> by_count(s.grids.begin(),
+                                                                        s.grids.end());
+  std::stable_sort(by_count.begin(), by_count.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
   nlohmann::json grids = nlohmann::json::array();
-  for (const auto& [g, n] : s.grids) grids.push_back({g.first, g.second});
+  for (const auto& [g, n] : by_count) grids.push_back({g.first, g.second});
   const SpecialTokenIds& sp = builder.special();
   const nlohmann::json mm = {
       {"format", "xomni-multimodal"},

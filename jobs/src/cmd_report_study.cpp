@@ -482,6 +482,17 @@ void section_codec(std::vector<Block>& doc, const std::vector<Study>& seeds) {
       {"VQA accuracy from the codes (the vq stage's LM)",
        cell(seeds, value(&CodecEval::vqa_accuracy))},
       {"caption -> image retrieval, top-1", cell(seeds, value(&CodecEval::retrieval_top1))}};
+  bool text = false;
+  for (const Study& s : seeds) text = text || std::isfinite(s.codec.text_samples);
+  if (text) {
+    rows.push_back({"text images", cell(seeds, value(&CodecEval::text_samples), "%.0f")});
+    rows.push_back({"text images: PSNR of the reconstructions (dB)",
+                    cell(seeds, value(&CodecEval::text_psnr_db), "%.2f")});
+    rows.push_back({"text images: OCR word accuracy, originals",
+                    cell(seeds, value(&CodecEval::ocr_original))});
+    rows.push_back({"text images: OCR word accuracy, reconstructions",
+                    cell(seeds, value(&CodecEval::ocr_reconstructed))});
+  }
   std::set<std::string> categories, attributes;
   for (const Study& s : seeds)
     for (const auto& [name, rate] : s.codec.checker_by_category) categories.insert(name);
@@ -506,7 +517,10 @@ void section_codec(std::vector<Block>& doc, const std::vector<Study>& seeds) {
       "codec keeps of a real scene of that category: compare it with the GenEval-like rates above "
       "(a generator can pass it, by finding codes that the decoder renders better than a real "
       "image's). A probe at or below its majority guess means single codes carry nothing of that "
-      "attribute (docs/CODEC.md, results.json keys)."));
+      "attribute (docs/CODEC.md, results.json keys). Text images (codec-eval/text-images) are read "
+      "by "
+      "Tesseract before and after the round trip: a text the codec cannot carry, generation "
+      "cannot render."));
   doc.push_back(table({"quantity", "value"}, rows, 1));
 }
 

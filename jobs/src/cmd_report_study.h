@@ -72,6 +72,10 @@ struct CodecEval {
   };
   std::map<std::string, Probe> code_information;      // object, colour, shape, background_position
   std::map<std::string, double> checker_by_category;  // GenEval category -> pass rate
+  // codec-eval/text-images/results.json, where the study has text images: Tesseract's word
+  // accuracy on the originals and on the reconstructions.
+  double text_samples = kNone, text_psnr_db = kNone;
+  double ocr_original = kNone, ocr_reconstructed = kNone;
 };
 
 // One line of eval-<stage>/samples/cfg-<g>/samples.jsonl.

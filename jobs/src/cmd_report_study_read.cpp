@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <tuple>
 
 #include "cmd_report_study.h"
 #include "xomni/core/tensor/error.h"
@@ -254,6 +255,21 @@ EvalResults read_eval(const fs::path& dir) {
   return e;
 }
 
+// {sampler steps, PSNR} of the reconstruction at the most sampler steps ("1", "4", "16": the
+// keys of "reconstruction" are step counts).
+std::pair<double, double> psnr_at_most_steps(const Reader& r, const json& j) {
+  double best = kNone, psnr = kNone;
+  const json& reconstruction = r.object(j, "reconstruction", "");
+  for (const auto& [key, v] : reconstruction.items()) {
+    const double steps = std::strtod(key.c_str(), nullptr);
+    if (!(steps > 0) || (std::isfinite(best) && steps <= best)) continue;
+    best = steps;
+    psnr = r.number(r.object(reconstruction, key, "reconstruction."), "psnr_db",
+                    "reconstruction." + key + ".");
+  }
+  return {best, psnr};
+}
+
 CodecEval read_codec_eval(const fs::path& dir) {
   CodecEval c;
   const fs::path file = dir / "results.json";
@@ -262,15 +278,7 @@ CodecEval read_codec_eval(const fs::path& dir) {
   const json j = load_json(file);
   const Reader r{file};
   c.samples = r.number(j, "samples", "");
-  // The reconstruction at the most sampler steps ("1", "4", "16": keys are step counts).
-  const json& reconstruction = r.object(j, "reconstruction", "");
-  for (const auto& [key, v] : reconstruction.items()) {
-    const double steps = std::strtod(key.c_str(), nullptr);
-    if (!(steps > 0) || (std::isfinite(c.sampler_steps) && steps <= c.sampler_steps)) continue;
-    c.sampler_steps = steps;
-    c.psnr_db = r.number(r.object(reconstruction, key, "reconstruction."), "psnr_db",
-                         "reconstruction." + key + ".");
-  }
+  std::tie(c.sampler_steps, c.psnr_db) = psnr_at_most_steps(r, j);
   const json& checker = r.object(j, "scene_checker", "");
   c.checker_pass_rate = r.number(checker, "pass_rate", "scene_checker.");
   for (const auto& [category, v] : r.object(checker, "by_category", "scene_checker.").items()) {
@@ -287,6 +295,16 @@ CodecEval read_codec_eval(const fs::path& dir) {
                 " is not an object");
     c.code_information[name] = {r.number(v, "probe_accuracy", at),
                                 r.number(v, "majority_accuracy", at)};
+  }
+  const fs::path text_file = dir / "text-images" / "results.json";
+  if (fs::exists(text_file)) {
+    const json t = load_json(text_file);
+    const Reader tr{text_file};
+    c.text_samples = tr.number(t, "samples", "");
+    c.text_psnr_db = psnr_at_most_steps(tr, t).second;
+    const json& ocr = tr.object(t, "ocr", "");
+    c.ocr_original = tr.number(ocr, "word_accuracy_original", "ocr.");
+    c.ocr_reconstructed = tr.number(ocr, "word_accuracy_reconstructed", "ocr.");
   }
   return c;
 }

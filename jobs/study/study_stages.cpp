@@ -66,14 +66,32 @@ Args train_command(const StudyFile& s, const std::string& stage, const Args& inp
   return append(with_sets(a, s.stage(stage).set), s.stage(stage).args);
 }
 
+// The study's text images: [synth] text_set names them (e.g. scenes=0, text_short=N,
+// text_scale=0.5); none when it is absent.
+bool has_text_images(const StudyFile& s) {
+  return !list_or_empty(s.stage("synth"), "text_set").empty();
+}
+
+// Scenes into synth/{train,valid}; with text_set, text images into synth/{text-train,text-valid}
+// (the validation sets add valid_set, then text_valid_set).
 std::vector<Args> synth_commands(const StudyFile& s) {
   const StageSettings& st = s.stage("synth");
   const std::string dir = stage_dir(s, "synth");
-  Args train = with_sets({"data", "synth", job_of(s, "synth")}, st.set);
-  Args valid = with_sets(train, list_or_empty(st, "valid_set"));
-  train.insert(train.end(), {"--set", "synth.out=" + dir + "/train", "--overwrite"});
-  valid.insert(valid.end(), {"--set", "synth.out=" + dir + "/valid", "--overwrite"});
-  return {train, valid};
+  const Args base = with_sets({"data", "synth", job_of(s, "synth")}, st.set);
+  auto command = [&](const Args& sets, const std::string& out) {
+    return append(with_sets(base, sets), {"--set", "synth.out=" + dir + "/" + out, "--overwrite"});
+  };
+  const std::vector<std::string> valid = list_or_empty(st, "valid_set"),
+                                 text = list_or_empty(st, "text_set");
+  std::vector<Args> out = {command({}, "train"), command(valid, "valid")};
+  if (has_text_images(s)) {
+    std::vector<std::string> text_valid = valid;
+    text_valid.insert(text_valid.end(), text.begin(), text.end());
+    for (const auto& kv : list_or_empty(st, "text_valid_set")) text_valid.push_back(kv);
+    out.push_back(command(text, "text-train"));
+    out.push_back(command(text_valid, "text-valid"));
+  }
+  return out;
 }
 
 Args text_inputs(const StudyFile& s) {
@@ -83,15 +101,23 @@ Args text_inputs(const StudyFile& s) {
   return a;
 }
 
+// The image datasets a stage learns from: the scenes, and the text images where the study has
+// them ("train" or "valid").
+Args image_datasets(const StudyFile& s, const std::string& split) {
+  const std::string synth = stage_dir(s, "synth");
+  Args a = {"--images", synth + "/" + split};
+  if (has_text_images(s)) a.insert(a.end(), {"--images", synth + "/text-" + split});
+  return a;
+}
+
 std::vector<Args> mmdata_commands(const StudyFile& s, bool dry_run) {
   const StageSettings& st = s.stage("mmdata");
   const std::string vq = needed_checkpoint(s, "mmdata", "vq", dry_run);
   const std::string decoder = needed_checkpoint(s, "mmdata", "decoder", dry_run);
-  const std::string train = stage_dir(s, "synth") + "/train",
-                    valid = stage_dir(s, "synth") + "/valid";
+  const Args train = image_datasets(s, "train"), valid = image_datasets(s, "valid");
   const std::string per_doc = value_or(st, "questions_per_document", "8");
   std::vector<Args> out;
-  auto pack = [&](const std::string& name, const std::string& images, const std::string& kind,
+  auto pack = [&](const std::string& name, const Args& images, const std::string& kind,
                   Args extra) {
     Args a = {"data",
               "mm-pack",
@@ -100,14 +126,9 @@ std::vector<Args> mmdata_commands(const StudyFile& s, bool dry_run) {
               "--image-tokenizer",
               vq,
               "--decoder",
-              decoder,
-              "--images",
-              images,
-              "--kind",
-              kind,
-              "--out",
-              data_dir(s, name),
-              "--overwrite"};
+              decoder};
+    a = append(a, images);
+    a = append(a, {"--kind", kind, "--out", data_dir(s, name), "--overwrite"});
     out.push_back(append(append(a, extra), st.args));
   };
   const Args q = {"--questions-per-document", per_doc};
@@ -143,8 +164,11 @@ std::vector<Args> model_stage_commands(const StudyFile& s, const std::string& st
 }
 
 std::vector<Args> codec_stage_commands(const StudyFile& s, const std::string& stage, bool dry_run) {
-  Args inputs = {"data.train=" + stage_dir(s, "synth") + "/train",
-                 "data.valid=" + stage_dir(s, "synth") + "/valid"};
+  const std::string synth = stage_dir(s, "synth");
+  Args inputs = {"data.train=" + synth + "/train", "data.valid=" + synth + "/valid"};
+  if (has_text_images(s))
+    inputs.insert(inputs.end(), {"data.train_text=" + synth + "/text-train",
+                                 "data.valid_text=" + synth + "/text-valid"});
   if (stage == "vq")
     inputs.push_back("tokenizer.checkpoint=" + needed_checkpoint(s, stage, "siglip", dry_run));
   if (stage == "decoder")
@@ -153,12 +177,22 @@ std::vector<Args> codec_stage_commands(const StudyFile& s, const std::string& st
 }
 
 // The trained codec (the vq tokenizer and the decoder) on the validation scenes: reconstructions,
-// the scene checker, what the codes carry (docs/CODEC.md). No OCR: the study's scenes hold no text.
-Args codec_eval_command(const StudyFile& s, bool dry_run) {
-  return append({"image", "eval", "--tokenizer", needed_checkpoint(s, "codec-eval", "vq", dry_run),
-                 "--decoder", needed_checkpoint(s, "codec-eval", "decoder", dry_run), "--dataset",
-                 stage_dir(s, "synth") + "/valid", "--out", stage_dir(s, "codec-eval"), "--no-ocr"},
-                s.stage("codec-eval").args);
+// the scene checker, what the codes carry (docs/CODEC.md), without OCR (scenes hold no text);
+// with text images, a second pass on synth/text-valid into codec-eval/text-images reads the
+// originals and the reconstructions with Tesseract.
+std::vector<Args> codec_eval_commands(const StudyFile& s, bool dry_run) {
+  const Args codec = {"image",       "eval",
+                      "--tokenizer", needed_checkpoint(s, "codec-eval", "vq", dry_run),
+                      "--decoder",   needed_checkpoint(s, "codec-eval", "decoder", dry_run),
+                      "--dataset"};
+  const std::string synth = stage_dir(s, "synth"), out = stage_dir(s, "codec-eval");
+  const Args& args = s.stage("codec-eval").args;
+  std::vector<Args> commands = {
+      append(append(codec, {synth + "/valid", "--out", out, "--no-ocr"}), args)};
+  if (has_text_images(s))
+    commands.push_back(
+        append(append(codec, {synth + "/text-valid", "--out", out + "/text-images"}), args));
+  return commands;
 }
 
 std::vector<Args> realism_commands(const StudyFile& s, bool dry_run) {
@@ -227,7 +261,7 @@ const std::vector<StageInfo>& recipe() {
 StageKeys recipe_stage_keys() {
   StageKeys keys;
   for (const StageInfo& st : recipe()) keys[st.name] = {};
-  keys["synth"] = {"valid_set"};
+  keys["synth"] = {"valid_set", "text_set", "text_valid_set"};
   keys["tokenizer"] = {"inputs", "vocab_size"};
   keys["mmdata"] = {"questions_per_document"};
   keys["realism"] = {"data_args"};
@@ -271,12 +305,12 @@ std::vector<std::vector<std::string>> stage_commands(const StudyFile& s, const s
   if (stage == "synth") return synth_commands(s);
   if (stage == "siglip" || stage == "vq" || stage == "decoder")
     return codec_stage_commands(s, stage, dry_run);
-  if (stage == "codec-eval") return {codec_eval_command(s, dry_run)};
+  if (stage == "codec-eval") return codec_eval_commands(s, dry_run);
   if (stage == "tokenizer")
-    return {append(append({"data", "mm-tokenizer", "--images", stage_dir(s, "synth") + "/train"},
-                          text_inputs(s)),
-                   {"--vocab-size", value_or(st, "vocab_size", "1024"), "--out",
-                    stage_dir(s, "tokenizer") + "/tokenizer.json", "--overwrite"})};
+    return {
+        append(append(append({"data", "mm-tokenizer"}, image_datasets(s, "train")), text_inputs(s)),
+               {"--vocab-size", value_or(st, "vocab_size", "1024"), "--out",
+                stage_dir(s, "tokenizer") + "/tokenizer.json", "--overwrite"})};
   if (stage == "mmdata") return mmdata_commands(s, dry_run);
   if (std::find(kModelChain.begin(), kModelChain.end(), stage) != kModelChain.end())
     return model_stage_commands(s, stage, dry_run);

@@ -192,5 +192,68 @@ TEST(StudyStages, EachStageReadsTheFoldersAndFinalCheckpointsBeforeIt) {
   fs::remove_all(tmp);
 }
 
+TEST(StudyStages, TextImagesReachTheCodecStagesAndItsEvaluation) {
+  const fs::path tmp = fs::temp_directory_path() / ("xomni_study_t" + std::to_string(::getpid()));
+  fs::remove_all(tmp);
+  const std::string root = tmp.string() + "/seed-3";
+  // Without text_set: two synth commands, no text data in the codec, one codec-eval pass.
+  const study::StudyFile plain = parse(kStudy, {"study.root=" + tmp.string()});
+  EXPECT_EQ(study::stage_commands(plain, "synth", false).size(), 2u);
+  EXPECT_FALSE(contains(join_args(study::stage_commands(plain, "siglip", false)[0]), "text"));
+
+  std::string text = kStudy;
+  text.replace(text.find("valid_set = [\"synth.seed=2\"]"), 0,
+               "text_set = [\"synth.scenes=0\", \"synth.text_short=9\"]\n"
+               "text_valid_set = [\"synth.text_short=4\"]\n");
+  text += "[tokenizer]\n[mmdata]\n";
+  const study::StudyFile s = parse(text, {"study.root=" + tmp.string()});
+  const auto synth = study::stage_commands(s, "synth", false);
+  ASSERT_EQ(synth.size(), 4u);
+  // Text training: the stage's set, then text_set; text validation: valid_set, text_set, then
+  // text_valid_set (later --set wins).
+  EXPECT_TRUE(contains(join_args(synth[2]),
+                       "--set synth.scenes=100 --set synth.scenes=0 --set synth.text_short=9 "
+                       "--set synth.out=" +
+                           root + "/synth/text-train --overwrite"));
+  EXPECT_TRUE(contains(join_args(synth[3]),
+                       "--set synth.scenes=100 --set synth.seed=2 --set synth.scenes=0 --set "
+                       "synth.text_short=9 --set synth.text_short=4 --set synth.out=" +
+                           root + "/synth/text-valid --overwrite"));
+  for (const char* stage : {"siglip", "vq", "decoder"}) {
+    touch_checkpoints(s, "siglip", {"ckpt-00000001.h5"});
+    touch_checkpoints(s, "vq", {"ckpt-00000006.h5"});
+    const std::string c = join_args(study::stage_commands(s, stage, false)[0]);
+    EXPECT_TRUE(contains(c, "--set data.train_text=" + root +
+                                "/synth/text-train --set "
+                                "data.valid_text=" +
+                                root + "/synth/text-valid"))
+        << stage;
+  }
+  touch_checkpoints(s, "decoder", {"ckpt-00000008.h5"});
+  const auto eval = study::stage_commands(s, "codec-eval", false);
+  ASSERT_EQ(eval.size(), 2u);
+  EXPECT_TRUE(contains(join_args(eval[0]), "/synth/valid --out " + root + "/codec-eval --no-ocr"));
+  // The text pass reads with Tesseract (no --no-ocr) into its own folder.
+  EXPECT_EQ(join_args(eval[1]),
+            "image eval --tokenizer " + root + "/vq/checkpoints/ckpt-00000006.h5 --decoder " +
+                root + "/decoder/checkpoints/ckpt-00000008.h5 --dataset " + root +
+                "/synth/text-valid --out " + root + "/codec-eval/text-images --count 5");
+  // The text tokenizer learns the text images' captions too; every token shard set holds both
+  // kinds of image (training sets the training images, validation sets the validation ones).
+  EXPECT_TRUE(contains(
+      join_args(study::stage_commands(s, "tokenizer", false)[0]),
+      "mm-tokenizer --images " + root + "/synth/train --images " + root + "/synth/text-train"));
+  const auto packs = study::stage_commands(s, "mmdata", false);
+  ASSERT_EQ(packs.size(), 8u);
+  for (const auto& pack : packs) {
+    const std::string c = join_args(pack);
+    const std::string split = contains(c, "-valid --overwrite") ? "valid" : "train";
+    EXPECT_TRUE(contains(c, "--images " + root + "/synth/" + split + " --images " + root +
+                                "/synth/text-" + split + " --kind"))
+        << c;
+  }
+  fs::remove_all(tmp);
+}
+
 }  // namespace
 }  // namespace xomni

@@ -50,6 +50,14 @@ for want in '"format":"xomni-multimodal"' '"format_version":1' '"text_tokenizer"
   "\"special_tokens\":{\"eom\":$((V - 2)),\"eos\":$((V - 4)),\"image\":$((V - 1)),\"som\":$((V - 3))}"; do
   grep -qF -- "$want" mm.json || fail "multimodal.json lacks $want: $(cat mm/multimodal.json)"
 done
+# The most common grid comes first (generation's default), not the smallest: 8 text images
+# beside 6 scenes put 2x8 first.
+sed -e 's/text_short = 2/text_short = 8/; s/"texts"/"texts8"/' texts.toml > texts8.toml
+"$xomni" data synth texts8.toml > /dev/null
+"$xomni" data mm-pack --tokenizer tokenizer.json --image-tokenizer $vq --images scenes \
+  --images texts8 --kind generation --size 16 --out mm8 > /dev/null 2>&1
+tr -d ' \n' < mm8/multimodal.json | grep -qF '"grids":[[2,8],[2,2]]' ||
+  fail "grids by count: $(cat mm8/multimodal.json)"
 grep -q '"has_loss_mask": true' mm/manifest.json || fail "manifest: $(cat mm/manifest.json)"
 grep -q "\"vocab_size\": $((V + 16))" mm/manifest.json || fail "manifest: $(cat mm/manifest.json)"
 cmp -s tokenizer.json mm/tokenizer.json || fail "tokenizer.json is not a copy"

@@ -82,6 +82,10 @@ has "$md" "| scene checker on the reconstructions: two_object | 0.100 |"
 has "$md" "| codes used (fraction of the codebook) | 0.809 |"
 has "$md" "| single codes: colour, probe | 0.637 |"
 has "$md" "| single codes: shape, majority guess | 0.435 |"
+has "$md" "| text images | 64 |"
+has "$md" "| text images: PSNR of the reconstructions (dB) | 16.25 |"
+has "$md" "| text images: OCR word accuracy, originals | 0.950 |"
+has "$md" "| text images: OCR word accuracy, reconstructions | 0.125 |"
 
 # Every picture the report names decodes and has the size it states; report.html inlines them all.
 check_pictures() {  # check_pictures OUT_DIR EXPECTED_COUNT

@@ -118,6 +118,11 @@ def study(root, seed):
         "vqa": {"accuracy": 0.466}, "retrieval": {"top1": 0.1},
         "code_information": {"colour": {"probe_accuracy": 0.637, "majority_accuracy": 0.105},
                              "shape": {"probe_accuracy": 0.302, "majority_accuracy": 0.435}}})
+    # Its second pass on the text images (with OCR), at 4 steps only.
+    write(os.path.join(root, "codec-eval/text-images/results.json"), {
+        "samples": 64, "reconstruction": {"4": {"psnr_db": 16.25}},
+        "ocr": {"images": 64, "word_accuracy_original": 0.95,
+                "word_accuracy_reconstructed": 0.125, "ratio": 0.125 / 0.95}})
     samples(os.path.join(root, "eval-sft"), [(200, 0, 0), (0, 200, 0), (0, 0, 200)], [False, True, False])
     samples(os.path.join(root, "eval-rl"), [(200, 200, 0), (0, 200, 200), (200, 0, 200)], [True, True, False])
 
