@@ -33,12 +33,14 @@ Image tile_grid(const std::vector<Image>& images) {
   if (images.size() == 1) return images[0];
   const int64_t n = int64_t(images.size()), cols = int64_t(std::ceil(std::sqrt(double(n))));
   const int64_t rows = (n + cols - 1) / cols, gap = 4;
-  const int64_t cw = images[0].width, ch = images[0].height;
+  int64_t cw = 0, ch = 0;
+  for (const Image& im : images) cw = std::max(cw, im.width), ch = std::max(ch, im.height);
   Image out(cols * cw + (cols + 1) * gap, rows * ch + (rows + 1) * gap, 255, 255, 255);
   for (int64_t i = 0; i < n; ++i) {
+    const Image& im = images[size_t(i)];
     const int64_t x0 = gap + (i % cols) * (cw + gap), y0 = gap + (i / cols) * (ch + gap);
-    for (int64_t y = 0; y < ch; ++y)
-      std::copy_n(images[size_t(i)].at(0, y), 3 * cw, out.at(x0, y0 + y));
+    for (int64_t y = 0; y < im.height; ++y)
+      std::copy_n(im.at(0, y), 3 * im.width, out.at(x0, y0 + y));
   }
   return out;
 }

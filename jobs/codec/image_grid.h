@@ -10,7 +10,8 @@ namespace xomni::codec {
 // every cell is as large as the largest image.
 Image side_by_side_grid(const std::vector<Image>& left, const std::vector<Image>& right);
 
-// Images of one size in rows of ceil(sqrt(N)) on white with a 4-pixel gutter (one image: itself).
+// Images in rows of ceil(sqrt(N)) on white with a 4-pixel gutter, each at the top left of a cell
+// as large as the largest image (one image: itself).
 Image tile_grid(const std::vector<Image>& images);
 
 }  // namespace xomni::codec

@@ -38,7 +38,7 @@ nlohmann::json best_of_n(const RlJob& job, const BestOfNOptions& o) {
   double sample_s = 0, decode_s = 0;
   for (size_t i = 0; i < prompts.size(); ++i) {
     // The seeds of the RL job's first round, so N = G here is that round's batch.
-    RolloutGroup r = sample_group(*env->model.lm, env->setup, prompts[i].text, G,
+    RolloutGroup r = sample_group(*env->model.lm, env->setup, prompts[i], G,
                                   group_seed(job.trainer.run.seed, 0, int64_t(i)));
     sample_s += r.sample_s, decode_s += r.decode_s;
     if (i < 4) first_images.insert(first_images.end(), r.images.begin(), r.images.end());

@@ -112,7 +112,7 @@ class RlStage final : public train::Stage {
     stats_.sub_scores.assign(rewards_->sub_score_names().size(), 0.0);
     for (int64_t i = 0; i < per_rank; ++i) {
       const world::Prompt& p = prompts[size_t(i)];
-      RolloutGroup r = sample_group(*policy_, env_->setup, p.text, G,
+      RolloutGroup r = sample_group(*policy_, env_->setup, p, G,
                                     group_seed(job_.trainer.run.seed, rounds_done_, first + i));
       stats_.sample_s += r.sample_s;
       stats_.decode_s += r.decode_s;
@@ -171,7 +171,10 @@ class RlStage final : public train::Stage {
 
   train::StepOutput update() {
     const auto t0 = Clock::now();
-    const double tokens = double(global_tokens());
+    // Token-mean over the round's codes on every rank (prompts on other grids have other counts).
+    double local_tokens = 0;
+    for (const Group& g : groups_) local_tokens += double(g.codes.numel());
+    const double tokens = train::sum_over_data(local_tokens, par_);
     double loss = 0, policy = 0, kl = 0, clipped = 0, entropy = 0;
     for (const Group& g : groups_) {
       double h = 0;

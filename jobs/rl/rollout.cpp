@@ -38,10 +38,11 @@ std::unique_ptr<RolloutEnv> load_rollout_env(const RlJob& job, const std::string
   s.decoder = env->decoder.decoder.get();
   if (job.rl.grid.empty()) {
     XOMNI_CHECK(!s.info.grids.empty(), s.info.path, " lists no token grid; set rl.grid");
-    std::tie(s.grid_h, s.grid_w) = s.info.grids.front();
+    s.grids = s.info.grids;
   } else {
-    std::tie(s.grid_h, s.grid_w) = cli::parse_grid(job.rl.grid, "rl.grid");
+    s.grids = {cli::parse_grid(job.rl.grid, "rl.grid")};
   }
+  std::tie(s.grid_h, s.grid_w) = s.grids.front();
   s.sampling.sampling =
       SamplingOptions{job.rl.temperature, job.rl.top_k, job.rl.top_p, job.rl.min_p};
   s.decoder_steps = job.rl.decoder_steps;
@@ -53,26 +54,26 @@ uint64_t group_seed(uint64_t run_seed, int64_t round, int64_t slot) {
 }
 
 RolloutGroup sample_group(const plugins::Backbone& policy, const RolloutSetup& s,
-                          const std::string& caption, int64_t group_size, uint64_t seed) {
+                          const world::Prompt& prompt, int64_t group_size, uint64_t seed) {
   NoGradGuard no_grad;
   RolloutGroup g;
-  g.prompt_ids = cli::generation_prompt(*s.text_tokenizer, s.info, caption, s.grid_h, s.grid_w);
+  std::tie(g.grid_h, g.grid_w) = s.grid_for(prompt);
+  const int64_t h = g.grid_h, w = g.grid_w;
+  g.prompt_ids = cli::generation_prompt(*s.text_tokenizer, s.info, prompt.text, h, w);
   const int64_t P = int64_t(g.prompt_ids.size());
   Tensor prompts = Tensor::empty({group_size, P}, DType::i64);
   for (int64_t r = 0; r < group_size; ++r)
     std::copy(g.prompt_ids.begin(), g.prompt_ids.end(), prompts.data<int64_t>() + r * P);
   cli::ImageSampling sampling = s.sampling;
   sampling.seed = seed;
-  const std::vector<int64_t> uncond =
-      cli::image_prefix_ids(*s.text_tokenizer, s.info, s.grid_h, s.grid_w);
+  const std::vector<int64_t> uncond = cli::image_prefix_ids(*s.text_tokenizer, s.info, h, w);
   auto t0 = Clock::now();
   g.codes =
-      cli::generate_image_codes(policy, s.vocab, prompts, uncond, s.grid_h * s.grid_w, sampling)
-          .contiguous();
+      cli::generate_image_codes(policy, s.vocab, prompts, uncond, h * w, sampling).contiguous();
   g.sample_s = seconds_since(t0);
   t0 = Clock::now();
-  g.images = codec::tensor_to_images(s.decoder->decode(s.image_tokenizer->code_embeddings(g.codes),
-                                                       s.grid_h, s.grid_w, seed, s.decoder_steps));
+  g.images = codec::tensor_to_images(
+      s.decoder->decode(s.image_tokenizer->code_embeddings(g.codes), h, w, seed, s.decoder_steps));
   g.decode_s = seconds_since(t0);
   return g;
 }

@@ -12,6 +12,7 @@
 #include "rl/rl_job.h"
 #include "xomni/core/io/image.h"
 #include "xomni/plugins/components.h"
+#include "xomni/world/prompt_sets.h"
 
 namespace xomni::rl {
 
@@ -22,21 +23,29 @@ struct RolloutSetup {
   const plugins::DiffusionDecoder* decoder = nullptr;
   cli::MultimodalInfo info;
   cli::MmVocab vocab;
-  int64_t grid_h = 0, grid_w = 0;
+  int64_t grid_h = 0, grid_w = 0;  // the first of `grids`, the default
+  // rl.grid alone when set, else every grid of multimodal.json (the most common first); a prompt
+  // samples on the one nearest its image's aspect (grid_for).
+  std::vector<std::pair<int64_t, int64_t>> grids;
+  std::pair<int64_t, int64_t> grid_for(const world::Prompt& prompt) const {
+    return cli::nearest_grid(grids, world::image_aspect(prompt));
+  }
   cli::ImageSampling sampling;  // its seed is set per group
   int64_t decoder_steps = 0;
 };
 
 struct RolloutGroup {
   std::vector<int64_t> prompt_ids;  // caption + <SOM>{h} {w}<IMAGE>
-  Tensor codes;                     // [G, h*w] i64, code k (token id V + k)
-  std::vector<Image> images;        // G decoded images
+  int64_t grid_h = 0, grid_w = 0;
+  Tensor codes;               // [G, h*w] i64, code k (token id V + k)
+  std::vector<Image> images;  // G decoded images
   double sample_s = 0, decode_s = 0;
 };
 
-// G samples of `caption` (row i draws with seed + i; the decoder noise from seed), decoded.
+// G samples of `prompt` on its grid (row i draws with seed + i; the decoder noise from seed),
+// decoded.
 RolloutGroup sample_group(const plugins::Backbone& policy, const RolloutSetup& setup,
-                          const std::string& caption, int64_t group_size, uint64_t seed);
+                          const world::Prompt& prompt, int64_t group_size, uint64_t seed);
 
 // Per-code log-probabilities [G, L] of `codes` [G, L] after `prompt_ids` under `lm`: the
 // log-softmax of the image columns [V, V + K) divided by the temperature, the distribution the

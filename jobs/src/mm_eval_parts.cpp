@@ -37,28 +37,33 @@ codec::LoadedDecoder load_eval_decoder(const EvalModel& m, const std::string& pa
 }
 
 ImageSet generate_images(const EvalModel& m, const plugins::DiffusionDecoder& decoder,
-                         const std::vector<std::string>& captions, const ImageSetOptions& o) {
+                         const std::vector<std::string>& captions, const ImageSetOptions& o,
+                         const std::vector<Grid>& grids) {
   NoGradGuard no_grad;
-  const int64_t h = m.h, w = m.w;
+  XOMNI_CHECK(grids.empty() || grids.size() == captions.size(), "generate_images: ", grids.size(),
+              " grids for ", captions.size(), " prompts");
   ImageSampling sampling;
   sampling.cfg = o.cfg;
-  const std::vector<int64_t> uncond = image_prefix_ids(*m.tok, m.info, h, w);
+  ImageSet out;
+  out.grids = grids.empty() ? std::vector<Grid>(captions.size(), Grid{m.h, m.w}) : grids;
   std::vector<std::vector<int64_t>> prompts;
-  for (const std::string& c : captions)
-    prompts.push_back(generation_prompt(*m.tok, m.info, c, h, w));
+  for (size_t i = 0; i < captions.size(); ++i)
+    prompts.push_back(
+        generation_prompt(*m.tok, m.info, captions[i], out.grids[i].first, out.grids[i].second));
   std::vector<size_t> order(prompts.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return prompts[a].size() < prompts[b].size(); });
-  ImageSet out;
+  const auto key = [&](size_t i) { return std::make_pair(out.grids[i], prompts[i].size()); };
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return key(a) < key(b); });
   out.images.resize(prompts.size());
   out.codes.resize(prompts.size());
   for (size_t first = 0; first < order.size();) {
     const size_t len = prompts[order[first]].size();
+    const auto [h, w] = out.grids[order[first]];
     size_t n = 0;
     while (first + n < order.size() && n < size_t(o.batch) &&
-           prompts[order[first + n]].size() == len)
+           key(order[first + n]) == key(order[first]))
       ++n;
+    const std::vector<int64_t> uncond = image_prefix_ids(*m.tok, m.info, h, w);
     Tensor batch = Tensor::empty({int64_t(n), int64_t(len)}, DType::i64);
     for (size_t r = 0; r < n; ++r)
       std::copy(prompts[order[first + r]].begin(), prompts[order[first + r]].end(),
@@ -86,11 +91,12 @@ ImageSet generate_images(const EvalModel& m, const plugins::DiffusionDecoder& de
 }
 
 std::string answer_greedily(const EvalModel& m, const std::vector<int64_t>& codes,
-                            const std::string& question) {
+                            const std::string& question, Grid grid) {
   NoGradGuard no_grad;
   const SamplingOptions greedy{0.0, 0, 1.0, 0.0};
+  if (grid.first == 0) grid = {m.h, m.w};
   const std::vector<int64_t> prompt =
-      understanding_prompt(*m.tok, m.info, m.h, m.w, codes, question);
+      understanding_prompt(*m.tok, m.info, grid.first, grid.second, codes, question);
   const std::vector<int64_t> answer =
       generate_text(*m.model.lm, m.model.vocab, prompt, 16, {m.info.eos, m.info.eom}, greedy, 0);
   return m.tok->decode(answer, /*skip_special=*/true);

@@ -2,6 +2,7 @@
 #include "mm_model.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -279,6 +280,18 @@ std::string grid_list(const std::vector<std::pair<int64_t, int64_t>>& grids) {
   for (const auto& [h, w] : grids)
     s += (s.empty() ? "" : ", ") + std::to_string(h) + "x" + std::to_string(w);
   return s;
+}
+
+std::pair<int64_t, int64_t> nearest_grid(const std::vector<std::pair<int64_t, int64_t>>& grids,
+                                         double aspect) {
+  XOMNI_CHECK(!grids.empty() && aspect > 0, "nearest_grid: no grid, or aspect ", aspect);
+  std::pair<int64_t, int64_t> best = grids.front();
+  double best_gap = INFINITY;
+  for (const auto& [h, w] : grids) {
+    const double gap = std::fabs(std::log(double(w) / double(h) / aspect));
+    if (gap < best_gap - 1e-12) best_gap = gap, best = {h, w};
+  }
+  return best;
 }
 
 }  // namespace xomni::cli

@@ -63,5 +63,9 @@ void check_model_matches(const MmModel& model, const MultimodalInfo& info,
 // "HxW" -> (h, w), both >= 1; `flag` names it in errors.
 std::pair<int64_t, int64_t> parse_grid(const std::string& text, const char* flag);
 std::string grid_list(const std::vector<std::pair<int64_t, int64_t>>& grids);  // "8x8, 4x8"
+// The grid of `grids` whose aspect (w / h) is nearest `aspect` on a log scale, the first of equals
+// (grids must not be empty): a wide text image gets the grid a model learnt wide images on.
+std::pair<int64_t, int64_t> nearest_grid(const std::vector<std::pair<int64_t, int64_t>>& grids,
+                                         double aspect);
 
 }  // namespace xomni::cli

@@ -223,9 +223,13 @@ class CfgRun {
          std::map<std::string, std::unique_ptr<rl::RewardPool>>& ocr)
       : prompts_(prompts), g_(g), key_(format_cfg(g)) {
     std::vector<std::string> captions;
-    for (const EvalPrompt* p : prompts) captions.push_back(p->prompt.text);
-    set_ = generate_images(m, decoder, captions, {o.batch, o.decoder_steps, g, o.seed});
-    tokens_ = double(prompts.size()) * double(m.h * m.w);
+    std::vector<Grid> grids;
+    for (const EvalPrompt* p : prompts) {
+      captions.push_back(p->prompt.text);
+      grids.push_back(m.grid_for(world::image_aspect(p->prompt)));
+      tokens_ += double(grids.back().first * grids.back().second);
+    }
+    set_ = generate_images(m, decoder, captions, {o.batch, o.decoder_steps, g, o.seed}, grids);
     const std::string dir = "samples/cfg-" + key_;
     fs::create_directories(o.out_dir + "/" + dir);
     // Text first, so the OCR workers read while this process checks scenes and writes PNGs.
@@ -287,7 +291,8 @@ class CfgRun {
                              {"png", png_[i]},
                              {"line", p.line},
                              {"seen", p.seen},
-                             {"cfg", g_}};
+                             {"cfg", g_},
+                             {"grid", {set_.grids[i].first, set_.grids[i].second}}};
       if (p.prompt.task == "scene") {
         const bool ok = pass_[i];
         pass += ok, ++scenes;
@@ -367,9 +372,11 @@ nlohmann::json understanding(const EvalModel& m, const std::vector<const EvalPro
   int64_t correct = 0;
   std::ofstream answers(out_dir + "/understanding.jsonl");
   for (const EvalPrompt* p : prompts) {
+    const Image image = vqa_image(*p);
+    const Grid grid = m.grid_for(double(image.width) / double(image.height));
     const std::vector<int64_t> codes =
-        understanding_codes(*m.image_tok.tokenizer, vqa_image(*p), m.h, m.w);
-    const std::string answer = answer_greedily(m, codes, p->prompt.text);
+        understanding_codes(*m.image_tok.tokenizer, image, grid.first, grid.second);
+    const std::string answer = answer_greedily(m, codes, p->prompt.text, grid);
     const std::string expected =
         nlohmann::json::parse(p->prompt.metadata_json)["answer"].get<std::string>();
     const bool ok = codec::trim_lower(answer) == codec::trim_lower(expected);
@@ -378,10 +385,15 @@ nlohmann::json understanding(const EvalModel& m, const std::vector<const EvalPro
       auto& [c, t] = (*tally)[tally == &by_type ? codec::question_type(p->prompt.text) : p->set];
       c += ok, ++t;
     }
-    answers << nlohmann::json{{"set", p->set},    {"index", p->index},
-                              {"line", p->line},  {"question", p->prompt.text},
-                              {"answer", answer}, {"expected", expected},
-                              {"correct", ok},    {"seen", p->seen}}
+    answers << nlohmann::json{{"set", p->set},
+                              {"index", p->index},
+                              {"line", p->line},
+                              {"question", p->prompt.text},
+                              {"answer", answer},
+                              {"expected", expected},
+                              {"correct", ok},
+                              {"seen", p->seen},
+                              {"grid", {grid.first, grid.second}}}
                    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
             << "\n";
   }
@@ -409,6 +421,7 @@ nlohmann::json evaluate_prompt_files(const StudyEvalOptions& o) {
   NoGradGuard no_grad;
   nlohmann::json out = {{"checkpoint", o.checkpoint},
                         {"grid", {m.h, m.w}},
+                        {"grids", m.info.grids},
                         {"sampler",
                          {{"temperature", 1},
                           {"min_p", 0.03},

@@ -117,3 +117,15 @@ TEST(ImageGrid, OriginalsLeftReconstructionsRight) {
   EXPECT_EQ(g.at(0, 0)[1], 255);  // gutter: white
   EXPECT_THROW(side_by_side_grid({red}, {}), Error);
 }
+
+TEST(ImageGrid, TilesOfMixedSizesShareTheLargestCell) {
+  // A wide text render beside a square scene (RL rounds mix grids): cells are 8 wide, 4 high.
+  const Image wide(8, 2, 255, 0, 0), square(4, 4, 0, 0, 255);
+  const Image g = tile_grid({wide, square});
+  EXPECT_EQ(g.width, 4 + 2 * (8 + 4));  // two columns (ceil(sqrt(2)))
+  EXPECT_EQ(g.height, 4 + 1 * (4 + 4));
+  EXPECT_EQ(g.at(4 + 7, 4 + 1)[0], 255);   // the wide image's last pixel
+  EXPECT_EQ(g.at(4, 4 + 2)[1], 255);       // below it, inside its cell: white
+  EXPECT_EQ(g.at(16 + 3, 4 + 3)[2], 255);  // the square's last pixel
+  EXPECT_EQ(g.at(16 + 4, 4)[1], 255);      // right of it, inside its cell: white
+}

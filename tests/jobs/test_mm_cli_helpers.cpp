@@ -3,6 +3,7 @@
 // the whole prompt spelt out as text, special tokens allowed).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 
 #include "check.h"
@@ -81,6 +82,20 @@ TEST(MmCliGrid, ParsesAndRefuses) {
   EXPECT_EQ(cli::parse_grid("4X16", "--grid"), (std::pair<int64_t, int64_t>{4, 16}));
   for (const char* bad : {"8", "8x", "x8", "0x4", "4x-1", "8x8x", "a x b", "8.5x8", "5000x1"})
     EXPECT_THROW(cli::parse_grid(bad, "--grid"), Error) << bad;
+}
+
+TEST(MmCliGrid, NearestAspectOnALogScaleFirstOfEquals) {
+  using G = std::pair<int64_t, int64_t>;
+  const std::vector<G> grids = {{8, 8}, {4, 16}, {8, 16}};
+  EXPECT_EQ(cli::nearest_grid(grids, 1.0), (G{8, 8}));
+  EXPECT_EQ(cli::nearest_grid(grids, 4.0), (G{4, 16}));  // a 256x64 sign
+  EXPECT_EQ(cli::nearest_grid(grids, 2.0), (G{8, 16}));  // a 512x256 page
+  EXPECT_EQ(cli::nearest_grid(grids, 0.25), (G{8, 8}));  // tall: square is nearest
+  // sqrt(2) lies as far from 1 as from 2 on a log scale: the first listed wins.
+  EXPECT_EQ(cli::nearest_grid(grids, std::sqrt(2.0)), (G{8, 8}));
+  EXPECT_EQ(cli::nearest_grid({{8, 16}, {8, 8}}, std::sqrt(2.0)), (G{8, 16}));
+  EXPECT_EQ(cli::nearest_grid({{4, 16}}, 1.0), (G{4, 16}));  // one grid: always it
+  EXPECT_THROW(cli::nearest_grid({}, 1.0), Error);
 }
 
 TEST_F(MmCliHelpers, PromptsMatchTheSpeltOutText) {

@@ -65,8 +65,11 @@ TEST(PromptSets, TextPromptsQuoteTheirMetadataText) {
       const std::string text = meta["text"];
       EXPECT_NE(p.text.find("\"" + text + "\""), std::string::npos) << p.text;
       EXPECT_EQ(meta["bucket"], p.category);
+      // The image it asks for has its bucket's aspect: 256x64 short, 512x256 long.
+      EXPECT_EQ(image_aspect(p), p.category == "short" ? 4.0 : 2.0) << p.text;
     }
   }
+  for (const auto& p : eval_set("geneval")) EXPECT_EQ(image_aspect(p), 1.0) << p.text;
 }
 
 TEST(PromptSets, VqaAnswersMatchTheRegeneratedImage) {

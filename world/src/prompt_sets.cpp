@@ -150,4 +150,10 @@ std::vector<std::string> write_prompt_sets(const std::string& dir, uint64_t trai
   return files;
 }
 
+double image_aspect(const Prompt& prompt) {
+  if (prompt.task != "text") return 1.0;
+  const auto [w, h] = default_text_size(prompt.category == "long" ? "long" : "short");
+  return double(w) / double(h);
+}
+
 }  // namespace xomni::world

@@ -158,6 +158,43 @@ assert sorted(x["line"] for x in rows + answers) == want, (rows, answers, want)
 s = r["generation"]["1"]["scene"]
 assert s["unseen_total"] == s["total"] and s["unseen_overall"] == s["overall"], s
 PY
+# A model whose data also had wide images (a second grid, 1x4, in its multimodal.json): each
+# prompt gets the trained grid nearest its image's aspect. Scenes and the square PNG stay on 2x2;
+# a short text prompt (a 256x64 sign, aspect 4) and a VQA question about a 24x6 PNG take 1x4.
+mkdir -p wide-data
+cp mm/tokenizer.json wide-data/
+python3 - mm/multimodal.json wide-data/multimodal.json <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+m["grids"] = [[2, 2], [1, 4]]
+json.dump(m, open(sys.argv[2], "w"))
+PY
+python3 - img/wide.png <<'PY'
+import struct, sys, zlib
+w, h = 24, 6
+px = lambda x, y: (200, 40, 40) if 2 <= x < 8 else (128, 128, 128)
+raw = b"".join(b"\0" + b"".join(bytes(px(x, y)) for x in range(w)) for y in range(h))
+chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+                              + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+PY
+{ grep -v broken mine.jsonl | grep -v '"objects": \[\]'
+  echo '{"task": "vqa", "category": "file", "prompt": "What colour is the sign?", "metadata": {"answer": "red", "image": {"path": "img/wide.png"}}}'
+} > wide.jsonl
+"$xomni" eval --checkpoint "$ckpt" --multimodal wide-data/multimodal.json --prompts wide.jsonl --out wide \
+  > wide.log 2>&1 || { cat wide.log; fail "xomni eval with two grids"; }
+python3 - "$have_ocr" <<'PY' || fail "grids by aspect"
+import json, sys
+have_ocr = sys.argv[1] == "1"
+r = json.load(open("wide/results.json"))
+assert r["grid"] == [2, 2] and r["grids"] == [[2, 2], [1, 4]], r
+rows = [json.loads(l) for l in open("wide/samples/cfg-1/samples.jsonl")]
+assert [x["grid"] for x in rows if x["task"] == "scene"] == [[2, 2]] * 3, rows
+assert [x["grid"] for x in rows if x["task"] == "text"] == [[1, 4]] * have_ocr, rows
+answers = [json.loads(l) for l in open("wide/understanding.jsonl")]
+assert [a["grid"] for a in answers] == [[2, 2], [2, 2], [1, 4]], answers
+PY
+
 status=0
 "$xomni" eval --checkpoint "$ckpt" --prompts nope.jsonl --out bad > /dev/null 2> err || status=$?
 if [[ $status -ne 1 ]] || ! grep -q "nope.jsonl is not a file" err; then

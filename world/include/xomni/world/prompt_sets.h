@@ -22,6 +22,11 @@ struct Prompt {
   std::string metadata_json;
 };
 
+// The aspect (width / height) of the image a generation prompt asks for: a text prompt's
+// bucket's size (256x64 for "short" and any other bucket, 512x256 for "long"), square for scenes
+// and everything else.
+double image_aspect(const Prompt& prompt);
+
 // Documented sizes of the evaluation sets.
 inline constexpr int64_t kGenEvalPerCategory = 50;  // x 6 categories = 300
 inline constexpr int64_t kTextShortEvalSize = 100;
