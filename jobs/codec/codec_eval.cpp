@@ -261,7 +261,7 @@ nlohmann::json evaluate_codec(const CodecEvalOptions& o) {
 }
 
 nlohmann::json ocr_word_accuracy(const std::string& dir) {
-  const plugins::RewardSet ocr({plugins::RewardSpec{"ocr", "ocr", 1.0, "psm = 7"}});
+  const plugins::RewardSet ocr({plugins::RewardSpec{"ocr", "ocr", 1.0, "psm = 7", {}}});
   double orig = 0, recon = 0;
   int64_t n = 0;
   for_each_jsonl_line(

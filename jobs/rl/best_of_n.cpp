@@ -42,9 +42,10 @@ nlohmann::json best_of_n(const RlJob& job, const BestOfNOptions& o) {
                                   group_seed(job.trainer.run.seed, 0, int64_t(i)));
     sample_s += r.sample_s, decode_s += r.decode_s;
     if (i < 4) first_images.insert(first_images.end(), r.images.begin(), r.images.end());
-    tickets.push_back(
-        rewards.submit(std::move(r.images), std::vector<std::string>(size_t(G), prompts[i].text),
-                       std::vector<std::string>(size_t(G), prompts[i].metadata_json)));
+    tickets.push_back(rewards.submit(std::move(r.images),
+                                     std::vector<std::string>(size_t(G), prompts[i].text),
+                                     std::vector<std::string>(size_t(G), prompts[i].metadata_json),
+                                     std::vector<std::string>(size_t(G), prompts[i].task)));
   }
   std::vector<int64_t> ns;
   for (int64_t n = 1; n < G; n *= 2) ns.push_back(n);

@@ -234,7 +234,7 @@ std::string sample_range(size_t start, size_t count, size_t n) {
 
 struct RewardPool::Batch {
   std::vector<Image> images;
-  std::vector<std::string> prompts, metadata;
+  std::vector<std::string> prompts, metadata, tasks;  // tasks: one per sample, "" = every reward
   plugins::RewardScores out;
   int pending = 0;                  // chunks not yet finished
   std::vector<std::string> errors;  // every chunk's error, in the order they came
@@ -352,12 +352,13 @@ std::vector<int> RewardPool::worker_pids() const {
 }
 
 int64_t RewardPool::submit(std::vector<Image> images, std::vector<std::string> prompts,
-                           std::vector<std::string> metadata) {
+                           std::vector<std::string> metadata, std::vector<std::string> tasks) {
   const size_t n = images.size();
-  XOMNI_CHECK(prompts.size() == n && (metadata.empty() || metadata.size() == n),
-              "RewardPool::submit: ", n, " images, ", prompts.size(), " prompts and ",
-              metadata.size(),
-              " metadata entries; give one prompt (and metadata, or none) per image");
+  XOMNI_CHECK(prompts.size() == n && (metadata.empty() || metadata.size() == n) &&
+                  (tasks.empty() || tasks.size() == n),
+              "RewardPool::submit: ", n, " images, ", prompts.size(), " prompts, ", metadata.size(),
+              " metadata entries and ", tasks.size(),
+              " tasks; give one prompt (and metadata and a task, or none) per image");
   for (size_t i = 0; i < n; ++i) {
     const Image& im = images[i];
     check_image_size(im.width, im.height, "RewardPool::submit: sample " + std::to_string(i));
@@ -367,10 +368,12 @@ int64_t RewardPool::submit(std::vector<Image> images, std::vector<std::string> p
                 im.rgb.size(), " bytes; an RGB8 image needs 3 * width * height");
   }
   if (metadata.empty()) metadata.assign(n, "");
+  if (tasks.empty()) tasks.assign(n, "");
   auto batch = std::make_shared<Batch>();
   batch->images = std::move(images);
   batch->prompts = std::move(prompts);
   batch->metadata = std::move(metadata);
+  batch->tasks = std::move(tasks);
   batch->out.scores.assign(n, 0.0f);
   batch->out.sub_score_names = sub_score_names_;
   batch->out.sub_scores.assign(n * sub_score_names_.size(), 0.0f);
@@ -452,6 +455,7 @@ void RewardPool::worker_loop(Worker& w) {
         out.bytes(im.rgb.data(), im.rgb.size());
         out.str(b.prompts[i]);
         out.str(b.metadata[i]);
+        out.str(b.tasks[i]);
       }
       out.flush();
       // A failed write means the worker is gone; its end of stream, read next, says so too.
@@ -510,7 +514,7 @@ void RewardPool::in_process_loop() {
     try {
       std::vector<XomniImage> views;
       for (const Image& im : batch->images) views.push_back(plugins::reward_view(im));
-      batch->out = in_process_->score(views, batch->prompts, batch->metadata);
+      batch->out = in_process_->score(views, batch->prompts, batch->metadata, batch->tasks);
     } catch (const std::exception& e) {
       error =
           std::string(e.what()) + " (scoring batch " + std::to_string(ticket) + " in this process)";
@@ -551,7 +555,7 @@ int run_reward_worker(const std::string& rewards) {
     const uint64_t n = in.get<uint64_t>();
     if (!in.ok) return 0;  // the pool closed the stream: stop
     std::vector<Image> images(n);
-    std::vector<std::string> prompts(n), metadata(n);
+    std::vector<std::string> prompts(n), metadata(n), tasks(n);
     for (uint64_t i = 0; i < n && in.ok; ++i) {
       const int64_t w = in.get<int64_t>(), h = in.get<int64_t>();
       if (!in.ok) break;
@@ -561,12 +565,13 @@ int run_reward_worker(const std::string& rewards) {
       in.bytes(images[i].rgb.data(), images[i].rgb.size());
       prompts[i] = in.str();
       metadata[i] = in.str();
+      tasks[i] = in.str();
     }
     XOMNI_CHECK(in.ok, "reward-worker: the pool's stream ended inside a chunk");
     try {
       std::vector<XomniImage> views;
       for (const Image& im : images) views.push_back(plugins::reward_view(im));
-      const plugins::RewardScores s = set->score(views, prompts, metadata);
+      const plugins::RewardScores s = set->score(views, prompts, metadata, tasks);
       out.put(kOk);
       out.bytes(s.scores.data(), s.scores.size() * sizeof(float));
       out.bytes(s.sub_scores.data(), s.sub_scores.size() * sizeof(float));

@@ -8,7 +8,8 @@
 // stdin/stdout (one socket pair, so a write to a dead worker returns EPIPE instead of raising
 // SIGPIPE), native byte order, strings as u64 length + bytes:
 //   worker -> pool, once:   u8 0, u64 k, k sub-score names     | u8 1, error text
-//   pool -> worker, a chunk: u64 n, n x (i64 width, i64 height, 3*w*h rgb bytes, prompt, metadata)
+//   pool -> worker, a chunk: u64 n, n x (i64 width, i64 height, 3*w*h rgb bytes, prompt, metadata,
+//                            task)
 //   worker -> pool, reply:  u8 0, n f32 scores, n*k f32 sub-scores | u8 1, error text
 // The pool closes the socket to stop a worker; the worker then exits 0.
 #include <condition_variable>
@@ -47,8 +48,10 @@ class RewardPool {
 
   const std::vector<std::string>& sub_score_names() const;  // as RewardSet::score names them
   // Queues a batch; returns at once. Batches are split over the workers in contiguous chunks.
+  // `tasks` (one per image, or none) routes each sample to the rewards of its task
+  // (RewardSet::score).
   int64_t submit(std::vector<Image> images, std::vector<std::string> prompts,
-                 std::vector<std::string> metadata);
+                 std::vector<std::string> metadata, std::vector<std::string> tasks = {});
   // Blocks until that batch is scored; results in submission order of the samples.
   plugins::RewardScores wait(int64_t ticket);
 

@@ -1,5 +1,6 @@
 #include "rl/rl_stage.h"
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -36,7 +37,8 @@ struct Group {
 // Per-round numbers, summed on this rank (made means over every rank when logged).
 struct RoundStats {
   double rewards = 0, rollouts = 0, groups = 0, zero_std_groups = 0;
-  std::vector<double> sub_scores;
+  std::vector<double> sub_scores, sub_counts;  // sums and counts of the finite values: a reward
+                                               // leaves NaN on prompts of tasks it does not score
   double sample_s = 0, decode_s = 0, logp_s = 0, reward_wait_s = 0;
 };
 
@@ -110,6 +112,7 @@ class RlStage final : public train::Stage {
     groups_.assign(size_t(per_rank), Group{});
     stats_ = RoundStats{};
     stats_.sub_scores.assign(rewards_->sub_score_names().size(), 0.0);
+    stats_.sub_counts.assign(stats_.sub_scores.size(), 0.0);
     for (int64_t i = 0; i < per_rank; ++i) {
       const world::Prompt& p = prompts[size_t(i)];
       RolloutGroup r = sample_group(*policy_, env_->setup, p, G,
@@ -120,7 +123,8 @@ class RlStage final : public train::Stage {
         grid_images.insert(grid_images.end(), r.images.begin(), r.images.end());
       Group& g = groups_[size_t(i)];
       g.ticket = rewards_->submit(std::move(r.images), std::vector<std::string>(size_t(G), p.text),
-                                  std::vector<std::string>(size_t(G), p.metadata_json));
+                                  std::vector<std::string>(size_t(G), p.metadata_json),
+                                  std::vector<std::string>(size_t(G), p.task));
       g.prompt_ids = std::move(r.prompt_ids);
       g.codes = r.codes;
       const auto t0 = Clock::now();
@@ -144,8 +148,12 @@ class RlStage final : public train::Stage {
       for (size_t k = 0; k < s.scores.size(); ++k) {
         stats_.rewards += s.scores[k];
         stats_.rollouts += 1;
-        for (size_t j = 0; j < stats_.sub_scores.size(); ++j)
-          stats_.sub_scores[j] += s.sub_scores[k * stats_.sub_scores.size() + j];
+        for (size_t j = 0; j < stats_.sub_scores.size(); ++j) {
+          const float v = s.sub_scores[k * stats_.sub_scores.size() + j];
+          if (!std::isfinite(v)) continue;
+          stats_.sub_scores[j] += v;
+          stats_.sub_counts[j] += 1;
+        }
       }
       all_rewards.insert(all_rewards.end(), s.scores.begin(), s.scores.end());
     }
@@ -198,9 +206,12 @@ class RlStage final : public train::Stage {
     const double dp = double(par_.layout().dp);
     auto add = [&out](std::string name, double v) { out.metrics.emplace_back(std::move(name), v); };
     add("reward", train::sum_over_data(stats_.rewards, par_) / rollouts);
-    for (size_t j = 0; j < stats_.sub_scores.size(); ++j)
+    // A sub-score's mean over the rollouts it scored (NaN, written as null, when it scored none).
+    for (size_t j = 0; j < stats_.sub_scores.size(); ++j) {
+      const double n = train::sum_over_data(stats_.sub_counts[j], par_);
       add("reward." + rewards_->sub_score_names()[j],
-          train::sum_over_data(stats_.sub_scores[j], par_) / rollouts);
+          n > 0 ? train::sum_over_data(stats_.sub_scores[j], par_) / n : NAN);
+    }
     add("policy_loss", train::sum_over_data(policy, par_) / tokens);
     add("kl", train::sum_over_data(kl, par_) / tokens);
     add("clip_fraction", train::sum_over_data(clipped, par_) / tokens);

@@ -219,7 +219,15 @@ void write_step_metrics(std::ofstream& out, int64_t step, const StepOutput& s, d
       << ", \"lr\": " << lr << ", \"grad_norm\": " << gnorm << ", \"tokens_per_s\": " << items_s
       << ", \"flops_per_s\": " << flops_s << ", \"peak_rss_mib\": " << peak.rss_mib
       << ", \"peak_tensor_mib\": " << peak.tensor_mib;
-  for (const auto& [name, value] : s.metrics) out << ", \"" << name << "\": " << value;
+  // JSON has no NaN: a metric without a value this step (e.g. a reward no prompt of the round
+  // used) is null.
+  for (const auto& [name, value] : s.metrics) {
+    out << ", \"" << name << "\": ";
+    if (std::isfinite(value))
+      out << value;
+    else
+      out << "null";
+  }
   out << "}\n";
   out.flush();
 }

@@ -3,9 +3,11 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -58,14 +60,23 @@ std::vector<RewardSpec> RewardSet::parse(const std::string& toml_text, const std
         std::ostringstream os;
         os << *value.as_table();
         s.config = os.str();
+      } else if (k == "tasks" && value.is_array() &&
+                 value.as_array()->is_homogeneous<std::string>()) {
+        for (const toml::node& task : *value.as_array()) {
+          s.tasks.push_back(task.as_string()->get());
+          XOMNI_CHECK(!s.tasks.back().empty(), where(source, task), ": an empty task name");
+        }
+        XOMNI_CHECK(!s.tasks.empty(), where(source, value),
+                    ": tasks = [] would score nothing; leave it out to score every task");
       } else {
-        const bool known = k == "plugin" || k == "label" || k == "weight" || k == "config";
+        const bool known =
+            k == "plugin" || k == "label" || k == "weight" || k == "config" || k == "tasks";
         throw Error(where(source, value) + ": " +
                     (known ? "'" + k +
                                  "' has the wrong type (plugin, label: string; weight: number; "
-                                 "config: string or table)"
+                                 "config: string or table; tasks: list of strings)"
                            : "unknown key '" + k +
-                                 "' in [[rewards]] (known: plugin, label, weight, config)"));
+                                 "' in [[rewards]] (known: plugin, label, weight, config, tasks)"));
       }
     }
     XOMNI_CHECK(!s.plugin.empty(), where(source, item),
@@ -117,33 +128,70 @@ RewardSet::RewardSet(const std::vector<RewardSpec>& specs) {
     rewards_.push_back(std::make_unique<Reward>(RewardPlugin::load(s.plugin), s.config));
     weights_.push_back(s.weight);
     labels_.push_back(s.label.empty() ? rewards_.back()->plugin().name() : s.label);
+    tasks_.push_back(s.tasks);
   }
+}
+
+bool RewardSet::applies(size_t i, const std::string& task) const {
+  const std::vector<std::string>& t = tasks_.at(i);
+  return task.empty() || t.empty() || std::find(t.begin(), t.end(), task) != t.end();
 }
 
 RewardScores RewardSet::score(const std::vector<XomniImage>& images,
                               const std::vector<std::string>& prompts,
-                              const std::vector<std::string>& metadata) const {
+                              const std::vector<std::string>& metadata,
+                              const std::vector<std::string>& tasks) const {
   const size_t n = images.size();
+  XOMNI_CHECK(tasks.empty() || tasks.size() == n, "RewardSet::score: ", tasks.size(), " tasks for ",
+              n, " images");
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    bool scored = false;
+    for (size_t r = 0; r < rewards_.size() && !scored; ++r) scored = applies(r, tasks[i]);
+    XOMNI_CHECK(scored, "sample ", i, " is a '", tasks[i],
+                "' prompt, and no reward of the set scores that task (add one whose tasks list it, "
+                "or one without tasks)");
+  }
   RewardScores out;
-  out.scores.assign(n, 0.0f);
-  std::vector<RewardScores> parts;
-  for (size_t r = 0; r < rewards_.size(); ++r)
-    parts.push_back(rewards_[r]->score(images, prompts, metadata));
   out.sub_score_names = sub_score_names();
   const size_t width = out.sub_score_names.size();
-  out.sub_scores.assign(n * width, 0.0f);
-  for (size_t i = 0; i < n; ++i) {
-    double total = 0.0;
-    size_t col = 0;
-    for (size_t r = 0; r < parts.size(); ++r) {
-      const RewardScores& p = parts[r];
-      total += weights_[r] * double(p.scores[i]);
-      out.sub_scores[i * width + col++] = p.scores[i];
-      const size_t k = p.sub_score_names.size();
-      for (size_t j = 0; j < k; ++j) out.sub_scores[i * width + col++] = p.sub_scores[i * k + j];
+  out.sub_scores.assign(n * width, std::numeric_limits<float>::quiet_NaN());
+  std::vector<double> total(n, 0.0);
+  size_t col = 0;
+  for (size_t r = 0; r < rewards_.size(); ++r) {
+    // The samples this reward scores: a plugin only ever sees prompts of its own tasks.
+    std::vector<size_t> mine;
+    for (size_t i = 0; i < n; ++i)
+      if (applies(r, tasks.empty() ? "" : tasks[i])) mine.push_back(i);
+    const size_t k = rewards_[r]->plugin().sub_score_names().size();
+    RewardScores p;
+    if (mine.size() == n) {
+      p = rewards_[r]->score(images, prompts, metadata);
+    } else if (!mine.empty()) {
+      std::vector<XomniImage> im;
+      std::vector<std::string> pr, me;
+      for (size_t i : mine) {
+        im.push_back(images[i]);
+        pr.push_back(prompts.at(i));
+        me.push_back(metadata.empty() ? "" : metadata.at(i));
+      }
+      try {
+        p = rewards_[r]->score(im, pr, me);
+      } catch (const Error& e) {
+        throw Error(std::string(e.what()) + " (sample numbers count the " +
+                    std::to_string(mine.size()) + " of " + std::to_string(n) +
+                    " samples whose task it scores)");
+      }
     }
-    out.scores[i] = float(total);
+    for (size_t j = 0; j < mine.size(); ++j) {
+      const size_t i = mine[j];
+      total[i] += weights_[r] * double(p.scores[j]);
+      float* row = out.sub_scores.data() + i * width + col;
+      row[0] = p.scores[j];
+      std::copy_n(p.sub_scores.data() + j * k, k, row + 1);
+    }
+    col += 1 + k;
   }
+  out.scores.assign(total.begin(), total.end());
   return out;
 }
 

@@ -9,7 +9,9 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <string>
@@ -123,6 +125,42 @@ TEST_F(RewardPoolTest, WorkersMatchRewardSetExactlyWithBatchesWaitedOutOfOrder) 
   EXPECT_GT(passed, 0);  // the inputs mix passing and failing scenes
   EXPECT_LT(passed, 22);
   EXPECT_THROW(pool.wait(tickets[0]), Error);  // each ticket is waited for once
+}
+
+// Each sample's task reaches the worker: scene scores the scenes only, contrast the "text" ones
+// (the same images here); NaN marks the columns of a reward that did not score a sample.
+TEST_F(RewardPoolTest, TasksReachTheWorkersAndRouteEachSample) {
+  const std::string rewards = write_rewards(
+      "tasks.toml",
+      "[[rewards]]\nplugin = \"" + kPlugins +
+          "/libxomni_reward_scene.so\"\ntasks = [\"scene\"]\n\n[[rewards]]\nplugin = \"" +
+          kPlugins + "/libxomni_reward_contrast.so\"\ntasks = [\"text\"]\n");
+  const plugins::RewardSet here = plugins::RewardSet::load(rewards);
+  Inputs in = scenes(0, 5);
+  const std::vector<std::string> tasks = {"scene", "text", "scene", "text", "scene"};
+  for (size_t i = 0; i < tasks.size(); ++i)
+    if (tasks[i] == "text") in.metadata[i] = "{\"text\": \"not a scene\"}";  // scene would refuse
+  std::vector<XomniImage> views;
+  for (const Image& im : in.images)
+    views.push_back({im.rgb.data(), int32_t(im.width), int32_t(im.height), im.width * 3});
+  const plugins::RewardScores want = here.score(views, in.prompts, in.metadata, tasks);
+  for (int workers : {2, 0}) {
+    SCOPED_TRACE(workers ? "worker processes" : "in process");
+    RewardPool pool({rewards, workers, kExe});
+    const plugins::RewardScores got =
+        pool.wait(pool.submit(in.images, in.prompts, in.metadata, tasks));
+    EXPECT_EQ(got.scores, want.scores);
+    ASSERT_EQ(got.sub_scores.size(), want.sub_scores.size());
+    // Bitwise, so NaN equals NaN.
+    EXPECT_EQ(std::memcmp(got.sub_scores.data(), want.sub_scores.data(),
+                          got.sub_scores.size() * sizeof(float)),
+              0);
+  }
+  const size_t k = want.sub_score_names.size();
+  EXPECT_TRUE(std::isnan(want.sub_scores[1 * k]));      // scene on a text sample
+  EXPECT_FALSE(std::isnan(want.sub_scores[0 * k]));     // scene on a scene
+  EXPECT_TRUE(std::isnan(want.sub_scores[0 * k + 6]));  // contrast on a scene
+  EXPECT_FALSE(std::isnan(want.sub_scores[1 * k + 6]));
 }
 
 TEST_F(RewardPoolTest, InProcessModeMatchesRewardSetForThreadSafePlugins) {

@@ -156,6 +156,44 @@ TEST(RewardSet, WeightedSumAndEverySubScore) {
   for (size_t k = 0; k < expected.size(); ++k) EXPECT_NEAR(s.sub_scores[k], expected[k], 1e-6) << k;
 }
 
+TEST(RewardSet, TasksRouteEachSampleToItsRewards) {
+  // contrast on scenes only (weight 0.5), c2 = 3 x contrast on text only (weight 2).
+  const std::string toml =
+      "[[rewards]]\nplugin = \"contrast\"\nweight = 0.5\ntasks = [\"scene\"]\n"
+      "[[rewards]]\nplugin = \"contrast\"\nlabel = \"c2\"\nweight = 2\n"
+      "config = \"scale = 3\"\ntasks = [\"text\"]\n";
+  const std::vector<RewardSpec> specs = RewardSet::parse(toml, "<test>");
+  EXPECT_EQ(specs[0].tasks, std::vector<std::string>{"scene"});
+  const RewardSet set(specs);
+  EXPECT_TRUE(set.applies(0, "scene") && !set.applies(0, "text") && set.applies(0, ""));
+  const HalfImage im(4, 2);  // contrast 0.5
+  const RewardScores s =
+      set.score({im.view(), im.view(), im.view()}, {"a", "b", "c"}, {}, {"scene", "text", "scene"});
+  EXPECT_EQ(s.scores, (std::vector<float>{0.25f, 3.0f, 0.25f}));  // 0.5 x 0.5; 2 x 1.5
+  const size_t k = s.sub_score_names.size();
+  ASSERT_EQ(k, 6u);
+  for (size_t i = 0; i < 3; ++i) {
+    const bool text = i == 1;
+    for (size_t j = 0; j < k; ++j)  // a reward's columns are NaN where it does not apply
+      EXPECT_EQ(std::isnan(s.sub_scores[i * k + j]), text == (j < 3)) << i << " " << j;
+  }
+  EXPECT_FLOAT_EQ(s.sub_scores[1 * k + 3], 1.5f);  // c2 on the text sample
+  // No tasks given: every reward scores every sample, as before tasks existed.
+  EXPECT_FLOAT_EQ(set.score({im.view()}, {"a"}, {}).scores[0], 3.25f);
+  // A task no reward scores is refused before any plugin runs.
+  const std::string none = test::error_message([&] {
+    set.score({im.view(), im.view()}, {"a", "b"}, {}, {"scene", "vqa"});
+  });
+  EXPECT_TRUE(contains(none, "sample 1 is a 'vqa' prompt, and no reward of the set scores"))
+      << none;
+  for (const char* bad : {"tasks = []", "tasks = \"text\"", "tasks = [1]", "tasks = [\"\"]"}) {
+    const std::string e = test::error_message([&] {
+      RewardSet::parse(std::string("[[rewards]]\nplugin = \"ocr\"\n") + bad + "\n", "job.toml");
+    });
+    EXPECT_TRUE(contains(e, "job.toml:3:")) << bad << ": " << e;
+  }
+}
+
 TEST(RewardSet, DotSlashAndBareFileNamesAreTakenFromTheJobFilesFolder) {
   // The working directory (the test's build folder) has no red.so; the job file's folder has.
   const fs::path dir =

@@ -88,6 +88,53 @@ done
   --out rl.png > /dev/null || fail "imagine from the rl checkpoint"
 [[ -s rl.png && -s rl.json ]] || fail "imagine from the rl checkpoint wrote $(ls)"
 
+# Scene and text prompts in one run (rl.text_fraction): each task scored by its own rewards
+# (tasks = [...]), text prompts sampled on the wide grid of a multimodal.json that lists one
+# (1x4 beside 2x2). A step whose round holds no prompt of a reward's task logs it as null.
+mkdir -p wide
+cp mm/tokenizer.json wide/
+python3 - mm/multimodal.json wide/multimodal.json <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+m["grids"] = [[2, 2], [1, 4]]
+json.dump(m, open(sys.argv[2], "w"))
+PY
+cat > tasks.toml <<'TOML'
+[[rewards]]
+plugin = "scene"
+config = "score = partial"
+tasks = ["scene"]
+[[rewards]]
+plugin = "contrast"
+tasks = ["text"]
+TOML
+"$xomni" train rl.toml --set run.name=mixed --set rl.rewards=tasks.toml --set rl.text_fraction=0.5 \
+  --set rl.multimodal=wide/multimodal.json --set rl.image_every=1 --set train.steps=4 \
+  --set train.batch_size=1 > mixed.log 2>&1 || { cat mixed.log; fail "rl with scene and text prompts"; }
+python3 - <<'PY' || fail "mixed-task metrics"
+import json
+rows = [json.loads(l) for l in open("runs/mixed/metrics.jsonl")]
+rows = [r for r in rows if "reward" in r]
+prompts = [json.loads(l)["prompt"] for s in range(4)
+           for l in open(f"runs/mixed/samples/step-{s:08d}.jsonl")]
+assert len(rows) == 4 and len(prompts) == 4, (rows, prompts)
+for r, p in zip(rows, prompts):
+    text = '"' in p  # a text prompt quotes its text
+    # The reward of the task's own scorer, null for the other one; the total is that reward.
+    assert (r["reward.contrast"] is None) != text and (r["reward.scene"] is None) == text, (r, p)
+    assert abs(r["reward"] - r["reward.contrast" if text else "reward.scene"]) < 1e-6, (r, p)
+assert any('"' in p for p in prompts) and not all('"' in p for p in prompts), prompts
+PY
+python3 - runs/mixed/samples <<'PY' || fail "rollout images of a text prompt"
+import glob, json, struct, sys
+for png in sorted(glob.glob(sys.argv[1] + "/step-*.png")):
+    w, h = struct.unpack(">II", open(png, "rb").read()[16:24])
+    prompt = json.loads(open(png[:-4] + ".jsonl").readline())["prompt"]
+    # 4 rollouts in a 2x2 tile of 4-pixel gutters around cells of the image's size (patch 8).
+    cell = (32, 8) if '"' in prompt else (16, 16)
+    assert (w, h) == (2 * cell[0] + 12, 2 * cell[1] + 12), (png, prompt, w, h)
+PY
+
 expect_error() {  # expect_error PATTERN command...
   local pattern=$1 status=0
   shift

@@ -14,6 +14,8 @@ struct RewardSpec {
   std::string label;   // names its scores in logs; default: the plugin's name
   double weight = 1.0;
   std::string config;  // text handed to create()
+  // The prompt tasks it scores ("scene", "text", ...); empty: every task.
+  std::vector<std::string> tasks;
 };
 
 // Rewards combined by a weighted sum, configured by a TOML file:
@@ -24,6 +26,8 @@ struct RewardSpec {
 //   label = "ocr"               # default: the plugin's name; must be unique
 //   config = "psm = 7"          # text for the plugin's create(); or a [rewards.config] table,
 //                               # handed over as TOML text
+//   tasks = ["text"]            # default: every task; a prompt of another task is not shown
+//                               # to it (a set can score scenes and text renders apart)
 class RewardSet {
  public:
   static std::vector<RewardSpec> parse(const std::string& toml_text, const std::string& source);
@@ -39,15 +43,22 @@ class RewardSet {
   // The names score() gives its sub-scores, without scoring anything.
   std::vector<std::string> sub_score_names() const;
 
-  // scores = the weighted sum; sub_score_names = "<label>" (each reward's own score) and
-  // "<label>.<sub-score>" for each reward in order, every one logged.
+  // Whether reward i scores prompts of `task` ("" -- unknown -- : every reward does).
+  bool applies(size_t i, const std::string& task) const;
+
+  // scores = the weighted sum of the rewards that apply to the sample's task (tasks[i]; none
+  // given: every reward applies); sub_score_names = "<label>" (each reward's own score) and
+  // "<label>.<sub-score>" for each reward in order, every one logged; a reward that does not
+  // apply to a sample leaves NaN in its columns of that sample.
   RewardScores score(const std::vector<XomniImage>& images, const std::vector<std::string>& prompts,
-                     const std::vector<std::string>& metadata) const;
+                     const std::vector<std::string>& metadata,
+                     const std::vector<std::string>& tasks = {}) const;
 
  private:
   std::vector<std::unique_ptr<Reward>> rewards_;
   std::vector<double> weights_;
   std::vector<std::string> labels_;
+  std::vector<std::vector<std::string>> tasks_;
 };
 
 }  // namespace xomni::plugins
