@@ -20,18 +20,21 @@ int run(const std::vector<std::string>& argv) {
   const std::vector<std::string> images = take_all(args, "--image");
   const std::vector<std::string> prompts = take_all(args, "--prompt");
   std::vector<std::string> metadata = take_all(args, "--metadata");
+  const std::vector<std::string> tasks = take_all(args, "--task");
   XOMNI_CHECK(args.size() == 1, "expected one reward job file, got ", args.size(), " arguments");
   XOMNI_CHECK(!images.empty(), "--image is required (PNG, JPEG or binary PPM)");
   XOMNI_CHECK(prompts.size() == images.size(), images.size(), " --image but ", prompts.size(),
               " --prompt; give one prompt per image");
   XOMNI_CHECK(metadata.empty() || metadata.size() == images.size(),
               "give --metadata once per image or not at all");
+  XOMNI_CHECK(tasks.empty() || tasks.size() == images.size(),
+              "give --task once per image or not at all");
   const plugins::RewardSet set = plugins::RewardSet::load(args[0]);
   std::vector<Image> loaded;
   std::vector<XomniImage> views;
   for (const std::string& path : images) loaded.push_back(read_image(path));
   for (const Image& im : loaded) views.push_back(plugins::reward_view(im));
-  const plugins::RewardScores s = set.score(views, prompts, metadata);
+  const plugins::RewardScores s = set.score(views, prompts, metadata, tasks);
   const size_t k = s.sub_score_names.size();
   for (size_t i = 0; i < images.size(); ++i) {
     std::printf("sample %zu (%s)\n  total %.6f\n", i, images[i].c_str(), double(s.scores[i]));
@@ -44,11 +47,12 @@ int run(const std::vector<std::string>& argv) {
 const Register reg(
     {"reward", "score images with the rewards of a reward job file",
      "usage: xomni reward score <rewards.toml> --image IMG --prompt TEXT [--metadata JSON]\n"
-     "                          [--image IMG --prompt TEXT ...]\n\n"
+     "                          [--task TASK] [--image IMG --prompt TEXT ...]\n\n"
      "Loads every [[rewards]] entry of the file (plugin by name on the plugin search path or by\n"
-     "path, weight, label, config), scores each image (PNG, JPEG or binary PPM) with its prompt "
-     "and\n"
-     "metadata JSON, and prints the weighted total and every reward's score and sub-scores.",
+     "path, weight, label, config, tasks), scores each image (PNG, JPEG or binary PPM) with its\n"
+     "prompt and metadata JSON, and prints the weighted total and every reward's score and\n"
+     "sub-scores (nan: a reward whose tasks leave the image's --task out). --task, given once\n"
+     "per image, routes it to the entries that score its task; without it every entry scores.",
      run});
 
 }  // namespace
