@@ -109,7 +109,7 @@ void image_kinds(const DocumentBuilder& b, const plugins::ImageTokenizer& tok,
       ImageCodes codes{h, w, {}};
       const int64_t* row = ids.data<int64_t>() + int64_t(j) * h * w;
       codes.codes.assign(row, row + h * w);
-      ++out.summary.grids[{h, w}];
+      if (out.summary.grids[{h, w}]++ == 0) out.summary.grid_order.emplace_back(h, w);
       ++out.summary.images;
       image_documents(b, o, kind, pending[j].index, pending[j].sample, codes, out);
     }
@@ -200,14 +200,14 @@ MmPackSummary mm_pack(const MmPackOptions& o, const std::string& out_dir) {
   fs::copy_file(o.tokenizer, fs::path(out_dir) / "tokenizer.json",
                 fs::copy_options::overwrite_existing);
 
-  // The most common grid first: generation and RL default to the first one, and a few wide text
-  // images beside many square scenes must not change that default.
-  std::vector<std::pair<std::pair<int64_t, int64_t>, int64_t>> by_count(s.grids.begin(),
-                                                                        s.grids.end());
+  // The most common grid first, equals in the order their first images came (the first
+  // --images dataset's first): generation and RL default to the first one, and wide text images
+  // beside as many square scenes must not change that default.
+  std::vector<std::pair<int64_t, int64_t>> by_count = s.grid_order;
   std::stable_sort(by_count.begin(), by_count.end(),
-                   [](const auto& a, const auto& b) { return a.second > b.second; });
+                   [&](const auto& a, const auto& b) { return s.grids.at(a) > s.grids.at(b); });
   nlohmann::json grids = nlohmann::json::array();
-  for (const auto& [g, n] : by_count) grids.push_back({g.first, g.second});
+  for (const auto& [h, w] : by_count) grids.push_back({h, w});
   const SpecialTokenIds& sp = builder.special();
   const nlohmann::json mm = {
       {"format", "xomni-multimodal"},

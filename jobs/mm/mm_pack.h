@@ -42,6 +42,7 @@ struct MmPackSummary {
   int64_t tokens = 0, supervised = 0;
   int64_t text_vocab_size = 0, image_vocab_size = 0, vocab_size = 0;  // the shards' vocab_size
   std::map<std::pair<int64_t, int64_t>, int64_t> grids;               // (h, w) -> images
+  std::vector<std::pair<int64_t, int64_t>> grid_order;                // in order of first image
 };
 
 // Writes the shards, multimodal.json and tokenizer.json into `out_dir` (an existing, empty

@@ -58,6 +58,13 @@ sed -e 's/text_short = 2/text_short = 8/; s/"texts"/"texts8"/' texts.toml > text
   --images texts8 --kind generation --size 16 --out mm8 > /dev/null 2>&1
 tr -d ' \n' < mm8/multimodal.json | grep -qF '"grids":[[2,8],[2,2]]' ||
   fail "grids by count: $(cat mm8/multimodal.json)"
+# As many of each: the first dataset's grid first (2x8 sorts before 2x2 by size, not by order).
+sed -e 's/scenes = 6/scenes = 8/; s/"scenes"/"scenes8"/' synth.toml > scenes8.toml
+"$xomni" data synth scenes8.toml > /dev/null
+"$xomni" data mm-pack --tokenizer tokenizer.json --image-tokenizer $vq --images scenes8 \
+  --images texts8 --kind generation --size 16 --out mm88 > /dev/null 2>&1
+tr -d ' \n' < mm88/multimodal.json | grep -qF '"grids":[[2,2],[2,8]]' ||
+  fail "equal counts in dataset order: $(cat mm88/multimodal.json)"
 grep -q '"has_loss_mask": true' mm/manifest.json || fail "manifest: $(cat mm/manifest.json)"
 grep -q "\"vocab_size\": $((V + 16))" mm/manifest.json || fail "manifest: $(cat mm/manifest.json)"
 cmp -s tokenizer.json mm/tokenizer.json || fail "tokenizer.json is not a copy"
