@@ -50,21 +50,24 @@ for want in '"format":"xomni-multimodal"' '"format_version":1' '"text_tokenizer"
   "\"special_tokens\":{\"eom\":$((V - 2)),\"eos\":$((V - 4)),\"image\":$((V - 1)),\"som\":$((V - 3))}"; do
   grep -qF -- "$want" mm.json || fail "multimodal.json lacks $want: $(cat mm/multimodal.json)"
 done
-# The most common grid comes first (generation's default), not the smallest: 8 text images
-# beside 6 scenes put 2x8 first.
+# The grids of multimodal.json, most common first (generation's default), equals in the order of
+# the --images datasets (not by size: 2x8 sorts before 2x2).
+expect_grids() {  # expect_grids OUT GRIDS_JSON DATASET...
+  local out=$1 want=$2
+  shift 2
+  local images=()
+  for d in "$@"; do images+=(--images "$d"); done
+  "$xomni" data mm-pack --tokenizer tokenizer.json --image-tokenizer $vq "${images[@]}" \
+    --kind generation --size 16 --out "$out" > /dev/null 2>&1
+  tr -d ' \n' < "$out/multimodal.json" | grep -qF "\"grids\":$want" ||
+    fail "$*: expected grids $want: $(cat "$out/multimodal.json")"
+}
 sed -e 's/text_short = 2/text_short = 8/; s/"texts"/"texts8"/' texts.toml > texts8.toml
-"$xomni" data synth texts8.toml > /dev/null
-"$xomni" data mm-pack --tokenizer tokenizer.json --image-tokenizer $vq --images scenes \
-  --images texts8 --kind generation --size 16 --out mm8 > /dev/null 2>&1
-tr -d ' \n' < mm8/multimodal.json | grep -qF '"grids":[[2,8],[2,2]]' ||
-  fail "grids by count: $(cat mm8/multimodal.json)"
-# As many of each: the first dataset's grid first (2x8 sorts before 2x2 by size, not by order).
 sed -e 's/scenes = 6/scenes = 8/; s/"scenes"/"scenes8"/' synth.toml > scenes8.toml
+"$xomni" data synth texts8.toml > /dev/null
 "$xomni" data synth scenes8.toml > /dev/null
-"$xomni" data mm-pack --tokenizer tokenizer.json --image-tokenizer $vq --images scenes8 \
-  --images texts8 --kind generation --size 16 --out mm88 > /dev/null 2>&1
-tr -d ' \n' < mm88/multimodal.json | grep -qF '"grids":[[2,2],[2,8]]' ||
-  fail "equal counts in dataset order: $(cat mm88/multimodal.json)"
+expect_grids mm8 '[[2,8],[2,2]]' scenes texts8   # 8 signs beside 6 scenes
+expect_grids mm88 '[[2,2],[2,8]]' scenes8 texts8 # as many of each: the first dataset's
 grep -q '"has_loss_mask": true' mm/manifest.json || fail "manifest: $(cat mm/manifest.json)"
 grep -q "\"vocab_size\": $((V + 16))" mm/manifest.json || fail "manifest: $(cat mm/manifest.json)"
 cmp -s tokenizer.json mm/tokenizer.json || fail "tokenizer.json is not a copy"
