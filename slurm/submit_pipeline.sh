@@ -108,9 +108,12 @@ submit() {
   while IFS= read -r kv; do
     [[ -n "$kv" ]] && stage_args+=(--set "$kv")
   done < <(toml_list "$(toml_get "$pipeline" "$s.set" || true)")
-  while IFS= read -r kv; do
-    [[ -n "$kv" ]] && stage_args+=(--valid-set "$kv")
-  done < <(toml_list "$(toml_get "$pipeline" "$s.valid_set" || true)")
+  local list
+  for list in valid_set text_set text_valid_set; do  # synth's: --valid-set, --text-set, ...
+    while IFS= read -r kv; do
+      [[ -n "$kv" ]] && stage_args+=("--${list//_/-}" "$kv")
+    done < <(toml_list "$(toml_get "$pipeline" "$s.$list" || true)")
+  done
   stage_args+=("$@")
   local -a more
   mapfile -t more < <(toml_list "$(toml_get "$pipeline" "$s.args" || true)")

@@ -375,6 +375,22 @@ stage_check_run_stage() {
   xomni_check_run_stage "$STAGE_NAME" "$STAGE_JOB" "${STAGE_SETS[@]}"
 }
 
+# stage_codec_data_sets: sets STAGE_DATA_SETS to the --set overrides that point a codec stage
+# (siglip, vq, decoder) at the synth stage's datasets the previous stages carry: images ->
+# data.train, images_valid -> data.valid, and with its text sets images_text -> data.train_text,
+# images_text_valid -> data.valid_text. STAGE_DATA_TRAIN is the training images ("" when none).
+stage_codec_data_sets() {
+  STAGE_DATA_SETS=()
+  local key value
+  for key in images:data.train images_valid:data.valid images_text:data.train_text \
+    images_text_valid:data.valid_text; do
+    value=$(stage_input "${key%%:*}")
+    [[ -n "$value" ]] && STAGE_DATA_SETS+=(--set "${key#*:}=$value")
+  done
+  # shellcheck disable=SC2034  # read by the stage script
+  STAGE_DATA_TRAIN=$(stage_input images)
+}
+
 # stage_previous_checkpoint STAGE...: sets STAGE_PREVIOUS_CHECKPOINT to the checkpoint the
 # previous stages left (outputs.env's last checkpoint=), empty when there is none; dies unless the
 # stage that wrote it (checkpoint_stage=) is one of STAGE....

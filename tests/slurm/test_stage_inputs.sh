@@ -160,6 +160,45 @@ run_stage siglip "$work/codec_siglip.toml" --from "$work/synthv" --run-dir "$wor
 [[ "$(last_call)" == "train|$work/codec_siglip.toml|--set|data.train=$work/synthv/images|--set|data.valid=$work/synthv/images-valid|--set|parallel.dp=1|--set|run.dir=$work|--set|run.name=siglipv" ]] ||
   fail "siglip with validation images: $(last_call)"
 
+# synth's text images (as `xomni pipeline`'s text_set): --text-set into images-text, and with a
+# validation set images-text-valid (--valid-set, --text-set, then --text-valid-set); the codec
+# stages take them as data.train_text / data.valid_text, codec_eval reads them with OCR into
+# text-images, mmdata adds them to the tokenizer's and every pack's images.
+run_stage synth jobs/tiny/synth.toml --set synth.scenes=2 --valid-set synth.seed=2 \
+  --text-set synth.scenes=0 --text-set synth.text_short=3 --text-valid-set synth.text_short=1 \
+  --run-dir "$work/syntht"
+[[ "$(tail -n 2 "$FAKE_LOG" | head -n 1)" == "data|synth|jobs/tiny/synth.toml|--set|synth.scenes=2|--set|synth.scenes=0|--set|synth.text_short=3|--set|synth.out=$work/syntht/images-text|--overwrite" &&
+  "$(last_call)" == "data|synth|jobs/tiny/synth.toml|--set|synth.scenes=2|--set|synth.seed=2|--set|synth.scenes=0|--set|synth.text_short=3|--set|synth.text_short=1|--set|synth.out=$work/syntht/images-text-valid|--overwrite" ]] ||
+  fail "synth with text images: $(tail -n 2 "$FAKE_LOG")"
+[[ "$(output "$work/syntht" images_text)" == "$work/syntht/images-text" &&
+  "$(output "$work/syntht" images_text_valid)" == "$work/syntht/images-text-valid" ]] ||
+  fail "synth text outputs: $(cat "$work/syntht/outputs.env")"
+run_stage siglip "$work/codec_siglip.toml" --from "$work/syntht" --run-dir "$work/siglipt"
+[[ "$(last_call)" == "train|$work/codec_siglip.toml|--set|data.train=$work/syntht/images|--set|data.valid=$work/syntht/images-valid|--set|data.train_text=$work/syntht/images-text|--set|data.valid_text=$work/syntht/images-text-valid|--set|parallel.dp=1|--set|run.dir=$work|--set|run.name=siglipt" ]] ||
+  fail "siglip with text images: $(last_call)"
+run_stage vq "$work/codec_vq.toml" --from "$work/siglipt" --run-dir "$work/vqt"
+[[ "$(last_call)" == *"|--set|data.train_text=$work/syntht/images-text|--set|data.valid_text=$work/syntht/images-text-valid|"* ]] ||
+  fail "vq with text images: $(last_call)"
+run_stage decoder "$work/codec_decoder.toml" --from "$work/vqt" --run-dir "$work/dect"
+[[ "$(last_call)" == *"|--set|data.train_text=$work/syntht/images-text|--set|data.valid_text=$work/syntht/images-text-valid|"* ]] ||
+  fail "decoder with text images: $(last_call)"
+run_stage codec_eval jobs/tiny/xomni_study.toml --set codec_eval.count=4 --from "$work/dect" --run-dir "$work/cet"
+dect="$work/dect/checkpoints/ckpt-00000003.h5"
+[[ "$(tail -n 2 "$FAKE_LOG" | head -n 1)" == "image|eval|--tokenizer|$dect|--decoder|$dect|--dataset|$work/syntht/images-valid|--out|$work/cet|--count|4|--steps|16|--retrieval|100|--no-ocr" &&
+  "$(last_call)" == "image|eval|--tokenizer|$dect|--decoder|$dect|--dataset|$work/syntht/images-text-valid|--out|$work/cet/text-images|--count|4|--steps|16|--retrieval|100" ]] ||
+  fail "codec_eval with text images: $(tail -n 2 "$FAKE_LOG")"
+[[ "$(output "$work/cet" codec_text_results)" == "$work/cet/text-images/results.json" ]] ||
+  fail "codec_eval text outputs: $(cat "$work/cet/outputs.env")"
+printf '[mmdata]\nvocab_size = 300\n' > "$work/mmdata_t.toml"
+run_stage mmdata "$work/mmdata_t.toml" --from "$work/dect" --run-dir "$work/mmdatat"
+dt="$work/mmdatat/data"
+grep -qF "data|mm-tokenizer|--images|$work/syntht/images|--images|$work/syntht/images-text|--vocab-size|300" "$FAKE_LOG" ||
+  fail "mm-tokenizer with text images: $(grep mm-tokenizer "$FAKE_LOG" | tail -n 1)"
+for want in "--images|$work/syntht/images|--images|$work/syntht/images-text|--kind|generation|--out|$dt/gen|" \
+  "--images|$work/syntht/images-valid|--images|$work/syntht/images-text-valid|--kind|mixture|--out|$dt/mix-valid|"; do
+  grep -qF -- "$want" "$FAKE_LOG" || fail "mm-pack with text images: $(grep 'mm-pack' "$FAKE_LOG" | tail -n 8)"
+done
+
 # Without --from the job file's own keys serve (nothing is mapped).
 run_stage vq "$work/codec_vq.toml" --set tokenizer.checkpoint=/x.h5 --run-dir "$work/vq_alone"
 [[ "$(last_call)" == "train|$work/codec_vq.toml|--set|tokenizer.checkpoint=/x.h5|--set|parallel.dp=1|--set|run.dir=$work|--set|run.name=vq_alone" ]] ||
