@@ -21,6 +21,10 @@ using Value = std::function<double(const Study&)>;
 // flags a likely reward exploit: the study's exploiting policy fell from 0.95 to 0.75 (docs/RL.md),
 // a clean RL run from 0.95 to 0.90.
 constexpr double kExploitCleanDrop = 0.1;
+// A clean share at CFG 1 below this says a stage's scene images are mostly colour the prompts did
+// not ask for (clean renders score 1, the study's SFT models about 0.94, its sign-trained codec's
+// 0.25, docs/STUDY.md): the checker's pass rate then counts shapes found in clutter.
+constexpr double kClutteredClean = 0.5;
 
 // A table cell: one seed "0.145"; several "0.145 (0.120-0.170) [0.120 / 0.170]", the mean, the
 // min-max range and each seed's value; "not run" when no seed has it.
@@ -323,6 +327,22 @@ void exploit_warning(std::vector<Block>& doc, const std::vector<Study>& seeds) {
   doc.push_back(paragraph(buf));
 }
 
+// A warning for each of SFT and RL whose scene images are mostly clutter, whatever the other did:
+// a codec that paints colour everywhere (the study with signs) lowers both.
+void clutter_warnings(std::vector<Block>& doc, const std::vector<Study>& seeds) {
+  for (const auto& [stage, name] : {std::pair{"sft", "SFT"}, std::pair{"rl", "RL"}}) {
+    const double clean = clean_share_at_cfg1(seeds, stage);
+    if (!(clean < kClutteredClean)) continue;
+    char buf[400];
+    std::snprintf(buf, sizeof buf,
+                  "**Warning: %s's scene images are mostly clutter** (clean share at CFG 1: %.3f, "
+                  "below %.2f). The checker's pass rates count shapes it finds in colour the "
+                  "prompts did not ask for; look at the samples before reading them as scenes.",
+                  name, clean, kClutteredClean);
+    doc.push_back(paragraph(buf));
+  }
+}
+
 void section_generation(std::vector<Block>& doc, const std::vector<Study>& seeds,
                         const Pictures& p) {
   doc.push_back(heading(2, "Generation: GenEval-like scene prompts"));
@@ -387,6 +407,7 @@ void section_generation(std::vector<Block>& doc, const std::vector<Study>& seeds
       "a clean render, low for an image filled with colour until the parser finds the asked-for "
       "shapes somewhere (a reward exploit, docs/RL.md). Read a pass rate together with it."));
   exploit_warning(doc, seeds);
+  clutter_warnings(doc, seeds);
 }
 
 void section_text(std::vector<Block>& doc, const std::vector<Study>& seeds, const Pictures& p) {

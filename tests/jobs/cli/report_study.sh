@@ -62,6 +62,10 @@ has "$md" "| 1 | image free of unasked-for colour (clean share, mean) | not run 
 # RL's clean share 0.5 below SFT's: the report warns of a likely exploit.
 grep -qF "**Warning: RL's images are less clean than SFT's** (clean share at CFG 1: RL 0.300 against SFT 0.800" "$md" ||
   fail "no exploit warning"
+# RL's 0.3 is below 0.5: its images are mostly clutter; SFT's 0.8 is not.
+grep -qF "**Warning: RL's scene images are mostly clutter** (clean share at CFG 1: 0.300, below 0.50)" "$md" ||
+  fail "no clutter warning for RL"
+if grep -qF "**Warning: SFT's scene images are mostly clutter**" "$md"; then fail "a clutter warning for SFT"; fi
 has "$md" "| 1 | LongText accuracy | not run | 0.300 | 0.250 |"
 has "$md" "| accuracy | all | not run | 0.700 | 0.690 |"
 has "$md" "| reward | 0.030 | 0.390 |"
