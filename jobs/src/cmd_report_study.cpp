@@ -327,18 +327,25 @@ void exploit_warning(std::vector<Block>& doc, const std::vector<Study>& seeds) {
   doc.push_back(paragraph(buf));
 }
 
-// A warning for each of SFT and RL whose scene images are mostly clutter, whatever the other did:
-// a codec that paints colour everywhere (the study with signs) lowers both.
+// A warning for each of SFT and RL whose scene images are mostly clutter in any seed, whatever
+// the other stage did: a codec that paints colour everywhere (the study with signs) lowers both,
+// and one cluttered seed must not hide in a mean over clean ones.
 void clutter_warnings(std::vector<Block>& doc, const std::vector<Study>& seeds) {
   for (const auto& [stage, name] : {std::pair{"sft", "SFT"}, std::pair{"rl", "RL"}}) {
-    const double clean = clean_share_at_cfg1(seeds, stage);
-    if (!(clean < kClutteredClean)) continue;
-    char buf[400];
+    std::string where;
+    for (const Study& s : seeds) {
+      const double clean = clean_share_at_cfg1({s}, stage);
+      if (!(clean < kClutteredClean)) continue;
+      where += (where.empty() ? "" : ", ") + format_number(clean, "%.3f");
+      if (seeds.size() > 1) where += " in " + s.label;
+    }
+    if (where.empty()) continue;
+    char buf[500];
     std::snprintf(buf, sizeof buf,
-                  "**Warning: %s's scene images are mostly clutter** (clean share at CFG 1: %.3f, "
+                  "**Warning: %s's scene images are mostly clutter** (clean share at CFG 1: %s, "
                   "below %.2f). The checker's pass rates count shapes it finds in colour the "
                   "prompts did not ask for; look at the samples before reading them as scenes.",
-                  name, clean, kClutteredClean);
+                  name, where.c_str(), kClutteredClean);
     doc.push_back(paragraph(buf));
   }
 }

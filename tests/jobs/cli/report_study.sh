@@ -140,6 +140,10 @@ md2="$work/out2/report.md"
 has "$md2" "| 1 | overall | not run | 0.250 (0.250-0.250) [0.250 / 0.250] | 0.520 (0.420-0.620) [0.620 / 0.420] |"
 has "$md2" "| sft | train | done | 25.5 (20.5-30.5) [20.5 / 30.5] |"
 has "$md2" "| PSNR of the reconstructions (dB) | 21.00 (20.50-21.50) [21.50 / 20.50] |"
+# seed-0's RL images are cluttered (0.300), seed-1's are not (0.800): the mean (0.550) would hide
+# it, the warning names the seed.
+grep -qF "**Warning: RL's scene images are mostly clutter** (clean share at CFG 1: 0.300 in seed-0, below 0.50)" "$md2" ||
+  fail "no per-seed clutter warning: $(grep -F Warning "$md2")"
 has "$work/stdout2" "claim 4: does not hold"
 has "$work/stdout2" "claim 1: holds"
 grep -q '^| 4\. .* | \*\*does not hold\*\* | RL scene overall at CFG 1: 0.520 (0.420-0.620) \[per seed: seed-0 0.620, seed-1 0.420\]' "$md2" ||
