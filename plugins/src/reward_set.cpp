@@ -61,7 +61,8 @@ std::vector<RewardSpec> RewardSet::parse(const std::string& toml_text, const std
         os << *value.as_table();
         s.config = os.str();
       } else if (k == "tasks" && value.is_array() &&
-                 value.as_array()->is_homogeneous<std::string>()) {
+                 (value.as_array()->empty() || value.as_array()->is_homogeneous<std::string>())) {
+        // (toml++ calls an empty array heterogeneous; it gets its own message below)
         for (const toml::node& task : *value.as_array()) {
           s.tasks.push_back(task.as_string()->get());
           XOMNI_CHECK(!s.tasks.back().empty(), where(source, task), ": an empty task name");
